@@ -1,0 +1,3 @@
+from tfsetup.cli import main
+
+main()

@@ -1,0 +1,202 @@
+"""The typer app: one small function per command, argument handling only.
+
+Heavy modules are imported inside the commands so `tfsetup detect` and `plan` start fast.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import typer
+
+from tfsetup import __version__
+from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.output import emit_json, err
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Get a verified TensorFlow environment with one command, and repair broken ones.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+JSON_OPT = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
+RECIPES_OPT = typer.Option(None, "--recipes-file", help="Use this recipes table instead of the bundled one.",
+                           dir_okay=False)
+HOST_FILE_OPT = typer.Option(None, "--host-file", help="Plan for the host described by this facts JSON "
+                             "(from `tfsetup detect --json` on that machine).", dir_okay=False)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"tfsetup {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                       help="Show the version and exit.")) -> None:
+    """tfsetup: detect -> plan -> stage -> install -> verify -> promote."""
+
+
+def run_command(json_out: bool, body: Callable[[], int]) -> None:
+    """Run a command body; turn known failures into one clear message and the right exit code."""
+    from tfsetup.plan import PlanError
+    from tfsetup.recipes import RecipeError
+    from tfsetup.host.facts import FactsError
+
+    try:
+        code = body()
+    except PlanError as exc:
+        _fail(json_out, exc.to_json(), exc.message, exc.exit_code,
+              [f"  {r.recipe}: {'; '.join(r.reasons)}" for r in exc.rejected])
+    except TfsetupError as exc:
+        _fail(json_out, exc.to_json(), exc.message + (f"\n  fix: {exc.fix}" if exc.fix else ""), exc.exit_code)
+    except (RecipeError, FactsError) as exc:
+        _fail(json_out, {"error": str(exc), "exit_code": EXIT_BAD_INPUT}, str(exc), EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        _fail(json_out, {"error": "interrupted", "exit_code": 130}, "interrupted", 130)
+    raise typer.Exit(code)
+
+
+def _fail(json_out: bool, doc: dict, message: str, code: int, extra: Optional[List[str]] = None) -> None:
+    if json_out:
+        emit_json(doc)
+    err(f"tfsetup: error: {message}")
+    if extra and not json_out:
+        err("rejected:")
+        for line in extra:
+            err(line)
+    raise typer.Exit(code)
+
+
+def _load_host(host_file: Optional[Path]):
+    if host_file is not None:
+        from tfsetup.host.facts import load_facts_file
+
+        return load_facts_file(str(host_file))
+    from tfsetup.host.detect import detect_host
+
+    return detect_host()
+
+
+def _load_table(recipes_file: Optional[Path]):
+    from tfsetup.recipes import load_recipes
+
+    return load_recipes(recipes_file)
+
+
+@app.command()
+def detect(json_out: bool = JSON_OPT) -> None:
+    """Show this machine's facts: OS, chip, Rosetta, GPUs and the Python interpreters found."""
+
+    def body() -> int:
+        facts = _load_host(None)
+        if json_out:
+            emit_json(facts.to_json())
+        else:
+            from tfsetup.render import render_facts
+
+            render_facts(facts)
+        return 0
+
+    run_command(json_out, body)
+
+
+@app.command()
+def recipes(
+    show_all: bool = typer.Option(False, "--all", help="Show every platform's rows, not only this host's."),
+    host_file: Optional[Path] = HOST_FILE_OPT,
+    recipes_file: Optional[Path] = RECIPES_OPT,
+    json_out: bool = JSON_OPT,
+) -> None:
+    """List the recipes table, marking which rows fit this host and why the others do not."""
+
+    def body() -> int:
+        from tfsetup.plan import choose_interpreter, host_reasons, PlanRequest
+        from tfsetup.render import render_recipes
+
+        table = _load_table(recipes_file)
+        facts = _load_host(host_file)
+        rows = []
+        for recipe in table.recipes:
+            if not show_all and recipe.platform != facts.platform:
+                continue
+            reasons = host_reasons(recipe, facts)
+            if not reasons:
+                _, reasons = choose_interpreter(recipe, facts, PlanRequest(pre=True))
+            rows.append((recipe, reasons))
+        if json_out:
+            emit_json({"host": facts.platform, "recipes": [
+                {"id": r.id, "platform": r.platform, "accelerator": r.accelerator,
+                 "distribution": r.distribution, "tensorflow": r.tensorflow,
+                 "plugin": f"{r.plugin}=={r.plugin_version}" if r.plugin else None,
+                 "pythons": list(r.pythons), "default": r.default, "status": r.status,
+                 "summary": r.summary, "sources": list(r.sources),
+                 "locks": sorted(r.locks), "fits": not reasons, "reasons": reasons}
+                for r, reasons in rows]})
+        else:
+            render_recipes(rows, facts)
+        return 0
+
+    run_command(json_out, body)
+
+
+def _request(tf: Optional[str], python: Optional[str], cpu_only: bool, accelerator: Optional[str],
+             recipe: Optional[str], pre: bool):
+    from tfsetup.plan import PlanRequest
+
+    if cpu_only and accelerator and accelerator != "cpu":
+        raise TfsetupError(f"--cpu-only contradicts --accelerator {accelerator}", EXIT_BAD_INPUT)
+    return PlanRequest(tf=tf, python=python, accelerator="cpu" if cpu_only else accelerator,
+                       recipe_id=recipe, pre=pre)
+
+
+TF_OPT = typer.Option(None, "--tf", help="TensorFlow version, e.g. 2.19 or 2.19.1.")
+PY_OPT = typer.Option(None, "--python", help="Python minor version, e.g. 3.12.")
+CPU_OPT = typer.Option(False, "--cpu-only", help="Plain CPU TensorFlow even when a GPU is present.")
+ACCEL_OPT = typer.Option(None, "--accelerator", help="Insist on metal, cuda or cpu.")
+RECIPE_OPT = typer.Option(None, "--recipe", help="Use this recipe id (see `tfsetup recipes`).")
+PRE_OPT = typer.Option(False, "--pre", help="Allow pre-release recipes and interpreters.")
+
+
+@app.command()
+def plan(
+    host_file: Optional[Path] = HOST_FILE_OPT,
+    tf: Optional[str] = TF_OPT,
+    python: Optional[str] = PY_OPT,
+    cpu_only: bool = CPU_OPT,
+    accelerator: Optional[str] = ACCEL_OPT,
+    recipe: Optional[str] = RECIPE_OPT,
+    pre: bool = PRE_OPT,
+    recipes_file: Optional[Path] = RECIPES_OPT,
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Choose the recipe and interpreter for this host (or --host-file) and say why; installs nothing."""
+
+    def body() -> int:
+        from tfsetup.plan import plan as make_plan
+        from tfsetup.render import render_plan
+
+        request = _request(tf, python, cpu_only, accelerator, recipe, pre)
+        table = _load_table(recipes_file)
+        chosen = make_plan(_load_host(host_file), table, request)
+        if json_out:
+            emit_json(chosen.to_json())
+        else:
+            render_plan(chosen)
+        return 0
+
+    run_command(json_out, body)
+
+
+def main() -> None:
+    try:
+        app()
+    except BrokenPipeError:  # `tfsetup detect --json | head` is fine
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Exit codes (DESIGN §4) and the one error type the CLI turns into a message and a code."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+EXIT_OK = 0
+EXIT_CHECKS_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_NO_RECIPE = 3
+EXIT_INSTALL_FAILED = 4
+
+
+class TfsetupError(Exception):
+    """A failure with a human message, the fix when there is one, and the exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT, fix: Optional[str] = None,
+                 details: Optional[Dict[str, Any]] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+        self.fix = fix
+        self.details = details or {}
+
+    def to_json(self) -> Dict[str, Any]:
+        doc: Dict[str, Any] = {"error": self.message, "exit_code": self.exit_code}
+        if self.fix:
+            doc["fix"] = self.fix
+        doc.update(self.details)
+        return doc

@@ -1,0 +1,63 @@
+"""detect: gather the host facts of *this* machine (the edge: process info, OS commands)."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import sys
+from typing import Mapping, Optional
+
+from tfsetup.host.facts import HostFacts
+from tfsetup.host.interpreters import discover, normalize_arch
+from tfsetup.host.runner import Runner, SystemRunner
+
+
+def current_os() -> str:
+    if sys.platform == "darwin":
+        return "macos"
+    if sys.platform.startswith("win"):
+        return "windows"
+    return "linux"
+
+
+def _glibc() -> Optional[str]:
+    try:
+        name, version = os.confstr("CS_GNU_LIBC_VERSION").split()  # "glibc 2.36"
+    except (AttributeError, ValueError, OSError):
+        return None
+    return version if name == "glibc" else None
+
+
+def _windows_feature_probe():
+    try:
+        import ctypes
+
+        return lambda feature: bool(ctypes.windll.kernel32.IsProcessorFeaturePresent(feature))  # type: ignore[attr-defined]
+    except (ImportError, AttributeError):
+        return None
+
+
+def detect_host(runner: Optional[Runner] = None, with_pythons: bool = True,
+                env: Optional[Mapping[str, str]] = None) -> HostFacts:
+    runner = runner or SystemRunner()
+    env = os.environ if env is None else env
+    os_name = current_os()
+    archs_of = None
+    if os_name == "macos":
+        from tfsetup.host.macos import binary_archs, detect_macos
+
+        facts = detect_macos(runner)
+        archs_of = lambda exe: binary_archs(runner, exe)  # noqa: E731 - slices come from lipo
+    elif os_name == "windows":
+        from tfsetup.host.windows import detect_windows
+
+        facts = detect_windows(runner, normalize_arch(platform.machine(), "windows"), platform.version(),
+                               platform.processor(), _windows_feature_probe())
+    else:
+        from tfsetup.host.linux import detect_linux
+
+        facts = detect_linux(runner, normalize_arch(platform.machine(), "linux"), platform.release(), _glibc())
+    if not with_pythons:
+        return facts
+    pythons, skipped = discover(runner, os_name, env, os.path.expanduser("~"), archs_of)
+    return dataclasses.replace(facts, pythons=pythons, skipped_pythons=skipped)

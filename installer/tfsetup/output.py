@@ -1,0 +1,29 @@
+"""Where output goes: exactly one JSON document on stdout with --json; human text on stderr."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def err(text: str = "") -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+_console = None
+
+
+def console():
+    """A rich console on stderr, created on first use (rich costs ~0.1 s to import)."""
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(stderr=True, highlight=False)
+    return _console

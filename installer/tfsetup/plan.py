@@ -1,0 +1,350 @@
+"""Pure planning: host facts + recipes table + request -> Plan (DESIGN §4).
+
+No I/O here. `plan()` can be run for another machine (`--host-file`) and is tested exhaustively
+through host-facts fixtures.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from packaging.version import InvalidVersion, Version
+
+from tfsetup.host.facts import HostFacts, PythonInfo
+from tfsetup.recipes import ACCELERATORS, Lock, Recipe, RecipeTable
+
+EXIT_BAD_INPUT = 2
+EXIT_NO_RECIPE = 3
+ACCELERATOR_NAMES = {"metal": "Metal", "cuda": "CUDA", "cpu": "CPU-only"}
+# Tie-break between interpreters of the same version: builds that are made for this, first.
+SOURCE_PREFERENCE = ("homebrew", "python.org", "uv", "pyenv", "system", "xcode", "other", "conda")
+SHOWN_PACKAGES = ("tensorflow-metal", "numpy", "keras", "protobuf", "ml-dtypes")
+_TF_REQUEST = re.compile(r"^\d+\.\d+(\.\d+)?$")
+_PY_REQUEST = re.compile(r"^3\.\d+$")
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    tf: Optional[str] = None  # "2.19" or "2.19.1"
+    python: Optional[str] = None  # "3.12"
+    accelerator: Optional[str] = None  # None: the best the host has; "cpu" for --cpu-only
+    recipe_id: Optional[str] = None
+    pre: bool = False
+
+
+@dataclass(frozen=True)
+class Rejection:
+    recipe: str
+    reasons: List[str]
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"recipe": self.recipe, "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    recipe: Recipe
+    python: PythonInfo
+    launch: List[str]
+    lock: Lock
+    warnings: List[str] = field(default_factory=list)
+    rejected: List[Rejection] = field(default_factory=list)
+
+    @property
+    def packages(self) -> Dict[str, str]:
+        pins = self.lock.pins
+        shown = {self.recipe.distribution: pins.get(self.recipe.distribution, self.recipe.tensorflow)}
+        shown.update({name: pins[name] for name in SHOWN_PACKAGES if name in pins})
+        return shown
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "recipe": self.recipe.id,
+            "accelerator": self.recipe.accelerator,
+            "python": {"executable": self.python.executable, "version": self.python.version,
+                       "launch": list(self.launch)},
+            "packages": self.packages,
+            "warnings": list(self.warnings),
+            "rejected": [r.to_json() for r in self.rejected],
+            # extensions (DESIGN §4: extend, never rename)
+            "platform": self.recipe.platform,
+            "python_platform": self.recipe.python_platform,
+            "lock": {"path": self.recipe.lock_relpath(self.python.minor), "digest": self.lock.digest,
+                     "packages": len(self.lock.pins)},
+        }
+
+
+class PlanError(Exception):
+    """Nothing fits (exit 3) or the request itself is bad (exit 2)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_NO_RECIPE,
+                 rejected: Sequence[Rejection] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+        self.rejected = list(rejected)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"error": self.message, "exit_code": self.exit_code,
+                "rejected": [r.to_json() for r in self.rejected]}
+
+
+# ---------------------------------------------------------------------------------------------
+# host and request checks (each returns human reasons; empty means "fits")
+
+def host_accelerator(facts: HostFacts) -> str:
+    """The best accelerator this host really has."""
+    if facts.os == "macos" and facts.machine == "arm64":
+        return "metal"  # every Apple Silicon Mac has a Metal GPU
+    if facts.os == "linux" and facts.machine == "x86_64" and facts.has_gpu("nvidia"):
+        return "cuda"
+    return "cpu"
+
+
+def _version_lt(a: Optional[str], b: str) -> bool:
+    try:
+        return a is not None and Version(a) < Version(b)
+    except InvalidVersion:
+        return False
+
+
+def _os_label(facts: HostFacts) -> str:
+    return {"macos": "macOS", "linux": "Linux", "windows": "Windows"}[facts.os]
+
+
+def host_reasons(recipe: Recipe, facts: HostFacts) -> List[str]:
+    """Why this recipe cannot run on this host at all (independent of what was asked)."""
+    if recipe.platform != facts.platform:
+        return [f"built for {recipe.os} {recipe.machine}; this host is {facts.os} {facts.machine}"]
+    reasons = []
+    if recipe.min_os and facts.os == "macos" and _version_lt(facts.os_version, recipe.min_os):
+        reasons.append(f"needs macOS {recipe.min_os} or newer (its wheels are tagged for it); "
+                       f"this Mac runs {facts.os_version}")
+    if recipe.min_glibc and facts.glibc and _version_lt(facts.glibc, recipe.min_glibc):
+        reasons.append(f"needs glibc {recipe.min_glibc} or newer; this host has {facts.glibc}")
+    if recipe.requires_avx and facts.cpu_flags and "avx" not in facts.cpu_flags:
+        reasons.append("TensorFlow's x86_64 wheels need AVX and this CPU lacks it "
+                       "(the import would die with SIGILL)")
+    if recipe.accelerator == "cuda":
+        nvidia = [g for g in facts.gpus if g.vendor == "nvidia"]
+        if not nvidia:
+            reasons.append("needs an NVIDIA GPU; none found (no nvidia-smi or no device)")
+        elif recipe.min_nvidia_driver and all(_version_lt(g.driver, recipe.min_nvidia_driver) for g in nvidia):
+            reasons.append(f"needs NVIDIA driver {recipe.min_nvidia_driver} or newer; "
+                           f"found {', '.join(g.driver or '?' for g in nvidia)}")
+    if recipe.accelerator == "metal" and host_accelerator(facts) != "metal":
+        reasons.append("needs an Apple Silicon GPU")
+    return reasons
+
+
+def tf_matches(recipe: Recipe, requested: str) -> bool:
+    """'2.19' matches 2.19.x; '2.19.1' matches exactly."""
+    parts = requested.split(".")
+    return recipe.tensorflow.split(".")[: len(parts)] == parts
+
+
+def request_reasons(recipe: Recipe, request: PlanRequest) -> List[str]:
+    """Why this recipe is not what was asked for."""
+    reasons = []
+    if request.recipe_id and recipe.id != request.recipe_id:
+        reasons.append(f"not the requested recipe {request.recipe_id}")
+    if request.tf and not tf_matches(recipe, request.tf):
+        reasons.append(f"TensorFlow {recipe.tensorflow}, not the requested {request.tf}")
+    if request.accelerator and recipe.accelerator != request.accelerator:
+        wanted = "CPU-only was requested" if request.accelerator == "cpu" \
+            else f"{ACCELERATOR_NAMES[request.accelerator]} was requested"
+        reasons.append(f"{ACCELERATOR_NAMES[recipe.accelerator]} recipe; {wanted}")
+    if recipe.status == "prerelease" and not request.pre:
+        reasons.append("pre-release; pass --pre to allow it")
+    return reasons
+
+
+def _is_prerelease(version: str) -> bool:
+    try:
+        return Version(version).is_prerelease
+    except InvalidVersion:
+        return True
+
+
+def interpreter_reason(py: PythonInfo, recipe: Recipe, facts: HostFacts, request: PlanRequest) -> Optional[str]:
+    """Why this interpreter cannot carry this recipe, or None when it can."""
+    if py.implementation != "cpython":
+        return f"{py.implementation}, not CPython"
+    if py.free_threaded:
+        return "free-threaded build (TensorFlow ships no free-threaded wheels)"
+    if facts.machine not in py.archs:
+        return f"{'/'.join(py.archs) or 'unknown arch'} only; this {facts.os} host is {facts.machine}"
+    if request.python and py.minor != request.python:
+        return f"Python {py.minor}, not the requested {request.python}"
+    if _is_prerelease(py.version) and not request.pre:
+        return f"Python {py.version} is a pre-release; pass --pre to allow it"
+    if py.minor not in recipe.pythons:
+        return f"Python {py.minor} is not supported (needs {_span(recipe.pythons)})"
+    if py.minor not in recipe.locks:
+        return f"no lock for Python {py.minor} (run scripts/lock_recipes.py)"
+    return None
+
+
+def _span(pythons: Sequence[str]) -> str:
+    ordered = sorted(pythons, key=lambda v: int(v.split(".")[1]))
+    return ordered[0] if len(ordered) == 1 else f"{ordered[0]}–{ordered[-1]}"
+
+
+def _python_rank(py: PythonInfo) -> Tuple[int, int]:
+    source = SOURCE_PREFERENCE.index(py.source) if py.source in SOURCE_PREFERENCE else len(SOURCE_PREFERENCE)
+    return (-int(py.minor.split(".")[1]), source)
+
+
+def choose_interpreter(recipe: Recipe, facts: HostFacts, request: PlanRequest
+                       ) -> Tuple[Optional[PythonInfo], List[str]]:
+    """(the best interpreter for the recipe, or None with the reasons each candidate failed)."""
+    fits, reasons = [], []
+    for py in facts.pythons:
+        why = interpreter_reason(py, recipe, facts, request)
+        if why is None:
+            fits.append(py)
+        else:
+            reasons.append(f"{py.executable}: {why}")
+    if fits:
+        return sorted(fits, key=_python_rank)[0], []
+    if not facts.pythons:
+        reasons.append("no Python interpreter was found on this host")
+    return None, [f"no usable Python for it (needs {_span(recipe.pythons)}, {facts.machine}): "
+                  + "; ".join(reasons)]
+
+
+def launch_for(py: PythonInfo, facts: HostFacts) -> List[str]:
+    # A universal2 Python started from a translated (Rosetta) process runs as x86_64;
+    # `arch -arm64` makes every child that creates, fills or tests the env run native.
+    if facts.os == "macos" and facts.machine == "arm64" and facts.rosetta and len(py.archs) > 1:
+        return ["arch", "-arm64", py.executable]
+    return [py.executable]
+
+
+def python_fix(facts: HostFacts, recipe: Recipe) -> str:
+    newest = sorted(recipe.pythons, key=lambda v: int(v.split(".")[1]))[-1]
+    if facts.os == "macos":
+        return f"install an arm64 Python {newest} (`brew install python@{newest}` or `uv python install {newest}`)" \
+            if facts.machine == "arm64" else f"install Python {newest} (`brew install python@{newest}`)"
+    return f"install Python {newest} (`uv python install {newest}`)"
+
+
+# ---------------------------------------------------------------------------------------------
+
+def _ranked(table: RecipeTable, best: str) -> List[Recipe]:
+    order = {acc: i for i, acc in enumerate([best] + [a for a in ACCELERATORS if a != best])}
+    return sorted(table.recipes, key=lambda r: (order[r.accelerator], r.status == "prerelease",
+                                                not r.default, -_tf_key(r)))
+
+
+def _tf_key(recipe: Recipe) -> float:
+    v = recipe.tf_version
+    return v.major * 1e6 + v.minor * 1e3 + v.micro
+
+
+def validate_request(table: RecipeTable, request: PlanRequest) -> None:
+    if request.tf is not None:
+        if not _TF_REQUEST.match(request.tf):
+            raise PlanError(f"--tf must look like 2.19 or 2.19.1, got {request.tf!r}", EXIT_BAD_INPUT)
+        if not any(tf_matches(r, request.tf) for r in table.recipes):
+            known = ", ".join(sorted({r.tf_minor for r in table.recipes}, key=Version, reverse=True))
+            raise PlanError(f"unknown TensorFlow version {request.tf}; the recipes table has {known}",
+                            EXIT_BAD_INPUT)
+    if request.python is not None and not _PY_REQUEST.match(request.python):
+        raise PlanError(f"--python must look like 3.12, got {request.python!r}", EXIT_BAD_INPUT)
+    if request.accelerator is not None and request.accelerator not in ACCELERATORS:
+        raise PlanError(f"unknown accelerator {request.accelerator!r}; choose {', '.join(ACCELERATORS)}",
+                        EXIT_BAD_INPUT)
+    if request.recipe_id is not None and table.by_id(request.recipe_id) is None:
+        raise PlanError(f"unknown recipe {request.recipe_id!r}; `tfsetup recipes --all` lists them",
+                        EXIT_BAD_INPUT)
+
+
+def _evaluate(facts: HostFacts, table: RecipeTable, request: PlanRequest
+              ) -> Tuple[Optional[Tuple[Recipe, PythonInfo]], List[Rejection]]:
+    chosen = None
+    rejected = []
+    for recipe in _ranked(table, request.accelerator or host_accelerator(facts)):
+        if recipe.platform != facts.platform:
+            continue  # other platforms' rows are listed by `tfsetup recipes --all`, not here
+        reasons = host_reasons(recipe, facts) + request_reasons(recipe, request)
+        py = None
+        if not reasons:
+            py, reasons = choose_interpreter(recipe, facts, request)
+        if reasons:
+            rejected.append(Rejection(recipe.id, reasons))
+        elif chosen is None and py is not None:
+            chosen = (recipe, py)
+    return chosen, rejected
+
+
+def _nearest(facts: HostFacts, table: RecipeTable, request: PlanRequest) -> Optional[str]:
+    """The closest request that does work: drop one constraint at a time."""
+    for relaxed, hint in ((replace(request, tf=None), "tf"), (replace(request, python=None), "python"),
+                          (replace(request, accelerator=None), "accelerator"),
+                          (replace(request, recipe_id=None), "recipe")):
+        if relaxed == request:
+            continue
+        found, _ = _evaluate(facts, table, relaxed)
+        if found:
+            recipe, py = found
+            option = {"tf": f"--tf {recipe.tf_minor}", "python": f"--python {py.minor}",
+                      "accelerator": "no --cpu-only/--accelerator",
+                      "recipe": f"--recipe {recipe.id}"}[hint]
+            return f"{option} ({recipe.id}: TensorFlow {recipe.tensorflow}, Python {py.minor})"
+    return None
+
+
+def plan(facts: HostFacts, table: RecipeTable, request: PlanRequest = PlanRequest()) -> Plan:
+    validate_request(table, request)
+    chosen, rejected = _evaluate(facts, table, request)
+    if chosen is None:
+        own = [r for r in table.recipes if r.platform == facts.platform]
+        if not own:
+            platforms = sorted({r.platform for r in table.recipes})
+            message = (f"no recipe exists for {facts.os} {facts.machine}; "
+                       f"tfsetup has recipes for {', '.join(platforms)}")
+        else:
+            message = f"no recipe fits this {_os_label(facts)} {facts.machine} host for this request."
+            nearest = _nearest(facts, table, request)
+            if nearest:
+                message += f" Nearest working choice: {nearest}."
+            elif any("no usable Python" in reason for rej in rejected for reason in rej.reasons):
+                message += f" To fix: {python_fix(facts, own[0])}."
+        raise PlanError(message, EXIT_NO_RECIPE, rejected)
+    recipe, py = chosen
+    warnings = _warnings(facts, table, request, recipe, py, rejected)
+    return Plan(recipe=recipe, python=py, launch=launch_for(py, facts), lock=recipe.locks[py.minor],
+                warnings=warnings, rejected=rejected)
+
+
+def _warnings(facts: HostFacts, table: RecipeTable, request: PlanRequest, recipe: Recipe, py: PythonInfo,
+              rejected: List[Rejection]) -> List[str]:
+    warnings = []
+    best = host_accelerator(facts)
+    if request.accelerator is None and recipe.accelerator != best:
+        better = [r for r in rejected if (table.by_id(r.recipe) or recipe).accelerator == best]
+        why = better[0].reasons[0] if better else "no recipe for it"
+        fix = ""
+        if any("no usable Python" in reason for r in better for reason in r.reasons):
+            fix = f" For {ACCELERATOR_NAMES[best]}: {python_fix(facts, table.by_id(better[0].recipe) or recipe)}."
+        elif request.tf and any("not the requested" in reason for r in better for reason in r.reasons):
+            accel = [r for r in _ranked(table, best) if r.accelerator == best and r.platform == facts.platform
+                     and not host_reasons(r, facts)]
+            if accel:
+                fix = f" For {ACCELERATOR_NAMES[best]}: --tf {accel[0].tf_minor}."
+        warnings.append(f"installing {ACCELERATOR_NAMES[recipe.accelerator]} TensorFlow: no "
+                        f"{ACCELERATOR_NAMES[best]} recipe fits ({better[0].recipe if better else best}: {why})."
+                        + fix)
+    if recipe.requires_avx and not facts.cpu_flags and facts.machine == "x86_64":
+        warnings.append("could not read the CPU's flags; assuming AVX (without it the import dies with SIGILL)")
+    if recipe.status == "legacy":
+        warnings.append(f"{recipe.id} is a legacy set kept for compatibility: {recipe.summary}".rstrip(": "))
+    if facts.os == "macos" and facts.rosetta:
+        warnings.append("tfsetup itself runs under Rosetta (x86_64); the env is built and tested as arm64 "
+                        "through `arch -arm64`. Open a native terminal to use it.")
+    if py.source == "conda":
+        warnings.append(f"the chosen Python is a conda interpreter ({py.executable}); "
+                        "a Homebrew or python.org build is a better base for a venv")
+    return warnings

@@ -1,0 +1,82 @@
+"""Human output (rich, on stderr). Only presentation lives here."""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+from tfsetup.host.facts import HostFacts
+from tfsetup.output import console
+
+STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
+
+
+def render_facts(facts: HostFacts) -> None:
+    from rich.table import Table
+
+    out = console()
+    arch = facts.machine + (" (this process runs translated by Rosetta)" if facts.rosetta else "")
+    out.print(f"[bold]{facts.os} {facts.os_version}[/] on {arch}")
+    out.print(f"CPU: {facts.cpu or 'unknown'}"
+              + (f"   flags: {' '.join(facts.cpu_flags)}" if facts.cpu_flags else ""))
+    if facts.glibc:
+        out.print(f"glibc: {facts.glibc}")
+    for gpu in facts.gpus:
+        extra = ", ".join(x for x in (f"{gpu.cores} cores" if gpu.cores else "",
+                                       f"driver {gpu.driver}" if gpu.driver else "",
+                                       f"{gpu.memory_mib} MiB" if gpu.memory_mib else "",
+                                       f"compute {gpu.compute_capability}" if gpu.compute_capability else "") if x)
+        out.print(f"GPU: {gpu.name} ({gpu.vendor}{', ' + extra if extra else ''})")
+    if not facts.gpus:
+        out.print("GPU: none usable by TensorFlow found")
+    table = Table(title="Python interpreters", title_justify="left")
+    for col in ("version", "archs", "source", "executable"):
+        table.add_column(col)
+    for py in facts.pythons:
+        table.add_row(py.version + (" (free-threaded)" if py.free_threaded else ""), " ".join(py.archs),
+                      py.source, py.executable)
+    out.print(table)
+    for skipped in facts.skipped_pythons:
+        out.print(f"[dim]skipped {skipped.get('executable')}: {skipped.get('reason')}[/]")
+
+
+def render_recipes(rows: Sequence[Tuple[object, List[str]]], facts: HostFacts) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Recipes (this host: {facts.platform})", title_justify="left")
+    for col in ("id", "accel", "TensorFlow", "plug-in", "Pythons", "status", "fits this host?"):
+        table.add_column(col, overflow="fold")
+    for recipe, reasons in rows:
+        plugin = f"{recipe.plugin} {recipe.plugin_version}" if recipe.plugin else ""
+        status = recipe.status + (" (default)" if recipe.default else "")
+        fits = "[green]yes[/]" if not reasons else f"[red]no[/]: {reasons[0]}"
+        table.add_row(recipe.id, recipe.accelerator, f"{recipe.distribution} {recipe.tensorflow}", plugin,
+                      ", ".join(recipe.pythons), status, fits)
+    console().print(table)
+
+
+def render_plan(plan) -> None:
+    out = console()
+    recipe = plan.recipe
+    pkgs = ", ".join(f"{k} {v}" for k, v in plan.packages.items())
+    out.print(f"[bold]recipe[/]  {recipe.id} ({recipe.accelerator})")
+    out.print(f"[bold]stack[/]   {pkgs}")
+    out.print(f"[bold]python[/]  {plan.python.version} {plan.python.executable}"
+              + (f"  (launched as: {' '.join(plan.launch)})" if len(plan.launch) > 1 else ""))
+    out.print(f"[bold]lock[/]    {recipe.lock_relpath(plan.python.minor)} ({len(plan.lock.pins)} packages, hashes)")
+    for warning in plan.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
+    if plan.rejected:
+        out.print("[dim]not chosen:[/]")
+        for rej in plan.rejected:
+            out.print(f"[dim]  {rej.recipe}: {'; '.join(rej.reasons)}[/]")
+
+
+def render_checks(checks: Sequence[dict], title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in ("check", "status", "detail"):
+        table.add_column(col, overflow="fold")
+    for check in checks:
+        style = STATUS_STYLE.get(check["status"], "")
+        table.add_row(check["id"], f"[{style}]{check['status']}[/]", check.get("message", ""))
+    console().print(table)
