@@ -191,6 +191,102 @@ def plan(
     run_command(json_out, body)
 
 
+def _progress(json_out: bool):
+    """Stage lines on stderr; a spinner would fight with captured output, so plain lines."""
+    labels = {"venv": "creating the venv", "install": "installing the locked packages",
+              "verify": "verifying inside the new env", "promote": "moving the env into place"}
+    started = {}
+
+    def report(stage: str, event: str) -> None:
+        import time
+
+        if event == "start":
+            started[stage] = time.perf_counter()
+            err(f"-> {labels.get(stage, stage)} ...")
+        elif event == "done":
+            err(f"   done in {time.perf_counter() - started.get(stage, time.perf_counter()):.1f}s")
+        else:
+            err(f"   {event}")
+
+    return report
+
+
+def _confirm(yes: bool):
+    if yes or not sys.stdin.isatty():
+        return None
+    return lambda question: typer.confirm(question, default=False, err=True)
+
+
+@app.command()
+def install(
+    path: Path = typer.Argument(Path(".venv"), help="Where the env goes (default: ./.venv)."),
+    tf: Optional[str] = TF_OPT,
+    python: Optional[str] = PY_OPT,
+    recipe: Optional[str] = RECIPE_OPT,
+    cpu_only: bool = CPU_OPT,
+    accelerator: Optional[str] = ACCEL_OPT,
+    pre: bool = PRE_OPT,
+    backend: str = typer.Option("uv", "--backend", help="Install engine: uv (default) or pip."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing env at PATH (kept until the new one verifies)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Answer yes to questions."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the verification suite (not recommended)."),
+    recipes_file: Optional[Path] = RECIPES_OPT,
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Plan, build a venv from the recipe's hash-pinned lock, verify it, then put it at PATH."""
+
+    def body() -> int:
+        from tfsetup.install import InstallOptions, run_install
+        from tfsetup.plan import plan as make_plan
+
+        if backend not in ("uv", "pip"):
+            raise TfsetupError(f"unknown backend {backend!r}; choose uv or pip")
+        request = _request(tf, python, cpu_only, accelerator, recipe, pre)
+        table = _load_table(recipes_file)
+        facts = _load_host(None)
+        chosen = make_plan(facts, table, request)
+        if not json_out:
+            from tfsetup.render import render_plan
+
+            render_plan(chosen)
+        opts = InstallOptions(target=path, backend=backend, force=force or yes, verify=not no_verify,
+                              confirm=_confirm(yes))
+        result = run_install(chosen, facts, opts, _progress(json_out))
+        if json_out:
+            emit_json(result.to_json())
+        else:
+            from tfsetup.render import render_install
+
+            render_install(result)
+        return 0
+
+    run_command(json_out, body)
+
+
+@app.command()
+def verify(
+    path: Path = typer.Argument(Path(".venv"), help="The env to verify (default: ./.venv)."),
+    benchmark: bool = typer.Option(False, "--benchmark", help="Also measure GPU vs CPU throughput."),
+    timeout: float = typer.Option(600, "--timeout", help="Seconds before the probe is stopped."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Run the verification suite inside an existing env (exit 1 when a check fails)."""
+
+    def body() -> int:
+        from tfsetup.verify import verify_existing
+
+        result = verify_existing(path, benchmark=benchmark, timeout=timeout)
+        if json_out:
+            emit_json(result.to_json())
+        else:
+            from tfsetup.render import render_checks
+
+            render_checks([c.to_json() for c in result.checks], f"Verification of {path}")
+        return 0 if result.ok else 1
+
+    run_command(json_out, body)
+
+
 def main() -> None:
     try:
         app()

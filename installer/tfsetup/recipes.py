@@ -31,7 +31,7 @@ PLATFORMS = {  # os-machine -> uv --python-platform (Linux gets its manylinux le
     "linux-aarch64": "aarch64-manylinux",
     "windows-x86_64": "x86_64-pc-windows-msvc",
 }
-_ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _PY = re.compile(r"^3\.\d+$")
 
 
@@ -186,7 +186,7 @@ def _recipe(doc: Any, where: str) -> Recipe:
     _check_keys(doc, RECIPE_KEYS, where)
     rid = _get(doc, "id", str, where)
     if not _ID.match(rid):
-        raise RecipeError(f"{where}: id {rid!r} must be lowercase letters, digits, '.' and '-'")
+        raise RecipeError(f"{where}: id {rid!r} must be lowercase letters, digits, '.', '_' and '-'")
     where = f"{where} ({rid})"
     os_name = _get(doc, "os", str, where)
     machine = _get(doc, "machine", str, where)

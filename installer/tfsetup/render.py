@@ -80,3 +80,15 @@ def render_checks(checks: Sequence[dict], title: str) -> None:
         style = STATUS_STYLE.get(check["status"], "")
         table.add_row(check["id"], f"[{style}]{check['status']}[/]", check.get("message", ""))
     console().print(table)
+
+
+def render_install(result) -> None:
+    out = console()
+    if result.verification is not None:
+        render_checks([c.to_json() for c in result.verification.checks], "Verification")
+    total = sum(result.timings.values())
+    out.print(f"[green bold]ready[/] {result.target} ({result.plan.recipe.id}, "
+              f"{', '.join(f'{k} {v}' for k, v in result.plan.packages.items())}) in {total:.1f}s")
+    from tfsetup.install import activate_hint
+
+    out.print(f"activate it with:  {activate_hint(result.target)}")

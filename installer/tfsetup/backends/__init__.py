@@ -1,0 +1,16 @@
+"""Install engines behind one interface (see base.Backend)."""
+from __future__ import annotations
+
+from tfsetup.backends.base import Backend, BackendError
+
+
+def get_backend(name: str) -> Backend:
+    if name == "uv":
+        from tfsetup.backends.uv import UvBackend
+
+        return UvBackend()
+    if name == "pip":
+        from tfsetup.backends.pip import PipBackend
+
+        return PipBackend()
+    raise BackendError("backend", f"unknown backend {name!r}; choose uv or pip")

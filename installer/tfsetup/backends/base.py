@@ -1,0 +1,44 @@
+"""One small interface for the install engines (uv by default, pip as the fallback)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+try:
+    from typing import Protocol
+except ImportError:  # pragma: no cover
+    Protocol = object  # type: ignore
+
+
+@dataclass(frozen=True)
+class PackageSource:
+    """Where wheels come from. Hashes are always enforced, whatever the source."""
+
+    index_url: Optional[str] = None
+    find_links: List[str] = field(default_factory=list)
+    offline: bool = False  # no index at all: only find_links
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the wheels must be for: the plan's platform, so a translated parent cannot skew it."""
+
+    python_platform: Optional[str] = None  # uv's --python-platform, when it must be forced
+    env: Dict[str, str] = field(default_factory=dict)  # e.g. MACOSX_DEPLOYMENT_TARGET
+
+
+class BackendError(Exception):
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(f"{step}: {message}")
+        self.step = step
+        self.message = message
+
+
+class Backend(Protocol):
+    name: str
+
+    def create_venv(self, launch: List[str], path: Path) -> None: ...
+
+    def install_lock(self, launch: List[str], env: Path, lock: Path, source: PackageSource,
+                     target: Target) -> None: ...

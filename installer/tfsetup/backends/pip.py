@@ -1,0 +1,30 @@
+"""pip: `python -m venv` + `pip install --require-hashes` from the lock (the fallback engine)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+from tfsetup.backends._proc import run_step
+from tfsetup.backends.base import PackageSource, Target
+from tfsetup.envpaths import env_python, relaunch
+
+
+class PipBackend:
+    name = "pip"
+
+    def create_venv(self, launch: List[str], path: Path) -> None:
+        run_step("create venv", list(launch) + ["-m", "venv", str(path)])
+
+    def install_lock(self, launch: List[str], env: Path, lock: Path, source: PackageSource,
+                     target: Target) -> None:
+        # The env's own pip, launched like the base interpreter, so it picks native wheels.
+        argv = relaunch(launch, env_python(env)) + [
+            "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
+            "--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", str(lock)]
+        if source.offline:
+            argv += ["--no-index"]
+        elif source.index_url:
+            argv += ["--index-url", source.index_url]
+        for link in source.find_links:
+            argv += ["--find-links", link]
+        run_step("install", argv, env=dict(target.env))

@@ -1,0 +1,50 @@
+"""uv: `uv venv --relocatable` + `uv pip install --require-hashes` from the lock."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List
+
+from tfsetup.backends._proc import run_step
+from tfsetup.backends.base import BackendError, PackageSource, Target
+from tfsetup.envpaths import env_python
+
+
+def find_uv() -> str:
+    override = os.environ.get("TFSETUP_UV")
+    if override:
+        return override
+    try:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        raise BackendError("uv", "the uv binary is missing; reinstall tfsetup or use --backend pip") from None
+
+
+class UvBackend:
+    name = "uv"
+
+    def __init__(self) -> None:
+        self.uv = find_uv()
+
+    def create_venv(self, launch: List[str], path: Path) -> None:
+        # Relocatable: the env is built in a staging dir and renamed into place; uv then writes
+        # console scripts and activate files that find their env relative to themselves.
+        run_step("create venv", [self.uv, "venv", "--quiet", "--relocatable", "--no-config",
+                                 "--python", launch[-1], str(path)])
+
+    def install_lock(self, launch: List[str], env: Path, lock: Path, source: PackageSource,
+                     target: Target) -> None:
+        argv = [self.uv, "pip", "install", "--quiet", "--python", str(env_python(env)),
+                "--require-hashes", "--no-deps", "--only-binary", ":all:", "--compile-bytecode",
+                "--no-config", "-r", str(lock)]
+        if target.python_platform:
+            argv += ["--python-platform", target.python_platform]
+        if source.offline:
+            argv += ["--offline", "--no-index"]
+        elif source.index_url:
+            argv += ["--index-url", source.index_url]
+        for link in source.find_links:
+            argv += ["--find-links", link]
+        run_step("install", argv, env=dict(target.env))

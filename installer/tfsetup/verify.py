@@ -1,0 +1,174 @@
+"""Run the verification suite inside an env and model its result; map crash signals to causes."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+PROBE = str(Path(__file__).resolve().parent / "probes" / "verify_env.py")
+CHECK_IDS = ("python-arch", "tf-import", "tf-version", "numpy-version", "build-info", "cpu-ops",
+             "gpu-devices", "gpu-op", "cpu-gpu-agreement", "train-step")
+DEFAULT_TIMEOUT_S = 600.0
+
+# Why a TensorFlow process dies by a signal, most likely first.
+SIGNAL_CAUSES = {
+    "SIGILL": "illegal instruction: the CPU lacks an instruction set this TensorFlow build needs "
+              "(AVX on x86_64), or the process runs translated under Rosetta",
+    "SIGSEGV": "segmentation fault: typically a native plug-in or extension built against another "
+               "TensorFlow or NumPy (e.g. tensorflow-metal with the wrong TensorFlow)",
+    "SIGBUS": "bus error: a native library built for another platform or a corrupt install",
+    "SIGABRT": "aborted: a C++ check failed inside TensorFlow (often a protobuf or plug-in mismatch)",
+    "SIGKILL": "killed: the system ran out of memory, or someone killed it",
+}
+# Windows reports crashes as NTSTATUS exit codes.
+NTSTATUS = {0xC000001D: "SIGILL", 0xC0000005: "SIGSEGV", 0xC0000409: "SIGABRT"}
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    status: str  # pass | warn | fail | skip
+    message: str
+    seconds: float = 0.0
+    data: Dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"id": self.id, "status": self.status, "message": self.message,
+                "seconds": self.seconds, "data": self.data}
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    checks: List[Check]
+    seconds: float
+    returncode: int
+    stderr_tail: str = ""
+    signal: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != "fail" for c in self.checks) and bool(self.checks)
+
+    def failed(self) -> List[Check]:
+        return [c for c in self.checks if c.status == "fail"]
+
+    def check(self, check_id: str) -> Optional[Check]:
+        return next((c for c in self.checks if c.id == check_id), None)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"ok": self.ok, "seconds": round(self.seconds, 3), "returncode": self.returncode,
+                "signal": self.signal, "checks": [c.to_json() for c in self.checks],
+                "stderr_tail": self.stderr_tail}
+
+
+def signal_name(returncode: int) -> Optional[str]:
+    if returncode < 0:
+        try:
+            return signal.Signals(-returncode).name
+        except ValueError:
+            return f"signal {-returncode}"
+    if returncode in (128 + 4, 128 + 11, 128 + 6, 128 + 9):  # a shell in between reports 128+N
+        return signal.Signals(returncode - 128).name
+    return NTSTATUS.get(returncode & 0xFFFFFFFF)
+
+
+def parse_events(stdout: str, returncode: int, stderr: str, timed_out: bool = False,
+                 only: Optional[Sequence[str]] = None) -> VerifyResult:
+    """Fold the probe's JSON lines into checks; a crash fails the check that was running."""
+    checks: Dict[str, Check] = {}
+    running: Optional[str] = None
+    done = False
+    for line in stdout.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # TensorFlow prints to stdout too
+        if not isinstance(event, dict):
+            continue
+        if event.get("event") == "start":
+            running = event.get("id")
+        elif event.get("event") == "result":
+            checks[event["id"]] = Check(event["id"], event["status"], event.get("message", ""),
+                                        float(event.get("seconds", 0)), event.get("data") or {})
+            running = None
+        elif event.get("event") == "done":
+            done = True
+    sig = signal_name(returncode)
+    tail = "\n".join(stderr.strip().splitlines()[-30:])
+    if not done:
+        if timed_out:
+            cause = "timed out"
+        elif sig:
+            cause = f"crashed with {sig}: {SIGNAL_CAUSES.get(sig, 'see the stderr tail')}"
+        else:
+            last = [ln for ln in stderr.strip().splitlines() if ln.strip()][-1:] or [f"exit code {returncode}"]
+            cause = f"probe exited early: {last[0]}"
+        victim = running or next((c for c in CHECK_IDS if c not in checks and (not only or c in only)),
+                                 "tf-import")
+        checks[victim] = Check(victim, "fail", cause, data={"signal": sig, "stderr_tail": tail})
+        for check_id in CHECK_IDS:
+            if check_id not in checks and (not only or check_id in only):
+                checks[check_id] = Check(check_id, "skip", "not reached: the probe died earlier")
+    order = {cid: i for i, cid in enumerate(CHECK_IDS)}
+    ordered = sorted(checks.values(), key=lambda c: order.get(c.id, len(order)))
+    return VerifyResult(ordered, 0.0, returncode, tail, sig)
+
+
+def run_verification(python_cmd: List[str], expect: Dict[str, str], accelerator: str, machine: str,
+                     distribution: str, benchmark: bool = False, timeout: float = DEFAULT_TIMEOUT_S,
+                     only: Optional[Sequence[str]] = None) -> VerifyResult:
+    """Run the probe with the env's python (python_cmd may start with `arch -arm64`)."""
+    config = {"expect": expect, "accelerator": accelerator, "machine": machine,
+              "distribution": distribution, "benchmark": benchmark, "only": list(only or [])}
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # the env must stand on its own
+    env.pop("PYTHONHOME", None)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    started = time.perf_counter()
+    proc = subprocess.Popen(list(python_cmd) + ["-I", PROBE, json.dumps(config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env,
+                            errors="replace")
+    timed_out = False
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        timed_out = True
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    result = parse_events(stdout, proc.returncode, stderr, timed_out, only)
+    return VerifyResult(result.checks, time.perf_counter() - started, proc.returncode, result.stderr_tail,
+                        result.signal)
+
+
+def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT_TIMEOUT_S) -> VerifyResult:
+    """`tfsetup verify PATH`: what the env's record promised, checked in the env as it is now."""
+    from tfsetup.envpaths import env_python, is_venv
+    from tfsetup.errors import TfsetupError
+    from tfsetup.host.detect import detect_host
+    from tfsetup.install import read_record
+
+    env = Path(os.path.abspath(env))
+    python = env_python(env)
+    if not python.exists():
+        what = "is not a virtual environment" if env.exists() and not is_venv(env) else "has no python"
+        raise TfsetupError(f"{env} {what}", fix="give the path of an env (e.g. one made by `tfsetup install`)")
+    record = read_record(env) or {}
+    facts = detect_host(with_pythons=False)
+    packages = dict(record.get("packages") or {})
+    distribution = record.get("distribution") or "tensorflow"
+    expect = {k: v for k, v in packages.items() if k in (distribution, "numpy", "tensorflow-metal")}
+    has_metal = any((env / "lib").glob("python*/site-packages/tensorflow_metal*"))
+    accelerator = record.get("accelerator") or ("metal" if has_metal else "cpu")
+    launch = [str(python)]
+    if facts.os == "macos" and facts.machine == "arm64" and facts.rosetta:
+        launch = ["arch", "-arm64", str(python)]
+    return run_verification(launch, expect, accelerator, facts.machine, distribution, benchmark, timeout)
