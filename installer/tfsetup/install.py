@@ -342,7 +342,7 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
         try:
             shutil.rmtree(staging)  # the engines want to create the directory themselves
             with stage("venv"):
-                backend.create_venv(plan.launch, staging)
+                backend.create_venv(plan.launch, staging, prompt=target.name)
             with stage("install"):
                 backend.install_lock(plan.launch, staging, lock_path, opts.source, install_target(plan, facts))
             verification = None

@@ -12,8 +12,8 @@ from tfsetup.envpaths import env_python, relaunch
 class PipBackend:
     name = "pip"
 
-    def create_venv(self, launch: List[str], path: Path) -> None:
-        run_step("create venv", list(launch) + ["-m", "venv", str(path)])
+    def create_venv(self, launch: List[str], path: Path, prompt: str) -> None:
+        run_step("create venv", list(launch) + ["-m", "venv", "--prompt", prompt, str(path)])
 
     def install_lock(self, launch: List[str], env: Path, lock: Path, source: PackageSource,
                      target: Target) -> None:

@@ -28,11 +28,11 @@ class UvBackend:
     def __init__(self) -> None:
         self.uv = find_uv()
 
-    def create_venv(self, launch: List[str], path: Path) -> None:
+    def create_venv(self, launch: List[str], path: Path, prompt: str) -> None:
         # Relocatable: the env is built in a staging dir and renamed into place; uv then writes
         # console scripts and activate files that find their env relative to themselves.
         run_step("create venv", [self.uv, "venv", "--quiet", "--relocatable", "--no-config",
-                                 "--python", launch[-1], str(path)])
+                                 "--prompt", prompt, "--python", launch[-1], str(path)])
 
     def install_lock(self, launch: List[str], env: Path, lock: Path, source: PackageSource,
                      target: Target) -> None:

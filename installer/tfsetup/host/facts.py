@@ -11,6 +11,8 @@ from typing import Any, Dict, List, Optional
 SCHEMA_VERSION = 1
 OS_NAMES = ("macos", "linux", "windows")
 MACHINES = ("arm64", "x86_64", "aarch64")
+# The x86 features that decide which TensorFlow builds can run (the full list is noise).
+SIMD_FLAGS = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "amx_tile")
 PYTHON_SOURCES = ("homebrew", "python.org", "xcode", "pyenv", "conda", "uv", "system", "other")
 
 

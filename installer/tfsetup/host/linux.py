@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
-from tfsetup.host.facts import HostFacts
+from tfsetup.host.facts import SIMD_FLAGS, HostFacts
 from tfsetup.host.nvidia import query_nvidia_gpus
 from tfsetup.host.runner import Runner
 
@@ -43,10 +43,6 @@ def os_version_from_release(text: Optional[str], kernel: str) -> str:
     if distro and version:
         return f"{distro}-{version}"
     return kernel
-
-
-# The x86 features that decide which TensorFlow builds can run (the full list is noise).
-SIMD_FLAGS = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "amx_tile")
 
 
 def parse_meminfo_bytes(text: str) -> Optional[int]:

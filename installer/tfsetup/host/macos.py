@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Dict, List, Optional
 
-from tfsetup.host.facts import Gpu, HostFacts
+from tfsetup.host.facts import SIMD_FLAGS, Gpu, HostFacts
 from tfsetup.host.runner import Runner
 
 
@@ -20,10 +20,28 @@ def sysctl_int(runner: Runner, key: str) -> Optional[int]:
     return int(value) if value is not None and value.isdigit() else None
 
 
+def parse_sw_vers(text: str) -> str:
+    """'14.4.1' from `sw_vers -productVersion`, or from the ProductVersion line of plain `sw_vers`."""
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "ProductVersion":
+            return value.strip()
+    return text.strip().splitlines()[0].strip() if text.strip() else ""
+
+
 def product_version(runner: Runner) -> str:
     # SYSTEM_VERSION_COMPAT=1 (or an old-SDK Python) makes macOS answer 10.16; ask for the truth.
     result = runner.run(["sw_vers", "-productVersion"], timeout=5, env={"SYSTEM_VERSION_COMPAT": "0"})
-    return result.stdout.strip() if result.ok else ""
+    return parse_sw_vers(result.stdout) if result.ok else ""
+
+
+def parse_cpu_features(*feature_lines: str) -> List[str]:
+    """machdep.cpu.features / leaf7_features ('AVX1.0 FMA SSE4.1 ...') as Linux-style flag names."""
+    names = set()
+    for word in " ".join(feature_lines).split():
+        word = word.lower()
+        names.add("avx" if word == "avx1.0" else word.replace(".", "_"))
+    return [f for f in SIMD_FLAGS if f in names]
 
 
 def _gpu_vendor(entry: Dict[str, object]) -> str:
@@ -64,6 +82,12 @@ def parse_lipo_archs(text: str) -> List[str]:
     return archs
 
 
+def parse_lipo_info(text: str) -> List[str]:
+    """`lipo -info`: 'Architectures in the fat file: X are: x86_64 arm64' / 'Non-fat file: X is architecture: arm64'."""
+    marker = " are: " if " are: " in text else " is architecture: "
+    return parse_lipo_archs(text.rsplit(marker, 1)[1]) if marker in text else []
+
+
 def parse_file_archs(text: str) -> List[str]:
     """Fallback: `file` output ('... universal binary with 2 architectures: [x86_64:...] [arm64:...]')."""
     archs = []
@@ -77,6 +101,9 @@ def binary_archs(runner: Runner, executable: str) -> List[str]:
     result = runner.run(["lipo", "-archs", executable], timeout=5)
     if result.ok and result.stdout.strip():
         return parse_lipo_archs(result.stdout)
+    result = runner.run(["lipo", "-info", executable], timeout=5)  # lipo before Xcode 12 lacks -archs
+    if result.ok and parse_lipo_info(result.stdout):
+        return parse_lipo_info(result.stdout)
     result = runner.run(["file", "-L", executable], timeout=5)
     return parse_file_archs(result.stdout) if result.ok else []
 
@@ -87,9 +114,8 @@ def detect_macos(runner: Runner) -> HostFacts:
     rosetta = sysctl(runner, "sysctl.proc_translated") == "1"
     flags: List[str] = []
     if machine == "x86_64":
-        features = " ".join(filter(None, (sysctl(runner, "machdep.cpu.features"),
-                                          sysctl(runner, "machdep.cpu.leaf7_features"))))
-        flags = sorted({f.lower().replace(".", "_") for f in features.split()})
+        flags = parse_cpu_features(sysctl(runner, "machdep.cpu.features") or "",
+                                   sysctl(runner, "machdep.cpu.leaf7_features") or "")
     cores: Dict[str, int] = {}
     for level, name in (("perflevel0", "performance"), ("perflevel1", "efficiency")):
         count = sysctl_int(runner, f"hw.{level}.physicalcpu")

@@ -1,0 +1,70 @@
+"""Shared test helpers: fixture paths and recorded-runner builders (the OS-command boundary)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import pytest
+
+from tfsetup.host.facts import HostFacts, facts_from_json
+from tfsetup.host.runner import CommandResult, RecordedRunner
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).parent.parent
+UNKNOWN_OID = FIXTURES / "macos" / "intel-x86_64-unknown-oid" / "sysctl-hw.optional.arm64.stderr.txt"
+
+
+def sysctl_dump(text: str) -> Dict[str, str]:
+    """'key: value' lines of a real `sysctl hw machdep` dump."""
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and re.match(r"^[a-z0-9_.]+$", key):
+            values[key] = value.strip()
+    return values
+
+
+def mac_runner(*dirs: str, translated: Optional[bool] = None, sw_vers: Optional[str] = None,
+               extra: Optional[Dict[Tuple[str, ...], object]] = None) -> RecordedRunner:
+    """A runner answering `sysctl -n KEY` from recorded files; unknown keys fail like real sysctl."""
+    keys: Dict[str, str] = {}
+    commands: Dict[Tuple[str, ...], object] = {}
+    for name in dirs:
+        folder = FIXTURES / "macos" / name
+        for path in sorted(folder.iterdir()):
+            match = re.match(r"^sysctl-([a-z0-9_.-]+)\.txt$", path.name)
+            text = path.read_text() if match else ""
+            dump = sysctl_dump(text)
+            if dump and len(dump) == len([ln for ln in text.splitlines() if ln.strip()]):
+                keys.update(dump)  # a full `sysctl hw machdep` listing
+            elif match:
+                keys[match.group(1)] = text.strip()
+            if path.name == "system_profiler-SPDisplaysDataType.json":
+                commands[("system_profiler", "SPDisplaysDataType", "-json")] = path.read_text()
+    unknown = UNKNOWN_OID.read_text().strip()
+    if translated is not None:
+        keys["sysctl.proc_translated"] = "1" if translated else "0"
+    for key in ("hw.optional.arm64", "sysctl.proc_translated", "machdep.cpu.brand_string", "hw.memsize",
+                "hw.perflevel0.physicalcpu", "hw.perflevel1.physicalcpu", "machdep.cpu.features",
+                "machdep.cpu.leaf7_features"):
+        if key in keys:
+            commands[("sysctl", "-n", key)] = keys[key] + "\n"
+        else:
+            commands[("sysctl", "-n", key)] = CommandResult(1, "", unknown.replace("hw.optional.arm64", key))
+    if sw_vers:
+        commands[("sw_vers", "-productVersion")] = sw_vers + "\n"
+    commands.update(extra or {})
+    return RecordedRunner(commands=commands)
+
+
+def host_fixture(name: str) -> HostFacts:
+    return facts_from_json(json.loads((FIXTURES / "hosts" / f"{name}.json").read_text()))
+
+
+@pytest.fixture
+def isolated_state(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFSETUP_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path
