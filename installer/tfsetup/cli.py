@@ -287,6 +287,42 @@ def verify(
     run_command(json_out, body)
 
 
+@app.command()
+def doctor(
+    path: Optional[Path] = typer.Argument(None, help="The env to check (default: $VIRTUAL_ENV, ./.venv, "
+                                          "$CONDA_PREFIX, or this Python's env)."),
+    deep: bool = typer.Option(False, "--deep", help="Also import TensorFlow in the env (up to 300 s) and read "
+                              "its errors."),
+    fix: bool = typer.Option(False, "--fix", help="Apply the repair plan (a backup is taken; the env is "
+                             "restored if the repaired env fails verification)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Repair without asking."),
+    recipes_file: Optional[Path] = RECIPES_OPT,
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Find what is wrong with an existing TensorFlow env; show (or with --fix apply) the repair."""
+
+    def body() -> int:
+        from tfsetup.doctor.repair import render_findings, render_result, run_doctor
+
+        def confirm(repair) -> bool:
+            if yes:
+                return True
+            if not sys.stdin.isatty():
+                raise TfsetupError("--fix needs confirmation and stdin is not a terminal", EXIT_BAD_INPUT,
+                                   fix="pass --yes to repair without asking")
+            return typer.confirm("Apply this repair plan?", default=False, err=True)
+
+        show = None if json_out else (lambda findings, repair, env: render_findings(findings, repair, env, fix))
+        outcome = run_doctor(str(path) if path else None, deep, fix, confirm, recipes_file, err, show)
+        if json_out:
+            emit_json(outcome.doc)
+        else:
+            render_result(outcome)
+        return outcome.exit_code
+
+    run_command(json_out, body)
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,268 @@
+"""The facts of an existing environment: run probes/env_facts.py with the env's own python.
+
+The fast pass never imports TensorFlow. `--deep` adds one subprocess that does (`deep_import`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from tfsetup.envpaths import is_conda_env, is_venv
+from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.recipes import TF_DISTRIBUTIONS, normalize_name
+
+PROBE = str(Path(__file__).resolve().parent.parent / "probes" / "env_facts.py")
+PROBE_TIMEOUT_S = 60.0
+DEEP_TIMEOUT_S = 300.0
+# Where an env keeps its interpreter: venv (POSIX, Windows), conda (POSIX, Windows).
+PYTHON_CANDIDATES = ("bin/python", "bin/python3", "Scripts/python.exe", "python.exe")
+ARCH = {"amd64": "x86_64", "x86_64": "x86_64", "x64": "x86_64", "arm64": "arm64", "aarch64": "aarch64"}
+
+
+@dataclass(frozen=True)
+class Distribution:
+    name: str  # as the metadata spells it
+    version: str
+    requires: Tuple[str, ...] = ()
+    wheel_tags: Tuple[str, ...] = ()  # only read for the TensorFlow-related distributions
+    installer: str = ""
+    requested: bool = False
+
+    @property
+    def key(self) -> str:
+        return normalize_name(self.name)
+
+    def to_json(self) -> Dict[str, Any]:
+        doc: Dict[str, Any] = {"name": self.name, "version": self.version}
+        if self.wheel_tags:
+            doc["wheel_tags"] = list(self.wheel_tags)
+        return doc
+
+
+@dataclass(frozen=True)
+class ImportCheck:
+    """`import tensorflow` in the env (--deep): how it ended."""
+
+    returncode: int
+    stderr: str
+    seconds: float
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    def to_json(self) -> Dict[str, Any]:
+        tail = "\n".join(self.stderr.strip().splitlines()[-20:])
+        return {"ok": self.ok, "returncode": self.returncode, "seconds": round(self.seconds, 3),
+                "timed_out": self.timed_out, "stderr_tail": tail}
+
+
+@dataclass(frozen=True)
+class EnvFacts:
+    path: str
+    python: str  # the env's interpreter (the path doctor runs)
+    version: str  # "3.11.7"
+    implementation: str = "cpython"
+    machine: str = ""  # the arch the interpreter ran as (normalized: arm64, x86_64, aarch64)
+    sys_platform: str = ""
+    executable: str = ""
+    base_executable: str = ""
+    prefix: str = ""
+    base_prefix: str = ""
+    conda: bool = False
+    venv: bool = True
+    free_threaded: bool = False
+    markers: Dict[str, str] = field(default_factory=dict)
+    distributions: Dict[str, Distribution] = field(default_factory=dict)  # normalized name -> dist
+    arm64_capable: Optional[bool] = None  # macOS: the binary also has an arm64 slice (None: not checked)
+    record: Optional[Dict[str, Any]] = None  # tfsetup-env.json, when the env has one
+    deep: Optional[ImportCheck] = None
+
+    @property
+    def minor(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+    def dist(self, name: str) -> Optional[Distribution]:
+        return self.distributions.get(normalize_name(name))
+
+    def version_of(self, name: str) -> Optional[str]:
+        d = self.dist(name)
+        return d.version if d else None
+
+    def tf_distributions(self) -> List[Distribution]:
+        return [self.distributions[n] for n in TF_DISTRIBUTIONS if n in self.distributions]
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "path": self.path, "python": self.python, "version": self.version,
+            "implementation": self.implementation, "machine": self.machine, "sys_platform": self.sys_platform,
+            "base_executable": self.base_executable, "prefix": self.prefix, "base_prefix": self.base_prefix,
+            "conda": self.conda, "venv": self.venv, "arm64_capable": self.arm64_capable,
+            "tfsetup_record": self.record is not None,
+            "recipe": (self.record or {}).get("recipe"),
+            "distributions": len(self.distributions),
+            "tensorflow": {d.key: d.version for d in self.tf_distributions()},
+            "packages": {d.key: d.to_json() for d in self.distributions.values() if d.wheel_tags},
+        }
+
+
+def normalize_machine(machine: str) -> str:
+    return ARCH.get(machine.lower(), machine.lower())
+
+
+def facts_from_probe(doc: Mapping[str, Any], path: str, python: str, venv: bool = True,
+                     record: Optional[Dict[str, Any]] = None) -> EnvFacts:
+    """Build EnvFacts from the probe's JSON (pure)."""
+    dists: Dict[str, Distribution] = {}
+    for item in doc.get("distributions") or []:
+        dist = Distribution(name=str(item["name"]), version=str(item["version"]),
+                            requires=tuple(item.get("requires") or ()),
+                            wheel_tags=tuple(item.get("wheel_tags") or ()),
+                            installer=str(item.get("installer") or ""), requested=bool(item.get("requested")))
+        dists.setdefault(dist.key, dist)
+    return EnvFacts(
+        path=path, python=python, version=str(doc.get("version", "")),
+        implementation=str(doc.get("implementation", "cpython")),
+        machine=normalize_machine(str(doc.get("machine", ""))),
+        sys_platform=str(doc.get("sys_platform", "")), executable=str(doc.get("executable", "")),
+        base_executable=str(doc.get("base_executable") or ""), prefix=str(doc.get("prefix", "")),
+        base_prefix=str(doc.get("base_prefix", "")), conda=bool(doc.get("conda")), venv=venv,
+        free_threaded=bool(doc.get("free_threaded")), markers=dict(doc.get("markers") or {}),
+        distributions=dists, record=record,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the edge: which env, its python, running the probe
+
+def resolve_doctor_target(path_arg: Optional[str], environ: Mapping[str, str], cwd: Optional[Path] = None) -> Path:
+    """PATH, else the active venv, else ./.venv, else an active conda env, else this interpreter's env."""
+    if path_arg:
+        return Path(os.path.abspath(os.path.expanduser(str(path_arg))))
+    if environ.get("VIRTUAL_ENV"):
+        return Path(environ["VIRTUAL_ENV"])
+    local = (cwd or Path.cwd()) / ".venv"
+    if local.is_dir():
+        return Path(os.path.abspath(local))
+    if environ.get("CONDA_PREFIX"):
+        return Path(environ["CONDA_PREFIX"])
+    return Path(sys.prefix)
+
+
+def find_env_python(env: Path) -> Optional[Path]:
+    for rel in PYTHON_CANDIDATES:
+        candidate = env / rel
+        if candidate.is_file() or (candidate.is_symlink() and not candidate.exists()):
+            return candidate
+    return None
+
+
+def _clean_env() -> Dict[str, str]:
+    env = dict(os.environ)
+    for key in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP"):
+        env.pop(key, None)
+    return env
+
+
+def launch_for_env(python: Path, host_os: str, host_machine: str, rosetta: bool) -> List[str]:
+    """How to start the env's python natively (under `arch -arm64` from a translated tfsetup)."""
+    if host_os == "macos" and host_machine == "arm64" and rosetta:
+        return ["arch", "-arm64", str(python)]
+    return [str(python)]
+
+
+def _arm64_capable(python: Path) -> Optional[bool]:
+    """On an Apple Silicon Mac: does this interpreter start as arm64 when asked to?"""
+    try:
+        proc = subprocess.run(["arch", "-arm64", str(python), "-I", "-B", "-c",
+                               "import platform; print(platform.machine())"],
+                              capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.returncode == 0 and proc.stdout.strip() == "arm64"
+
+
+def _hardware_is_arm64_mac() -> bool:
+    if sys.platform != "darwin":
+        return False
+    try:
+        proc = subprocess.run(["sysctl", "-n", "hw.optional.arm64"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.stdout.strip() == "1"
+
+
+def inspect_env(path: Path, timeout: float = PROBE_TIMEOUT_S) -> EnvFacts:
+    """Run the facts probe inside the env at PATH; TfsetupError (exit 2) when it is not a Python env."""
+    from tfsetup.install import read_record
+
+    env = Path(os.path.abspath(path))
+    if not env.exists():
+        raise TfsetupError(f"{env} does not exist", EXIT_BAD_INPUT,
+                           fix="give the path of a Python environment (a venv or a conda env)")
+    if not env.is_dir():
+        raise TfsetupError(f"{env} is a file, not an environment", EXIT_BAD_INPUT,
+                           fix="give the path of a Python environment (a venv or a conda env)")
+    python = find_env_python(env)
+    if python is None:
+        what = "is not a Python environment" if not (is_venv(env) or is_conda_env(env)) else "has no python"
+        raise TfsetupError(f"{env} {what} (no bin/python or python.exe)", EXIT_BAD_INPUT,
+                           fix="give the path of a venv or conda env, e.g. one made by `tfsetup install`")
+    argv = [str(python), "-I", "-B", PROBE]  # -B: inspecting must not write into the env
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_clean_env(),
+                              stdin=subprocess.DEVNULL, errors="replace")
+    except subprocess.TimeoutExpired:
+        raise TfsetupError(f"the env's python ({python}) did not answer within {timeout:g}s", EXIT_BAD_INPUT) from None
+    except OSError as exc:
+        raise TfsetupError(f"the env's python ({python}) does not run: {exc.strerror or exc}", EXIT_BAD_INPUT,
+                           fix=f"its base interpreter may be gone; rebuild it with `tfsetup install {env} --force`"
+                           ) from None
+    try:
+        doc = json.loads(proc.stdout)
+        if not isinstance(doc, dict) or doc.get("probe") != "env_facts":
+            raise ValueError("not the probe's answer")
+    except ValueError:
+        tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-3:]
+        raise TfsetupError(f"the env's python ({python}) failed to report its facts (exit {proc.returncode}): "
+                           + (" | ".join(tail) or "no output"), EXIT_BAD_INPUT,
+                           fix=f"if its base interpreter is gone, rebuild it with `tfsetup install {env} --force`"
+                           ) from None
+    facts = facts_from_probe(doc, str(env), str(python), venv=is_venv(env), record=read_record(env))
+    if facts.sys_platform == "darwin" and facts.machine == "x86_64" and _hardware_is_arm64_mac():
+        facts = replace(facts, arm64_capable=_arm64_capable(python))
+    elif facts.machine == "arm64":
+        facts = replace(facts, arm64_capable=True)
+    return facts
+
+
+DEEP_SNIPPET = "import tensorflow as tf; print(tf.__version__)"
+
+
+def deep_import(facts: EnvFacts, launch: List[str], timeout: float = DEEP_TIMEOUT_S) -> ImportCheck:
+    """`import tensorflow` in the env's python (its exit signal and stderr go to explain)."""
+    env = _clean_env()
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    started = time.perf_counter()
+    proc = subprocess.Popen(list(launch) + ["-I", "-B", "-c", DEEP_SNIPPET], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env, errors="replace")
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, stderr = proc.communicate()
+        timed_out = True
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return ImportCheck(returncode=proc.returncode, stderr=stderr or "", seconds=time.perf_counter() - started,
+                       timed_out=timed_out)

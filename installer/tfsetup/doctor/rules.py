@@ -1,0 +1,511 @@
+"""Pure rules: the facts of an env + the host facts + the recipes table -> findings.
+
+No I/O. Each rule looks at facts only (installed versions, wheel tags, the interpreter's arch, the
+host) and says what is wrong, how bad, and the fix. `--deep` results (an `import tensorflow` that was
+really run) arrive inside EnvFacts.deep and go through `explain_exit`.
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from packaging.markers import InvalidMarker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from tfsetup.doctor.explain import SOURCES as EXPLAIN_SOURCES
+from tfsetup.doctor.explain import explain_exit
+from tfsetup.doctor.findings import SEVERITIES, Finding, worst_first
+from tfsetup.doctor.inspect import Distribution, EnvFacts
+from tfsetup.host.facts import HostFacts
+from tfsetup.recipes import TF_DISTRIBUTIONS, Incompatible, Recipe, RecipeTable, normalize_name
+
+ROSETTA_URL = "https://developer.apple.com/documentation/apple-silicon/about-the-rosetta-translation-environment"
+TF_INSTALL_URL = "https://www.tensorflow.org/install/pip"
+METAL_URL = "https://developer.apple.com/metal/tensorflow-plugin"
+MINIFORGE_URL = "https://github.com/conda-forge/miniforge"
+CUDA_LIBS = ("nvidia-cublas-cu12", "nvidia-cuda-runtime-cu12", "nvidia-cudnn-cu12")
+# The ids `--fix` rebuilds the env for (a new env with an arm64 interpreter).
+REBUILD_IDS = ("rosetta-python", "x86-wheel-on-arm64", "conda-x86-on-arm64")
+_MACOS_TAG = re.compile(r"macosx_(\d+)_(\d+)_(\w+)$")
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers over the facts
+
+def _v(text: Optional[str]) -> Optional[Version]:
+    try:
+        return Version(text) if text else None
+    except InvalidVersion:
+        return None
+
+
+def _minor(version: Optional[Version]) -> Tuple[int, int]:
+    if version is None:
+        return (0, 0)
+    release = version.release + (0,)
+    return (release[0], release[1])
+
+
+def tf_distribution(env: EnvFacts) -> Optional[Distribution]:
+    """The installed TensorFlow distribution (TF_DISTRIBUTIONS order when there are several)."""
+    found = env.tf_distributions()
+    return found[0] if found else None
+
+
+def marker_environment(env: EnvFacts) -> Dict[str, str]:
+    """The env's own PEP 508 environment (what its probe reported, completed from the facts)."""
+    system = {"darwin": "Darwin", "win32": "Windows"}.get(env.sys_platform, "Linux")
+    machine = {"x86_64": "AMD64" if system == "Windows" else "x86_64"}.get(env.machine, env.machine)
+    base = {
+        "implementation_name": env.implementation, "implementation_version": env.version,
+        "os_name": "nt" if system == "Windows" else "posix", "platform_machine": machine,
+        "platform_release": "", "platform_system": system, "platform_version": "",
+        "python_full_version": env.version, "platform_python_implementation":
+            "CPython" if env.implementation == "cpython" else env.implementation,
+        "python_version": env.minor, "sys_platform": env.sys_platform or "linux",
+    }
+    base.update(env.markers)
+    base["extra"] = ""  # extras are ignored: only what the distribution always needs counts
+    return base
+
+
+def _applies(req: Requirement, markers: Dict[str, str]) -> bool:
+    if req.marker is None:
+        return True
+    try:
+        return bool(req.marker.evaluate(markers))
+    except (InvalidMarker, KeyError, ValueError, TypeError):
+        return False
+
+
+def _requirements(dist: Distribution, markers: Dict[str, str]) -> List[Requirement]:
+    out = []
+    for line in dist.requires:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if _applies(req, markers):
+            out.append(req)
+    return out
+
+
+def _contains(spec: SpecifierSet, version: str) -> bool:
+    v = _v(version)
+    return v is not None and spec.contains(v, prereleases=True)
+
+
+def _label(dist: Distribution) -> str:
+    return f"{dist.key} {dist.version}"
+
+
+def _merge(findings: Iterable[Finding]) -> List[Finding]:
+    """One finding per id: the first message and fix, the worst severity, all evidence and sources."""
+    merged: Dict[str, Finding] = {}
+    for f in findings:
+        prev = merged.get(f.id)
+        if prev is None:
+            merged[f.id] = f
+            continue
+        severity = min(prev.severity, f.severity, key=SEVERITIES.index)
+        data = dict(prev.data)
+        for key, value in f.data.items():
+            if isinstance(value, list) and isinstance(data.get(key), list):
+                data[key] = data[key] + [v for v in value if v not in data[key]]
+            else:
+                data.setdefault(key, value)
+        merged[f.id] = Finding(prev.id, severity, prev.message, prev.fix,
+                               tuple(dict.fromkeys(prev.evidence + f.evidence)),
+                               tuple(dict.fromkeys(prev.sources + f.sources)), data)
+    return worst_first(list(merged.values()))
+
+
+def _table_sources(table: RecipeTable, finding_id: str) -> Tuple[str, ...]:
+    return tuple(s for e in table.incompatible if e.finding == finding_id for s in e.sources)
+
+
+def _sources(table: RecipeTable, finding_id: str, *extra: str) -> Tuple[str, ...]:
+    return tuple(dict.fromkeys(_table_sources(table, finding_id) + EXPLAIN_SOURCES.get(finding_id, ())
+                               + tuple(extra)))
+
+
+def _recorded_accelerator(env: EnvFacts) -> Optional[str]:
+    return (env.record or {}).get("accelerator")
+
+
+def _metal_recipes(table: RecipeTable, host: HostFacts) -> List[Recipe]:
+    return [r for r in table.recipes if r.platform == host.platform and r.accelerator == "metal"]
+
+
+def _default_recipe(table: RecipeTable, host: HostFacts, accelerator: str) -> Optional[Recipe]:
+    own = [r for r in table.recipes if r.platform == host.platform and r.accelerator == accelerator]
+    return next((r for r in own if r.default), own[0] if own else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# the rules (each returns zero or more findings)
+
+def _rosetta(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    if not (host.os == "macos" and host.machine == "arm64" and env.machine == "x86_64"):
+        return []
+    evidence = (f"the env's python ran as {env.machine} (platform.machine())",
+                f"this Mac's hardware is arm64 ({host.cpu or 'Apple Silicon'})",
+                f"interpreter: {env.base_executable or env.executable or env.python}")
+    if env.conda and env.arm64_capable is not True:
+        return [Finding(
+            "conda-x86-on-arm64", "error",
+            "This is an x86_64 (Intel) conda environment on an Apple Silicon Mac: everything in it runs "
+            "translated by Rosetta 2, TensorFlow's x86 builds need AVX (which Rosetta does not provide) and "
+            "the Metal plug-in exists only for arm64.",
+            "Rebuild it as an arm64 venv (`tfsetup doctor --fix` does it and reinstalls your other packages), "
+            "or install an arm64 conda (Miniforge arm64) and recreate the env there.",
+            evidence + ("conda env (conda-meta/ exists)",), (ROSETTA_URL, MINIFORGE_URL))]
+    if env.arm64_capable:
+        return [Finding(
+            "rosetta-python", "warning",
+            "The env's python has an arm64 slice but ran as x86_64: it was started from a process "
+            "translated by Rosetta 2 (an x86 terminal or parent), so it loads x86 code and no Metal GPU.",
+            f"Open a native (arm64) terminal, or start it with `arch -arm64 {env.python}`.",
+            evidence + ("the same binary starts as arm64 under `arch -arm64`",), (ROSETTA_URL,))]
+    return [Finding(
+        "rosetta-python", "error",
+        "The env's python is an x86_64-only build running translated by Rosetta 2 on an Apple Silicon Mac: "
+        "it can only use x86_64 wheels (TensorFlow's need AVX, which Rosetta lacks) and no Metal GPU.",
+        "Rebuild the env with an arm64 Python (`tfsetup doctor --fix` does it and reinstalls your other "
+        "packages), e.g. from `brew install python@3.12` in /opt/homebrew or `uv python install 3.12`.",
+        evidence, (ROSETTA_URL,))]
+
+
+def _x86_wheels(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    if not (host.os == "macos" and host.machine == "arm64"):
+        return []
+    bad = []
+    for dist in env.distributions.values():
+        if dist.wheel_tags and all(t.endswith("_x86_64") or t.endswith("_intel") for t in dist.wheel_tags):
+            bad.append(f"{_label(dist)}: {', '.join(dist.wheel_tags)}")
+    if not bad:
+        return []
+    return [Finding(
+        "x86-wheel-on-arm64", "error",
+        "x86_64 wheels of TensorFlow-related packages are installed on an Apple Silicon Mac: they run only "
+        "under Rosetta 2, without AVX (TensorFlow dies with an illegal instruction) and without Metal.",
+        "Rebuild the env with an arm64 Python so that arm64 wheels are installed (`tfsetup doctor --fix`).",
+        tuple(bad), (ROSETTA_URL, "https://pypi.org/simple/tensorflow/"))]
+
+
+def _conflicts(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    installed = env.tf_distributions()
+    if len(installed) < 2:
+        return []
+    markers = marker_environment(env)
+    required = {normalize_name(r.name) for d in installed for r in _requirements(d, markers)}
+    # tensorflow 2.13-2.15 on Apple Silicon requires tensorflow-macos, on Windows tensorflow-intel: fine.
+    roots = [d for d in installed if d.key not in required]
+    if len(roots) < 2:
+        return []
+    names = ", ".join(_label(d) for d in roots)
+    return [Finding(
+        "conflicting-tf-distributions", "error",
+        f"Several TensorFlow distributions are installed at once ({names}). They all install the same "
+        "`tensorflow` package, so the files on disk are a mix of whichever was installed last.",
+        "Keep exactly one: `tfsetup doctor --fix` uninstalls the others and reinstalls the recipe's "
+        f"TensorFlow; by hand: `pip uninstall {' '.join(d.key for d in roots)}`, then install one.",
+        tuple(f"{_label(d)} installed" for d in roots),
+        (TF_INSTALL_URL,) + tuple(f"https://pypi.org/simple/{d.key}/" for d in roots),
+        {"distributions": [d.key for d in roots]})]
+
+
+def _incompatible_matches(entry: Incompatible, env: EnvFacts, host: HostFacts) -> Optional[List[str]]:
+    if not entry.when or (entry.os and entry.os != host.os):
+        return None
+    tf = tf_distribution(env)
+    evidence = []
+    for name, spec in entry.when.items():
+        dist = tf if name == "tensorflow" else env.dist(name)
+        if dist is None or not _contains(spec, dist.version):
+            return None
+        evidence.append(f"{_label(dist)} installed (matches {name}{spec})")
+    return evidence
+
+
+def _table_entries(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    out = []
+    for entry in table.incompatible:
+        evidence = _incompatible_matches(entry, env, host)
+        if evidence is not None:
+            out.append(Finding(entry.finding, "error", entry.message, entry.fix, tuple(evidence),
+                               tuple(entry.sources), {"incompatible": [entry.id]}))
+    return out
+
+
+def _metal(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    tf = tf_distribution(env)
+    if not (host.os == "macos" and host.machine == "arm64") or tf is None:
+        return []
+    metal = env.dist("tensorflow-metal")
+    recorded_cpu = _recorded_accelerator(env) == "cpu"
+    if _minor(_v(env.version)) >= (3, 13):
+        entry = next((e for e in table.incompatible if e.finding == "metal-unsupported-python"), None)
+        severity = "error" if metal else ("info" if recorded_cpu else "warning")
+        return [Finding(
+            "metal-unsupported-python", severity,
+            entry.message if entry else "tensorflow-metal has no wheel for Python 3.13 or newer: no Metal GPU.",
+            entry.fix if entry else "Use Python 3.12 or older for Metal, or stay on the CPU.",
+            (f"Python {env.version} in the env", f"{_label(tf)} installed")
+            + ((f"{_label(metal)} installed anyway",) if metal else ()),
+            _sources(table, "metal-unsupported-python", "https://pypi.org/simple/tensorflow-metal/"))]
+    if metal is not None or env.machine != "arm64":
+        return []
+    tf_minor = ".".join(tf.version.split(".")[:2])
+    fits = [r for r in _metal_recipes(table, host) if r.tf_minor == tf_minor and env.minor in r.pythons]
+    default = _default_recipe(table, host, "metal")
+    evidence = (f"{_label(tf)} installed, tensorflow-metal not installed", f"GPU: {host.cpu or 'Apple GPU'}")
+    sources = (METAL_URL,) + (tuple(fits[0].sources) if fits else ())
+    if fits:
+        return [Finding(
+            "metal-plugin-missing", "info" if recorded_cpu else "warning",
+            "tensorflow-metal is not installed: TensorFlow runs on the CPU only and the Apple GPU is unused.",
+            f"`tfsetup doctor --fix` installs the Metal set of recipe {fits[0].id} "
+            f"(tensorflow-metal {fits[0].plugin_version}), "
+            f"or `pip install tensorflow-metal=={fits[0].plugin_version}`.",
+            evidence, sources)]
+    hint = (f" For the GPU use recipe {default.id} (TensorFlow {default.tensorflow} + tensorflow-metal "
+            f"{default.plugin_version}): `tfsetup install --tf {default.tf_minor} --force`.") if default else ""
+    return [Finding(
+        "metal-plugin-missing", "info",
+        f"No Metal GPU: tensorflow-metal is not installed, and no tested plug-in loads with TensorFlow {tf.version}.",
+        "Nothing to do for CPU work." + hint, evidence, sources)]
+
+
+def _numpy(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    tf, numpy = tf_distribution(env), env.dist("numpy")
+    if tf is None or numpy is None:
+        return []
+    tfv, npv = _v(tf.version), _v(numpy.version)
+    if tfv is None or npv is None or not (_minor(tfv) <= (2, 17) and npv.major >= 2):
+        return []
+    return [Finding(
+        "numpy-abi-mismatch", "error",
+        f"TensorFlow {tf.version} was built against NumPy 1.x and NumPy {numpy.version} is installed: "
+        "`import tensorflow` fails (\"A module that was compiled using NumPy 1.x cannot be run in NumPy 2\").",
+        "`tfsetup doctor --fix` reinstalls the recipe's locked stack (numpy 1.26); by hand: "
+        "`pip install \"numpy<2\"`, or move to TensorFlow 2.18 or newer.",
+        (f"{_label(tf)} installed", f"{_label(numpy)} installed"),
+        _sources(table, "numpy-abi-mismatch", "https://github.com/tensorflow/tensorflow/releases/tag/v2.18.0"))]
+
+
+def _keras(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    tf, keras = tf_distribution(env), env.dist("keras")
+    if tf is None or keras is None:
+        return []
+    tfv, kv = _v(tf.version), _v(keras.version)
+    if tfv is None or kv is None or tfv.major != 2:
+        return []
+    if _minor(tfv) < (2, 16) and kv.major >= 3:
+        message = (f"Keras {keras.version} is installed over TensorFlow {tf.version}, which was made for Keras 2 "
+                   f"(it requires keras<2.16): tf.keras code and saved models break.")
+        fix = ("`tfsetup doctor --fix` reinstalls TensorFlow's own Keras; by hand: "
+               f"`pip install \"keras=={_minor(tfv)[0]}.{_minor(tfv)[1]}.*\"`, or port to TensorFlow 2.16+.")
+    elif _minor(tfv) >= (2, 16) and kv.major < 3:
+        message = (f"TensorFlow {tf.version} needs Keras 3 but Keras {keras.version} is installed: "
+                   "`import tensorflow` / tf.keras fail.")
+        fix = ("`tfsetup doctor --fix` reinstalls the recipe's Keras 3; by hand: `pip install \"keras>=3\"` "
+               "(keep Keras 2 code working with the tf-keras package and TF_USE_LEGACY_KERAS=1).")
+    else:
+        return []
+    return [Finding("keras-mismatch", "error", message, fix, (f"{_label(tf)} installed", f"{_label(keras)} installed"),
+                    _sources(table, "keras-mismatch"))]
+
+
+def unmet_requirements(env: EnvFacts) -> List[Dict[str, str]]:
+    """Every Requires-Dist in the TensorFlow closure that the env does not satisfy."""
+    markers = marker_environment(env)
+    roots = env.tf_distributions() + [d for d in (env.dist("tensorflow-metal"),) if d]
+    queue = deque(roots)
+    seen = {d.key for d in roots}
+    unmet = []
+    while queue:
+        dist = queue.popleft()
+        for req in _requirements(dist, markers):
+            name = normalize_name(req.name)
+            dep = env.dist(name)
+            if dep is None:
+                unmet.append({"by": _label(dist), "package": name, "required": str(req.specifier) or "any",
+                              "installed": None})
+                continue
+            if req.specifier and not _contains(req.specifier, dep.version):
+                unmet.append({"by": _label(dist), "package": name, "required": str(req.specifier),
+                              "installed": dep.version})
+            if name not in seen:
+                seen.add(name)
+                queue.append(dep)
+    return unmet
+
+
+def _describe(u: Dict[str, str]) -> str:
+    have = f"{u['package']} {u['installed']} is installed" if u["installed"] else f"{u['package']} is not installed"
+    return f"{u['by']} requires {u['package']}{'' if u['required'] == 'any' else u['required']}; {have}"
+
+
+def _requirements_rule(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    unmet = unmet_requirements(env)
+    if not unmet:
+        return []
+    names = sorted({u["package"] for u in unmet})
+    by = sorted({u["by"] for u in unmet})
+    out = [Finding(
+        "requirement-conflict", "error",
+        f"The TensorFlow stack's declared requirements are not met: {', '.join(names)} "
+        f"({len(unmet)} unmet requirement{'s' if len(unmet) > 1 else ''}).",
+        "`tfsetup doctor --fix` reinstalls the recipe's locked, consistent stack and keeps your other packages; "
+        "by hand: `pip check` lists them, install the versions it asks for.",
+        tuple(_describe(u) for u in unmet),
+        tuple(f"https://pypi.org/project/{b.split(' ')[0]}/{b.split(' ')[1]}/" for b in by),
+        {"unmet": unmet})]
+    proto = [u for u in unmet if u["package"] == "protobuf"]
+    if proto:
+        out.append(Finding(
+            "protobuf-mismatch", "error",
+            f"The installed protobuf does not fit TensorFlow: {_describe(proto[0])}. A wrong protobuf "
+            "fails at import (\"Descriptors cannot be created directly\") or at runtime.",
+            "`tfsetup doctor --fix` reinstalls the locked stack; by hand: "
+            f"`pip install \"protobuf{proto[0]['required']}\"`."
+            if proto[0]["required"] != "any" else "`tfsetup doctor --fix` reinstalls the locked stack.",
+            tuple(_describe(u) for u in proto), _sources(table, "protobuf-mismatch")))
+    return out
+
+
+def _macos_too_old(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    if host.os != "macos":
+        return []
+    osv = _v(host.os_version)
+    if osv is None or _minor(osv) >= (12, 0):
+        return []
+    tf, metal = tf_distribution(env), env.dist("tensorflow-metal")
+    evidence = []
+    needs = False
+    if tf is not None and host.machine == "arm64" and tf.key != "tensorflow-macos" \
+            and _minor(_v(tf.version)) >= (2, 13):
+        needs = True
+        evidence.append(f"{_label(tf)}: its arm64 wheels are tagged macosx_12_0 (macOS 12+)")
+    if metal is not None:
+        needs = True
+        evidence.append(f"{_label(metal)}: the Metal plug-in needs macOS 12+")
+    for dist in env.distributions.values():
+        for tag in dist.wheel_tags:
+            m = _MACOS_TAG.search(tag)
+            if m and (int(m.group(1)), int(m.group(2))) > _minor(osv):
+                needs = True
+                evidence.append(f"{_label(dist)}: wheel tag {tag}")
+                break
+    if not needs:
+        return []
+    older = [r for r in table.recipes if r.platform == host.platform and r.min_os
+             and _v(r.min_os) is not None and _minor(_v(r.min_os)) <= _minor(osv)]
+    alt = (f"; on macOS {host.os_version} only recipe {older[0].id} "
+           f"({older[0].distribution} {older[0].tensorflow}) fits") if older else ""
+    return [Finding(
+        "macos-too-old", "error",
+        f"This Mac runs macOS {host.os_version}, older than what the installed TensorFlow build needs "
+        "(macOS 12): it fails to load.",
+        f"Upgrade macOS to 12 or newer{alt}.",
+        tuple([f"macOS {host.os_version}"] + evidence),
+        ("https://pypi.org/simple/tensorflow/", METAL_URL))]
+
+
+def _no_avx(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    tf = tf_distribution(env)
+    if tf is None or host.machine != "x86_64" or not host.cpu_flags or "avx" in host.cpu_flags:
+        return []
+    return [Finding(
+        "no-avx", "error",
+        "This CPU has no AVX, and TensorFlow's x86_64 wheels are built with AVX: `import tensorflow` dies "
+        "with an illegal instruction (SIGILL).",
+        "Use a machine whose CPU has AVX (any x86 CPU since ~2011 except some Celeron/Pentium/Atom models), "
+        "or build TensorFlow from source without AVX; no prebuilt wheel runs here.",
+        (f"CPU: {host.cpu or 'unknown'}", f"CPU flags: {' '.join(host.cpu_flags)} (no avx)", f"{_label(tf)} installed"),
+        _sources(table, "illegal-instruction", TF_INSTALL_URL))]
+
+
+def _cuda(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    tf = tf_distribution(env)
+    if not (host.os == "linux" and host.machine == "x86_64" and host.has_gpu("nvidia")) or tf is None:
+        return []
+    if _minor(_v(tf.version)) < (2, 14):
+        return []
+    missing = [name for name in CUDA_LIBS if env.dist(name) is None]
+    if not missing:
+        return []
+    gpu = next(g for g in host.gpus if g.vendor == "nvidia")
+    recipe = next((r for r in table.recipes if r.platform == host.platform and r.accelerator == "cuda"
+                   and r.tf_minor == ".".join(tf.version.split(".")[:2])), None) \
+        or _default_recipe(table, host, "cuda")
+    evidence = (f"GPU: {gpu.name}" + (f" (driver {gpu.driver})" if gpu.driver else ""), f"{_label(tf)} installed",
+                "not installed: " + ", ".join(missing))
+    sources = _sources(table, "cuda-libs-missing", TF_INSTALL_URL)
+    if tf.key == "tensorflow-cpu":
+        return [Finding("cuda-libs-missing", "info",
+                        "tensorflow-cpu is installed: the NVIDIA GPU is not used (by choice of distribution).",
+                        f"For the GPU: `tfsetup install --accelerator cuda --force` "
+                        f"({recipe.id if recipe else 'tensorflow[and-cuda]'}).", evidence, sources)]
+    fix = f"`tfsetup doctor --fix` installs recipe {recipe.id} (tensorflow[and-cuda] {recipe.tensorflow} with its " \
+          f"CUDA 12 wheels); by hand: `pip install \"tensorflow[and-cuda]=={tf.version}\"`." if recipe else \
+        f"`pip install \"tensorflow[and-cuda]=={tf.version}\"`."
+    return [Finding(
+        "cuda-libs-missing", "warning",
+        f"This host has an NVIDIA GPU but the CUDA 12 libraries TensorFlow {tf.version} loads from pip wheels "
+        "are not installed: TensorFlow silently runs on the CPU (\"Cannot dlopen some GPU libraries\").",
+        fix, evidence, sources)]
+
+
+def _missing_tf(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    if env.tf_distributions():
+        return []
+    return [Finding(
+        "tensorflow-missing", "warning",
+        f"No TensorFlow distribution is installed in {env.path}.",
+        "`tfsetup doctor --fix` installs the recipe's locked TensorFlow stack into it (keeping your packages), "
+        "or `tfsetup install PATH` makes a new env.",
+        (f"none of {', '.join(TF_DISTRIBUTIONS)} is installed", f"Python {env.version} at {env.python}"),
+        (TF_INSTALL_URL,))]
+
+
+def _deep(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    if env.deep is None or env.deep.ok:
+        return []
+    if env.deep.timed_out:
+        return [Finding("tensorflow-import-timeout", "warning",
+                        f"`import tensorflow` did not finish within {env.deep.seconds:.0f}s.",
+                        "Run it by hand to see where it hangs: "
+                        f"`{env.python} -c \"import tensorflow\"`.", ("timed out",), ())]
+    found = explain_exit(env.deep.returncode, env.deep.stderr, table)
+    found = [Finding(f.id, f.severity, f.message, f.fix, f.evidence, f.sources,
+                     dict(f.data, deep=True)) for f in found]
+    if not found:
+        lines = [ln for ln in env.deep.stderr.strip().splitlines() if ln.strip()]
+        found = [Finding("tensorflow-import-failed", "error",
+                         f"`import tensorflow` fails in this env (exit {env.deep.returncode}).",
+                         "Read the error below; `tfsetup explain` names known causes, `tfsetup doctor --fix` "
+                         "reinstalls the recipe's locked stack.",
+                         tuple(lines[-3:]) or (f"exit status {env.deep.returncode}",), (), {"deep": True})]
+    return found
+
+
+RULES = (_rosetta, _x86_wheels, _conflicts, _table_entries, _metal, _numpy, _keras, _requirements_rule,
+         _macos_too_old, _no_avx, _cuda, _missing_tf, _deep)
+
+
+def diagnose(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    """All findings for this env on this host, one per id, worst first."""
+    findings: List[Finding] = []
+    for rule in RULES:
+        findings.extend(rule(env, host, table))
+    return _merge(findings)
+
+
+def problems(findings: Sequence[Finding]) -> List[Finding]:
+    """The findings that make doctor exit 1 (errors and warnings)."""
+    return [f for f in findings if f.severity in ("error", "warning")]

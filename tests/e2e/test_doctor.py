@@ -1,0 +1,215 @@
+"""tfsetup doctor, for real: envs broken the way users break them (uv venv + uv pip install, Python 3.11,
+Linux x86_64), diagnosed, confirmed by importing TensorFlow, repaired from the bundled locks, verified,
+and restored exactly when a repair fails."""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from tests.e2e.helpers import json_out, leftovers, manifest, run_tfsetup
+
+pytestmark = [pytest.mark.slow, pytest.mark.network,
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the real pipeline runs on Linux")]
+
+PY = "3.11"
+# The bundled recipes table by default; a test run may point at another one (with the same locks).
+RECIPES = ["--recipes-file", os.environ["TFSETUP_TEST_RECIPES"]] if os.environ.get("TFSETUP_TEST_RECIPES") else []
+
+
+def _uv() -> str:
+    from tfsetup.backends.uv import find_uv
+
+    return find_uv()
+
+
+def _python_311() -> str:
+    if sys.version_info[:2] == (3, 11):
+        return getattr(sys, "_base_executable", sys.executable)
+    return PY  # uv finds (or fetches) one
+
+
+def uv(*args: str) -> None:
+    proc = subprocess.run([_uv(), *args], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+
+
+def make_env(path: Path, *steps: List[str]) -> Path:
+    uv("venv", "--quiet", "--python", _python_311(), str(path))
+    for step in steps:
+        uv("pip", "install", "--quiet", "--python", str(path / "bin" / "python"), *step)
+    return path
+
+
+def doctor(path: Path, *args: str, **kw) -> subprocess.CompletedProcess:
+    return run_tfsetup("doctor", str(path), *args, *RECIPES, **kw)
+
+
+def finding_ids(doc: dict) -> List[str]:
+    return [f["id"] for f in doc["findings"]]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bundled_locks():
+    proc = run_tfsetup("recipes", "--all", "--json", *RECIPES)
+    assert proc.returncode == 0, proc.stderr
+    locks = {r["id"]: r["locks"] for r in json_out(proc)["recipes"]}
+    for recipe in ("linux-x86_64-cpu-tf2.15", "linux-x86_64-cpu-tf2.21"):
+        assert PY in locks.get(recipe, []), f"the bundled recipes table has no {recipe} lock for Python {PY}"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("doctor") / "doctor envs ü"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="module")
+def numpy2_env(workdir):
+    """TF 2.15 (built against NumPy 1.x) with NumPy 2 forced over it, plus a package of the user's own."""
+    return make_env(workdir / "np2", ["tensorflow-cpu==2.15.1", "tabulate==0.9.0"],
+                    ["numpy==2.1.3", "--no-deps"])
+
+
+def test_fast_pass_finds_numpy_2_under_tf_215(numpy2_env):
+    proc = doctor(numpy2_env, "--json")
+    assert proc.returncode == 1, proc.stderr
+    doc = json_out(proc)
+    ids = finding_ids(doc)
+    assert "numpy-abi-mismatch" in ids and "requirement-conflict" in ids
+    conflict = next(f for f in doc["findings"] if f["id"] == "requirement-conflict")
+    assert any("requires numpy<2.0.0,>=1.23.5; numpy 2.1.3 is installed" in e for e in conflict["evidence"])
+    assert doc["env"]["tensorflow"] == {"tensorflow-cpu": "2.15.1"} and doc["repaired"] is False
+    kinds = [a["kind"] for a in doc["repair_plan"]]
+    assert kinds == ["install-lock"], doc["repair_plan"]
+    assert "linux-x86_64-cpu-tf2.15" in doc["repair_plan"][0]["summary"]
+    assert "deep" not in doc  # the fast pass never imports TensorFlow
+
+
+def test_fast_pass_is_fast(numpy2_env):
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        proc = doctor(numpy2_env, "--json")
+        times.append(time.perf_counter() - started)
+        assert proc.returncode == 1
+    median = statistics.median(times)
+    print(f"\nfast pass median of 5: {median:.2f}s ({', '.join(f'{t:.2f}' for t in times)})")
+    assert median < 3.0
+
+
+def test_deep_confirms_it_by_importing_tensorflow(numpy2_env):
+    proc = doctor(numpy2_env, "--deep", "--json")
+    assert proc.returncode == 1, proc.stderr
+    doc = json_out(proc)
+    assert doc["deep"]["ok"] is False and "numpy-abi-mismatch" in doc["deep"]["findings"]
+    numpy = next(f for f in doc["findings"] if f["id"] == "numpy-abi-mismatch")
+    assert any("NumPy 1.x" in e or "_ARRAY_API" in e for e in numpy["evidence"])
+
+
+def test_fix_without_yes_on_a_pipe_refuses_and_changes_nothing(numpy2_env):
+    before = manifest(numpy2_env)
+    proc = doctor(numpy2_env, "--fix", input="")
+    assert proc.returncode == 2 and "--yes" in proc.stderr
+    assert manifest(numpy2_env) == before
+
+
+def test_fix_repairs_it_and_verify_passes(numpy2_env):
+    proc = doctor(numpy2_env, "--fix", "--yes", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json_out(proc)
+    assert doc["repaired"] is True and doc["verification"]["ok"] is True
+    assert not [f for f in doc["findings_after"] if f["severity"] in ("error", "warning")], doc["findings_after"]
+    assert leftovers(numpy2_env.parent) == []
+    record = json.loads((numpy2_env / "tfsetup-env.json").read_text())
+    repair = record["repairs"][-1]
+    assert "numpy-abi-mismatch" in repair["findings"] and repair["verification"]["ok"] is True
+    assert record["recipe"] == "linux-x86_64-cpu-tf2.15"
+    after = json_out(doctor(numpy2_env, "--json"))
+    assert after["findings"] == [] or all(f["severity"] == "info" for f in after["findings"])
+    check = subprocess.run([str(numpy2_env / "bin" / "python"), "-c",
+                            "import tabulate, numpy; print(numpy.__version__)"], capture_output=True, text=True)
+    assert check.returncode == 0 and check.stdout.startswith("1."), check.stderr  # the user's package stayed
+    verify = run_tfsetup("verify", str(numpy2_env), "--json")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_two_tensorflow_distributions_are_fixed(workdir):
+    env = make_env(workdir / "both", ["tensorflow-cpu==2.21.0"], ["tensorflow==2.21.0"])
+    doc = json_out(doctor(env, "--json"))
+    assert "conflicting-tf-distributions" in finding_ids(doc)
+    assert [a["kind"] for a in doc["repair_plan"]] == ["uninstall", "install-lock"]
+    proc = doctor(env, "--fix", "--yes", "--json")
+    assert proc.returncode == 0, proc.stderr
+    fixed = json_out(proc)
+    assert fixed["repaired"] is True
+    assert "conflicting-tf-distributions" not in [f["id"] for f in fixed["findings_after"]]
+    assert json_out(doctor(env, "--json"))["env"]["tensorflow"] == {"tensorflow-cpu": "2.21.0"}
+    verify = run_tfsetup("verify", str(env))
+    assert verify.returncode == 0, verify.stderr
+    assert leftovers(workdir) == []
+
+
+@pytest.fixture(scope="module")
+def keras3_env(workdir):
+    return make_env(workdir / "keras3", ["tensorflow-cpu==2.15.1"], ["keras==3.6.0", "--no-deps"])
+
+
+def test_keras_3_over_tf_215(keras3_env):
+    proc = doctor(keras3_env, "--json")
+    assert proc.returncode == 1
+    doc = json_out(proc)
+    keras = next(f for f in doc["findings"] if f["id"] == "keras-mismatch")
+    assert keras["severity"] == "error" and "keras 3.6.0 installed (matches keras>=3)" in keras["evidence"]
+
+
+def test_a_failed_repair_restores_the_env_exactly(keras3_env):
+    before = manifest(keras3_env)
+    proc = doctor(keras3_env, "--fix", "--yes", "--json", env={"TFSETUP_TEST_FAIL_REPAIR_VERIFY": "1"})
+    assert proc.returncode == 4, proc.stderr
+    doc = json_out(proc)
+    assert doc["repaired"] is False and doc["restored"] is True and "verification" in doc["error"]
+    assert manifest(keras3_env) == before
+    assert leftovers(keras3_env.parent) == []
+    assert not (keras3_env / "tfsetup-env.json").exists()
+    # and it is still the same broken env
+    assert "keras-mismatch" in finding_ids(json_out(doctor(keras3_env, "--json")))
+
+
+def test_rebuild_replaces_the_env_and_keeps_the_users_packages(workdir, monkeypatch, tmp_path):
+    """The rebuild path (on a Mac: Rosetta / x86 wheels / x86 conda) for real on Linux: a fresh env from a
+    host interpreter with the recipe's lock, then the user's own top-level packages reinstalled."""
+    from tfsetup.doctor.findings import Finding
+    from tfsetup.doctor.inspect import inspect_env
+    from tfsetup.doctor.repair import apply_repair, plan_repair
+    from tfsetup.host.detect import detect_host
+    from tfsetup.recipes import load_recipes
+
+    monkeypatch.setenv("TFSETUP_STATE_DIR", str(tmp_path / "state"))
+    env_dir = make_env(workdir / "rebuild", ["tensorflow-cpu==2.15.1", "tabulate==0.9.0"])
+    (env_dir / "tfsetup-env.json").write_text(json.dumps({"schema": 1, "repairs": [{"at": "earlier"}]}))
+    env = inspect_env(env_dir)
+    table = load_recipes(Path(RECIPES[1]) if RECIPES else None)
+    host = detect_host()
+    wrong_arch = Finding("rosetta-python", "error", "x86_64-only interpreter (simulated)", "rebuild")
+    rp = plan_repair([wrong_arch], env, host, table)
+    assert rp.rebuild and [a.kind for a in rp.automatic] == ["rebuild", "install-packages"], rp.to_json()
+    assert rp.actions[1].packages == ("tabulate==0.9.0",)
+    result = apply_repair(rp, env, host, [wrong_arch], lambda line: None)
+    assert result.ok and result.verification.ok
+    record = json.loads((env_dir / "tfsetup-env.json").read_text())
+    assert [r["at"] for r in record["repairs"]][0] == "earlier" and len(record["repairs"]) == 2
+    assert record["recipe"] == rp.plan.recipe.id
+    check = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import tabulate"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert leftovers(workdir) == []
+    verify = run_tfsetup("verify", str(env_dir))
+    assert verify.returncode == 0, verify.stderr
