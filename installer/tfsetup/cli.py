@@ -323,6 +323,58 @@ def doctor(
     run_command(json_out, body)
 
 
+@app.command()
+def explain(
+    file: Optional[str] = typer.Argument(None, metavar="[FILE|-]",
+                                         help="The error log or traceback; '-' or nothing reads stdin."),
+    recipes_file: Optional[Path] = RECIPES_OPT,
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Name the known problems in an error log or traceback, with fixes.
+
+    Exit 0 when at least one known problem was identified, 1 when nothing matched
+    ("no known problem matched"), 2 when the input cannot be read.
+    """
+
+    def body() -> int:
+        from tfsetup.doctor.explain import explain as explain_text
+
+        if file in (None, "-"):
+            if file is None and sys.stdin.isatty():
+                raise TfsetupError("give a log FILE, or pipe the text in: `tfsetup explain - < error.log`",
+                                   EXIT_BAD_INPUT)
+            data = sys.stdin.buffer.read()
+        else:
+            try:
+                data = Path(file).read_bytes()
+            except OSError as exc:
+                raise TfsetupError(f"cannot read {file}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
+        findings = explain_text(data.decode("utf-8", errors="replace"), _load_table(recipes_file))
+        if json_out:
+            emit_json({"findings": [f.to_json() for f in findings]})
+        if not findings:
+            err("no known problem matched")
+            return 1
+        if not json_out:
+            from rich.markup import escape
+
+            from tfsetup.output import console
+
+            con = console()
+            colors = {"error": "red", "warning": "yellow", "info": "blue"}
+            for f in findings:
+                con.print(f"[bold {colors.get(f.severity, 'white')}]{f.severity}[/] [bold]{escape(f.id)}[/]")
+                con.print(f"  {escape(f.message)}")
+                con.print(f"  [green]fix:[/] {escape(f.fix)}")
+                for line in f.evidence:
+                    con.print(f"  [dim]> {escape(line)}[/]")
+                for url in f.sources[:2]:
+                    con.print(f"  [dim]see {escape(url)}[/]")
+        return 0
+
+    run_command(json_out, body)
+
+
 def main() -> None:
     try:
         app()
