@@ -204,7 +204,9 @@ def uv_env(recipe: Recipe) -> Dict[str, str]:
 def uv_compile(uv: str, recipe: Recipe, python: str, lines: Sequence[str], *, hashes: bool = True,
                index_url: str = INDEX_URL, timeout: float = 300.0) -> str:
     """Run `uv pip compile` for the recipe's platform and Python; return its stdout or raise LockError."""
-    cmd = [uv, "pip", "compile", "-", "--no-config", "--quiet",
+    # --no-python-downloads: cross-resolution needs no interpreter of that version; without the flag
+    # uv may download one (slow, and off-index).
+    cmd = [uv, "pip", "compile", "-", "--no-config", "--quiet", "--no-python-downloads",
            "--python-platform", recipe.python_platform, "--python-version", python,
            "--only-binary", ":all:", "--no-header", "--no-annotate", "--default-index", index_url]
     if hashes:
