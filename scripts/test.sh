@@ -21,8 +21,11 @@ make_env() {  # make_env DIR PYTHON
 make_env .test-venv "${TFSETUP_TEST_PYTHON:-python3}"
 
 py39=""
-for candidate in python3.9 "$HOME/.pyenv/versions/3.9"*/bin/python3.9; do
-  if command -v "$candidate" >/dev/null 2>&1; then py39=$(command -v "$candidate"); break; fi
+# Ask each candidate to run: a pyenv shim is on PATH even when its version is not selected.
+for candidate in "$HOME/.pyenv/versions/3.9"*/bin/python3.9 python3.9; do
+  if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 9)' >/dev/null 2>&1; then
+    py39=$candidate; break
+  fi
 done
 if [ -n "$py39" ] && [ -z "${TFSETUP_SKIP_PY39:-}" ]; then
   echo "== fast tests on Python 3.9 ($py39)"

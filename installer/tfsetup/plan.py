@@ -344,6 +344,9 @@ def _warnings(facts: HostFacts, table: RecipeTable, request: PlanRequest, recipe
     if facts.os == "macos" and facts.rosetta:
         warnings.append("tfsetup itself runs under Rosetta (x86_64); the env is built and tested as arm64 "
                         "through `arch -arm64`. Open a native terminal to use it.")
+    if facts.os == "windows" and facts.has_gpu("nvidia"):
+        warnings.append("native Windows TensorFlow has no GPU support after 2.10; for the NVIDIA GPU use "
+                        "WSL2 and run tfsetup inside it (https://www.tensorflow.org/install/pip#windows-wsl2)")
     if py.source == "conda":
         warnings.append(f"the chosen Python is a conda interpreter ({py.executable}); "
                         "a Homebrew or python.org build is a better base for a venv")

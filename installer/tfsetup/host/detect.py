@@ -37,6 +37,17 @@ def _windows_feature_probe():
         return None
 
 
+def _probe_cache_path(env: Mapping[str, str]) -> Optional[str]:
+    if env.get("TFSETUP_NO_CACHE"):
+        return None
+    state = env.get("TFSETUP_STATE_DIR")
+    if not state:
+        from platformdirs import user_cache_dir
+
+        state = user_cache_dir("tfsetup")
+    return os.path.join(state, "interpreters.json")
+
+
 def detect_host(runner: Optional[Runner] = None, with_pythons: bool = True,
                 env: Optional[Mapping[str, str]] = None) -> HostFacts:
     runner = runner or SystemRunner()
@@ -59,5 +70,5 @@ def detect_host(runner: Optional[Runner] = None, with_pythons: bool = True,
         facts = detect_linux(runner, normalize_arch(platform.machine(), "linux"), platform.release(), _glibc())
     if not with_pythons:
         return facts
-    pythons, skipped = discover(runner, os_name, env, os.path.expanduser("~"), archs_of)
+    pythons, skipped = discover(runner, os_name, env, os.path.expanduser("~"), archs_of, _probe_cache_path(env))
     return dataclasses.replace(facts, pythons=pythons, skipped_pythons=skipped)

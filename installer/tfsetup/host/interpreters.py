@@ -135,9 +135,61 @@ def parse_probe_output(stdout: str) -> Dict[str, object]:
     return doc
 
 
-def probe_interpreter(runner: Runner, cand: Candidate, real: str, os_name: str,
-                      archs_of: Optional[Callable[[str], List[str]]] = None) -> PythonInfo:
-    """Ask one interpreter about itself; raises ValueError with the reason when it cannot answer."""
+class ProbeCache:
+    """Probe answers keyed by the binary's real path, size and mtime (like virtualenv's py_info
+    cache): an unchanged interpreter is not started again, so `detect` stays fast."""
+
+    def __init__(self, path: Optional[str]) -> None:
+        self.path = path
+        self.entries: Dict[str, Dict[str, object]] = {}
+        self.dirty = False
+        if path:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    loaded = json.load(fh)
+                self.entries = loaded if isinstance(loaded, dict) else {}
+            except (OSError, ValueError):
+                self.entries = {}
+
+    @staticmethod
+    def _stamp(real: str) -> Optional[str]:
+        try:
+            st = os.stat(real)
+        except OSError:
+            return None
+        return f"{st.st_size}:{st.st_mtime_ns}"
+
+    def get(self, real: str) -> Optional[Dict[str, object]]:
+        entry = self.entries.get(real)
+        if isinstance(entry, dict) and entry.get("stamp") == self._stamp(real):
+            answer = entry.get("answer")
+            return answer if isinstance(answer, dict) else None
+        return None
+
+    def put(self, real: str, answer: Dict[str, object]) -> None:
+        stamp = self._stamp(real)
+        if stamp:
+            self.entries[real] = {"stamp": stamp, "answer": answer}
+            self.dirty = True
+
+    def save(self) -> None:
+        if not (self.path and self.dirty):
+            return
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            tmp = f"{self.path}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(self.entries, fh)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
+
+def _ask(runner: Runner, cand: Candidate, real: str, archs_of: Optional[Callable[[str], List[str]]],
+         cache: Optional[ProbeCache]) -> Dict[str, object]:
+    cached = cache.get(real) if cache else None
+    if cached is not None:
+        return cached
     result = runner.run([cand.path, "-I", PROBE_SCRIPT], timeout=PROBE_TIMEOUT_S)
     if not result.ok:
         first = (result.stderr or result.stdout).strip().splitlines()
@@ -146,10 +198,21 @@ def probe_interpreter(runner: Runner, cand: Candidate, real: str, os_name: str,
         info = parse_probe_output(result.stdout)
     except (ValueError, IndexError) as exc:
         raise ValueError(f"unreadable probe answer ({exc})") from None
+    info["archs"] = archs_of(real) if archs_of else []
+    if cache:
+        cache.put(real, info)
+    return info
+
+
+def probe_interpreter(runner: Runner, cand: Candidate, real: str, os_name: str,
+                      archs_of: Optional[Callable[[str], List[str]]] = None,
+                      cache: Optional[ProbeCache] = None) -> PythonInfo:
+    """Ask one interpreter about itself; raises ValueError with the reason when it cannot answer."""
+    info = _ask(runner, cand, real, archs_of, cache)
     machine = normalize_arch(str(info.get("machine", "")), os_name)
     if info.get("pointer_bits") == 32 and machine == "x86_64":
         machine = "i686"
-    archs = archs_of(real) if archs_of else []
+    archs = [str(a) for a in info.get("archs") or []]  # type: ignore[union-attr]
     if not archs:
         archs = [machine]
     prefix = str(info.get("base_prefix") or info.get("prefix") or "")
@@ -164,20 +227,22 @@ def probe_interpreter(runner: Runner, cand: Candidate, real: str, os_name: str,
 
 
 def discover(runner: Runner, os_name: str, env: Mapping[str, str], home: str,
-             archs_of: Optional[Callable[[str], List[str]]] = None,
+             archs_of: Optional[Callable[[str], List[str]]] = None, cache_path: Optional[str] = None,
              ) -> Tuple[List[PythonInfo], List[Dict[str, str]]]:
     """(usable interpreters, skipped ones with the reason). Probes run in parallel."""
     pairs = dedupe(candidate_paths(os_name, env, home))
+    cache = ProbeCache(cache_path)
 
     def one(pair: Tuple[Candidate, str]) -> Tuple[Optional[PythonInfo], Optional[Dict[str, str]]]:
         cand, real = pair
         try:
-            return probe_interpreter(runner, cand, real, os_name, archs_of), None
+            return probe_interpreter(runner, cand, real, os_name, archs_of, cache), None
         except ValueError as exc:
             return None, {"executable": cand.path, "reason": str(exc)}
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(one, pairs))
+    cache.save()
     pythons = [info for info, _ in answers if info is not None]
     skipped = [reason for _, reason in answers if reason is not None]
     return pythons, skipped
