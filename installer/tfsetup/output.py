@@ -1,4 +1,8 @@
-"""Where output goes: exactly one JSON document on stdout with --json; human text on stderr."""
+"""Where output goes.
+
+With --json: exactly one JSON document on stdout and nothing else there. Without it: the command's
+report (tables, plans, findings) on stdout, so it can be piped; progress, warnings and errors on stderr.
+"""
 from __future__ import annotations
 
 import json
@@ -20,10 +24,10 @@ _console = None
 
 
 def console():
-    """A rich console on stderr, created on first use (rich costs ~0.1 s to import)."""
+    """A rich console for the report on stdout, created on first use (rich costs ~0.1 s to import)."""
     global _console
     if _console is None:
         from rich.console import Console
 
-        _console = Console(stderr=True, highlight=False)
+        _console = Console(highlight=False)
     return _console

@@ -281,7 +281,8 @@ def _evaluate(facts: HostFacts, table: RecipeTable, request: PlanRequest
 
 def _nearest(facts: HostFacts, table: RecipeTable, request: PlanRequest) -> Optional[str]:
     """The closest request that does work: drop one constraint at a time."""
-    for relaxed, hint in ((replace(request, tf=None), "tf"), (replace(request, python=None), "python"),
+    for relaxed, hint in ((replace(request, pre=True), "pre"), (replace(request, tf=None), "tf"),
+                          (replace(request, python=None), "python"),
                           (replace(request, accelerator=None), "accelerator"),
                           (replace(request, recipe_id=None), "recipe")):
         if relaxed == request:
@@ -291,7 +292,7 @@ def _nearest(facts: HostFacts, table: RecipeTable, request: PlanRequest) -> Opti
             recipe, py = found
             option = {"tf": f"--tf {recipe.tf_minor}", "python": f"--python {py.minor}",
                       "accelerator": "no --cpu-only/--accelerator",
-                      "recipe": f"--recipe {recipe.id}"}[hint]
+                      "recipe": f"--recipe {recipe.id}", "pre": "--pre"}[hint]
             return f"{option} ({recipe.id}: TensorFlow {recipe.tensorflow}, Python {py.minor})"
     return None
 

@@ -1,4 +1,4 @@
-"""Human output (rich, on stderr). Only presentation lives here."""
+"""Human reports (rich, on stdout). Only presentation lives here."""
 from __future__ import annotations
 
 from typing import List, Sequence, Tuple

@@ -55,8 +55,8 @@ def test_human_output(recipes):
     path = ERRORS / "protobuf-mismatch--tf271-import-protobuf-421.txt"
     proc = run_tfsetup("explain", str(path), "--recipes-file", recipes, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "protobuf-mismatch" in proc.stderr and "fix:" in proc.stderr
-    assert "Descriptors cannot not be created directly." in proc.stderr
+    assert "protobuf-mismatch" in proc.stdout and "fix:" in proc.stdout
+    assert "Descriptors cannot not be created directly." in proc.stdout
 
 
 def test_stdin_dash(recipes):

@@ -524,7 +524,7 @@ SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 
 def render_findings(findings: List[Finding], rp: RepairPlan, env: EnvFacts, fix: bool) -> None:
-    """Human output on stderr: the findings table, then the repair plan."""
+    """The report on stdout: the findings table, then the repair plan."""
     from rich.markup import escape
     from rich.table import Table
 

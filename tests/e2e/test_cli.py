@@ -1,0 +1,134 @@
+"""detect, recipes and plan through the installed `tfsetup` command, as a user runs them."""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES
+from tests.e2e.helpers import json_out, run_tfsetup
+
+HOSTS = FIXTURES / "hosts"
+
+
+def assert_clean_error(proc, code: int, *words: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    assert proc.stderr.startswith("tfsetup: error:"), proc.stderr
+    for word in words:
+        assert word in proc.stderr
+
+
+def test_detect_json_is_this_host_in_the_stable_schema(isolated_state):
+    proc = run_tfsetup("detect", "--json")
+    assert proc.returncode == 0, proc.stderr
+    facts = json_out(proc)
+    assert facts["schema"] == 1
+    assert facts["os"] == "linux"
+    assert facts["machine"] == platform.machine()
+    assert facts["rosetta"] is False
+    assert isinstance(facts["cpu_flags"], list) and isinstance(facts["gpus"], list)
+    if platform.machine() == "x86_64":
+        with open("/proc/cpuinfo") as cpuinfo:
+            has_avx = " avx " in cpuinfo.read().replace("\n", " ")
+        assert ("avx" in facts["cpu_flags"]) == has_avx
+    assert facts["pythons"], "at least the interpreter running the tests is found"
+    for py in facts["pythons"]:
+        assert {"executable", "version", "implementation", "archs", "source"} <= set(py)
+        assert py["archs"] == [platform.machine()]
+    # what detect prints is accepted back by plan --host-file
+    host = isolated_state / "host.json"
+    host.write_text(proc.stdout)
+    planned = run_tfsetup("plan", "--host-file", str(host), "--json")
+    assert planned.returncode in (0, 3), planned.stderr
+
+
+def test_detect_human_output(isolated_state):
+    proc = run_tfsetup("detect")
+    assert proc.returncode == 0, proc.stderr
+    assert "linux" in proc.stdout.lower() and platform.machine() in proc.stdout
+
+
+def test_plan_for_another_machine():
+    proc = run_tfsetup("plan", "--host-file", str(HOSTS / "m1-rosetta-universal2.json"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json_out(proc)
+    assert doc["recipe"] == "macos-arm64-metal-tf2.19"
+    assert doc["python"]["launch"][:2] == ["arch", "-arm64"]
+    assert doc["packages"]["tensorflow-metal"] == "1.2.0"
+    human = run_tfsetup("plan", "--host-file", str(HOSTS / "m1-rosetta-universal2.json"))
+    assert human.returncode == 0
+    assert "macos-arm64-metal-tf2.19" in human.stdout
+
+
+def test_plan_nothing_fits_is_exit_3_with_json_error():
+    proc = run_tfsetup("plan", "--host-file", str(HOSTS / "m1-rosetta-x86-conda-only.json"), "--json")
+    assert proc.returncode == 3
+    doc = json_out(proc)
+    assert "arm64 Python" in doc["error"] and doc["rejected"]
+    human = run_tfsetup("plan", "--host-file", str(HOSTS / "m1-rosetta-x86-conda-only.json"))
+    assert_clean_error(human, 3, "arm64 Python")
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["--tf", "2.99"], 2, ["unknown TensorFlow version 2.99"]),
+    (["--tf", "two"], 2, ["--tf must look like"]),
+    (["--python", "3.8"], 3, ["3.8"]),
+    (["--python", "banana"], 2, ["--python must look like"]),
+    (["--recipe", "nope"], 2, ["unknown recipe"]),
+    (["--tf", "2.21", "--accelerator", "metal"], 3, ["Nearest working choice: --tf 2.19"]),
+])
+def test_plan_bad_requests(args, code, words):
+    proc = run_tfsetup("plan", "--host-file", str(HOSTS / "m1-native-homebrew.json"), *args)
+    assert_clean_error(proc, code, *words)
+
+
+@pytest.mark.parametrize("content, words", [
+    ("{not json", ["not valid JSON"]),
+    (json.dumps({"schema": 1, "os": "plan9"}), ["os"]),
+    (json.dumps({"schema": 99}), ["schema"]),
+    ("[]", []),
+])
+def test_plan_malformed_host_file(tmp_path, content, words):
+    bad = tmp_path / "host.json"
+    bad.write_text(content)
+    proc = run_tfsetup("plan", "--host-file", str(bad))
+    assert_clean_error(proc, 2, str(bad), *words)
+    assert bad.read_text() == content  # input untouched
+
+
+def test_plan_missing_host_file(tmp_path):
+    proc = run_tfsetup("plan", "--host-file", str(tmp_path / "absent.json"))
+    assert_clean_error(proc, 2, "absent.json")
+
+
+def test_recipes_marks_fit_and_reasons(isolated_state):
+    proc = run_tfsetup("recipes", "--all", "--json", "--host-file", str(HOSTS / "m2-python313-only.json"))
+    assert proc.returncode == 0, proc.stderr
+    rows = {row["id"]: row for row in json_out(proc)["recipes"]}
+    assert rows["macos-arm64-cpu-tf2.21"]["fits"] is True
+    metal = rows["macos-arm64-metal-tf2.19"]
+    assert metal["fits"] is False and any("3.13" in reason for reason in metal["reasons"])
+    assert rows["linux-x86_64-cpu-tf2.21"]["fits"] is False
+    assert all(row["sources"] for row in rows.values()), "every recipe cites its sources"
+    # without --all: only this host's platform
+    own = json_out(run_tfsetup("recipes", "--json", "--host-file", str(HOSTS / "m2-python313-only.json")))
+    assert {row["id"].split("-")[0] for row in own["recipes"]} <= {"macos", "macos11"}
+
+
+def test_malformed_recipes_file(tmp_path):
+    bad = tmp_path / "recipes.toml"
+    bad.write_text("[[recipe]]\nid = 'x'\nos = 'beos'\n")
+    proc = run_tfsetup("plan", "--recipes-file", str(bad), "--host-file", str(HOSTS / "linux-x86_64-avx.json"))
+    assert_clean_error(proc, 2, str(bad))
+
+
+def test_help_and_version():
+    proc = run_tfsetup("--help")
+    assert proc.returncode == 0
+    for command in ("detect", "recipes", "plan", "install", "verify", "doctor", "explain"):
+        assert command in proc.stdout
+    module = run_tfsetup("--version")
+    assert module.returncode == 0 and module.stdout.strip()
