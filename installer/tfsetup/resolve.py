@@ -1,0 +1,211 @@
+"""Cross-resolution and the package index: wheel tags of any platform, PEP 691 listings, `uv pip compile`.
+
+Used by `tfsetup lock` / `wheelhouse` and by scripts/lock_recipes.py. Network and subprocesses live
+here (the edge); the tag filtering is pure.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import urllib.request
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
+
+from packaging import tags as ptags
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from tfsetup.recipes import normalize_name
+
+INDEX_URL = "https://pypi.org/simple"
+
+# A file on the index: (filename, sha256).
+IndexFile = Tuple[str, str]
+
+
+class ResolveError(RuntimeError):
+    """Resolution, an index listing or a download failed; the message says which and why."""
+
+
+def platform_tags(os_name: str, machine: str) -> List[str]:
+    """Platform tags of every supported OS version of this os-machine (newest first)."""
+    if os_name == "macos":
+        arch = "arm64" if machine == "arm64" else "x86_64"
+        return list(ptags.mac_platforms((26, 0), arch))
+    if os_name == "linux":
+        arch = "aarch64" if machine in ("aarch64", "arm64") else machine
+        plats = [f"manylinux_2_{minor}_{arch}" for minor in range(50, 4, -1)]
+        plats += [f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}", f"linux_{arch}"]
+        return plats
+    if os_name == "windows":
+        return ["win_amd64"] if machine == "x86_64" else ["win_arm64"]
+    raise ValueError(f"unknown os {os_name!r}")
+
+
+def compatible_tags(os_name: str, machine: str, python: str) -> FrozenSet[ptags.Tag]:
+    """Every wheel tag CPython <python> accepts on any supported version of the platform."""
+    major, minor = (int(p) for p in python.split(".")[:2])
+    version = (major, minor)
+    plats = platform_tags(os_name, machine)
+    found: Set[ptags.Tag] = set(ptags.cpython_tags(version, platforms=plats))
+    found.update(ptags.compatible_tags(version, interpreter=f"cp{major}{minor}", platforms=plats))
+    return frozenset(found)
+
+
+def wheel_compatible(filename: str, tags: FrozenSet[ptags.Tag]) -> bool:
+    if not filename.endswith(".whl"):
+        return False
+    try:
+        _, _, _, file_tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        return False
+    return not file_tags.isdisjoint(tags)
+
+
+def filter_hashes(tags: FrozenSet[ptags.Tag], files: Iterable[IndexFile]) -> List[str]:
+    """The sha256 of every file in `files` that is a wheel with a tag in `tags` (sorted, unique).
+
+    Pure: `files` is the listing of ONE package version, as (filename, sha256) pairs.
+    """
+    return sorted({sha for name, sha in files if wheel_compatible(name, tags)})
+
+
+# ---------------------------------------------------------------------------------------------
+# the index: PEP 691 JSON listings, cached per process
+
+
+_listing_cache: Dict[str, Dict[str, List[IndexFile]]] = {}
+_listing_locks: Dict[str, threading.Lock] = {}
+_cache_guard = threading.Lock()
+
+
+def _file_version(filename: str, project: str) -> Optional[str]:
+    """The normalized version of a wheel or sdist filename, or None when it cannot be read."""
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[1])
+        for ext in (".tar.gz", ".zip", ".tar.bz2", ".tgz"):
+            if filename.endswith(ext):
+                stem = filename[: -len(ext)]
+                # sdist: <name>-<version>; the name may contain '-' in old uploads
+                prefix = len(project)
+                if canonicalize_name(stem[:prefix]) == canonicalize_name(project) and stem[prefix:prefix + 1] == "-":
+                    return str(Version(stem[prefix + 1:]))
+                return str(Version(stem.rsplit("-", 1)[1]))
+    except (InvalidWheelFilename, InvalidVersion, IndexError, ValueError):
+        return None
+    return None
+
+
+def fetch_listing(project: str, index_url: str = INDEX_URL, timeout: float = 60.0) -> Dict[str, List[IndexFile]]:
+    """version -> [(filename, sha256)] for one project, from the PEP 691 JSON simple API (cached)."""
+    name = canonicalize_name(project)
+    with _cache_guard:
+        if name in _listing_cache:
+            return _listing_cache[name]
+        lock = _listing_locks.setdefault(name, threading.Lock())
+    with lock:
+        if name in _listing_cache:
+            return _listing_cache[name]
+        request = urllib.request.Request(
+            f"{index_url.rstrip('/')}/{name}/",
+            headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": "tfsetup-lock-recipes"},
+        )
+        last: Optional[Exception] = None
+        for _attempt in range(3):
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    doc = json.load(response)
+                break
+            except OSError as exc:  # URLError, timeouts
+                last = exc
+        else:
+            raise ResolveError(f"cannot fetch the index listing of {name}: {last}")
+        listing: Dict[str, List[IndexFile]] = {}
+        for entry in doc.get("files", []):
+            sha = (entry.get("hashes") or {}).get("sha256")
+            version = _file_version(entry["filename"], name)
+            if sha and version:
+                listing.setdefault(version, []).append((entry["filename"], sha))
+        with _cache_guard:
+            _listing_cache[name] = listing
+        return listing
+
+
+def version_files(project: str, version: str, index_url: str = INDEX_URL) -> List[IndexFile]:
+    return fetch_listing(project, index_url).get(str(Version(version)), [])
+
+
+# ---------------------------------------------------------------------------------------------
+# uv
+
+
+_REQ = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
+_HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
+
+
+def parse_uv_output(text: str) -> List[Tuple[str, str, List[str]]]:
+    """[(normalized name, version, [sha256...])] from `uv pip compile --generate-hashes` output."""
+    entries: List[Tuple[str, str, List[str]]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("--hash="):
+            if not entries:
+                raise ResolveError(f"hash before any requirement: {line[:80]}")
+            entries[-1][2].extend(_HASH.findall(line))
+            continue
+        match = _REQ.match(line)
+        if not match:
+            raise ResolveError(f"unexpected line in uv output: {line[:80]!r}")
+        entries.append((normalize_name(match.group(1)), match.group(2), _HASH.findall(line)))
+    return entries
+
+
+def uv_env(macos_target: Optional[str]) -> Dict[str, str]:
+    """The caller's environment without uv/pip settings (a user's uv.toml must not change a lock),
+    plus the macOS deployment target that decides which macOS wheels count."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("UV_", "PIP_")) and k != "MACOSX_DEPLOYMENT_TARGET"}
+    env["UV_NO_CONFIG"] = "1"
+    for keep in ("UV_CACHE_DIR", "UV_OFFLINE"):
+        if keep in os.environ:
+            env[keep] = os.environ[keep]
+    if macos_target:
+        env["MACOSX_DEPLOYMENT_TARGET"] = macos_target
+    return env
+
+
+def uv_compile(uv: str, python_platform: str, python: str, lines: Sequence[str], *, hashes: bool = True,
+               macos_target: Optional[str] = None, index_urls: Sequence[str] = (INDEX_URL,),
+               find_links: Sequence[str] = (), timeout: float = 300.0) -> str:
+    """Run `uv pip compile` for another platform and Python; return its stdout or raise ResolveError.
+
+    Requirements go in on stdin, never on a command line, so a hostile name cannot become an option.
+    """
+    # --no-python-downloads: cross-resolution needs no interpreter of that version; without the flag
+    # uv may download one (slow, and off-index).
+    cmd = [uv, "pip", "compile", "-", "--no-config", "--quiet", "--no-python-downloads",
+           "--python-platform", python_platform, "--python-version", python,
+           "--only-binary", ":all:", "--no-header", "--no-annotate"]
+    if index_urls:
+        cmd += ["--default-index", index_urls[0]]
+        for extra in index_urls[1:]:
+            cmd += ["--index", extra]
+    else:
+        cmd.append("--no-index")
+    for link in find_links:
+        cmd += ["--find-links", link]
+    if hashes:
+        cmd.append("--generate-hashes")
+    try:
+        proc = subprocess.run(cmd, input="\n".join(lines) + "\n", capture_output=True, text=True,
+                              env=uv_env(macos_target), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ResolveError(f"uv pip compile took more than {timeout:.0f} s") from None
+    if proc.returncode != 0:
+        raise ResolveError((proc.stderr or proc.stdout).strip() or f"uv exited {proc.returncode}")
+    return proc.stdout
