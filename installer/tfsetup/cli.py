@@ -143,14 +143,31 @@ def recipes(
     run_command(json_out, body)
 
 
-def _request(tf: Optional[str], python: Optional[str], cpu_only: bool, accelerator: Optional[str],
-             recipe: Optional[str], pre: bool):
-    from tfsetup.plan import PlanRequest
+def _flags(tf: Optional[str], python: Optional[str], cpu_only: bool, accelerator: Optional[str],
+           recipe: Optional[str], pre: bool, **more):
+    from tfsetup.team.project import Flags
 
     if cpu_only and accelerator and accelerator != "cpu":
         raise TfsetupError(f"--cpu-only contradicts --accelerator {accelerator}", EXIT_BAD_INPUT)
-    return PlanRequest(tf=tf, python=python, accelerator="cpu" if cpu_only else accelerator,
-                       recipe_id=recipe, pre=pre)
+    return Flags(tf=tf, python=python, cpu_only=cpu_only, accelerator=accelerator, recipe=recipe, pre=pre, **more)
+
+
+def _project(no_project: bool):
+    """The project config found from the current directory upwards (None outside a project)."""
+    if no_project:
+        return None
+    from tfsetup.team.config import load_project
+
+    return load_project(Path.cwd())
+
+
+def _project_plan(flags, no_project: bool, facts, recipes_file: Optional[Path]):
+    """(plan, settings, record additions): flags over the project config, and its team lock if any."""
+    from tfsetup.team.project import merge, plan_for_project
+
+    settings = merge(flags, _project(no_project))
+    chosen, record = plan_for_project(settings, facts, _load_table(recipes_file))
+    return chosen, settings, record
 
 
 TF_OPT = typer.Option(None, "--tf", help="TensorFlow version, e.g. 2.19 or 2.19.1.")
@@ -159,6 +176,10 @@ CPU_OPT = typer.Option(False, "--cpu-only", help="Plain CPU TensorFlow even when
 ACCEL_OPT = typer.Option(None, "--accelerator", help="Insist on metal, cuda or cpu.")
 RECIPE_OPT = typer.Option(None, "--recipe", help="Use this recipe id (see `tfsetup recipes`).")
 PRE_OPT = typer.Option(False, "--pre", help="Allow pre-release recipes and interpreters.")
+NO_PROJECT_OPT = typer.Option(False, "--no-project", help="Ignore tfsetup.toml / [tool.tfsetup] and tfsetup.lock.")
+PLATFORM_OPT = typer.Option([], "--platform", help="Team platform: macos-arm64, macos-arm64-cpu, macos-x86_64, "
+                            "linux-x86_64, linux-x86_64-cuda, linux-aarch64, windows-x86_64 (repeatable).")
+PYTHONS_OPT = typer.Option([], "--python", help="Python minor version, e.g. 3.11 (repeatable).")
 
 
 @app.command()
@@ -170,18 +191,17 @@ def plan(
     accelerator: Optional[str] = ACCEL_OPT,
     recipe: Optional[str] = RECIPE_OPT,
     pre: bool = PRE_OPT,
+    no_project: bool = NO_PROJECT_OPT,
     recipes_file: Optional[Path] = RECIPES_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Choose the recipe and interpreter for this host (or --host-file) and say why; installs nothing."""
 
     def body() -> int:
-        from tfsetup.plan import plan as make_plan
         from tfsetup.render import render_plan
 
-        request = _request(tf, python, cpu_only, accelerator, recipe, pre)
-        table = _load_table(recipes_file)
-        chosen = make_plan(_load_host(host_file), table, request)
+        flags = _flags(tf, python, cpu_only, accelerator, recipe, pre)
+        chosen, _settings, _record = _project_plan(flags, no_project, _load_host(host_file), recipes_file)
         if json_out:
             emit_json(chosen.to_json())
         else:
@@ -219,7 +239,7 @@ def _confirm(yes: bool):
 
 @app.command()
 def install(
-    path: Path = typer.Argument(Path(".venv"), help="Where the env goes (default: ./.venv)."),
+    path: Optional[Path] = typer.Argument(None, help="Where the env goes (default: the project's 'env', else ./.venv)."),
     tf: Optional[str] = TF_OPT,
     python: Optional[str] = PY_OPT,
     recipe: Optional[str] = RECIPE_OPT,
@@ -230,28 +250,41 @@ def install(
     force: bool = typer.Option(False, "--force", help="Replace an existing env at PATH (kept until the new one verifies)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Answer yes to questions."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the verification suite (not recommended)."),
+    index_url: Optional[str] = typer.Option(None, "--index-url", help="Take wheels from this index (hashes enforced)."),
+    find_links: List[str] = typer.Option([], "--find-links", help="Also take wheels from this directory or URL "
+                                         "(a `tfsetup wheelhouse`); repeatable."),
+    offline: bool = typer.Option(False, "--offline", help="No index at all: only --find-links wheelhouses."),
+    no_project: bool = NO_PROJECT_OPT,
     recipes_file: Optional[Path] = RECIPES_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
-    """Plan, build a venv from the recipe's hash-pinned lock, verify it, then put it at PATH."""
+    """Plan, build a venv from the recipe's hash-pinned lock, verify it, then put it at PATH.
+
+    In a project (tfsetup.toml or [tool.tfsetup] from here upwards) its settings apply under these
+    flags, and with a tfsetup.lock exactly this host's section of it is installed.
+    """
 
     def body() -> int:
         from tfsetup.install import InstallOptions, run_install
-        from tfsetup.plan import plan as make_plan
+        from tfsetup.team.report import register_env
 
         if backend not in ("uv", "pip"):
             raise TfsetupError(f"unknown backend {backend!r}; choose uv or pip")
-        request = _request(tf, python, cpu_only, accelerator, recipe, pre)
-        table = _load_table(recipes_file)
+        if index_url is not None:
+            _check_url(index_url, "--index-url")
+        flags = _flags(tf, python, cpu_only, accelerator, recipe, pre, path=path, index_url=index_url,
+                       find_links=tuple(find_links), offline=offline)
         facts = _load_host(None)
-        chosen = make_plan(facts, table, request)
+        chosen, settings, record = _project_plan(flags, no_project, facts, recipes_file)
         if not json_out:
             from tfsetup.render import render_plan
 
             render_plan(chosen)
-        opts = InstallOptions(target=path, backend=backend, force=force or yes, verify=not no_verify,
-                              confirm=_confirm(yes))
+        opts = InstallOptions(target=settings.target, backend=backend, force=force or yes, verify=not no_verify,
+                              confirm=_confirm(yes), source=settings.source, extra_record=record,
+                              lock_path=Path(chosen.lock.path))
         result = run_install(chosen, facts, opts, _progress(json_out))
+        register_env(result.target)
         if json_out:
             emit_json(result.to_json())
         else:
@@ -261,6 +294,13 @@ def install(
         return 0
 
     run_command(json_out, body)
+
+
+def _check_url(url: str, option: str) -> None:
+    import re
+
+    if not re.match(r"^(https?|file)://\S+$", url):
+        raise TfsetupError(f"{option} {url!r} is not an http(s):// or file:// URL", EXIT_BAD_INPUT)
 
 
 @app.command()
@@ -370,6 +410,166 @@ def explain(
                     con.print(f"  [dim]> {escape(line)}[/]")
                 for url in f.sources[:2]:
                     con.print(f"  [dim]see {escape(url)}[/]")
+        return 0
+
+    run_command(json_out, body)
+
+
+@app.command()
+def lock(
+    platform: List[str] = PLATFORM_OPT,
+    python: List[str] = PYTHONS_OPT,
+    check: bool = typer.Option(False, "--check", help="Only check: exit 1 when tfsetup.lock is stale against the "
+                               "config (no network)."),
+    recipes_file: Optional[Path] = RECIPES_OPT,
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Resolve the project's stack for every team platform into one hash-pinned tfsetup.lock."""
+
+    def body() -> int:
+        from tfsetup.team.lockfile import read_team_lock, render_lock, resolve_sections, section_specs, stale_reasons
+        from tfsetup.team.project import lock_platform_for
+
+        config = _project(False)
+        if config is None:
+            raise TfsetupError("no project here: no tfsetup.toml or pyproject.toml with [tool.tfsetup] in this "
+                               "directory or above", EXIT_BAD_INPUT,
+                               fix="create tfsetup.toml (see README, 'For teams')")
+        table = _load_table(recipes_file)
+        platforms = list(platform) or list(config.platforms) or [lock_platform_for(_load_host(None))]
+        pythons = list(python) or ([config.python] if config.python else [])
+        specs = section_specs(table, config, platforms, pythons, config.extra_requirements())
+        sections = [{"platform": s.platform, "python": s.python, "recipe": s.recipe.id} for s in specs]
+        if check:
+            if not config.lock_path.is_file():
+                reasons = [f"{config.lock_path.name} does not exist"]
+            else:
+                reasons = stale_reasons(read_team_lock(config.lock_path), config, specs)
+            if json_out:
+                emit_json({"lock": str(config.lock_path), "up_to_date": not reasons, "reasons": reasons,
+                           "sections": sections})
+            for reason in reasons:
+                err(f"stale: {reason}")
+            if not reasons:
+                err(f"{config.lock_path.name} is up to date ({len(specs)} sections)")
+            return 1 if reasons else 0
+        err(f"resolving {len(specs)} section(s): " + ", ".join(f"{s.platform} py{s.python}" for s in specs))
+        texts = resolve_sections(config, specs, progress=None if json_out else lambda m: err(f"   {m}"))
+        content = render_lock(config, specs, texts)
+        tmp = config.lock_path.with_name(f".{config.lock_path.name}.tmp")
+        try:
+            tmp.write_text(content, encoding="utf-8")
+            tmp.replace(config.lock_path)
+        except OSError as exc:
+            if tmp.exists():
+                tmp.unlink()
+            raise TfsetupError(f"cannot write {config.lock_path}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
+        if json_out:
+            emit_json({"lock": str(config.lock_path), "sections": sections})
+        else:
+            print(f"wrote {config.lock_path} ({len(specs)} sections)")
+        return 0
+
+    run_command(json_out, body)
+
+
+@app.command()
+def wheelhouse(
+    directory: Path = typer.Argument(..., help="Where the wheels go (created if missing)."),
+    platform: List[str] = PLATFORM_OPT,
+    python: List[str] = PYTHONS_OPT,
+    tf: Optional[str] = TF_OPT,
+    cpu_only: bool = CPU_OPT,
+    index_url: Optional[str] = typer.Option(None, "--index-url", help="Download from this index (default PyPI)."),
+    no_project: bool = NO_PROJECT_OPT,
+    recipes_file: Optional[Path] = RECIPES_OPT,
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Download every wheel a lock needs into DIR, for `install --offline --find-links DIR` or an index server.
+
+    In a project with a tfsetup.lock: its sections (filtered by --platform/--python). Elsewhere: the
+    recipe lock for each --platform and --python (default: this host's platform).
+    """
+
+    def body() -> int:
+        from tfsetup.team.wheelhouse import build_wheelhouse
+
+        if index_url is not None:
+            _check_url(index_url, "--index-url")
+        locks = _wheelhouse_locks(platform, python, tf, cpu_only, no_project, recipes_file)
+        summary = build_wheelhouse(locks, directory, index_url, None if json_out else lambda m: err(f"   {m}"))
+        if json_out:
+            emit_json(summary)
+        else:
+            print(f"{len(summary['wheels'])} wheels in {directory} ({summary['downloaded']} downloaded); install "
+                  f"with: tfsetup install --offline --find-links {directory}")
+        return 0
+
+    run_command(json_out, body)
+
+
+def _wheelhouse_locks(platform: List[str], python: List[str], tf: Optional[str], cpu_only: bool,
+                      no_project: bool, recipes_file: Optional[Path]):
+    from dataclasses import replace
+
+    from tfsetup.team.config import ProjectConfig
+    from tfsetup.team.lockfile import read_team_lock, section_specs
+    from tfsetup.team.project import lock_platform_for
+    from tfsetup.team.wheelhouse import LockText
+
+    config = _project(no_project)
+    if config is not None and config.lock_path.is_file():
+        team = read_team_lock(config.lock_path)
+        chosen = [LockText(s.platform, s.python, s.requirements) for s in team.sections
+                  if (not platform or s.platform in platform) and (not python or s.python in python)]
+        if not chosen:
+            raise TfsetupError(f"{config.lock_path} has no section for {platform or ''} {python or ''}".strip(),
+                               EXIT_BAD_INPUT)
+        return chosen
+    base = replace(config, packages=(), requirements=None) if config else ProjectConfig(path=Path("tfsetup.toml"))
+    base = replace(base, tensorflow=tf or base.tensorflow, cpu_only=cpu_only or base.cpu_only)
+    platforms = list(platform) or [lock_platform_for(_load_host(None))]
+    pythons = list(python) or ([base.python] if base.python else [])
+    locks = []
+    for spec in section_specs(_load_table(recipes_file), base, platforms, pythons, ()):
+        recipe_lock = spec.recipe.locks.get(spec.python)
+        if recipe_lock is None:
+            raise TfsetupError(f"{spec.recipe.id} has no lock for Python {spec.python}", 3)
+        locks.append(LockText(spec.platform, spec.python, Path(recipe_lock.path).read_text(encoding="utf-8")))
+    return locks
+
+
+@app.command()
+def report(
+    paths: List[Path] = typer.Argument(None, help="Envs to include besides those tfsetup installed."),
+    recipes_file: Optional[Path] = RECIPES_OPT,
+    json_out: bool = JSON_OPT,
+) -> None:
+    """One document for fleet inventory: host facts, the envs tfsetup manages, and doctor findings."""
+
+    def body() -> int:
+        import datetime
+
+        from tfsetup.team.report import build_report
+
+        extra = list(paths or [])
+        config = _project(False)
+        if config is not None and config.env_path().is_dir():
+            extra.append(config.env_path())
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        doc = build_report(extra, _load_host(None), _load_table(recipes_file), now)
+        if json_out:
+            emit_json(doc)
+        else:
+            from tfsetup.output import console
+
+            out = console()
+            out.print(f"{doc['host']['os']} {doc['host']['os_version']} {doc['host']['machine']}: "
+                      f"{doc['summary']['envs']} env(s), {doc['summary']['errors']} error finding(s)")
+            for env in doc["envs"]:
+                state = "missing" if not env["exists"] else (
+                    ", ".join(f["id"] for f in env.get("findings", []) if f.get("severity") == "error") or "ok")
+                out.print(f"  {env['path']}: {env.get('recipe') or 'not made by tfsetup'} — {state}")
         return 0
 
     run_command(json_out, body)

@@ -31,3 +31,13 @@ def is_tfsetup_env(path: Path) -> bool:
 def relaunch(launch: List[str], python: Path) -> List[str]:
     """Run `python` the way the plan launches its base interpreter (e.g. under `arch -arm64`)."""
     return list(launch[:-1]) + [str(python)]
+
+
+def state_dir() -> Path:
+    """tfsetup's own state (locks, caches, the registry of envs): TFSETUP_STATE_DIR or the user cache."""
+    state = os.environ.get("TFSETUP_STATE_DIR")
+    if not state:
+        from platformdirs import user_cache_dir
+
+        state = user_cache_dir("tfsetup")
+    return Path(state)

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import threading
+import urllib.parse
 import urllib.request
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -76,7 +77,7 @@ def filter_hashes(tags: FrozenSet[ptags.Tag], files: Iterable[IndexFile]) -> Lis
 # the index: PEP 691 JSON listings, cached per process
 
 
-_listing_cache: Dict[str, Dict[str, List[IndexFile]]] = {}
+_listing_cache: Dict[str, Tuple[Dict[str, List[IndexFile]], Dict[str, str]]] = {}
 _listing_locks: Dict[str, threading.Lock] = {}
 _cache_guard = threading.Lock()
 
@@ -101,37 +102,47 @@ def _file_version(filename: str, project: str) -> Optional[str]:
 
 def fetch_listing(project: str, index_url: str = INDEX_URL, timeout: float = 60.0) -> Dict[str, List[IndexFile]]:
     """version -> [(filename, sha256)] for one project, from the PEP 691 JSON simple API (cached)."""
+    return _fetch(project, index_url, timeout)[0]
+
+
+def file_url(project: str, filename: str, index_url: str = INDEX_URL) -> str:
+    """The absolute download URL of one listed file."""
+    return _fetch(project, index_url, 60.0)[1][filename]
+
+
+def _fetch(project: str, index_url: str, timeout: float) -> Tuple[Dict[str, List[IndexFile]], Dict[str, str]]:
     name = canonicalize_name(project)
+    key = f"{index_url.rstrip('/')}/{name}/"
     with _cache_guard:
-        if name in _listing_cache:
-            return _listing_cache[name]
-        lock = _listing_locks.setdefault(name, threading.Lock())
+        if key in _listing_cache:
+            return _listing_cache[key]
+        lock = _listing_locks.setdefault(key, threading.Lock())
     with lock:
-        if name in _listing_cache:
-            return _listing_cache[name]
+        if key in _listing_cache:
+            return _listing_cache[key]
         request = urllib.request.Request(
-            f"{index_url.rstrip('/')}/{name}/",
-            headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": "tfsetup-lock-recipes"},
-        )
+            key, headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": "tfsetup"})
         last: Optional[Exception] = None
         for _attempt in range(3):
             try:
                 with urllib.request.urlopen(request, timeout=timeout) as response:
                     doc = json.load(response)
                 break
-            except OSError as exc:  # URLError, timeouts
+            except (OSError, ValueError) as exc:  # URLError, timeouts, not JSON
                 last = exc
         else:
-            raise ResolveError(f"cannot fetch the index listing of {name}: {last}")
+            raise ResolveError(f"cannot fetch the index listing of {name} from {index_url}: {last}")
         listing: Dict[str, List[IndexFile]] = {}
+        urls: Dict[str, str] = {}
         for entry in doc.get("files", []):
             sha = (entry.get("hashes") or {}).get("sha256")
             version = _file_version(entry["filename"], name)
             if sha and version:
                 listing.setdefault(version, []).append((entry["filename"], sha))
+                urls[entry["filename"]] = urllib.parse.urljoin(key, entry.get("url", entry["filename"]))
         with _cache_guard:
-            _listing_cache[name] = listing
-        return listing
+            _listing_cache[key] = (listing, urls)
+        return listing, urls
 
 
 def version_files(project: str, version: str, index_url: str = INDEX_URL) -> List[IndexFile]:

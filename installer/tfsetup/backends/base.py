@@ -16,6 +16,7 @@ class PackageSource:
     """Where wheels come from. Hashes are always enforced, whatever the source."""
 
     index_url: Optional[str] = None
+    extra_index_urls: List[str] = field(default_factory=list)
     find_links: List[str] = field(default_factory=list)
     offline: bool = False  # no index at all: only find_links
 

@@ -25,6 +25,9 @@ class PipBackend:
             argv += ["--no-index"]
         elif source.index_url:
             argv += ["--index-url", source.index_url]
+        if not source.offline:
+            for extra in source.extra_index_urls:
+                argv += ["--extra-index-url", extra]
         for link in source.find_links:
             argv += ["--find-links", link]
         run_step("install", argv, env=dict(target.env))

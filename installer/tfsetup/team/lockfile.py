@@ -1,0 +1,254 @@
+"""One lock for a mixed fleet: `tfsetup.lock`, a section per platform x Python, made by cross-resolution.
+
+Each section is the recipe's stack plus the team's extra packages, resolved with hashes by
+`uv pip compile --python-platform ... --python-version ...` (no machine of that kind needed). The
+lock records a digest of its inputs, so `tfsetup lock --check` and `install` can tell, without the
+network, that the config changed since the lock was made.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError
+from tfsetup.recipes import Lock, Recipe, RecipeError, RecipeTable, parse_lock_text
+from tfsetup.team.config import PLATFORMS, ConfigError, ProjectConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10
+    import tomli as tomllib
+
+LOCK_VERSION = 1
+SECTION_KEYS = ("platform", "python", "recipe", "python_platform", "inputs", "requirements")
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    """What one section is resolved from (pure: derived from the config and the recipes table)."""
+
+    platform: str  # team platform name, e.g. "macos-arm64"
+    python: str
+    recipe: Recipe
+    requirements: Tuple[str, ...]  # the resolver input: the recipe's lines + the team's extras
+
+    def inputs(self, config: ProjectConfig) -> Dict[str, Any]:
+        return {"platform": self.platform, "python": self.python, "recipe": self.recipe.id,
+                "requirements": list(self.requirements), "index_urls": config.index_urls(),
+                "find_links": list(config.find_links)}
+
+    def digest(self, config: ProjectConfig) -> str:
+        return _digest(self.inputs(config))
+
+
+@dataclass(frozen=True)
+class LockSection:
+    platform: str
+    python: str
+    recipe: str
+    python_platform: str
+    inputs: str  # digest of SectionSpec.inputs
+    requirements: str  # the hash-pinned requirements text, as uv wrote it
+
+    @property
+    def name(self) -> str:
+        return f"{self.platform} py{self.python}"
+
+    def pins(self) -> Dict[str, str]:
+        return parse_lock_text(self.requirements, f"{LOCK_NAME} [{self.name}]")
+
+
+@dataclass(frozen=True)
+class TeamLock:
+    path: Path
+    inputs: str
+    sections: Tuple[LockSection, ...]
+
+
+LOCK_NAME = "tfsetup.lock"
+
+
+def _digest(doc: Any) -> str:
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# pure: which recipe and Python each team platform gets
+
+def _rank(recipe: Recipe) -> Tuple[bool, bool, float]:
+    v = recipe.tf_version
+    return (recipe.status == "prerelease", not recipe.default, -(v.major * 1e6 + v.minor * 1e3 + v.micro))
+
+
+def recipes_for(table: RecipeTable, platform: str, config: ProjectConfig) -> List[Recipe]:
+    """The recipes a team platform may use, best first (the config's TF version, defaults first)."""
+    from tfsetup.plan import tf_matches
+
+    host_platform, accelerator = PLATFORMS[platform]
+    if config.cpu_only:
+        accelerator = "cpu"
+    found = [r for r in table.recipes if r.platform == host_platform and r.accelerator == accelerator
+             and r.status != "prerelease" and (config.tensorflow is None or tf_matches(r, config.tensorflow))]
+    return sorted(found, key=_rank)
+
+
+def section_specs(table: RecipeTable, config: ProjectConfig, platforms: Sequence[str],
+                  pythons: Sequence[str], extras: Sequence[str]) -> List[SectionSpec]:
+    """A section per platform x Python. With no Python given: the newest every platform supports."""
+    if not platforms:
+        raise ConfigError(f"{config.path}: no platforms to lock; set 'platforms' (e.g. [\"macos-arm64\", "
+                          "\"linux-x86_64\"]) or pass --platform")
+    unknown = [p for p in platforms if p not in PLATFORMS]
+    if unknown:
+        raise ConfigError(f"unknown platform {unknown[0]!r}; choose from {', '.join(PLATFORMS)}")
+    candidates = {}
+    for platform in platforms:
+        found = recipes_for(table, platform, config)
+        if not found:
+            tf = f"TensorFlow {config.tensorflow}" if config.tensorflow else "any TensorFlow"
+            raise TfsetupError(f"no recipe for {platform} with {tf}"
+                               + (" (cpu-only)" if config.cpu_only else ""), EXIT_NO_RECIPE,
+                               fix="`tfsetup recipes --all` lists what exists")
+        candidates[platform] = found
+    if not pythons:
+        common = None
+        for found in candidates.values():
+            supported = {py for r in found for py in r.pythons}
+            common = supported if common is None else common & supported
+        if not common:
+            raise TfsetupError("no Python version is supported on every platform of this lock", EXIT_NO_RECIPE,
+                               fix="set 'python' in the config, or lock the platforms separately with --python")
+        pythons = [max(common, key=lambda v: int(v.split(".")[1]))]
+    specs = []
+    for platform in platforms:
+        for python in pythons:
+            recipe = next((r for r in candidates[platform] if python in r.pythons), None)
+            if recipe is None:
+                ids = ", ".join(f"{r.id} ({'/'.join(r.pythons)})" for r in candidates[platform])
+                raise TfsetupError(f"no recipe for {platform} supports Python {python}: {ids}", EXIT_NO_RECIPE)
+            specs.append(SectionSpec(platform, python, recipe, tuple(recipe.resolver_input()) + tuple(extras)))
+    return specs
+
+
+def lock_inputs_digest(config: ProjectConfig, specs: Sequence[SectionSpec]) -> str:
+    return _digest(sorted(spec.digest(config) for spec in specs))
+
+
+def stale_reasons(lock: TeamLock, config: ProjectConfig, specs: Sequence[SectionSpec]) -> List[str]:
+    """Why the lock no longer matches the config (empty: up to date). Pure."""
+    have = {(s.platform, s.python): s for s in lock.sections}
+    reasons = []
+    for spec in specs:
+        section = have.pop((spec.platform, spec.python), None)
+        if section is None:
+            reasons.append(f"no section for {spec.platform} py{spec.python}")
+        elif section.inputs != spec.digest(config):
+            reasons.append(f"{section.name}: the config or recipe changed since it was locked")
+    reasons.extend(f"{s.name}: no longer asked for by the config" for s in have.values())
+    return reasons
+
+
+# ---------------------------------------------------------------------------------------------
+# the file (read and write at the edge)
+
+def render_lock(config: ProjectConfig, specs: Sequence[SectionSpec], resolved: Sequence[str]) -> str:
+    out = [f"# generated by `tfsetup lock` from {config.path.name}; do not edit by hand.",
+           "# `tfsetup install` in this project installs the section for its host, hashes enforced.",
+           f"version = {LOCK_VERSION}",
+           f'inputs = "{lock_inputs_digest(config, specs)}"', ""]
+    for spec, text in zip(specs, resolved):
+        if "'''" in text:  # cannot happen with uv's output; refuse rather than write broken TOML
+            raise TfsetupError("unexpected quote sequence in the resolver output")
+        out += ["[[section]]", f'platform = "{spec.platform}"', f'python = "{spec.python}"',
+                f'recipe = "{spec.recipe.id}"', f'python_platform = "{spec.recipe.python_platform}"',
+                f'inputs = "{spec.digest(config)}"', "requirements = '''", text.rstrip("\n"), "'''", ""]
+    return "\n".join(out)
+
+
+def read_team_lock(path: Path) -> TeamLock:
+    def bad(message: str) -> TfsetupError:
+        return TfsetupError(f"{path}: {message}", EXIT_BAD_INPUT, fix="run `tfsetup lock` to rewrite it")
+
+    try:
+        doc = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise TfsetupError(f"cannot read {path}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise bad(f"not valid TOML: {exc}") from None
+    if doc.get("version") != LOCK_VERSION:
+        raise bad(f"'version' must be {LOCK_VERSION}")
+    unknown = sorted(set(doc) - {"version", "inputs", "section"})
+    if unknown:
+        raise bad(f"unknown key {unknown[0]!r}")
+    if not isinstance(doc.get("inputs"), str) or not isinstance(doc.get("section"), list):
+        raise bad("needs 'inputs' (a string) and [[section]] tables")
+    sections = []
+    for i, raw in enumerate(doc["section"]):
+        if not isinstance(raw, dict) or set(raw) != set(SECTION_KEYS) \
+                or not all(isinstance(raw[k], str) for k in SECTION_KEYS):
+            raise bad(f"section[{i}] must have exactly the string keys {', '.join(SECTION_KEYS)}")
+        if raw["platform"] not in PLATFORMS:
+            raise bad(f"section[{i}]: unknown platform {raw['platform']!r}")
+        section = LockSection(**{k: raw[k] for k in SECTION_KEYS})
+        try:
+            section.pins()
+        except RecipeError as exc:
+            raise bad(str(exc)) from None
+        sections.append(section)
+    return TeamLock(path=path, inputs=doc["inputs"], sections=tuple(sections))
+
+
+def materialize(section: LockSection, directory: Path) -> Lock:
+    """Write a section as a requirements file uv/pip can install with --require-hashes."""
+    data = section.requirements.rstrip("\n").encode() + b"\n"
+    digest = hashlib.sha256(data).hexdigest()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{digest[:16]}.txt"
+    if not path.is_file() or path.read_bytes() != data:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return Lock(path=str(path), pins=section.pins(), digest=digest)
+
+
+def host_sections(lock: TeamLock, host_platform: str) -> List[LockSection]:
+    return [s for s in lock.sections if PLATFORMS[s.platform][0] == host_platform]
+
+
+def describe(lock: TeamLock) -> str:
+    return ", ".join(s.name for s in lock.sections) or "none"
+
+
+def resolve_sections(config: ProjectConfig, specs: Sequence[SectionSpec], uv: Optional[str] = None,
+                     progress=None) -> List[str]:
+    """Cross-resolve every section with hashes (network: the configured index or PyPI)."""
+    import concurrent.futures
+
+    from tfsetup.backends.uv import find_uv
+    from tfsetup.resolve import INDEX_URL, ResolveError, uv_compile
+
+    uv = uv or find_uv()
+    index_urls = config.index_urls() or [INDEX_URL]
+
+    def one(spec: SectionSpec) -> str:
+        target = None
+        if spec.recipe.os == "macos":
+            target = ".".join(((spec.recipe.min_os or "12.0").split(".") + ["0"])[:2])
+        try:
+            text = uv_compile(uv, spec.recipe.python_platform, spec.python, spec.requirements,
+                              macos_target=target, index_urls=index_urls,
+                              find_links=config.find_links_resolved())
+        except ResolveError as exc:
+            raise TfsetupError(f"cannot resolve {spec.platform} py{spec.python} ({spec.recipe.id}): "
+                               + "\n  ".join(str(exc).splitlines()[-6:]), 1,
+                               fix="check the extra packages support this platform and Python") from None
+        if progress:
+            progress(f"resolved {spec.platform} py{spec.python}")
+        return text
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(one, specs))

@@ -1,0 +1,112 @@
+"""`tfsetup install` inside a project: config values under command-line flags, and the team lock's section."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from tfsetup.backends.base import PackageSource
+from tfsetup.envpaths import state_dir
+from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError
+from tfsetup.host.facts import HostFacts
+from tfsetup.plan import Plan, PlanError, PlanRequest, plan
+from tfsetup.recipes import RecipeTable
+from tfsetup.team.config import ProjectConfig
+from tfsetup.team.lockfile import describe, host_sections, materialize, read_team_lock, section_specs, stale_reasons
+
+
+@dataclass(frozen=True)
+class Flags:
+    """What the user typed; None/False/empty means 'not given' (the config may then decide)."""
+
+    tf: Optional[str] = None
+    python: Optional[str] = None
+    cpu_only: bool = False
+    accelerator: Optional[str] = None
+    recipe: Optional[str] = None
+    pre: bool = False
+    path: Optional[Path] = None
+    index_url: Optional[str] = None
+    find_links: Tuple[str, ...] = ()
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    request: PlanRequest
+    target: Path
+    source: PackageSource
+    config: Optional[ProjectConfig] = None
+    notes: List[str] = field(default_factory=list)
+
+
+def merge(flags: Flags, config: Optional[ProjectConfig]) -> Settings:
+    """Flags override the config; the config overrides the defaults. Pure."""
+    cfg = config or ProjectConfig(path=Path("tfsetup.toml"))
+    accelerator = "cpu" if (flags.cpu_only or (cfg.cpu_only and not flags.accelerator)) else flags.accelerator
+    request = PlanRequest(tf=flags.tf or cfg.tensorflow, python=flags.python or cfg.python,
+                          accelerator=accelerator, recipe_id=flags.recipe, pre=flags.pre)
+    target = flags.path if flags.path is not None else (cfg.env_path() if config else Path(".venv"))
+    links = [str(Path(link).resolve()) if "://" not in link else link for link in flags.find_links]
+    if config:
+        links += cfg.find_links_resolved()
+    if flags.offline and not links:
+        raise TfsetupError("--offline needs a wheelhouse: pass --find-links DIR (made by `tfsetup wheelhouse DIR`)",
+                           EXIT_BAD_INPUT)
+    source = PackageSource(index_url=flags.index_url or cfg.index_url,
+                           extra_index_urls=[] if flags.index_url else list(cfg.extra_index_urls),
+                           find_links=links, offline=flags.offline)
+    return Settings(request=request, target=target, source=source, config=config)
+
+
+def plan_with_team_lock(config: ProjectConfig, facts: HostFacts, table: RecipeTable, request: PlanRequest
+                        ) -> Tuple[Plan, Dict[str, Any]]:
+    """The plan for this host from the project's tfsetup.lock: exactly the host's section, or a clear error."""
+    lock = read_team_lock(config.lock_path)
+    extras = config.extra_requirements()
+    specs = section_specs(table, config, [s.platform for s in lock.sections],
+                          sorted({s.python for s in lock.sections}), extras)
+    specs = [s for s in specs if any((s.platform, s.python) == (x.platform, x.python) for x in lock.sections)]
+    stale = stale_reasons(lock, config, specs)
+    if stale:
+        raise TfsetupError(f"{lock.path.name} is out of date with {config.path.name}: {stale[0]}", EXIT_BAD_INPUT,
+                           fix="run `tfsetup lock` and commit the new lock")
+    sections = host_sections(lock, facts.platform)
+    if not sections:
+        raise TfsetupError(f"{lock.path} has no section for this host ({facts.platform}); it has: {describe(lock)}",
+                           EXIT_NO_RECIPE, fix=f"add this platform to 'platforms' in {config.path.name} and run "
+                           "`tfsetup lock`, or install without the project (--no-project)")
+    first_error: Optional[PlanError] = None
+    for section in sections:
+        try:
+            chosen = plan(facts, table, replace(request, recipe_id=section.recipe, python=section.python))
+        except PlanError as exc:
+            first_error = first_error or exc
+            continue
+        locked = materialize(section, state_dir() / "team-locks")
+        record = {"project": {"config": str(config.path), "lock": str(lock.path), "section": section.name,
+                              "section_digest": locked.digest}}
+        return replace(chosen, lock=locked), record
+    assert first_error is not None
+    raise PlanError(f"{lock.path.name} section(s) {', '.join(s.name for s in sections)} cannot be used on this "
+                    f"host: {first_error.message}", first_error.exit_code, first_error.rejected)
+
+
+def plan_for_project(settings: Settings, facts: HostFacts, table: RecipeTable) -> Tuple[Plan, Dict[str, Any]]:
+    config = settings.config
+    if config is not None and config.lock_path.is_file():
+        return plan_with_team_lock(config, facts, table, settings.request)
+    if config is not None and config.extra_requirements():
+        raise TfsetupError(f"{config.path.name} lists extra packages but there is no {config.lock_path.name}",
+                           EXIT_BAD_INPUT, fix="run `tfsetup lock` (installs never resolve at run time)")
+    chosen = plan(facts, table, settings.request)
+    record: Dict[str, Any] = {"project": {"config": str(config.path)}} if config else {}
+    return chosen, record
+
+
+def lock_platform_for(facts: HostFacts) -> str:
+    """The team platform name of this host (for `tfsetup lock` / `wheelhouse` without --platform)."""
+    if facts.platform == "linux-x86_64" and facts.has_gpu("nvidia"):
+        return "linux-x86_64-cuda"
+    return facts.platform
+

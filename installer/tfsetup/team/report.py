@@ -1,0 +1,92 @@
+"""Fleet inventory: one JSON document per machine (host facts, the envs tfsetup manages, doctor findings).
+
+tfsetup remembers the envs it installed in `<state>/envs.json`; envs given on the command line or
+the current project's env are added. An MDM or CI job collects `tfsetup report --json`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+from tfsetup.envpaths import is_venv, state_dir
+
+REPORT_SCHEMA = 1
+
+
+def _registry() -> Path:
+    return state_dir() / "envs.json"
+
+
+def registered_envs() -> List[str]:
+    try:
+        doc = json.loads(_registry().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []  # no registry yet, or a damaged one: the report still works from explicit paths
+    return [p for p in doc.get("envs", []) if isinstance(p, str)] if isinstance(doc, dict) else []
+
+
+def register_env(path: Path) -> None:
+    """Remember an env tfsetup installed (best effort: a read-only state dir must not fail an install)."""
+    envs = registered_envs()
+    resolved = str(Path(path).resolve())
+    if resolved in envs:
+        return
+    try:
+        registry = _registry()
+        registry.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=registry.parent, prefix=".envs-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"envs": envs + [resolved]}, handle, indent=1)
+        os.replace(tmp, registry)
+    except OSError:
+        pass
+
+
+def env_entry(path: Path, host: Any, table: Any) -> Dict[str, Any]:
+    """What the fleet needs to know about one env; never raises for a broken or missing env."""
+    from tfsetup.doctor.inspect import inspect_env
+    from tfsetup.doctor.rules import diagnose
+    from tfsetup.errors import TfsetupError
+    from tfsetup.install import read_record
+
+    entry: Dict[str, Any] = {"path": str(path), "exists": path.is_dir(), "venv": is_venv(path)}
+    if not entry["exists"]:
+        return entry
+    record = read_record(path) or {}
+    verification = record.get("verification") or {}
+    entry.update({
+        "recipe": record.get("recipe"),
+        "packages": record.get("packages"),
+        "tfsetup_version": record.get("tfsetup"),
+        "installed_at": record.get("created_at"),
+        "repairs": len(record.get("repairs") or []),
+        "last_verification": {"ok": verification.get("ok"), "at": record.get("verified_at")} if verification else None,
+    })
+    try:
+        env = inspect_env(path)
+        findings = diagnose(env, host, table)
+        entry["tensorflow"] = {d.name: d.version for d in env.tf_distributions()}
+        entry["findings"] = [f.to_json() for f in findings]
+    except TfsetupError as exc:
+        entry["findings"] = []
+        entry["error"] = exc.message
+    return entry
+
+
+def build_report(paths: Sequence[Path], host: Any, table: Any, generated_at: str) -> Dict[str, Any]:
+    from tfsetup import __version__
+
+    seen: List[Path] = []
+    for path in list(paths) + [Path(p) for p in registered_envs()]:
+        resolved = Path(os.path.abspath(path))
+        if resolved not in seen:
+            seen.append(resolved)
+    envs = [env_entry(p, host, table) for p in seen]
+    problems = sum(1 for e in envs for f in e.get("findings", []) if f.get("severity") == "error")
+    return {"schema": REPORT_SCHEMA, "generated_at": generated_at, "tfsetup_version": __version__,
+            "host": host.to_json(), "envs": envs,
+            "summary": {"envs": len(envs), "missing": sum(1 for e in envs if not e["exists"]),
+                        "errors": problems}}
