@@ -68,7 +68,7 @@ def env_entry(path: Path, host: Any, table: Any) -> Dict[str, Any]:
     try:
         env = inspect_env(path)
         findings = diagnose(env, host, table)
-        entry["tensorflow"] = {d.name: d.version for d in env.tf_distributions()}
+        entry["tensorflow"] = {d.key: d.version for d in env.tf_distributions()}
         entry["findings"] = [f.to_json() for f in findings]
     except TfsetupError as exc:
         entry["findings"] = []
