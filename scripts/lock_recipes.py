@@ -31,7 +31,7 @@ from packaging.version import Version  # noqa: F401 - used by the tests through 
 
 from tfsetup.recipes import Recipe, RecipeError, load_recipes, parse_lock_text
 from tfsetup.resolve import (INDEX_URL, ResolveError, compatible_tags, fetch_listing, filter_hashes,  # noqa: F401
-                             parse_uv_output, version_files)
+                             parse_uv_output, render_requirements, shrink_hashes, version_files)
 from tfsetup.resolve import uv_compile as _uv_compile
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,10 +57,7 @@ def find_uv() -> str:
 
 
 def macos_target(recipe: Recipe) -> Optional[str]:
-    if recipe.os != "macos":
-        return None
-    parts = (recipe.min_os or ("12.0" if recipe.machine == "arm64" else "10.15")).split(".")
-    return ".".join((parts + ["0"])[:2])
+    return recipe.macos_target
 
 
 def uv_compile(uv: str, recipe: Recipe, python: str, lines: Sequence[str], *, hashes: bool = True,
@@ -85,20 +82,8 @@ class LockResult:
 def shrink(recipe: Recipe, python: str, entries: Sequence[Tuple[str, str, List[str]]],
            index_url: str = INDEX_URL) -> List[Tuple[str, str, List[str]]]:
     """Keep only hashes of wheels compatible with the recipe's platform and Python."""
-    tags = recipe_tags(recipe, python)
-    out: List[Tuple[str, str, List[str]]] = []
-    empty: List[str] = []
-    for name, version, uv_hashes in entries:
-        kept = filter_hashes(tags, version_files(name, version, index_url))
-        if uv_hashes:
-            kept = [h for h in kept if h in set(uv_hashes)]
-        if not kept:
-            empty.append(f"{name}=={version}")
-        out.append((name, version, kept))
-    if empty:
-        raise LockError(f"no compatible wheel hash for {', '.join(empty)} "
-                        f"(sdist-only, or no wheel for {recipe.platform} cp{python.replace('.', '')})")
-    return out
+    return shrink_hashes(entries, recipe_tags(recipe, python), f"{recipe.platform} cp{python.replace('.', '')}",
+                         index_url)
 
 
 def render_lock(recipe: Recipe, python: str, entries: Sequence[Tuple[str, str, List[str]]],
@@ -112,11 +97,7 @@ def render_lock(recipe: Recipe, python: str, entries: Sequence[Tuple[str, str, L
         "# input: " + " ; ".join(recipe.resolver_input()),
         f"# date: {today or datetime.date.today().isoformat()}",
     ]
-    for name, version, hashes in entries:
-        lines.append(f"{name}=={version} \\")
-        for i, sha in enumerate(hashes):
-            lines.append(f"    --hash=sha256:{sha}" + (" \\" if i < len(hashes) - 1 else ""))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + render_requirements(entries)
 
 
 def build_lock(uv: str, recipe: Recipe, python: str, index_url: str = INDEX_URL) -> LockResult:

@@ -95,6 +95,14 @@ class Recipe:
             return f"{base}_{major}_{minor}"
         return base
 
+    @property
+    def macos_target(self) -> Optional[str]:
+        """MACOSX_DEPLOYMENT_TARGET for resolving: the oldest macOS the recipe supports."""
+        if self.os != "macos":
+            return None
+        parts = (self.min_os or ("12.0" if self.machine == "arm64" else "10.15")).split(".")
+        return ".".join((parts + ["0"])[:2])
+
     def resolver_input(self) -> List[str]:
         """The requirement lines the lock is resolved from."""
         extras = f"[{','.join(self.extras)}]" if self.extras else ""

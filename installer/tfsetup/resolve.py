@@ -149,6 +149,36 @@ def version_files(project: str, version: str, index_url: str = INDEX_URL) -> Lis
     return fetch_listing(project, index_url).get(str(Version(version)), [])
 
 
+Entry = Tuple[str, str, List[str]]  # (normalized name, version, [sha256 ...]) of one pinned package
+
+
+def shrink_hashes(entries: Sequence[Entry], tags: FrozenSet[ptags.Tag], where: str,
+                  index_url: str = INDEX_URL) -> List[Entry]:
+    """Keep only the hashes of wheels an installer with these tags could pick (uv lists every file)."""
+    out: List[Entry] = []
+    empty: List[str] = []
+    for name, version, uv_hashes in entries:
+        kept = filter_hashes(tags, version_files(name, version, index_url))
+        if uv_hashes:
+            kept = [h for h in kept if h in set(uv_hashes)]
+        if not kept:
+            empty.append(f"{name}=={version}")
+        out.append((name, version, kept))
+    if empty:
+        raise ResolveError(f"no compatible wheel hash for {', '.join(empty)} (sdist-only, or no wheel for {where})")
+    return out
+
+
+def render_requirements(entries: Sequence[Entry]) -> str:
+    """`name==version \\` + `--hash=sha256:...` lines, the format pip and uv install with --require-hashes."""
+    lines = []
+    for name, version, hashes in entries:
+        lines.append(f"{name}=={version} \\")
+        for i, sha in enumerate(hashes):
+            lines.append(f"    --hash=sha256:{sha}" + (" \\" if i < len(hashes) - 1 else ""))
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------------------------------------
 # uv
 

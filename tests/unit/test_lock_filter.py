@@ -74,7 +74,7 @@ def _recipe(**kw):
 
 def test_shrink_fails_loudly_on_sdist_only(monkeypatch: pytest.MonkeyPatch) -> None:
     listing = {"numpy": NUMPY, "sdistonly": [("sdistonly-1.0.tar.gz", "9" * 64)]}
-    monkeypatch.setattr(lr, "version_files", lambda name, version, index_url=lr.INDEX_URL: listing[name])
+    monkeypatch.setattr("tfsetup.resolve.version_files", lambda name, version, index_url=lr.INDEX_URL: listing[name])
     entries = [("numpy", "2.1.3", []), ("sdistonly", "1.0", [])]
     with pytest.raises(lr.LockError, match="sdistonly==1.0"):
         lr.shrink(_recipe(), "3.11", entries)

@@ -208,3 +208,16 @@ def test_wheelhouse_takes_only_compatible_wheels_the_lock_allows():
         "numpy-2.1.3-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", "six-1.17.0-py2.py3-none-any.whl"]
     with pytest.raises(TfsetupError, match="no wheel of numpy==2.1.3"):
         wanted_wheels(LockText("windows-x86_64", "3.11", lock.requirements), lambda n, v: listing[(n, v)])
+
+
+def test_the_readme_example_config_is_valid_and_plans_what_the_readme_says(tmp_path):
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("## For teams", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    write(tmp_path / "requirements-ml.txt", "scikit-learn>=1.5\n")
+    cfg = _config(tmp_path, block)
+    specs = section_specs(TABLE, cfg, cfg.platforms, [cfg.python], cfg.extra_requirements())
+    assert {s.platform: s.recipe.tensorflow for s in specs} == {
+        "macos-arm64": "2.19.1", "macos-x86_64": "2.16.2", "linux-x86_64": "2.21.0", "linux-x86_64-cuda": "2.21.0"}
+    assert all(s.requirements[-2:] == ("pandas==2.2.3", "scikit-learn>=1.5") for s in specs)

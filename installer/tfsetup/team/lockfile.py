@@ -229,26 +229,45 @@ def resolve_sections(config: ProjectConfig, specs: Sequence[SectionSpec], uv: Op
     import concurrent.futures
 
     from tfsetup.backends.uv import find_uv
-    from tfsetup.resolve import INDEX_URL, ResolveError, uv_compile
+    from tfsetup.resolve import (INDEX_URL, ResolveError, compatible_tags, parse_uv_output, render_requirements,
+                                 uv_compile)
 
     uv = uv or find_uv()
     index_urls = config.index_urls() or [INDEX_URL]
 
     def one(spec: SectionSpec) -> str:
-        target = None
-        if spec.recipe.os == "macos":
-            target = ".".join(((spec.recipe.min_os or "12.0").split(".") + ["0"])[:2])
         try:
             text = uv_compile(uv, spec.recipe.python_platform, spec.python, spec.requirements,
-                              macos_target=target, index_urls=index_urls,
+                              macos_target=spec.recipe.macos_target, index_urls=index_urls,
                               find_links=config.find_links_resolved())
         except ResolveError as exc:
             raise TfsetupError(f"cannot resolve {spec.platform} py{spec.python} ({spec.recipe.id}): "
                                + "\n  ".join(str(exc).splitlines()[-6:]), 1,
                                fix="check the extra packages support this platform and Python") from None
+        tags = compatible_tags(spec.recipe.os, spec.recipe.machine, spec.python)
+        entries = [(name, version, _platform_hashes(name, version, hashes, tags, index_urls))
+                   for name, version, hashes in parse_uv_output(text)]
         if progress:
             progress(f"resolved {spec.platform} py{spec.python}")
-        return text
+        return render_requirements(entries)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(one, specs))
+
+
+def _platform_hashes(name: str, version: str, hashes: List[str], tags: Any, index_urls: Sequence[str]) -> List[str]:
+    """uv lists the hash of every file of a version; keep those of wheels this platform can install.
+
+    A package the listings do not show (a find-links wheel, an index without PEP 691) keeps all of
+    uv's hashes: still pinned, only longer.
+    """
+    from tfsetup.resolve import ResolveError, filter_hashes, version_files
+
+    for index in index_urls:
+        try:
+            kept = [h for h in filter_hashes(tags, version_files(name, version, index)) if h in set(hashes)]
+        except ResolveError:
+            continue
+        if kept:
+            return kept
+    return hashes
