@@ -56,6 +56,11 @@ def run_command(json_out: bool, body: Callable[[], int]) -> None:
     except (RecipeError, FactsError) as exc:
         _fail(json_out, {"error": str(exc), "exit_code": EXIT_BAD_INPUT}, str(exc), EXIT_BAD_INPUT)
     except KeyboardInterrupt:
+        import signal
+
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # leaving now: another Ctrl-C must not print a traceback
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
         _fail(json_out, {"error": "interrupted", "exit_code": 130}, "interrupted", 130)
     raise typer.Exit(code)
 
@@ -510,33 +515,11 @@ def wheelhouse(
 
 def _wheelhouse_locks(platform: List[str], python: List[str], tf: Optional[str], cpu_only: bool,
                       no_project: bool, recipes_file: Optional[Path]):
-    from dataclasses import replace
+    from tfsetup.team.project import lock_platform_for, wheelhouse_locks
 
-    from tfsetup.team.config import ProjectConfig
-    from tfsetup.team.lockfile import read_team_lock, section_specs
-    from tfsetup.team.project import lock_platform_for
-    from tfsetup.team.wheelhouse import LockText
-
-    config = _project(no_project)
-    if config is not None and config.lock_path.is_file():
-        team = read_team_lock(config.lock_path)
-        chosen = [LockText(s.platform, s.python, s.requirements) for s in team.sections
-                  if (not platform or s.platform in platform) and (not python or s.python in python)]
-        if not chosen:
-            raise TfsetupError(f"{config.lock_path} has no section for {platform or ''} {python or ''}".strip(),
-                               EXIT_BAD_INPUT)
-        return chosen
-    base = replace(config, packages=(), requirements=None) if config else ProjectConfig(path=Path("tfsetup.toml"))
-    base = replace(base, tensorflow=tf or base.tensorflow, cpu_only=cpu_only or base.cpu_only)
     platforms = list(platform) or [lock_platform_for(_load_host(None))]
-    pythons = list(python) or ([base.python] if base.python else [])
-    locks = []
-    for spec in section_specs(_load_table(recipes_file), base, platforms, pythons, ()):
-        recipe_lock = spec.recipe.locks.get(spec.python)
-        if recipe_lock is None:
-            raise TfsetupError(f"{spec.recipe.id} has no lock for Python {spec.python}", 3)
-        locks.append(LockText(spec.platform, spec.python, Path(recipe_lock.path).read_text(encoding="utf-8")))
-    return locks
+    return wheelhouse_locks(_project(no_project), _load_table(recipes_file), platforms, list(python),
+                            explicit=bool(platform), tf=tf, cpu_only=cpu_only)
 
 
 @app.command()

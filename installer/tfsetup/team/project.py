@@ -13,6 +13,7 @@ from tfsetup.plan import Plan, PlanError, PlanRequest, plan
 from tfsetup.recipes import RecipeTable
 from tfsetup.team.config import ProjectConfig
 from tfsetup.team.lockfile import describe, host_sections, materialize, read_team_lock, section_specs, stale_reasons
+from tfsetup.team.wheelhouse import LockText
 
 
 @dataclass(frozen=True)
@@ -110,3 +111,26 @@ def lock_platform_for(facts: HostFacts) -> str:
         return "linux-x86_64-cuda"
     return facts.platform
 
+
+
+def wheelhouse_locks(config: Optional[ProjectConfig], table: RecipeTable, platforms: List[str], pythons: List[str],
+                     explicit: bool, tf: Optional[str], cpu_only: bool) -> List[LockText]:
+    """What `tfsetup wheelhouse` serves: the project's tfsetup.lock sections (filtered by the
+    --platform/--python given), else each platform's recipe lock."""
+    if config is not None and config.lock_path.is_file():
+        team = read_team_lock(config.lock_path)
+        chosen = [LockText(s.platform, s.python, s.requirements) for s in team.sections
+                  if (not explicit or s.platform in platforms) and (not pythons or s.python in pythons)]
+        if not chosen:
+            raise TfsetupError(f"{config.lock_path} has no section for {' '.join(platforms + pythons)}; "
+                               f"it has: {describe(team)}", EXIT_BAD_INPUT)
+        return chosen
+    base = replace(config, packages=(), requirements=None) if config else ProjectConfig(path=Path("tfsetup.toml"))
+    base = replace(base, tensorflow=tf or base.tensorflow, cpu_only=cpu_only or base.cpu_only)
+    locks = []
+    for spec in section_specs(table, base, platforms, pythons or ([base.python] if base.python else []), ()):
+        recipe_lock = spec.recipe.locks.get(spec.python)
+        if recipe_lock is None:
+            raise TfsetupError(f"{spec.recipe.id} has no lock for Python {spec.python}", EXIT_NO_RECIPE)
+        locks.append(LockText(spec.platform, spec.python, Path(recipe_lock.path).read_text(encoding="utf-8")))
+    return locks
