@@ -78,9 +78,14 @@ def _fail(json_out: bool, doc: dict, message: str, code: int, extra: Optional[Li
 
 def _load_host(host_file: Optional[Path]):
     if host_file is not None:
-        from tfsetup.host.facts import load_facts_file
+        from tfsetup.host.facts import FactsError, load_facts_file
 
-        return load_facts_file(str(host_file))
+        try:
+            return load_facts_file(str(host_file))
+        except FactsError:
+            raise
+        except (ValueError, TypeError) as exc:  # not UTF-8, or a wrong type deep inside (cpu_cores)
+            raise FactsError(f"{host_file}: not a valid host-facts file: {exc}") from None
     from tfsetup.host.detect import detect_host
 
     return detect_host()

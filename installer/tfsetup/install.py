@@ -13,6 +13,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -32,6 +33,13 @@ from tfsetup.verify import VerifyResult, run_verification
 
 STAGE_TAG = ".tfsetup-stage-"
 OLD_TAG = ".tfsetup-old-"
+
+
+def sibling_prefix(path: Path, tag: str) -> str:
+    """'.<name><tag>' for the temporary directories beside PATH; the name part is cut to 128 bytes so that
+    any valid name (up to 255 bytes) still leaves room for the tag and mkdtemp's suffix."""
+    name = os.fsencode(path.name)[:128]
+    return f".{os.fsdecode(name)}{tag}"
 
 
 @dataclass
@@ -75,6 +83,26 @@ class InstallFailed(TfsetupError):
         self.verification = verification
 
 
+def safe_prompt(name: str) -> str:
+    """The venv prompt for an env named `name`. uv (and CPython's venv before the CVE-2024-9287 fix) write
+    the prompt unquoted into the activate scripts, so a directory named `$(cmd)` would run cmd when the
+    user activates the env: keep letters, digits, space and ._-+@,=: and make anything else '_'."""
+    return "".join(c if (c.isalnum() or c in " ._-+@,=:") else "_" for c in name).strip() or "env"
+
+
+# Characters that CPython's venv (and pip's console-script launchers) put unquoted or inside double
+# quotes in shell scripts: with the pip engine, a PATH holding one of them could run commands.
+SHELL_SPECIAL = set('$`"\\!\n')
+
+
+def check_engine_path(engine: str, target: Path) -> None:
+    special = sorted(SHELL_SPECIAL & set(str(target)))
+    if engine == "pip" and special:
+        raise TfsetupError(f"{target} contains {' '.join(repr(c) for c in special)}, which the pip engine would "
+                           "write unquoted into the env's shell scripts (activate, console scripts)",
+                           fix="use the uv engine (the default), or a path without these characters")
+
+
 def activate_hint(target: Path) -> str:
     if os.name == "nt":
         return str(target / "Scripts" / "activate")
@@ -92,6 +120,13 @@ def _shell_quote(text: str) -> str:
 
 def check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bool]]) -> bool:
     """Validate PATH; True when an existing env will be replaced. Never touches anything."""
+    try:
+        return _check_target(target, force, confirm)
+    except OSError as exc:  # e.g. a name longer than the filesystem allows, a symlink loop
+        raise TfsetupError(f"cannot use {target}: {exc.strerror or exc}") from None
+
+
+def _check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bool]]) -> bool:
     parent = target.parent
     if target.is_symlink() and not target.exists():
         raise TfsetupError(f"{target} is a dangling symlink; remove it or choose another path")
@@ -100,7 +135,9 @@ def check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bo
     existing_parent = parent
     while not existing_parent.exists():
         existing_parent = existing_parent.parent
-    if not existing_parent.is_dir() or not os.access(existing_parent, os.W_OK | os.X_OK):
+    if not existing_parent.is_dir():
+        raise TfsetupError(f"{existing_parent} is a file, not a directory; choose another path")
+    if not os.access(existing_parent, os.W_OK | os.X_OK):
         raise TfsetupError(f"cannot write in {existing_parent}: permission denied",
                            fix="choose a PATH in a directory you own")
     if not target.exists() or not any(target.iterdir()):
@@ -115,6 +152,33 @@ def check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bo
                                        f"until the new env has verified)?"):
         return True
     raise TfsetupError(f"{target} is an existing {kind}", fix="pass --force to replace it")
+
+
+_HASH = re.compile(r"--hash[= ](\S+)")
+_DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$")
+
+
+def check_lock_hashes(lock_path: Path) -> None:
+    """Every requirement of the lock carries well-formed sha256/384/512 hashes, or it is bad input (exit 2).
+
+    The engines enforce the hashes (--require-hashes); this catches a truncated or hand-edited lock
+    before anything is built, and refuses weak digests (md5) an engine might accept.
+    """
+    try:
+        text = lock_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TfsetupError(f"cannot read the lock {lock_path}: {getattr(exc, 'strerror', None) or exc}") from None
+    for line in text.replace("\\\n", " ").splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        name = line.split()[0]
+        digests = _HASH.findall(line)
+        bad = [d for d in digests if not _DIGEST.match(d)]
+        if not digests or bad:
+            what = f"malformed hash {bad[0][:80]!r}" if bad else "no --hash"
+            raise TfsetupError(f"{lock_path}: {name}: {what} (each package needs --hash=sha256:<64 hex digits>)",
+                               fix="regenerate the lock (scripts/lock_recipes.py, or `tfsetup lock` for a team)")
 
 
 def _lock_file_for(target: Path) -> Path:
@@ -138,7 +202,8 @@ def target_lock(target: Path) -> Iterator[None]:
             try:
                 msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
             except OSError:
-                raise TfsetupError(f"another tfsetup is working on {target}", fix="wait for it to finish") from None
+                raise TfsetupError(f"another tfsetup is working on {target}; nothing was changed",
+                                   EXIT_INSTALL_FAILED, fix="wait for it to finish") from None
         else:
             import fcntl
 
@@ -147,8 +212,8 @@ def target_lock(target: Path) -> Iterator[None]:
             except OSError:
                 handle.seek(0)
                 owner = handle.read().strip() or "?"
-                raise TfsetupError(f"another tfsetup (pid {owner}) is working on {target}",
-                                   fix="wait for it to finish, then run again") from None
+                raise TfsetupError(f"another tfsetup (pid {owner}) is working on {target}; nothing was changed",
+                                   EXIT_INSTALL_FAILED, fix="wait for it to finish, then run again") from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -166,13 +231,13 @@ def recover_leftovers(target: Path) -> List[str]:
         return notes
     for entry in sorted(parent.iterdir()):
         name = entry.name
-        if name.startswith(f".{target.name}{OLD_TAG}") and entry.is_dir():
+        if name.startswith(sibling_prefix(target, OLD_TAG)) and entry.is_dir():
             if not target.exists():
                 os.rename(entry, target)
                 notes.append(f"restored {target} from an interrupted run")
             else:
                 shutil.rmtree(entry, ignore_errors=True)
-        elif name.startswith(f".{target.name}{STAGE_TAG}") and entry.is_dir():
+        elif name.startswith(sibling_prefix(target, STAGE_TAG)) and entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
             notes.append(f"removed a staging directory left by an interrupted run ({name})")
     return notes
@@ -180,16 +245,19 @@ def recover_leftovers(target: Path) -> List[str]:
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) take the same rollback path as Ctrl-C."""
+    """SIGTERM (and SIGHUP) take the same rollback path as Ctrl-C. The first of them interrupts; the
+    ones after it are ignored until the block is left, so a hammered Ctrl-C cannot cut the rollback."""
     if threading_main() is False:
         yield
         return
 
     def handler(signum, frame):  # noqa: ARG001
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt(f"signal {signum}")
 
     previous = {}
-    for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
+    for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
         if sig is not None:
             previous[sig] = signal.signal(sig, handler)
     try:
@@ -197,6 +265,24 @@ def sigterm_as_interrupt() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP while a rollback, restore or swap runs; they arrive after it.
+
+    A user who presses Ctrl-C twice must not stop the rollback half-way (an env moved aside, a staging
+    directory half deleted). Only rename/rmtree run inside: no child inherits the blocked mask.
+    """
+    sigs = {s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s is not None}
+    if not hasattr(signal, "pthread_sigmask") or not threading_main():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def threading_main() -> bool:
@@ -319,8 +405,10 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
     target = Path(os.path.abspath(opts.target))
     replaced = check_target(target, opts.force, opts.confirm)
     lock_path = opts.lock_path or Path(plan.lock.path)
+    check_lock_hashes(lock_path)
     lock_digest = hashlib.sha256(lock_path.read_bytes()).hexdigest()
     backend = get_backend(opts.backend)
+    check_engine_path(backend.name, target)
     timings: Dict[str, float] = {}
     started_at = now_iso()
 
@@ -333,16 +421,19 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
         progress(name, "done")
 
     with target_lock(target), sigterm_as_interrupt():
+        # Again under the lock: another run may have put an env at PATH since the first look.
+        replaced = check_target(target, opts.force or replaced, None)
         for note in recover_leftovers(target):
             progress("recover", note)
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGE_TAG}", dir=target.parent))
+        with signals_deferred():  # a unique name, reserved then freed: the engines create the directory
+            staging = Path(tempfile.mkdtemp(prefix=sibling_prefix(target, STAGE_TAG), dir=target.parent))
+            os.rmdir(staging)
         old: Optional[Path] = None
         promoted = completed = False
         try:
-            shutil.rmtree(staging)  # the engines want to create the directory themselves
             with stage("venv"):
-                backend.create_venv(plan.launch, staging, prompt=target.name)
+                backend.create_venv(plan.launch, staging, prompt=safe_prompt(target.name))
             with stage("install"):
                 backend.install_lock(plan.launch, staging, lock_path, opts.source, install_target(plan, facts))
             verification = None
@@ -362,20 +453,22 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
             write_record(staging, record)
             with stage("promote"):
                 relocate_scripts(staging, staging, target)
-                if replaced:
-                    old = Path(tempfile.mkdtemp(prefix=f".{target.name}{OLD_TAG}", dir=target.parent))
-                    os.rmdir(old)
-                    os.rename(target, old)
-                elif target.exists():
-                    os.rmdir(target)  # an empty directory the user made for us
-                os.rename(staging, target)
-                promoted = True
+                with signals_deferred():  # the swap happens whole, or not at all
+                    if replaced:
+                        old = Path(tempfile.mkdtemp(prefix=sibling_prefix(target, OLD_TAG), dir=target.parent))
+                        os.rmdir(old)
+                        os.rename(target, old)
+                    elif target.exists():
+                        os.rmdir(target)  # an empty directory the user made for us
+                    os.rename(staging, target)
+                    promoted = True
                 broken = broken_scripts(target)
                 if broken:
                     raise InstallFailed(f"console scripts do not run after the move: {', '.join(broken[:3])}")
             completed = True
             if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+                with signals_deferred():
+                    shutil.rmtree(old, ignore_errors=True)
             return InstallResult(target, plan, verification, timings, replaced, record)
         except BackendError as exc:
             raise InstallFailed(f"{exc.step} failed ({backend.name}): {exc.message}",
@@ -389,13 +482,14 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
 
 
 def _roll_back(target: Path, staging: Path, old: Optional[Path], promoted: bool) -> None:
-    """Leave exactly what was there before, and no temporary directories."""
-    if promoted and target.exists():
-        shutil.rmtree(target, ignore_errors=True)  # the new env failed after the move
-    if old is not None and old.exists() and not target.exists():
-        os.rename(old, target)  # the previous env goes back
-    if staging.exists():
-        shutil.rmtree(staging, ignore_errors=True)
+    """Leave exactly what was there before, and no temporary directories (signals wait until done)."""
+    with signals_deferred():
+        if promoted and target.exists():
+            shutil.rmtree(target, ignore_errors=True)  # the new env failed after the move
+        if old is not None and old.exists() and not target.exists():
+            os.rename(old, target)  # the previous env goes back
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _backend_fix(message: str) -> Optional[str]:
@@ -408,4 +502,6 @@ def _backend_fix(message: str) -> Optional[str]:
         return "the package index could not be reached: check the network, or use --offline --find-links DIR"
     if "no space" in lowered:
         return "the disk is full: free some space and run again"
+    if "file size limit" in lowered or "file too large" in lowered:
+        return "a file size limit (ulimit -f) stopped the install: raise it and run again"
     return None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from typing import Dict, List, Optional
 
@@ -20,5 +21,24 @@ def run_step(step: str, argv: List[str], env: Optional[Dict[str, str]] = None, t
         raise BackendError(step, f"timed out after {timeout:g}s") from None
     if proc.returncode != 0:
         lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+        if proc.returncode < 0:  # killed by a signal: say which, and why that usually happens
+            lines.append(killed_by(os.path.basename(argv[0]), -proc.returncode))
         raise BackendError(step, "\n".join(lines[-12:]) or f"exit code {proc.returncode}")
     return proc.stdout
+
+
+SIGNAL_CAUSES = {
+    "SIGXFSZ": "the file size limit (ulimit -f) was exceeded",
+    "SIGKILL": "the system ran out of memory, or someone killed it",
+    "SIGSEGV": "it crashed",
+    "SIGBUS": "it crashed (bus error: often a full disk under a memory-mapped file)",
+}
+
+
+def killed_by(program: str, signum: int) -> str:
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    cause = SIGNAL_CAUSES.get(name)
+    return f"{program} was killed by {name}" + (f": {cause}" if cause else "")

@@ -282,9 +282,21 @@ def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, tab
 # ---------------------------------------------------------------------------------------------
 # applying (the edge): backup, act, verify, restore or record
 
+def refuse_system_python(env: EnvFacts) -> None:
+    """Only venvs and conda envs are changed: never a system (or pyenv, Homebrew, python.org) Python's
+    own site-packages, and never with sudo."""
+    if not env.venv and not env.conda:
+        raise TfsetupError(f"{env.path} is a Python installation, not a virtual environment or a conda env; "
+                           "tfsetup does not change a system Python's site-packages", EXIT_BAD_INPUT,
+                           fix="make a separate env with `tfsetup install PATH` and use that")
+
+
 def make_backup(env: Path) -> Path:
-    backup = Path(tempfile.mkdtemp(prefix=f".{env.name}{BACKUP_TAG}", dir=env.parent))
-    os.rmdir(backup)
+    from tfsetup.install import sibling_prefix, signals_deferred
+
+    with signals_deferred():  # a unique name, reserved then freed: copytree creates the directory
+        backup = Path(tempfile.mkdtemp(prefix=sibling_prefix(env, BACKUP_TAG), dir=env.parent))
+        os.rmdir(backup)
     try:
         shutil.copytree(env, backup, symlinks=True)
     except BaseException:
@@ -295,9 +307,11 @@ def make_backup(env: Path) -> Path:
 
 def restore_backup(env: Path, backup: Path) -> None:
     """Put the env back exactly as the backup holds it (rename: no partial state is ever visible)."""
+    from tfsetup.install import sibling_prefix
+
     failed = None
     if env.exists() or env.is_symlink():
-        failed = Path(tempfile.mkdtemp(prefix=f".{env.name}{FAILED_TAG}", dir=env.parent))
+        failed = Path(tempfile.mkdtemp(prefix=sibling_prefix(env, FAILED_TAG), dir=env.parent))
         os.rmdir(failed)
         os.rename(env, failed)
     os.rename(backup, env)
@@ -307,9 +321,11 @@ def restore_backup(env: Path, backup: Path) -> None:
 
 def leftover_backups(env: Path) -> List[Path]:
     """Backups a killed doctor left beside the env (restore one by renaming it back)."""
+    from tfsetup.install import sibling_prefix
+
     if not env.parent.is_dir():
         return []
-    return sorted(p for p in env.parent.iterdir() if p.name.startswith(f".{env.name}{BACKUP_TAG}"))
+    return sorted(p for p in env.parent.iterdir() if p.name.startswith(sibling_prefix(env, BACKUP_TAG)))
 
 
 def _run(step: str, argv: Sequence[str], env: Optional[Dict[str, str]] = None) -> None:
@@ -369,29 +385,42 @@ def _record_after(rp: RepairPlan, env: EnvFacts, host: HostFacts, target: Path, 
 def apply_repair(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[Finding],
                  progress: Progress) -> RepairResult:
     """Backup, run the actions, verify; restore exactly and raise RepairFailed (exit 4) on any failure."""
-    from tfsetup.backends.base import BackendError
-    from tfsetup.envpaths import env_python, relaunch
-    from tfsetup.install import InstallFailed, expected_versions, now_iso, sigterm_as_interrupt, target_lock
-    from tfsetup.verify import run_verification
+    from tfsetup.install import now_iso, sigterm_as_interrupt
 
     if not rp.automatic or rp.plan is None:
         raise TfsetupError("nothing here can be repaired automatically", EXIT_BAD_INPUT)
+    refuse_system_python(env)
+    from tfsetup.install import check_lock_hashes
+
+    check_lock_hashes(Path(rp.plan.lock.path))  # a malformed lock is bad input, found before the backup
     target = Path(os.path.realpath(env.path))  # a symlinked env: back up and restore the real directory
     started = now_iso()
-    progress(f"backing up {target} ...")
-    try:
-        backup = make_backup(target)
-    except OSError as exc:
-        raise RepairFailed(f"could not back up {target} ({exc.strerror or exc}); nothing was changed",
-                           restored=False) from None
-    except KeyboardInterrupt:
-        raise RepairFailed("interrupted while backing up; nothing was changed", restored=False) from None
-    progress(f"   backup: {backup}")
-    lock_cm = target_lock(target) if not rp.rebuild else _null()
+    with sigterm_as_interrupt():  # SIGTERM/SIGHUP take the Ctrl-C path from the first copied byte on
+        try:
+            progress(f"backing up {target} ...")
+            backup = make_backup(target)
+        except OSError as exc:
+            raise RepairFailed(f"could not back up {target} ({exc.strerror or exc}); nothing was changed",
+                               restored=False) from None
+        except KeyboardInterrupt:
+            raise RepairFailed("interrupted while backing up; nothing was changed", restored=False) from None
+        return _apply_backed_up(rp, env, host, findings, progress, target, backup, started)
+
+
+def _apply_backed_up(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[Finding],
+                     progress: Progress, target: Path, backup: Path, started: str) -> RepairResult:
+    """The actions and the verification, with `backup` taken: any failure or signal restores it."""
+    from tfsetup.backends.base import BackendError
+    from tfsetup.envpaths import env_python, relaunch
+    from tfsetup.install import InstallFailed, expected_versions, signals_deferred, target_lock
+    from tfsetup.verify import run_verification
+
+    assert rp.plan is not None
     verification = None
     constraints: Optional[str] = None
     try:
-        with lock_cm, sigterm_as_interrupt():
+        progress(f"   backup: {backup}")
+        with (target_lock(target) if not rp.rebuild else _null()):
             macos_env = {"MACOSX_DEPLOYMENT_TARGET": ".".join(host.os_version.split(".")[:2])} \
                 if host.os == "macos" else {}
             for action in rp.automatic:
@@ -417,8 +446,9 @@ def apply_repair(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Seque
                                    verification)
             record = _record_after(rp, env, host, target, verification, started, findings)
     except BaseException as exc:
-        progress(f"   restoring {target} from the backup ...")
-        restore_backup(target, backup)
+        with signals_deferred():  # a second Ctrl-C must not stop the restore half-way
+            progress(f"   restoring {target} from the backup ...")
+            restore_backup(target, backup)
         if isinstance(exc, RepairFailed):
             raise
         if isinstance(exc, KeyboardInterrupt):
@@ -431,7 +461,8 @@ def apply_repair(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Seque
     finally:
         if constraints:
             os.unlink(constraints)
-    shutil.rmtree(backup, ignore_errors=True)
+    with signals_deferred():
+        shutil.rmtree(backup, ignore_errors=True)
     return RepairResult(ok=True, verification=verification, record=record)
 
 
@@ -502,6 +533,7 @@ def run_doctor(path_arg: Optional[str], deep: bool, fix: bool, confirm: Callable
         if fix and problems(findings):
             doc["fix"] = "nothing here can be repaired automatically; see the manual steps"
         return outcome
+    refuse_system_python(env)  # before asking: the answer could not change it
     if not confirm(rp):
         doc["fix"] = "declined"
         return outcome
