@@ -242,7 +242,9 @@ def _progress(json_out: bool):
 
 
 def _confirm(yes: bool):
-    if yes or not sys.stdin.isatty():
+    if yes:
+        return lambda question: True
+    if not sys.stdin.isatty():
         return None
     return lambda question: typer.confirm(question, default=False, err=True)
 
@@ -290,7 +292,7 @@ def install(
             from tfsetup.render import render_plan
 
             render_plan(chosen)
-        opts = InstallOptions(target=settings.target, backend=backend, force=force or yes, verify=not no_verify,
+        opts = InstallOptions(target=settings.target, backend=backend, force=force, verify=not no_verify,
                               confirm=_confirm(yes), source=settings.source, extra_record=record,
                               lock_path=Path(chosen.lock.path))
         result = run_install(chosen, facts, opts, _progress(json_out))

@@ -62,11 +62,12 @@ class InstallResult:
     timings: Dict[str, float]
     replaced: bool
     record: Dict[str, Any]
+    unchanged: bool = False  # PATH already held this plan's env, verified: nothing was done
 
     def to_json(self) -> Dict[str, Any]:
         return {"ok": True, "target": str(self.target), "plan": self.plan.to_json(),
                 "timings": {k: round(v, 3) for k, v in self.timings.items()},
-                "replaced": self.replaced,
+                "replaced": self.replaced, "unchanged": self.unchanged,
                 "verification": self.verification.to_json() if self.verification else None,
                 "activate": activate_hint(self.target)}
 
@@ -401,8 +402,29 @@ def install_target(plan: Plan, facts: HostFacts) -> Target:
     return Target(python_platform=python_platform, env=env)
 
 
+def up_to_date(target: Path, plan: Plan, lock_digest: str) -> Optional[Dict[str, Any]]:
+    """The env's record when PATH already holds exactly this plan's env and it verified; else None.
+
+    Makes a second `tfsetup install` (an onboarding script run twice) a no-op, like `uv sync`.
+    """
+    if not is_tfsetup_env(target) or not env_python(target).exists():
+        return None
+    record = read_record(target) or {}
+    python = (record.get("python") or {}).get("version", "")
+    if (record.get("recipe") == plan.recipe.id and (record.get("lock") or {}).get("digest") == lock_digest
+            and python.split(".")[:2] == plan.python.version.split(".")[:2]
+            and (record.get("verification") or {}).get("ok") is True):
+        return record
+    return None
+
+
 def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Progress) -> InstallResult:
     target = Path(os.path.abspath(opts.target))
+    if not opts.force:
+        lock_file = opts.lock_path or Path(plan.lock.path)
+        current = up_to_date(target, plan, hashlib.sha256(lock_file.read_bytes()).hexdigest())
+        if current is not None:
+            return InstallResult(target, plan, None, {}, False, current, unchanged=True)
     replaced = check_target(target, opts.force, opts.confirm)
     lock_path = opts.lock_path or Path(plan.lock.path)
     check_lock_hashes(lock_path)

@@ -84,6 +84,13 @@ def render_checks(checks: Sequence[dict], title: str) -> None:
 
 def render_install(result) -> None:
     out = console()
+    if result.unchanged:
+        out.print(f"[green bold]up to date[/] {result.target} already holds {result.plan.recipe.id} "
+                  f"(verified {result.record.get('verified_at') or ''}); --force rebuilds it")
+        from tfsetup.install import activate_hint
+
+        out.print(f"activate it with:  {activate_hint(result.target)}")
+        return
     if result.verification is not None:
         render_checks([c.to_json() for c in result.verification.checks], "Verification")
     total = sum(result.timings.values())

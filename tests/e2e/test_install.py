@@ -65,11 +65,15 @@ def test_verify_command_on_the_env(uv_env):
     assert all(c["status"] in ("pass", "skip") for c in json_out(proc)["checks"])
 
 
-def test_existing_env_needs_force_then_is_replaced(uv_env):
+def test_existing_env_is_kept_when_up_to_date_refused_when_different_then_replaced(uv_env):
     target, _ = uv_env
     before = manifest(target)
     first_created = json.loads((target / "tfsetup-env.json").read_text())["created_at"]
-    refused = run_tfsetup("install", str(target), "--python", PY)
+    again = run_tfsetup("install", str(target), "--python", PY, "--json")  # the same plan: nothing to do
+    assert again.returncode == 0, again.stderr
+    assert json_out(again)["unchanged"] is True and json_out(again)["replaced"] is False
+    assert manifest(target) == before
+    refused = run_tfsetup("install", str(target), "--python", PY, "--tf", "2.19")  # another stack
     assert refused.returncode == 2 and "--force" in refused.stderr
     assert manifest(target) == before
     replaced = run_tfsetup("install", str(target), "--python", PY, "--force", "--json")

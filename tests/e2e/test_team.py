@@ -224,12 +224,16 @@ def test_onboard_script_from_a_clean_home(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     tool_env = home / ".local" / "share" / "tfsetup" / "tool-env"
     assert (tool_env / "bin" / "tfsetup").is_file()
-    assert json.loads((target / "tfsetup-env.json").read_text())["verification"]["ok"] is True
+    record = json.loads((target / "tfsetup-env.json").read_text())
+    assert record["verification"]["ok"] is True
+    created = record["created_at"]
     stamp = (tool_env / ".tfsetup-source").stat().st_mtime_ns
     second = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1200)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "up to date" in second.stderr
+    assert "tfsetup is up to date" in second.stderr and "up to date" in second.stdout
     assert (tool_env / ".tfsetup-source").stat().st_mtime_ns == stamp  # tfsetup was not reinstalled
+    # ...and the verified env was left as it was (a second onboarding is a no-op)
+    assert json.loads((target / "tfsetup-env.json").read_text())["created_at"] == created
     bad = subprocess.run(["sh", str(REPO / "scripts" / "onboard.sh")], capture_output=True, text=True,
                          env=dict(env, TFSETUP_PYTHON=str(tmp_path / "no-python")), cwd=tmp_path)
     assert bad.returncode != 0 and "not a working Python" in bad.stderr
