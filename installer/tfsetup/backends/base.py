@@ -20,6 +20,20 @@ class PackageSource:
     find_links: List[str] = field(default_factory=list)
     offline: bool = False  # no index at all: only find_links
 
+    def args(self, offline: List[str]) -> List[str]:
+        """The engine options (pip and uv spell them alike, but for going offline)."""
+        argv: List[str] = []
+        if self.offline:
+            argv += offline
+        else:
+            if self.index_url:
+                argv += ["--index-url", self.index_url]
+            for extra in self.extra_index_urls:
+                argv += ["--extra-index-url", extra]
+        for link in self.find_links:
+            argv += ["--find-links", link]
+        return argv
+
 
 @dataclass(frozen=True)
 class Target:

@@ -21,13 +21,5 @@ class PipBackend:
         argv = relaunch(launch, env_python(env)) + [
             "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
             "--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", str(lock)]
-        if source.offline:
-            argv += ["--no-index"]
-        elif source.index_url:
-            argv += ["--index-url", source.index_url]
-        if not source.offline:
-            for extra in source.extra_index_urls:
-                argv += ["--extra-index-url", extra]
-        for link in source.find_links:
-            argv += ["--find-links", link]
+        argv += source.args(offline=["--no-index"])
         run_step("install", argv, env=dict(target.env))

@@ -45,13 +45,5 @@ class UvBackend:
                 "--no-config", "-r", str(lock)]
         if target.python_platform:
             argv += ["--python-platform", target.python_platform]
-        if source.offline:
-            argv += ["--offline", "--no-index"]
-        elif source.index_url:
-            argv += ["--index-url", source.index_url]
-        if not source.offline:
-            for extra in source.extra_index_urls:
-                argv += ["--extra-index-url", extra]
-        for link in source.find_links:
-            argv += ["--find-links", link]
+        argv += source.args(offline=["--offline", "--no-index"])
         run_step("install", argv, env=dict(target.env))
