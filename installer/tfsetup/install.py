@@ -26,7 +26,7 @@ from tfsetup import __version__
 from tfsetup.backends import BackendError, get_backend
 from tfsetup.backends.base import PackageSource, Target
 from tfsetup.envpaths import RECORD_FILE, bin_dir, env_python, is_tfsetup_env, is_venv, relaunch
-from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
+from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.plan import Plan
 from tfsetup.verify import VerifyResult, run_verification

@@ -8,7 +8,7 @@ import pytest
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError
 from tfsetup.recipes import load_recipes
 from tfsetup.team.config import ConfigError, find_config, load_config
-from tfsetup.team.lockfile import (LockSection, TeamLock, read_team_lock, render_lock, section_specs,
+from tfsetup.team.lockfile import (read_team_lock, render_lock, section_specs,
                                    stale_reasons)
 from tfsetup.team.project import Flags, merge
 from tfsetup.team.wheelhouse import LockText, wanted_wheels
@@ -146,10 +146,6 @@ def test_section_specs_refuse_what_cannot_exist(tmp_path):
     cfg = _config(tmp_path, 'platforms = ["macos-arm64"]\n')
     with pytest.raises(TfsetupError, match="supports Python 3.13"):
         section_specs(TABLE, cfg, cfg.platforms, ["3.13"], [])
-
-
-def _fake_section(spec, cfg, text="six==1.17.0 \\\n    --hash=sha256:" + "a" * 64 + "\n") -> LockSection:
-    return LockSection(spec.platform, spec.python, spec.recipe.id, spec.recipe.python_platform, spec.digest(cfg), text)
 
 
 def test_lock_round_trip_and_staleness(tmp_path):
