@@ -222,18 +222,29 @@ def plan(
 
 
 def _progress(json_out: bool):
-    """Stage lines on stderr; a spinner would fight with captured output, so plain lines."""
+    """Stage lines on stderr. On a terminal each stage also shows a spinner while it runs; when
+    stderr is captured (CI, scripts, tests) it stays plain lines, which tools can watch."""
     labels = {"venv": "creating the venv", "install": "installing the locked packages",
               "verify": "verifying inside the new env", "promote": "moving the env into place"}
     started = {}
+    spinners = {}
+    tty = sys.stderr.isatty() and not json_out
 
     def report(stage: str, event: str) -> None:
         import time
 
+        label = labels.get(stage, stage)
         if event == "start":
             started[stage] = time.perf_counter()
-            err(f"-> {labels.get(stage, stage)} ...")
+            err(f"-> {label} ...")
+            if tty:
+                from rich.console import Console
+
+                spinners[stage] = Console(stderr=True).status(f"{label} ...")
+                spinners[stage].start()
         elif event == "done":
+            if stage in spinners:
+                spinners.pop(stage).stop()
             err(f"   done in {time.perf_counter() - started.get(stage, time.perf_counter()):.1f}s")
         else:
             err(f"   {event}")
