@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from tfsetup import __version__
+from tfsetup import bytecode
 from tfsetup.backends import BackendError, get_backend
 from tfsetup.backends.base import PackageSource, Target
 from tfsetup.envpaths import RECORD_FILE, bin_dir, env_python, is_tfsetup_env, is_venv, relaunch
@@ -458,6 +459,7 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
                 backend.create_venv(plan.launch, staging, prompt=safe_prompt(target.name))
             with stage("install"):
                 backend.install_lock(plan.launch, staging, lock_path, opts.source, install_target(plan, facts))
+                bytecode.restore(relaunch(plan.launch, env_python(staging)), staging)
             verification = None
             if opts.verify:
                 with stage("verify"):
@@ -491,6 +493,8 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
             if old is not None:
                 with signals_deferred():
                     shutil.rmtree(old, ignore_errors=True)
+            if verification is not None:
+                bytecode.harvest_later(relaunch(plan.launch, env_python(target)), target)
             return InstallResult(target, plan, verification, timings, replaced, record)
         except BackendError as exc:
             raise InstallFailed(f"{exc.step} failed ({backend.name}): {exc.message}",

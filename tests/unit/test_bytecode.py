@@ -1,0 +1,74 @@
+"""Bytecode reuse across envs: the probe run for real by this interpreter on small package trees."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import py_compile
+import subprocess
+import sys
+from pathlib import Path
+
+from tfsetup.bytecode import PROBE
+
+SOURCE = "def where():\n    return where.__code__.co_filename\n\nVALUE = 42\n"
+
+
+def tree(root: Path, source: str = SOURCE) -> Path:
+    site = root / "site-packages"
+    (site / "pkg").mkdir(parents=True)
+    (site / "pkg" / "__init__.py").write_text("")
+    (site / "pkg" / "mod.py").write_text(source)
+    return site
+
+
+def probe(action: str, cache: Path, site: Path) -> dict:
+    out = subprocess.run([sys.executable, "-I", PROBE, action, str(cache), str(site)], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def pyc_flags(source: Path) -> int:
+    return int.from_bytes(Path(importlib.util.cache_from_source(str(source))).read_bytes()[4:8], "little")
+
+
+def test_harvested_pyc_serves_an_identical_source_elsewhere(tmp_path):
+    cache = tmp_path / "cache"
+    first = tree(tmp_path / "first")
+    for name in ("__init__.py", "mod.py"):  # what an import writes: timestamp pycs
+        py_compile.compile(str(first / "pkg" / name), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    assert probe("harvest", cache, first)["stored"] == 2
+    second = tree(tmp_path / "second")
+    os.utime(second / "pkg" / "mod.py", (1_000_000, 1_000_000))  # another mtime: hash-based pycs don't care
+    assert probe("restore", cache, second) == {"restored": 2, "missing": 0}
+    assert pyc_flags(second / "pkg" / "mod.py") == 0b11  # checked against the source hash at import
+    out = subprocess.run([sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                          "import pkg.mod as m; print(m.VALUE, m.where(), m.__spec__.cached)", str(second)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "42"
+    assert out[1] == str(second / "pkg" / "mod.py")  # tracebacks name this env's file, not the first's
+    assert out[2] == importlib.util.cache_from_source(str(second / "pkg" / "mod.py"))
+
+
+def test_a_different_source_gets_nothing_and_a_stale_pyc_is_not_harvested(tmp_path):
+    cache = tmp_path / "cache"
+    first = tree(tmp_path / "first")
+    mod = first / "pkg" / "mod.py"
+    py_compile.compile(str(mod), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    mod.write_text(SOURCE + "CHANGED = True\n")  # edited after compiling: its pyc is stale
+    os.utime(mod, (2_000_000, 2_000_000))
+    assert probe("harvest", cache, first)["stored"] == 0
+    other = tree(tmp_path / "other", SOURCE.replace("42", "43"))
+    assert probe("restore", cache, other) == {"restored": 0, "missing": 2}
+    assert not Path(importlib.util.cache_from_source(str(other / "pkg" / "mod.py"))).exists()
+
+
+def test_a_corrupt_cache_entry_is_not_used(tmp_path):
+    cache = tmp_path / "cache"
+    first = tree(tmp_path / "first")
+    py_compile.compile(str(first / "pkg" / "mod.py"), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    probe("harvest", cache, first)
+    (entry,) = [p for p in cache.rglob("*.pyc")]
+    entry.write_bytes(entry.read_bytes()[:8] + b"\0" * 8 + entry.read_bytes()[16:])  # wrong source hash
+    second = tree(tmp_path / "second")
+    assert probe("restore", cache, second)["restored"] == 0
