@@ -7,8 +7,9 @@ In one run, on this machine, for one recipe's lock (default: the Linux CPU recip
            dependencies, as the guide does), first `import tensorflow`;
   uv       raw uv: `uv venv`, `uv pip install -r <lock>` (uv's defaults: no bytecode compile),
            first `import tensorflow`;
-  tfsetup  `tfsetup install PATH --recipe R --python X.Y` (plan, venv, locked install with
-           bytecode, quick verification, promote);
+  tfsetup  `tfsetup install PATH --recipe R --python X.Y` (plan, venv, locked install, quick
+           verification, promote); warm runs also find tfsetup's bytecode cache (hash-checked
+           .pyc files of the same sources, harvested from an earlier env) in its state directory;
 
 each with an empty cache ("cold") and with the same cache filled by an earlier run ("warm"); and
 the latency of `tfsetup detect`, `plan`, `doctor` (fast pass) and `verify` (quick).
