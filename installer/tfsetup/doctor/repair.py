@@ -563,7 +563,7 @@ def render_findings(findings: List[Finding], rp: RepairPlan, env: EnvFacts, fix:
     from tfsetup.output import console
 
     out = console()
-    tf = ", ".join(f"{d.name} {d.version}" for d in env.tf_distributions()) or "no TensorFlow"
+    tf = ", ".join(f"{d.key} {d.version}" for d in env.tf_distributions()) or "no TensorFlow"
     out.print(f"[bold]{escape(env.path)}[/]: Python {env.version} ({env.machine}{', conda' if env.conda else ''}), "
               f"{escape(tf)}")
     if not findings:
