@@ -26,7 +26,7 @@ from tfsetup import __version__
 from tfsetup import bytecode
 from tfsetup.backends import BackendError, get_backend
 from tfsetup.backends.base import PackageSource, Target
-from tfsetup.envpaths import RECORD_FILE, bin_dir, env_python, is_tfsetup_env, is_venv, relaunch
+from tfsetup.envpaths import RECORD_FILE, bin_dir, env_python, is_tfsetup_env, is_venv, relaunch, state_dir
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.plan import Plan
@@ -184,10 +184,8 @@ def check_lock_hashes(lock_path: Path) -> None:
 
 
 def _lock_file_for(target: Path) -> Path:
-    from platformdirs import user_cache_dir
-
     digest = hashlib.sha256(str(target).encode()).hexdigest()[:16]
-    directory = Path(os.environ.get("TFSETUP_STATE_DIR") or user_cache_dir("tfsetup")) / "locks"
+    directory = state_dir() / "locks"
     directory.mkdir(parents=True, exist_ok=True)
     return directory / f"{digest}.lock"
 

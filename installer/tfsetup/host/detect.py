@@ -40,12 +40,11 @@ def _windows_feature_probe():
 def _probe_cache_path(env: Mapping[str, str]) -> Optional[str]:
     if env.get("TFSETUP_NO_CACHE"):
         return None
-    state = env.get("TFSETUP_STATE_DIR")
-    if not state:
-        from platformdirs import user_cache_dir
+    if env.get("TFSETUP_STATE_DIR"):
+        return os.path.join(env["TFSETUP_STATE_DIR"], "interpreters.json")
+    from tfsetup.envpaths import state_dir
 
-        state = user_cache_dir("tfsetup")
-    return os.path.join(state, "interpreters.json")
+    return str(state_dir() / "interpreters.json")
 
 
 def detect_host(runner: Optional[Runner] = None, with_pythons: bool = True,
