@@ -276,7 +276,7 @@ def install(
     index_url: Optional[str] = typer.Option(None, "--index-url", help="Take wheels from this index (hashes enforced)."),
     find_links: List[str] = typer.Option([], "--find-links", help="Also take wheels from this directory or URL "
                                          "(a `tfsetup wheelhouse`); repeatable."),
-    offline: bool = typer.Option(False, "--offline", help="No index at all: only --find-links wheelhouses."),
+    offline: bool = typer.Option(False, "--offline", help="No network: only the --find-links wheelhouses, or without them only the local cache."),
     no_project: bool = NO_PROJECT_OPT,
     recipes_file: Optional[Path] = RECIPES_OPT,
     json_out: bool = JSON_OPT,

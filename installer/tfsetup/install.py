@@ -496,7 +496,7 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
             return InstallResult(target, plan, verification, timings, replaced, record)
         except BackendError as exc:
             raise InstallFailed(f"{exc.step} failed ({backend.name}): {exc.message}",
-                                fix=_backend_fix(exc.message), timings=timings) from None
+                                fix=_backend_fix(exc.message, opts.source), timings=timings) from None
         except OSError as exc:
             raise InstallFailed(f"install failed: {exc.strerror or exc} ({exc.filename or target})",
                                 timings=timings) from None
@@ -516,11 +516,14 @@ def _roll_back(target: Path, staging: Path, old: Optional[Path], promoted: bool)
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _backend_fix(message: str) -> Optional[str]:
+def _backend_fix(message: str, source: PackageSource) -> Optional[str]:
     lowered = message.lower()
     if "hash" in lowered and ("mismatch" in lowered or "do not match" in lowered or "hashes" in lowered):
         return "a downloaded file does not match the lock's hash: the index or wheelhouse serves a " \
                "different file; nothing was installed"
+    if source.offline and not source.find_links:
+        return "offline, and the wheels are not in the local cache: make a wheelhouse on a connected machine " \
+               "(`tfsetup wheelhouse DIR`) and pass --find-links DIR"
     if any(s in lowered for s in ("connect", "network", "dns", "resolve host", "offline", "failed to fetch",
                                   "timed out", "no route")):
         return "the package index could not be reached: check the network, or use --offline --find-links DIR"

@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -125,28 +123,11 @@ def run_verification(python_cmd: List[str], expect: Dict[str, str], accelerator:
     """Run the probe with the env's python (python_cmd may start with `arch -arm64`)."""
     config = {"expect": expect, "accelerator": accelerator, "machine": machine,
               "distribution": distribution, "benchmark": benchmark, "only": list(only or [])}
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)  # the env must stand on its own
-    env.pop("PYTHONHOME", None)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    started = time.perf_counter()
-    proc = subprocess.Popen(list(python_cmd) + ["-I", PROBE, json.dumps(config)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env,
-                            errors="replace")
-    timed_out = False
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        stdout, stderr = proc.communicate()
-        timed_out = True
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    result = parse_events(stdout, proc.returncode, stderr, timed_out, only)
-    return VerifyResult(result.checks, time.perf_counter() - started, proc.returncode, result.stderr_tail,
-                        result.signal)
+    from tfsetup.child import run_child
+
+    child = run_child(list(python_cmd) + ["-I", PROBE, json.dumps(config)], timeout)
+    result = parse_events(child.stdout, child.returncode, child.stderr, child.timed_out, only)
+    return VerifyResult(result.checks, child.seconds, child.returncode, result.stderr_tail, result.signal)
 
 
 def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT_TIMEOUT_S) -> VerifyResult:

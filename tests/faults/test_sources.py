@@ -1,5 +1,5 @@
 """Issue 7.3 and 7.4: where the wheels come from. An index URL on a closed port of 127.0.0.1, an offline
-install without a usable wheelhouse, and tampered wheels (in a --find-links wheelhouse, on a real
+install without a usable wheelhouse or cache, and tampered wheels (in a --find-links wheelhouse, on a real
 pypiserver, and on an index that lies about the hash): a clear error, exit 4, the target unchanged."""
 from __future__ import annotations
 
@@ -93,11 +93,27 @@ def test_offline_with_an_empty_wheelhouse(fake, work, tmp_path):
     assert "tensorflow-cpu" in doc["error"]
 
 
-def test_offline_without_any_wheelhouse_is_a_usage_error(fake, work):
+def test_offline_without_a_wheelhouse_or_cached_wheels(fake, work, tmp_path):
+    """Offline without --find-links reads only the engine's cache; an empty one fails cleanly."""
     target = work / "offline env"
-    proc = h.run(*source_args(fake, target, "--offline"), cwd=work)
-    assert proc.returncode == 2 and "--find-links" in h.error_line(proc.stderr)
-    assert not target.exists() and h.leftovers(work) == []
+    proc = h.run(*source_args(fake, target, "--offline"), cwd=work,
+                 env={"UV_CACHE_DIR": str(tmp_path / "empty cache")})
+    doc = assert_refused(proc, unchanged(target))
+    assert "tfsetup wheelhouse DIR" in doc["fix"] and "--find-links" in doc["fix"]
+
+
+def test_offline_from_the_cache_after_the_index_is_gone(fake, work, tmp_path, pypiserver):
+    """What uv users expect of --offline: wheels fetched once install again with no network."""
+    cache = {"UV_CACHE_DIR": str(tmp_path / "cache")}
+    url = pypiserver(fake.wheels)
+    first = h.run(*source_args(fake, work / "online", "--index-url", url), cwd=work, env=cache)
+    assert first.returncode == 0, first.stderr
+    pypiserver.stop_all()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url, timeout=2)
+    again = h.run(*source_args(fake, work / "offline", "--index-url", url, "--offline"), cwd=work, env=cache)
+    assert again.returncode == 0, again.stderr
+    assert python_runs(work / "offline") and h.leftovers(work) == []
 
 
 # -- 7.4 ---------------------------------------------------------------------------------------
@@ -135,10 +151,14 @@ def pypiserver(tmp_path):
                     raise
                 time.sleep(0.1)
 
+    def stop_all() -> None:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+
+    start.stop_all = stop_all  # type: ignore[attr-defined]
     yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(10)
+    stop_all()
 
 
 def test_served_index_good_wheel_installs(fake, work, pypiserver):

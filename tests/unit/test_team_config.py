@@ -113,10 +113,22 @@ def test_flags_override_the_config(tmp_path):
     assert outside.target == Path(".venv") and outside.request.accelerator is None
 
 
-def test_offline_without_a_wheelhouse_is_refused():
-    with pytest.raises(TfsetupError) as caught:
-        merge(Flags(offline=True), None)
-    assert caught.value.exit_code == EXIT_BAD_INPUT and "--find-links" in caught.value.message
+def test_offline_engine_arguments():
+    """Offline with a wheelhouse: only the wheelhouse. Offline without one: only uv's cache (keyed by
+    the index, so the index URL stays). pip has no cache-only mode: no index at all."""
+    from tfsetup.backends.base import PackageSource
+
+    uv = {"no_network": ["--offline"], "no_index": ["--no-index"]}
+    pip = {"no_network": ["--no-index"], "no_index": []}
+    house = PackageSource(index_url="https://a.example/simple", find_links=["/wh"], offline=True)
+    assert house.args(**uv) == ["--offline", "--no-index", "--find-links", "/wh"]
+    assert house.args(**pip) == ["--no-index", "--find-links", "/wh"]
+    cache_only = merge(Flags(offline=True, index_url="https://a.example/simple"), None).source
+    assert cache_only.args(**uv) == ["--offline", "--index-url", "https://a.example/simple"]
+    assert cache_only.args(**pip)[0] == "--no-index"
+    online = PackageSource(index_url="https://a.example/simple", extra_index_urls=["https://b.example/simple"])
+    assert online.args(**uv) == online.args(**pip) == [
+        "--index-url", "https://a.example/simple", "--extra-index-url", "https://b.example/simple"]
 
 
 def _config(tmp_path, text):

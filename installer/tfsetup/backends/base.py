@@ -18,13 +18,18 @@ class PackageSource:
     index_url: Optional[str] = None
     extra_index_urls: List[str] = field(default_factory=list)
     find_links: List[str] = field(default_factory=list)
-    offline: bool = False  # no index at all: only find_links
+    offline: bool = False  # no network: only find_links, or else only the engine's cache
 
-    def args(self, offline: List[str]) -> List[str]:
-        """The engine options (pip and uv spell them alike, but for going offline)."""
+    def args(self, no_network: List[str], no_index: List[str]) -> List[str]:
+        """The engine options (pip and uv spell them alike, but for going offline).
+
+        Offline with a wheelhouse reads only the wheelhouse; offline without one reads only the
+        engine's cache (uv's `--offline`; pip has no such mode, so it finds nothing and says so)."""
         argv: List[str] = []
         if self.offline:
-            argv += offline
+            argv += no_network
+        if self.offline and self.find_links:
+            argv += no_index
         else:
             if self.index_url:
                 argv += ["--index-url", self.index_url]

@@ -21,5 +21,5 @@ class PipBackend:
         argv = relaunch(launch, env_python(env)) + [
             "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
             "--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", str(lock)]
-        argv += source.args(offline=["--no-index"])
+        argv += source.args(no_network=["--no-index"], no_index=[])
         run_step("install", argv, env=dict(target.env))

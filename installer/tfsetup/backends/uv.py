@@ -45,5 +45,5 @@ class UvBackend:
                 "--no-config", "-r", str(lock)]
         if target.python_platform:
             argv += ["--python-platform", target.python_platform]
-        argv += source.args(offline=["--offline", "--no-index"])
+        argv += source.args(no_network=["--offline"], no_index=["--no-index"])
         run_step("install", argv, env=dict(target.env))

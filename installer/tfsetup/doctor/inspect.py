@@ -8,11 +8,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from tfsetup.child import clean_env, run_child
 from tfsetup.envpaths import is_conda_env, is_venv
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.recipes import TF_DISTRIBUTIONS, normalize_name
@@ -164,13 +164,6 @@ def find_env_python(env: Path) -> Optional[Path]:
     return None
 
 
-def _clean_env() -> Dict[str, str]:
-    env = dict(os.environ)
-    for key in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP"):
-        env.pop(key, None)
-    return env
-
-
 def launch_for_env(python: Path, host_os: str, host_machine: str, rosetta: bool) -> List[str]:
     """How to start the env's python natively (under `arch -arm64` from a translated tfsetup)."""
     if host_os == "macos" and host_machine == "arm64" and rosetta:
@@ -217,7 +210,7 @@ def inspect_env(path: Path, timeout: float = PROBE_TIMEOUT_S) -> EnvFacts:
                            fix="give the path of a venv or conda env, e.g. one made by `tfsetup install`")
     argv = [str(python), "-I", "-B", PROBE]  # -B: inspecting must not write into the env
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_clean_env(),
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=clean_env(),
                               stdin=subprocess.DEVNULL, errors="replace")
     except subprocess.TimeoutExpired:
         raise TfsetupError(f"the env's python ({python}) did not answer within {timeout:g}s", EXIT_BAD_INPUT) from None
@@ -248,21 +241,6 @@ DEEP_SNIPPET = "import tensorflow as tf; print(tf.__version__)"
 
 def deep_import(facts: EnvFacts, launch: List[str], timeout: float = DEEP_TIMEOUT_S) -> ImportCheck:
     """`import tensorflow` in the env's python (its exit signal and stderr go to explain)."""
-    env = _clean_env()
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    started = time.perf_counter()
-    proc = subprocess.Popen(list(launch) + ["-I", "-B", "-c", DEEP_SNIPPET], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env, errors="replace")
-    try:
-        _, stderr = proc.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, stderr = proc.communicate()
-        timed_out = True
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    return ImportCheck(returncode=proc.returncode, stderr=stderr or "", seconds=time.perf_counter() - started,
-                       timed_out=timed_out)
+    child = run_child(list(launch) + ["-I", "-B", "-c", DEEP_SNIPPET], timeout)
+    return ImportCheck(returncode=child.returncode, stderr=child.stderr, seconds=child.seconds,
+                       timed_out=child.timed_out)

@@ -51,9 +51,6 @@ def merge(flags: Flags, config: Optional[ProjectConfig]) -> Settings:
     links = [str(Path(link).resolve()) if "://" not in link else link for link in flags.find_links]
     if config:
         links += cfg.find_links_resolved()
-    if flags.offline and not links:
-        raise TfsetupError("--offline needs a wheelhouse: pass --find-links DIR (made by `tfsetup wheelhouse DIR`)",
-                           EXIT_BAD_INPUT)
     source = PackageSource(index_url=flags.index_url or cfg.index_url,
                            extra_index_urls=[] if flags.index_url else list(cfg.extra_index_urls),
                            find_links=links, offline=flags.offline)
