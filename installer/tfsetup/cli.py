@@ -4,6 +4,7 @@ Heavy modules are imported inside the commands so `tfsetup detect` and `plan` st
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -171,6 +172,20 @@ def _project(no_project: bool):
     return load_project(Path.cwd())
 
 
+def _env_or_default(path: Optional[Path]) -> Path:
+    """PATH, or the env a command means without one (the order `install` uses for its target)."""
+    if path is not None:
+        return path
+    from tfsetup.envpaths import default_env, own_env_with_tf
+
+    config = _project(False)
+    found = default_env(os.environ, Path.cwd(), config.env_path() if config else None, own_env_with_tf())
+    if found is None:
+        raise TfsetupError("no environment found: no project env, no active venv, no ./.venv, no active conda env",
+                           EXIT_BAD_INPUT, fix="give its PATH, or make one with `tfsetup install`")
+    return found
+
+
 def _project_plan(flags, no_project: bool, facts, recipes_file: Optional[Path]):
     """(plan, settings, record additions): flags over the project config, and its team lock if any."""
     from tfsetup.team.project import merge, plan_for_project
@@ -328,7 +343,8 @@ def _check_url(url: str, option: str) -> None:
 
 @app.command()
 def verify(
-    path: Path = typer.Argument(Path(".venv"), help="The env to verify (default: ./.venv)."),
+    path: Optional[Path] = typer.Argument(None, help="The env to verify (default: the project's env, "
+                                          "$VIRTUAL_ENV, ./.venv or $CONDA_PREFIX).", show_default=False),
     benchmark: bool = typer.Option(False, "--benchmark", help="Also measure GPU vs CPU throughput."),
     timeout: float = typer.Option(600, "--timeout", help="Seconds before the probe is stopped."),
     json_out: bool = JSON_OPT,
@@ -338,13 +354,16 @@ def verify(
     def body() -> int:
         from tfsetup.verify import verify_existing
 
-        result = verify_existing(path, benchmark=benchmark, timeout=timeout)
+        if timeout <= 0:
+            raise TfsetupError(f"--timeout must be a positive number of seconds, not {timeout:g}", EXIT_BAD_INPUT)
+        env = _env_or_default(path)
+        result = verify_existing(env, benchmark=benchmark, timeout=timeout)
         if json_out:
             emit_json(result.to_json())
         else:
             from tfsetup.render import render_checks
 
-            render_checks([c.to_json() for c in result.checks], f"Verification of {path}")
+            render_checks([c.to_json() for c in result.checks], f"Verification of {env}")
         return 0 if result.ok else 1
 
     run_command(json_out, body)
@@ -352,8 +371,9 @@ def verify(
 
 @app.command()
 def doctor(
-    path: Optional[Path] = typer.Argument(None, help="The env to check (default: $VIRTUAL_ENV, ./.venv, "
-                                          "$CONDA_PREFIX, or this Python's env)."),
+    path: Optional[Path] = typer.Argument(None, help="The env to check (default: the project's env, $VIRTUAL_ENV, "
+                                          "./.venv, $CONDA_PREFIX, or this Python's env if it has TensorFlow).",
+                                          show_default=False),
     deep: bool = typer.Option(False, "--deep", help="Also import TensorFlow in the env (up to 300 s) and read "
                               "its errors."),
     fix: bool = typer.Option(False, "--fix", help="Apply the repair plan (a backup is taken; the env is "
@@ -376,7 +396,7 @@ def doctor(
             return typer.confirm("Apply this repair plan?", default=False, err=True)
 
         show = None if json_out else (lambda findings, repair, env: render_findings(findings, repair, env, fix))
-        outcome = run_doctor(str(path) if path else None, deep, fix, confirm, recipes_file, err, show)
+        outcome = run_doctor(_env_or_default(path), deep, fix, confirm, recipes_file, err, show)
         if json_out:
             emit_json(outcome.doc)
         else:

@@ -132,16 +132,18 @@ def run_verification(python_cmd: List[str], expect: Dict[str, str], accelerator:
 
 def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT_TIMEOUT_S) -> VerifyResult:
     """`tfsetup verify PATH`: what the env's record promised, checked in the env as it is now."""
-    from tfsetup.envpaths import env_python, is_venv
-    from tfsetup.errors import TfsetupError
+    from tfsetup.envpaths import check_env_dir, env_python, is_venv
+    from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
     from tfsetup.host.detect import detect_host
     from tfsetup.install import read_record
 
     env = Path(os.path.abspath(env))
+    check_env_dir(env)
     python = env_python(env)
     if not python.exists():
-        what = "is not a virtual environment" if env.exists() and not is_venv(env) else "has no python"
-        raise TfsetupError(f"{env} {what}", fix="give the path of an env (e.g. one made by `tfsetup install`)")
+        what = "is not a Python environment" if not is_venv(env) else "has no python"
+        raise TfsetupError(f"{env} {what}", EXIT_BAD_INPUT,
+                           fix="give the path of an env (e.g. one made by `tfsetup install`)")
     record = read_record(env) or {}
     facts = detect_host(with_pythons=False)
     packages = dict(record.get("packages") or {})

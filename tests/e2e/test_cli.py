@@ -131,3 +131,61 @@ def test_help_and_version():
         assert command in proc.stdout
     module = run_tfsetup("--version")
     assert module.returncode == 0 and module.stdout.strip()
+
+
+def _without_active_envs() -> dict:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "CONDA_PREFIX")}
+
+
+def _run_clean(*args: str, cwd):
+    """tfsetup with no active venv or conda env (run_tfsetup inherits the caller's environment)."""
+    import subprocess
+
+    from tests.e2e.helpers import tfsetup_exe
+
+    return subprocess.run([tfsetup_exe(), *args], capture_output=True, text=True, cwd=cwd,
+                          env=_without_active_envs(), timeout=300)
+
+
+@pytest.mark.parametrize("command", ["doctor", "verify"])
+def test_no_env_anywhere_is_a_clear_error_not_tfsetups_own_env(command, tmp_path):
+    proc = _run_clean(command, "--json", cwd=tmp_path)
+    assert_clean_error(proc, 2, "no environment found", "tfsetup install")
+    assert json.loads(proc.stdout)["error"].startswith("no environment found")
+
+
+def test_doctor_and_verify_default_to_the_projects_env(tmp_path):
+    """Like install: from a project's subdirectory the default env is the project's `env`."""
+    import subprocess
+    import sys
+
+    project = tmp_path / "proj"
+    (project / "sub").mkdir(parents=True)
+    (project / "tfsetup.toml").write_text('env = "tfenv"\n')
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(project / "tfenv")], check=True)
+    doctor = _run_clean("doctor", "--json", cwd=project / "sub")
+    assert doctor.returncode == 1, doctor.stderr  # an env without TensorFlow is a problem found
+    doc = json.loads(doctor.stdout)
+    assert doc["env"]["path"] == str(project / "tfenv")
+    assert "tensorflow-missing" in [f["id"] for f in doc["findings"]]
+    (project / "sub" / ".venv").mkdir()  # a project's env comes first, as for install
+    again = _run_clean("doctor", "--json", cwd=project / "sub")
+    assert json.loads(again.stdout)["env"]["path"] == str(project / "tfenv")
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: None, ["does not exist"]),
+    (lambda p: p.write_text("notes"), ["is a file, not an environment"]),
+    (lambda p: p.symlink_to(p.parent / "gone"), ["does not exist", "which is missing"]),
+    (lambda p: p.mkdir(), ["is not a Python environment"]),
+])
+@pytest.mark.parametrize("command", ["doctor", "verify"])
+def test_a_path_that_is_not_an_env(command, make, words, tmp_path):
+    path = tmp_path / "my env"
+    make(path)
+    before = path.read_text() if path.is_file() else None
+    proc = run_tfsetup(command, str(path))
+    assert_clean_error(proc, 2, *words)
+    assert (path.read_text() if path.is_file() else None) == before

@@ -13,9 +13,10 @@ import pytest
 
 from tests.conftest import REPO, host_fixture
 from tfsetup.doctor.inspect import (PROBE, Distribution, EnvFacts, ImportCheck, facts_from_probe,
-                                    find_env_python, inspect_env, resolve_doctor_target)
+                                    find_env_python, inspect_env)
 from tfsetup.doctor.repair import (desired_accelerator, needs_rebuild, plan_repair, top_level_packages)
 from tfsetup.doctor.rules import ROSETTA_URL, diagnose, problems, unmet_requirements
+from tfsetup.envpaths import default_env
 from tfsetup.errors import TfsetupError
 from tfsetup.recipes import load_recipes
 
@@ -174,6 +175,20 @@ def test_two_tensorflow_distributions_conflict():
     assert finding.severity == "error"
     assert set(finding.data["distributions"]) == {"tensorflow", "tensorflow-cpu"}
     assert "tensorflow-cpu 2.21.0 installed" in finding.evidence
+    assert "`tfsetup doctor --fix /work/env`" in finding.fix  # names the env: no default to guess
+
+
+def test_fix_commands_quote_the_path_and_spare_system_pythons():
+    from dataclasses import replace
+
+    env = linux_221(d("tensorflow", "2.21.0", TF221_REQUIRES, LINUX_TAGS))
+    spaced = replace(env, path="/work/my env")
+    finding = by_id(diagnose(spaced, host_fixture("linux-x86_64-avx"), TABLE), "conflicting-tf-distributions")
+    assert "`tfsetup doctor --fix '/work/my env'`" in finding.fix
+    system = replace(env, venv=False)
+    finding = by_id(diagnose(system, host_fixture("linux-x86_64-avx"), TABLE), "conflicting-tf-distributions")
+    assert finding.fix.endswith("(--fix does not change a system Python: make a separate env with "
+                                "`tfsetup install PATH`)")
 
 
 def test_tensorflow_meta_package_requiring_tensorflow_macos_is_not_a_conflict():
@@ -466,13 +481,19 @@ def test_inspect_env_on_a_real_venv():
     assert facts.minor == f"{sys.version_info[0]}.{sys.version_info[1]}" and facts.dist("pytest") is not None
 
 
-def test_resolve_doctor_target(tmp_path):
-    assert resolve_doctor_target("/x/env", {}, tmp_path) == Path("/x/env")
-    assert resolve_doctor_target(None, {"VIRTUAL_ENV": "/v"}, tmp_path) == Path("/v")
-    assert resolve_doctor_target(None, {}, tmp_path) == Path(sys.prefix)
-    assert resolve_doctor_target(None, {"CONDA_PREFIX": "/c"}, tmp_path) == Path("/c")
+def test_default_env_order(tmp_path):
+    """project env > $VIRTUAL_ENV > ./.venv > $CONDA_PREFIX > this Python's env only if it has TF > none."""
+    own = Path("/own")
+    assert default_env({}, tmp_path, None, None) is None  # tfsetup's own tool env is never a target
+    assert default_env({}, tmp_path, None, own) == own
+    assert default_env({"CONDA_PREFIX": "/c"}, tmp_path, None, own) == Path("/c")
     (tmp_path / ".venv").mkdir()
-    assert resolve_doctor_target(None, {"CONDA_PREFIX": "/c"}, tmp_path) == tmp_path / ".venv"
+    assert default_env({"CONDA_PREFIX": "/c"}, tmp_path, None, own) == tmp_path / ".venv"
+    assert default_env({"VIRTUAL_ENV": "/v"}, tmp_path, None, own) == Path("/v")
+    project_env = tmp_path / "tfenv"
+    assert default_env({"VIRTUAL_ENV": "/v"}, tmp_path, project_env, own) == Path("/v")  # not made yet
+    project_env.mkdir()
+    assert default_env({"VIRTUAL_ENV": "/v"}, tmp_path, project_env, own) == project_env
 
 
 # ---------------------------------------------------------------------------------------------

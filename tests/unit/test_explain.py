@@ -253,5 +253,30 @@ def test_two_table_entries_with_one_finding_id_give_one_finding():
                          fix="fix qux", sources=("https://example.org/qux",))
     findings = explain("FooBarBaz exploded\nQux happened\n", _table(CUSTOM, other))
     assert [f.id for f in findings] == ["weird-thing"]
+    assert (findings[0].message, findings[0].fix) == ("Foo broke.", "do the fix")  # the longer signature speaks
     assert findings[0].evidence == ("FooBarBaz exploded", "Qux happened")
     assert set(findings[0].sources) == {"https://example.org/foo", "https://example.org/qux"}
+
+
+@pytest.mark.parametrize("log, entry", [
+    ("metal-plugin-abi-mismatch--tf220-library-not-loaded-pywrap.txt", "metal-1.2-tf-2.20-plus"),
+    ("metal-plugin-abi-mismatch--tf218-symbol-not-found-logmessage.txt", "metal-1.1-tf-2.18-plus"),
+    ("metal-plugin-abi-mismatch--tf25-assignupdatevariable.txt", None),
+    ("metal-plugin-abi-mismatch--tf210-flat-namespace-vmoduleactivated.txt", None),
+    ("metal-plugin-abi-mismatch--flat-namespace-tf-allocateoutput.txt", None),
+])
+def test_the_bundled_table_names_the_right_metal_pair(log, entry):
+    """Each real Metal log gets the curated entry for its TF/plug-in pair, or the generic rule: a TF 2.20
+    log must not be told to upgrade to the tensorflow-metal 1.2.0 it already has."""
+    from tfsetup.recipes import load_recipes
+
+    table = load_recipes()
+    (finding,) = explain(_read(ERRORS / log), table)
+    assert finding.id == "metal-plugin-abi-mismatch"
+    if entry is None:
+        assert "incompatible" not in finding.data
+        assert finding.message == explain(_read(ERRORS / log))[0].message  # the built-in rule's
+    else:
+        curated = next(e for e in table.incompatible if e.id == entry)
+        assert finding.data["incompatible"][0] == entry
+        assert (finding.message, finding.fix) == (curated.message, curated.fix)

@@ -416,22 +416,32 @@ def explain(text: str, table: Optional[RecipeTable] = None) -> List[Finding]:
         evidence = _merge_evidence([_line_at(text, m.start()) for m in sorted(matches, key=lambda m: m.start())])
         found[rule.id] = Finding(id=rule.id, severity=verdict.severity, message=verdict.message,
                                  fix=verdict.fix, evidence=evidence, sources=SOURCES.get(rule.id, ()))
+    # The most specific curated entry (longest matched signature) speaks for its finding id: a
+    # generic signature ("libmetal_plugin.dylib") must not override a precise one.
+    specificity: Dict[str, int] = {}
     for entry in (table.incompatible if table is not None else ()):
-        hits = [text.find(sig) for sig in entry.signatures if sig]
-        evidence = [_line_at(text, pos) for pos in sorted(p for p in hits if p != -1)]
-        if not evidence:
+        matched = [sig for sig in entry.signatures if sig and sig in text]
+        if not matched:
             continue
+        evidence = [_line_at(text, pos) for pos in sorted(text.find(sig) for sig in matched)]
+        score = max(len(sig) for sig in matched)
         previous = found.get(entry.finding)
         if previous is None:
             found[entry.finding] = Finding(id=entry.finding, severity="error", message=entry.message,
                                            fix=entry.fix, evidence=_merge_evidence(evidence),
                                            sources=tuple(entry.sources), data={"incompatible": [entry.id]})
-        else:
-            ids = list(previous.data.get("incompatible", [])) + [entry.id]
-            found[entry.finding] = Finding(
-                id=entry.finding, severity=previous.severity, message=entry.message, fix=entry.fix,
-                evidence=_merge_evidence(previous.evidence, evidence),
-                sources=_merge_sources(entry.sources, previous.sources), data={"incompatible": ids})
+            specificity[entry.finding] = score
+            continue
+        ids = list(previous.data.get("incompatible", [])) + [entry.id]
+        wins = score > specificity.get(entry.finding, 0)
+        specificity[entry.finding] = max(score, specificity.get(entry.finding, 0))
+        found[entry.finding] = Finding(
+            id=entry.finding, severity=previous.severity,
+            message=entry.message if wins else previous.message, fix=entry.fix if wins else previous.fix,
+            evidence=_merge_evidence(previous.evidence, evidence),
+            sources=_merge_sources(entry.sources, previous.sources) if wins else
+            _merge_sources(previous.sources, entry.sources),
+            data={"incompatible": ids})
     return worst_first(list(found.values()))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from tfsetup.child import clean_env, run_child
-from tfsetup.envpaths import is_conda_env, is_venv
+from tfsetup.envpaths import check_env_dir, is_conda_env, is_venv
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.recipes import TF_DISTRIBUTIONS, normalize_name
 
@@ -142,20 +142,6 @@ def facts_from_probe(doc: Mapping[str, Any], path: str, python: str, venv: bool 
 # ---------------------------------------------------------------------------------------------
 # the edge: which env, its python, running the probe
 
-def resolve_doctor_target(path_arg: Optional[str], environ: Mapping[str, str], cwd: Optional[Path] = None) -> Path:
-    """PATH, else the active venv, else ./.venv, else an active conda env, else this interpreter's env."""
-    if path_arg:
-        return Path(os.path.abspath(os.path.expanduser(str(path_arg))))
-    if environ.get("VIRTUAL_ENV"):
-        return Path(environ["VIRTUAL_ENV"])
-    local = (cwd or Path.cwd()) / ".venv"
-    if local.is_dir():
-        return Path(os.path.abspath(local))
-    if environ.get("CONDA_PREFIX"):
-        return Path(environ["CONDA_PREFIX"])
-    return Path(sys.prefix)
-
-
 def find_env_python(env: Path) -> Optional[Path]:
     for rel in PYTHON_CANDIDATES:
         candidate = env / rel
@@ -197,12 +183,7 @@ def inspect_env(path: Path, timeout: float = PROBE_TIMEOUT_S) -> EnvFacts:
     from tfsetup.install import read_record
 
     env = Path(os.path.abspath(path))
-    if not env.exists():
-        raise TfsetupError(f"{env} does not exist", EXIT_BAD_INPUT,
-                           fix="give the path of a Python environment (a venv or a conda env)")
-    if not env.is_dir():
-        raise TfsetupError(f"{env} is a file, not an environment", EXIT_BAD_INPUT,
-                           fix="give the path of a Python environment (a venv or a conda env)")
+    check_env_dir(env)
     python = find_env_python(env)
     if python is None:
         what = "is not a Python environment" if not (is_venv(env) or is_conda_env(env)) else "has no python"

@@ -13,6 +13,7 @@ Applying always starts with a full copy of the env beside it; if any step or the
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -496,16 +497,16 @@ def _uv_or_none() -> Optional[str]:
         return None
 
 
-def run_doctor(path_arg: Optional[str], deep: bool, fix: bool, confirm: Callable[[RepairPlan], bool],
+def run_doctor(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], bool],
                recipes_file: Optional[Path], progress: Progress,
                show: Optional[Callable[[List[Finding], RepairPlan, EnvFacts], None]] = None) -> DoctorOutcome:
     """Inspect -> diagnose -> plan the repair -> (with fix, after confirm) apply it."""
-    from tfsetup.doctor.inspect import deep_import, inspect_env, launch_for_env, resolve_doctor_target
+    from tfsetup.doctor.inspect import deep_import, inspect_env, launch_for_env
     from tfsetup.doctor.rules import diagnose, problems
     from tfsetup.host.detect import detect_host
     from tfsetup.recipes import load_recipes
 
-    target = resolve_doctor_target(path_arg, os.environ)
+    target = Path(os.path.abspath(os.path.expanduser(str(target))))
     table = load_recipes(recipes_file)
     host = detect_host(with_pythons=False)  # fast: no interpreter discovery
     env = inspect_env(target)
@@ -578,7 +579,12 @@ def render_findings(findings: List[Finding], rp: RepairPlan, env: EnvFacts, fix:
             table.add_row(f"[{style}]{f.severity}[/]", f.id, detail, escape(f.fix))
         out.print(table)
     if rp.actions:
-        out.print("[bold]Repair plan[/]" + ("" if fix else " (run with --fix to apply; a backup is taken first)") + ":")
+        if not (env.venv or env.conda):
+            how = (" (--fix does not change a system Python: make a separate env with "
+                   "`tfsetup install PATH` instead)")
+        else:
+            how = "" if fix else f" (run `tfsetup doctor --fix {shlex.quote(env.path)}` to apply; a backup is taken first)"
+        out.print("[bold]Repair plan[/]" + escape(how) + ":")
         for i, action in enumerate(rp.actions, 1):
             label = "by hand" if action.kind == "manual" else action.kind
             out.print(f"  {i}. {escape('[' + label + ']')} {escape(action.summary)}")

@@ -7,7 +7,9 @@ really run) arrive inside EnvFacts.deep and go through `explain_exit`.
 from __future__ import annotations
 
 import re
+import shlex
 from collections import deque
+from dataclasses import replace
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from packaging.markers import InvalidMarker
@@ -503,7 +505,18 @@ def diagnose(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding
     findings: List[Finding] = []
     for rule in RULES:
         findings.extend(rule(env, host, table))
-    return _merge(findings)
+    return [_naming_the_env(f, env) for f in _merge(findings)]
+
+
+def _naming_the_env(finding: Finding, env: EnvFacts) -> Finding:
+    """A fix to copy and paste: a bare `tfsetup doctor --fix` would look for an env elsewhere."""
+    bare = "`tfsetup doctor --fix`"
+    if bare not in finding.fix:
+        return finding
+    if not (env.venv or env.conda):  # --fix refuses to change a system Python
+        return replace(finding, fix=finding.fix + " (--fix does not change a system Python: make a separate "
+                                                  "env with `tfsetup install PATH`)")
+    return replace(finding, fix=finding.fix.replace(bare, f"`tfsetup doctor --fix {shlex.quote(env.path)}`"))
 
 
 def problems(findings: Sequence[Finding]) -> List[Finding]:
