@@ -17,15 +17,17 @@ from tfsetup.output import emit_json, err
 
 app = typer.Typer(
     add_completion=False,
+    rich_markup_mode=None,  # help texts contain [tool.tfsetup], which is not markup
     no_args_is_help=True,
     help="Get a verified TensorFlow environment with one command, and repair broken ones.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 JSON_OPT = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
-RECIPES_OPT = typer.Option(None, "--recipes-file", help="Use this recipes table instead of the bundled one.",
+RECIPES_OPT = typer.Option(None, "--recipes-file", metavar="FILE",
+                           help="Use this recipes table instead of the bundled one.",
                            dir_okay=False)
-HOST_FILE_OPT = typer.Option(None, "--host-file", help="Plan for the host described by this facts JSON "
+HOST_FILE_OPT = typer.Option(None, "--host-file", metavar="FILE", help="Plan for the host described by this facts JSON "
                              "(from `tfsetup detect --json` on that machine).", dir_okay=False)
 
 
@@ -195,16 +197,17 @@ def _project_plan(flags, no_project: bool, facts, recipes_file: Optional[Path]):
     return chosen, settings, record
 
 
-TF_OPT = typer.Option(None, "--tf", help="TensorFlow version, e.g. 2.19 or 2.19.1.")
-PY_OPT = typer.Option(None, "--python", help="Python minor version, e.g. 3.12.")
+TF_OPT = typer.Option(None, "--tf", metavar="X.Y", help="TensorFlow version, e.g. 2.19 or 2.19.1.")
+PY_OPT = typer.Option(None, "--python", metavar="X.Y", help="Python minor version, e.g. 3.12.")
 CPU_OPT = typer.Option(False, "--cpu-only", help="Plain CPU TensorFlow even when a GPU is present.")
-ACCEL_OPT = typer.Option(None, "--accelerator", help="Insist on metal, cuda or cpu.")
-RECIPE_OPT = typer.Option(None, "--recipe", help="Use this recipe id (see `tfsetup recipes`).")
+ACCEL_OPT = typer.Option(None, "--accelerator", metavar="metal|cuda|cpu", help="Insist on this accelerator.")
+RECIPE_OPT = typer.Option(None, "--recipe", metavar="ID", help="Use this recipe id (see `tfsetup recipes`).")
 PRE_OPT = typer.Option(False, "--pre", help="Allow pre-release recipes and interpreters.")
 NO_PROJECT_OPT = typer.Option(False, "--no-project", help="Ignore tfsetup.toml / [tool.tfsetup] and tfsetup.lock.")
-PLATFORM_OPT = typer.Option([], "--platform", help="Team platform: macos-arm64, macos-arm64-cpu, macos-x86_64, "
+PLATFORM_OPT = typer.Option([], "--platform", metavar="PLATFORM",
+                            help="Team platform: macos-arm64, macos-arm64-cpu, macos-x86_64, "
                             "linux-x86_64, linux-x86_64-cuda, linux-aarch64, windows-x86_64 (repeatable).")
-PYTHONS_OPT = typer.Option([], "--python", help="Python minor version, e.g. 3.11 (repeatable).")
+PYTHONS_OPT = typer.Option([], "--python", metavar="X.Y", help="Python minor version, e.g. 3.11 (repeatable).")
 
 
 @app.command()
@@ -277,21 +280,26 @@ def _confirm(yes: bool):
 
 @app.command()
 def install(
-    path: Optional[Path] = typer.Argument(None, help="Where the env goes (default: the project's 'env', else ./.venv)."),
+    path: Optional[Path] = typer.Argument(None, metavar="[PATH]", show_default=False,
+                                          help="Where the env goes (default: the project's 'env', else ./.venv)."),
     tf: Optional[str] = TF_OPT,
     python: Optional[str] = PY_OPT,
     recipe: Optional[str] = RECIPE_OPT,
     cpu_only: bool = CPU_OPT,
     accelerator: Optional[str] = ACCEL_OPT,
     pre: bool = PRE_OPT,
-    backend: str = typer.Option("uv", "--backend", help="Install engine: uv (default) or pip."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing env at PATH (kept until the new one verifies)."),
+    backend: str = typer.Option("uv", "--backend", metavar="uv|pip", help="Install engine: uv or pip."),
+    force: bool = typer.Option(False, "--force",
+                               help="Replace an existing env at PATH (kept until the new one verifies)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Answer yes to questions."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the verification suite (not recommended)."),
-    index_url: Optional[str] = typer.Option(None, "--index-url", help="Take wheels from this index (hashes enforced)."),
-    find_links: List[str] = typer.Option([], "--find-links", help="Also take wheels from this directory or URL "
+    index_url: Optional[str] = typer.Option(None, "--index-url", metavar="URL",
+                                            help="Take wheels from this index (hashes enforced)."),
+    find_links: List[str] = typer.Option([], "--find-links", metavar="DIR|URL",
+                                         help="Also take wheels from this directory or URL "
                                          "(a `tfsetup wheelhouse`); repeatable."),
-    offline: bool = typer.Option(False, "--offline", help="No network: only the --find-links wheelhouses, or without them only the local cache."),
+    offline: bool = typer.Option(False, "--offline", help="No network: only the --find-links wheelhouses, or "
+                                 "without them only the local cache."),
     no_project: bool = NO_PROJECT_OPT,
     recipes_file: Optional[Path] = RECIPES_OPT,
     json_out: bool = JSON_OPT,
@@ -343,10 +351,10 @@ def _check_url(url: str, option: str) -> None:
 
 @app.command()
 def verify(
-    path: Optional[Path] = typer.Argument(None, help="The env to verify (default: the project's env, "
+    path: Optional[Path] = typer.Argument(None, metavar="[PATH]", help="The env to verify (default: the project's env, "
                                           "$VIRTUAL_ENV, ./.venv or $CONDA_PREFIX).", show_default=False),
     benchmark: bool = typer.Option(False, "--benchmark", help="Also measure GPU vs CPU throughput."),
-    timeout: float = typer.Option(600, "--timeout", help="Seconds before the probe is stopped."),
+    timeout: float = typer.Option(600, "--timeout", metavar="SECONDS", help="Seconds before the probe is stopped."),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Run the verification suite inside an existing env (exit 1 when a check fails)."""
@@ -371,7 +379,8 @@ def verify(
 
 @app.command()
 def doctor(
-    path: Optional[Path] = typer.Argument(None, help="The env to check (default: the project's env, $VIRTUAL_ENV, "
+    path: Optional[Path] = typer.Argument(None, metavar="[PATH]",
+                                          help="The env to check (default: the project's env, $VIRTUAL_ENV, "
                                           "./.venv, $CONDA_PREFIX, or this Python's env if it has TensorFlow).",
                                           show_default=False),
     deep: bool = typer.Option(False, "--deep", help="Also import TensorFlow in the env (up to 300 s) and read "
@@ -523,7 +532,8 @@ def wheelhouse(
     python: List[str] = PYTHONS_OPT,
     tf: Optional[str] = TF_OPT,
     cpu_only: bool = CPU_OPT,
-    index_url: Optional[str] = typer.Option(None, "--index-url", help="Download from this index (default PyPI)."),
+    index_url: Optional[str] = typer.Option(None, "--index-url", metavar="URL",
+                                            help="Download from this index (default PyPI)."),
     no_project: bool = NO_PROJECT_OPT,
     recipes_file: Optional[Path] = RECIPES_OPT,
     json_out: bool = JSON_OPT,
@@ -562,7 +572,8 @@ def _wheelhouse_locks(platform: List[str], python: List[str], tf: Optional[str],
 
 @app.command()
 def report(
-    paths: List[Path] = typer.Argument(None, help="Envs to include besides those tfsetup installed."),
+    paths: List[Path] = typer.Argument(None, metavar="[PATH]...",
+                                       help="Envs to include besides those tfsetup installed."),
     recipes_file: Optional[Path] = RECIPES_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
@@ -597,10 +608,38 @@ def report(
 
 
 def main() -> None:
+    try:  # typer >= 0.24 vendors click; older ones (on Python 3.9) depend on it
+        from typer._click import exceptions as click_errors
+    except ImportError:
+        from click import exceptions as click_errors
+    no_args = getattr(click_errors, "NoArgsIsHelpError", ())  # click >= 8.2
+
     try:
-        app()
+        code = app(standalone_mode=False)
+    except no_args as exc:  # bare `tfsetup`: the help, as before
+        print(exc.format_message())
+        code = 0
+    except click_errors.UsageError as exc:  # unknown option, missing argument, bad value: one line, exit 2
+        code = _usage_error(exc)
+    except click_errors.ClickException as exc:
+        err(f"tfsetup: error: {exc.format_message()}")
+        code = exc.exit_code
+    except typer.Abort:  # EOF at a prompt
+        err("tfsetup: error: interrupted")
+        code = 130
     except BrokenPipeError:  # `tfsetup detect --json | head` is fine
-        sys.exit(0)
+        code = 0
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc) -> int:
+    """Like every other error: one `tfsetup: error:` line (and with --json one document on stdout)."""
+    command = exc.ctx.command_path if exc.ctx is not None else "tfsetup"
+    message = exc.format_message().replace("\n", " ")
+    if "--json" in sys.argv[1:]:
+        emit_json({"error": message, "exit_code": EXIT_BAD_INPUT})
+    err(f"tfsetup: error: {message} (see `{command} --help`)")
+    return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

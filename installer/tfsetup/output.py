@@ -6,6 +6,7 @@ report (tables, plans, findings) on stdout, so it can be piped; progress, warnin
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -29,5 +30,8 @@ def console():
     if _console is None:
         from rich.console import Console
 
-        _console = Console(highlight=False)
+        if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+            _console = Console(highlight=False)
+        else:  # piped or captured: no hard line breaks in the middle of ids and paths
+            _console = Console(highlight=False, width=200, soft_wrap=True)
     return _console

@@ -109,14 +109,15 @@ def _version_lt(a: Optional[str], b: str) -> bool:
         return False
 
 
-def _os_label(facts: HostFacts) -> str:
-    return {"macos": "macOS", "linux": "Linux", "windows": "Windows"}[facts.os]
+def _os_label(os_name: str) -> str:
+    return {"macos": "macOS", "linux": "Linux", "windows": "Windows"}.get(os_name, os_name)
 
 
 def host_reasons(recipe: Recipe, facts: HostFacts) -> List[str]:
     """Why this recipe cannot run on this host at all (independent of what was asked)."""
     if recipe.platform != facts.platform:
-        return [f"built for {recipe.os} {recipe.machine}; this host is {facts.os} {facts.machine}"]
+        return [f"built for {_os_label(recipe.os)} {recipe.machine}; "
+                f"this host is {_os_label(facts.os)} {facts.machine}"]
     reasons = []
     if recipe.min_os and facts.os == "macos" and _version_lt(facts.os_version, recipe.min_os):
         reasons.append(f"needs macOS {recipe.min_os} or newer (its wheels are tagged for it); "
@@ -174,7 +175,7 @@ def interpreter_reason(py: PythonInfo, recipe: Recipe, facts: HostFacts, request
     if py.free_threaded:
         return "free-threaded build (TensorFlow ships no free-threaded wheels)"
     if facts.machine not in py.archs:
-        return f"{'/'.join(py.archs) or 'unknown arch'} only; this {facts.os} host is {facts.machine}"
+        return f"{'/'.join(py.archs) or 'unknown arch'} only; this {_os_label(facts.os)} host is {facts.machine}"
     if request.python and py.minor != request.python:
         return f"Python {py.minor}, not the requested {request.python}"
     if _is_prerelease(py.version) and not request.pre:
@@ -243,14 +244,24 @@ def _tf_key(recipe: Recipe) -> float:
     return v.major * 1e6 + v.minor * 1e3 + v.micro
 
 
+def _unknown_tf(table: RecipeTable, requested: str) -> str:
+    minor = ".".join(requested.split(".")[:2])
+    pinned = sorted({r.tensorflow for r in table.recipes if r.tf_minor == minor}, key=Version)
+    if pinned:  # 2.19.0 asked, 2.19.1 pinned: say so rather than "unknown"
+        return (f"no recipe pins TensorFlow {requested}; {minor} is pinned at {', '.join(pinned)} "
+                f"(the tested patch release): pass --tf {minor}")
+    stable = {r.tf_minor for r in table.recipes if r.status != "prerelease"}
+    pre = {r.tf_minor for r in table.recipes if r.status == "prerelease"} - stable
+    known = [*sorted(stable, key=Version, reverse=True), *(f"{v} (pre-release, with --pre)" for v in sorted(pre))]
+    return f"no recipe for TensorFlow {requested}; the recipes table has {', '.join(known)}"
+
+
 def validate_request(table: RecipeTable, request: PlanRequest) -> None:
     if request.tf is not None:
         if not _TF_REQUEST.match(request.tf):
             raise PlanError(f"--tf must look like 2.19 or 2.19.1, got {request.tf!r}", EXIT_BAD_INPUT)
         if not any(tf_matches(r, request.tf) for r in table.recipes):
-            known = ", ".join(sorted({r.tf_minor for r in table.recipes}, key=Version, reverse=True))
-            raise PlanError(f"unknown TensorFlow version {request.tf}; the recipes table has {known}",
-                            EXIT_BAD_INPUT)
+            raise PlanError(_unknown_tf(table, request.tf), EXIT_BAD_INPUT)
     if request.python is not None and not _PY_REQUEST.match(request.python):
         raise PlanError(f"--python must look like 3.12, got {request.python!r}", EXIT_BAD_INPUT)
     if request.accelerator is not None and request.accelerator not in ACCELERATORS:
@@ -307,7 +318,11 @@ def plan(facts: HostFacts, table: RecipeTable, request: PlanRequest = PlanReques
             message = (f"no recipe exists for {facts.os} {facts.machine}; "
                        f"tfsetup has recipes for {', '.join(platforms)}")
         else:
-            message = f"no recipe fits this {_os_label(facts)} {facts.machine} host for this request."
+            asked = table.by_id(request.recipe_id) if request.recipe_id else None
+            if asked is not None and asked.platform != facts.platform:
+                message = f"recipe {asked.id} is {host_reasons(asked, facts)[0]}."
+            else:
+                message = f"no recipe fits this {_os_label(facts.os)} {facts.machine} host for this request."
             nearest = _nearest(facts, table, request)
             if nearest:
                 message += f" Nearest working choice: {nearest}."

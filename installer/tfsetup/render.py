@@ -43,7 +43,7 @@ def render_recipes(rows: Sequence[Tuple[object, List[str]]], facts: HostFacts) -
 
     table = Table(title=f"Recipes (this host: {facts.platform})", title_justify="left")
     for col in ("id", "accel", "TensorFlow", "plug-in", "Pythons", "status", "fits this host?"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col == "id")  # ids are copied into --recipe
     for recipe, reasons in rows:
         plugin = f"{recipe.plugin} {recipe.plugin_version}" if recipe.plugin else ""
         status = recipe.status + (" (default)" if recipe.default else "")

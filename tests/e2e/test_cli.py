@@ -72,7 +72,9 @@ def test_plan_nothing_fits_is_exit_3_with_json_error():
 
 
 @pytest.mark.parametrize("args, code, words", [
-    (["--tf", "2.99"], 2, ["unknown TensorFlow version 2.99"]),
+    (["--tf", "2.99"], 2, ["no recipe for TensorFlow 2.99", "2.21, 2.19"]),
+    (["--tf", "2.19.0"], 2, ["2.19 is pinned at 2.19.1", "--tf 2.19"]),
+    (["--recipe", "linux-x86_64-cpu-tf2.21"], 3, ["is built for Linux x86_64; this host is macOS arm64"]),
     (["--tf", "two"], 2, ["--tf must look like"]),
     (["--python", "3.8"], 3, ["3.8"]),
     (["--python", "banana"], 2, ["--python must look like"]),
@@ -189,3 +191,27 @@ def test_a_path_that_is_not_an_env(command, make, words, tmp_path):
     proc = run_tfsetup(command, str(path))
     assert_clean_error(proc, 2, *words)
     assert (path.read_text() if path.is_file() else None) == before
+
+
+@pytest.mark.parametrize("args, words", [
+    (["plan", "--bogus"], ["No such option: --bogus", "`tfsetup plan --help`"]),
+    (["plna"], ["No such command 'plna'", "Did you mean 'plan'"]),
+    (["plan", "extra-arg"], ["unexpected extra argument"]),
+    (["wheelhouse"], ["Missing argument"]),
+    (["verify", "--timeout", "abc"], ["'abc' is not a valid float"]),
+    (["verify", "--timeout", "0"], ["--timeout must be a positive number"]),
+    (["plan", "--host-file", "/"], ["is a directory"]),
+])
+def test_usage_errors_are_one_line_and_exit_2(args, words):
+    proc = run_tfsetup(*args)
+    assert_clean_error(proc, 2, *words)
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stdout == ""
+    with_json = run_tfsetup(*args, "--json")
+    assert with_json.returncode == 2
+    assert json.loads(with_json.stdout)["exit_code"] == 2  # still one document on stdout
+
+
+def test_help_keeps_literal_brackets():
+    proc = run_tfsetup("install", "--help")
+    assert proc.returncode == 0 and "[tool.tfsetup]" in proc.stdout and "--offline" in proc.stdout
+    assert run_tfsetup().returncode == 0  # bare `tfsetup` shows the help

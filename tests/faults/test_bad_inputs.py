@@ -188,7 +188,7 @@ def test_malformed_project_config_or_team_lock(fake, work, case):
 # -- the request -------------------------------------------------------------------------------------
 
 REQUEST_CASES = {
-    "unknown TF version": (["--tf", "9.99"], 2, "unknown TensorFlow version 9.99"),
+    "unknown TF version": (["--tf", "9.99"], 2, "no recipe for TensorFlow 9.99"),
     "malformed TF version": (["--tf", "two"], 2, "--tf must look like"),
     "unknown recipe id": (["--recipe", "no-such-recipe"], 2, "unknown recipe 'no-such-recipe'"),
     "malformed Python": (["--python", "3.x"], 2, "--python must look like"),

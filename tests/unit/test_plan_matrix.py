@@ -66,7 +66,7 @@ MATRIX: Dict[str, Expected] = {
 
 # Hosts where nothing fits without changing the machine (exit 3), and what the message must say.
 NOTHING_FITS: Dict[str, List[str]] = {
-    "m1-rosetta-x86-conda-only": ["x86_64 only; this macos host is arm64", "install an arm64 Python 3.12"],
+    "m1-rosetta-x86-conda-only": ["x86_64 only; this macOS host is arm64", "install an arm64 Python 3.12"],
     "m3-python314-only": ["Python 3.14 is not supported", "Nearest working choice: --pre"],
     "linux-x86_64-no-avx": ["need AVX and this CPU lacks it"],
     "linux-free-threaded-only": ["free-threaded build"],
