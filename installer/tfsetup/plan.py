@@ -328,6 +328,10 @@ def plan(facts: HostFacts, table: RecipeTable, request: PlanRequest = PlanReques
                 message += f" Nearest working choice: {nearest}."
             elif any("no usable Python" in reason for rej in rejected for reason in rej.reasons):
                 message += f" To fix: {python_fix(facts, own[0])}."
+            elif all(any("need AVX" in reason for reason in rej.reasons) for rej in rejected):
+                check = " (check: `grep -o -w avx /proc/cpuinfo`)" if facts.os == "linux" else ""
+                message += (" Every x86_64 TensorFlow wheel on PyPI is built with AVX. To fix: use a machine "
+                            f"whose CPU has AVX{check}, or build TensorFlow from source without it.")
         raise PlanError(message, EXIT_NO_RECIPE, rejected)
     recipe, py = chosen
     warnings = _warnings(facts, table, request, recipe, py, rejected)
@@ -344,13 +348,18 @@ def _warnings(facts: HostFacts, table: RecipeTable, request: PlanRequest, recipe
         why = better[0].reasons[0] if better else "no recipe for it"
         fix = ""
         if any("no usable Python" in reason for r in better for reason in r.reasons):
-            fix = f" For {ACCELERATOR_NAMES[best]}: {python_fix(facts, table.by_id(better[0].recipe) or recipe)}."
+            target = table.by_id(better[0].recipe) or recipe
+            usable, _ = choose_interpreter(target, facts, replace(request, python=None))
+            if request.python and usable is not None:  # the request, not the machine, is what stands in the way
+                fix = f" For {ACCELERATOR_NAMES[best]}: --python {usable.minor} ({usable.executable} is here)."
+            else:
+                fix = f" For {ACCELERATOR_NAMES[best]}: {python_fix(facts, target)}."
         elif request.tf and any("not the requested" in reason for r in better for reason in r.reasons):
             accel = [r for r in _ranked(table, best) if r.accelerator == best and r.platform == facts.platform
                      and not host_reasons(r, facts)]
             if accel:
                 fix = f" For {ACCELERATOR_NAMES[best]}: --tf {accel[0].tf_minor}."
-        warnings.append(f"installing {ACCELERATOR_NAMES[recipe.accelerator]} TensorFlow: no "
+        warnings.append(f"{ACCELERATOR_NAMES[recipe.accelerator]} TensorFlow: no "
                         f"{ACCELERATOR_NAMES[best]} recipe fits ({better[0].recipe if better else best}: {why})."
                         + fix)
     if recipe.requires_avx and not facts.cpu_flags and facts.machine == "x86_64":
@@ -358,8 +367,8 @@ def _warnings(facts: HostFacts, table: RecipeTable, request: PlanRequest, recipe
     if recipe.status == "legacy":
         warnings.append(f"{recipe.id} is a legacy set kept for compatibility: {recipe.summary}".rstrip(": "))
     if facts.os == "macos" and facts.rosetta:
-        warnings.append("tfsetup itself runs under Rosetta (x86_64); the env is built and tested as arm64 "
-                        "through `arch -arm64`. Open a native terminal to use it.")
+        warnings.append("tfsetup runs under Rosetta (x86_64) on this Mac; the env is built and tested as arm64 "
+                        "through `arch -arm64`. Use it from a native (arm64) terminal.")
     if facts.os == "windows" and facts.has_gpu("nvidia"):
         warnings.append("native Windows TensorFlow has no GPU support after 2.10; for the NVIDIA GPU use "
                         "WSL2 and run tfsetup inside it (https://www.tensorflow.org/install/pip#windows-wsl2)")

@@ -30,12 +30,19 @@ def render_facts(facts: HostFacts) -> None:
     table = Table(title="Python interpreters", title_justify="left")
     for col in ("version", "archs", "source", "executable"):
         table.add_column(col)
-    for py in facts.pythons:
+    for py in sorted(facts.pythons, key=lambda p: _version_key(p.version), reverse=True):
         table.add_row(py.version + (" (free-threaded)" if py.free_threaded else ""), " ".join(py.archs),
                       py.source, py.executable)
     out.print(table)
     for skipped in facts.skipped_pythons:
         out.print(f"[dim]skipped {skipped.get('executable')}: {skipped.get('reason')}[/]")
+
+
+def _version_key(version: str) -> Tuple[int, ...]:
+    """3.10 after 3.9, whatever the suffix ("3.13.0t", "3.14.0rc1")."""
+    import re
+
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:3])
 
 
 def render_recipes(rows: Sequence[Tuple[object, List[str]]], facts: HostFacts) -> None:

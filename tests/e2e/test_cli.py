@@ -91,6 +91,9 @@ def test_plan_bad_requests(args, code, words):
     (json.dumps({"schema": 1, "os": "plan9"}), ["os"]),
     (json.dumps({"schema": 99}), ["schema"]),
     ("[]", []),
+    (json.dumps({"schema": 1, "os": "macos", "os_version": "banana", "machine": "arm64", "pythons": []}),
+     ["'os_version' must be a macOS version"]),
+    (json.dumps({"schema": 1, "os": "linux", "os_version": "6.1", "machine": "x86_64"}), ["'pythons'"]),
 ])
 def test_plan_malformed_host_file(tmp_path, content, words):
     bad = tmp_path / "host.json"
@@ -215,3 +218,13 @@ def test_help_keeps_literal_brackets():
     proc = run_tfsetup("install", "--help")
     assert proc.returncode == 0 and "[tool.tfsetup]" in proc.stdout and "--offline" in proc.stdout
     assert run_tfsetup().returncode == 0  # bare `tfsetup` shows the help
+
+
+def test_host_file_from_stdin_and_not_utf8(tmp_path):
+    facts = (HOSTS / "m1-native-homebrew.json").read_text()
+    proc = run_tfsetup("plan", "--host-file", "-", "--json", input=facts)
+    assert proc.returncode == 0, proc.stderr
+    assert json_out(proc)["recipe"] == "macos-arm64-metal-tf2.19"
+    binary = tmp_path / "host.json"
+    binary.write_bytes(b"\xff\xfe{}")
+    assert_clean_error(run_tfsetup("plan", "--host-file", str(binary)), 2, "is not UTF-8 text")

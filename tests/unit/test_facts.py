@@ -25,9 +25,11 @@ def test_round_trip():
      "pythons[0]: missing key 'version'"),
     ({"schema": 1, "os": "macos", "os_version": "14", "machine": "arm64",
       "pythons": [{"executable": "x", "version": "three", "archs": []}]}, "must look like 3.11.7"),
-    ({"schema": 1, "os": "macos", "os_version": "14", "machine": "arm64", "gpus": [{"vendor": "apple", "name": "x",
-                                                                                     "cores": "16"}]},
-     "'cores' must be int"),
+    ({"schema": 1, "os": "macos", "os_version": "14", "machine": "arm64", "pythons": [],
+      "gpus": [{"vendor": "apple", "name": "x", "cores": "16"}]}, "'cores' must be int"),
+    ({"schema": 1, "os": "macos", "os_version": "14", "machine": "arm64"}, "missing key 'pythons'"),
+    ({"schema": 1, "os": "macos", "os_version": "fourteen", "machine": "arm64", "pythons": []},
+     "'os_version' must be a macOS version"),
 ])
 def test_schema_violations_name_the_key(doc, needle):
     with pytest.raises(FactsError) as info:

@@ -68,7 +68,7 @@ MATRIX: Dict[str, Expected] = {
 NOTHING_FITS: Dict[str, List[str]] = {
     "m1-rosetta-x86-conda-only": ["x86_64 only; this macOS host is arm64", "install an arm64 Python 3.12"],
     "m3-python314-only": ["Python 3.14 is not supported", "Nearest working choice: --pre"],
-    "linux-x86_64-no-avx": ["need AVX and this CPU lacks it"],
+    "linux-x86_64-no-avx": ["need AVX and this CPU lacks it", "To fix: use a machine whose CPU has AVX"],
     "linux-free-threaded-only": ["free-threaded build"],
 }
 
@@ -177,6 +177,8 @@ def test_python_request_picks_that_interpreter(table):
     on_313 = plan(host_fixture("m1-native-homebrew"), table, PlanRequest(python="3.13"))
     assert on_313.recipe.id == "macos-arm64-cpu-tf2.21"
     assert any("Python 3.13" in w and "no Metal recipe fits" in w for w in on_313.warnings)
+    # ... and names the Python that is already there rather than asking to install one
+    assert any("For Metal: --python 3.12 (/opt/homebrew/bin/python3.12 is here)" in w for w in on_313.warnings)
 
 
 def test_impossible_python_is_exit_3_with_reason(table):

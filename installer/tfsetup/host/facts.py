@@ -5,6 +5,8 @@ Pure data: dataclasses, JSON round-trip and validation. Nothing here touches the
 from __future__ import annotations
 
 import json
+import re
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -165,12 +167,15 @@ def facts_from_json(doc: Any) -> HostFacts:
     machine = _expect(doc, "machine", str, where)
     if machine not in MACHINES:
         raise FactsError(f"{where}: 'machine' must be one of {', '.join(MACHINES)}, got {machine!r}")
+    os_version = _expect(doc, "os_version", str, where)
+    if os_name == "macos" and os_version and not re.fullmatch(r"\d+(\.\d+)*", os_version):
+        raise FactsError(f"{where}: 'os_version' must be a macOS version like 14.4.1, got {os_version!r}")
     gpus = _expect(doc, "gpus", list, where, required=False) or []
-    pythons = _expect(doc, "pythons", list, where, required=False) or []
+    pythons = _expect(doc, "pythons", list, where)  # may be empty; a missing list is a broken file
     cores = _expect(doc, "cpu_cores", dict, where, required=False) or {}
     return HostFacts(
         os=os_name,
-        os_version=_expect(doc, "os_version", str, where),
+        os_version=os_version,
         machine=machine,
         cpu=_expect(doc, "cpu", str, where, required=False) or "",
         rosetta=bool(_expect(doc, "rosetta", bool, where, required=False)),
@@ -187,8 +192,13 @@ def facts_from_json(doc: Any) -> HostFacts:
 def load_facts_file(path: str) -> HostFacts:
     """Read a host-facts JSON file; every failure is a FactsError with the file named."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        if path == "-":  # e.g. `ssh mac tfsetup detect --json | tfsetup plan --host-file -`
+            doc = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+        else:
+            with open(path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+    except UnicodeDecodeError:
+        raise FactsError(f"{path} is not UTF-8 text; give the JSON that `tfsetup detect --json` prints") from None
     except OSError as exc:
         raise FactsError(f"cannot read host file {path}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
