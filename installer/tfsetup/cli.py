@@ -188,6 +188,13 @@ def _env_or_default(path: Optional[Path]) -> Path:
     return found
 
 
+def _say_project(record: dict) -> None:
+    project = record.get("project")
+    if project:
+        source = project["config"] + (f" and {project['lock']} [{project['section']}]" if "lock" in project else "")
+        err(f"using {source} (--no-project ignores it)")
+
+
 def _project_plan(flags, no_project: bool, facts, recipes_file: Optional[Path]):
     """(plan, settings, record additions): flags over the project config, and its team lock if any."""
     from tfsetup.team.project import merge, plan_for_project
@@ -229,10 +236,11 @@ def plan(
         from tfsetup.render import render_plan
 
         flags = _flags(tf, python, cpu_only, accelerator, recipe, pre)
-        chosen, _settings, _record = _project_plan(flags, no_project, _load_host(host_file), recipes_file)
+        chosen, _settings, record = _project_plan(flags, no_project, _load_host(host_file), recipes_file)
         if json_out:
-            emit_json(chosen.to_json())
+            emit_json(dict(chosen.to_json(), **record))  # "project": where the settings came from
         else:
+            _say_project(record)
             render_plan(chosen)
         return 0
 
@@ -325,6 +333,7 @@ def install(
         if not json_out:
             from tfsetup.render import render_plan
 
+            _say_project(record)
             render_plan(chosen)
         opts = InstallOptions(target=settings.target, backend=backend, force=force, verify=not no_verify,
                               confirm=_confirm(yes), source=settings.source, extra_record=record,
@@ -479,6 +488,7 @@ def lock(
     """Resolve the project's stack for every team platform into one hash-pinned tfsetup.lock."""
 
     def body() -> int:
+        from tfsetup.plan import check_python_request
         from tfsetup.team.lockfile import read_team_lock, render_lock, resolve_sections, section_specs, stale_reasons
         from tfsetup.team.project import lock_platform_for
 
@@ -489,6 +499,8 @@ def lock(
                                fix="create tfsetup.toml (see README, 'For teams')")
         table = _load_table(recipes_file)
         platforms = list(platform) or list(config.platforms) or [lock_platform_for(_load_host(None))]
+        for value in python:
+            check_python_request(value)
         pythons = list(python) or ([config.python] if config.python else [])
         specs = section_specs(table, config, platforms, pythons, config.extra_requirements())
         sections = [{"platform": s.platform, "python": s.python, "recipe": s.recipe.id} for s in specs]
@@ -545,10 +557,13 @@ def wheelhouse(
     """
 
     def body() -> int:
+        from tfsetup.plan import check_python_request
         from tfsetup.team.wheelhouse import build_wheelhouse
 
         if index_url is not None:
             _check_url(index_url, "--index-url")
+        for value in python:
+            check_python_request(value)
         locks = _wheelhouse_locks(platform, python, tf, cpu_only, no_project, recipes_file)
         summary = build_wheelhouse(locks, directory, index_url, None if json_out else lambda m: err(f"   {m}"))
         if json_out:

@@ -256,14 +256,28 @@ def _unknown_tf(table: RecipeTable, requested: str) -> str:
     return f"no recipe for TensorFlow {requested}; the recipes table has {', '.join(known)}"
 
 
+def check_python_request(value: str) -> None:
+    """--python is a minor version (3.12): recipes, locks and wheels are per minor version."""
+    if _PY_REQUEST.match(value):
+        return
+    if re.match(r"^3\.\d+\.\d+$", value):
+        minor = ".".join(value.split(".")[:2])
+        message = f"--python takes a minor version like {minor}, not {value}: the best {minor} build found is used"
+    elif re.match(r"^[0-9]+(\.[0-9]+)*$", value):
+        message = f"Python {value} is not supported: TensorFlow needs Python 3 (--python 3.12, for example)"
+    else:
+        message = f"--python must look like 3.12, got {value!r}"
+    raise PlanError(message, EXIT_BAD_INPUT)
+
+
 def validate_request(table: RecipeTable, request: PlanRequest) -> None:
     if request.tf is not None:
         if not _TF_REQUEST.match(request.tf):
             raise PlanError(f"--tf must look like 2.19 or 2.19.1, got {request.tf!r}", EXIT_BAD_INPUT)
         if not any(tf_matches(r, request.tf) for r in table.recipes):
             raise PlanError(_unknown_tf(table, request.tf), EXIT_BAD_INPUT)
-    if request.python is not None and not _PY_REQUEST.match(request.python):
-        raise PlanError(f"--python must look like 3.12, got {request.python!r}", EXIT_BAD_INPUT)
+    if request.python is not None:
+        check_python_request(request.python)
     if request.accelerator is not None and request.accelerator not in ACCELERATORS:
         raise PlanError(f"unknown accelerator {request.accelerator!r}; choose {', '.join(ACCELERATORS)}",
                         EXIT_BAD_INPUT)

@@ -78,6 +78,8 @@ def test_plan_nothing_fits_is_exit_3_with_json_error():
     (["--tf", "two"], 2, ["--tf must look like"]),
     (["--python", "3.8"], 3, ["3.8"]),
     (["--python", "banana"], 2, ["--python must look like"]),
+    (["--python", "2.7"], 2, ["Python 2.7 is not supported"]),
+    (["--python", "3.11.7"], 2, ["a minor version like 3.11, not 3.11.7"]),
     (["--recipe", "nope"], 2, ["unknown recipe"]),
     (["--tf", "2.21", "--accelerator", "metal"], 3, ["Nearest working choice: --tf 2.19"]),
 ])
@@ -228,3 +230,16 @@ def test_host_file_from_stdin_and_not_utf8(tmp_path):
     binary = tmp_path / "host.json"
     binary.write_bytes(b"\xff\xfe{}")
     assert_clean_error(run_tfsetup("plan", "--host-file", str(binary)), 2, "is not UTF-8 text")
+
+
+def test_plan_says_which_project_config_it_uses(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "tfsetup.toml").write_text('tensorflow = "2.19"\n')
+    host = str(HOSTS / "linux-x86_64-avx.json")
+    human = run_tfsetup("plan", "--host-file", host, cwd=tmp_path / "sub")
+    assert human.returncode == 0, human.stderr
+    assert f"using {tmp_path / 'tfsetup.toml'}" in human.stderr and "2.19.1" in human.stdout
+    doc = json_out(run_tfsetup("plan", "--host-file", host, "--json", cwd=tmp_path / "sub"))
+    assert doc["project"] == {"config": str(tmp_path / "tfsetup.toml")} and doc["recipe"].endswith("tf2.19")
+    bare = json_out(run_tfsetup("plan", "--host-file", host, "--json", "--no-project", cwd=tmp_path / "sub"))
+    assert "project" not in bare and bare["recipe"].endswith("tf2.21")
