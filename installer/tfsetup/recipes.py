@@ -320,6 +320,8 @@ def load_recipes(path: Optional[Path] = None) -> RecipeTable:
         raise RecipeError(f"{path} is not valid TOML: {exc}") from None
     where = str(path)
     _check_keys(doc, ("schema", "recipe", "incompatible"), where)
+    if "schema" not in doc:
+        raise RecipeError(f"{where}: missing key 'schema' (schema = {SCHEMA_VERSION} at the top)")
     if doc.get("schema") != SCHEMA_VERSION:
         raise RecipeError(f"{where}: 'schema' must be {SCHEMA_VERSION}")
     recipe_docs = _get(doc, "recipe", list, where)

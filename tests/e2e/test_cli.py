@@ -243,3 +243,11 @@ def test_plan_says_which_project_config_it_uses(tmp_path):
     assert doc["project"] == {"config": str(tmp_path / "tfsetup.toml")} and doc["recipe"].endswith("tf2.19")
     bare = json_out(run_tfsetup("plan", "--host-file", host, "--json", "--no-project", cwd=tmp_path / "sub"))
     assert "project" not in bare and bare["recipe"].endswith("tf2.21")
+
+
+def test_wheelhouse_into_a_file_is_refused(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    proc = run_tfsetup("wheelhouse", str(target), "--platform", "linux-x86_64", "--python", "3.11")
+    assert_clean_error(proc, 2, "is a file, not a directory")
+    assert target.read_text() == "mine"

@@ -45,7 +45,7 @@ def lock_text(fake) -> str:
 
 RECIPES_CASES = {
     "truncated": (lambda t: t[: len(t) // 2], "not valid TOML"),
-    "empty": (lambda t: "", "'schema' must be 1"),
+    "empty": (lambda t: "", "missing key 'schema'"),
     "wrong type: pythons": (lambda t: t.replace(f'pythons = ["{h.PY}"]', f'pythons = "{h.PY}"'), "'pythons' must be"),
     "wrong type: schema": (lambda t: t.replace("schema = 1", 'schema = "1"'), "'schema' must be 1"),
     "wrong type: default": (lambda t: t.replace("default = true", 'default = "yes"'), "'default' must be bool"),

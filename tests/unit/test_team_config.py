@@ -58,7 +58,9 @@ platforms = ["macos-arm64", "linux-x86_64"]
 
 @pytest.mark.parametrize("text, words", [
     ('tensorflw = "2.19"\n', ["'tensorflw' is not a known setting"]),
-    ('tensorflow = 2.19\n', ["'tensorflow'", "non-empty string"]),
+    ('tensorflow = 2.19\n', ["'tensorflow'", "quoted string"]),
+    ('python = 3.10\n', ["'python'", "quoted string", "bare 3.10 as 3.1"]),
+    ('env = ""\n', ["'env'", "non-empty string"]),
     ('tensorflow = "latest"\n', ["'tensorflow'", "2.19"]),
     ('python = "3"\n', ["'python'"]),
     ('cpu-only = "yes"\n', ["'cpu-only'", "true or false"]),

@@ -167,6 +167,9 @@ def config_from_table(table: Dict[str, Any], path: Path, prefix: str = "") -> Pr
         value = table.get(key)
         if value is None:
             return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):  # python = 3.11 unquoted in TOML
+            raise ConfigError(f"{where(key)} must be a quoted string like \"3.11\", not the number {value!r} "
+                              "(TOML reads a bare 3.10 as 3.1)")
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{where(key)} must be a non-empty string, got {value!r}")
         if pattern is not None and not pattern.match(value):

@@ -119,6 +119,9 @@ def build_wheelhouse(locks: Sequence[LockText], directory: Path, index_url: Opti
     """Download what the locks need into directory; return a summary for --json."""
     index = index_url or INDEX_URL
     say = progress or (lambda _msg: None)
+    if directory.exists() and not directory.is_dir():
+        raise TfsetupError(f"{directory} is a file, not a directory", EXIT_BAD_INPUT,
+                           fix="give a directory for the wheels (it is created if missing)")
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / ".tfsetup-write-test"
