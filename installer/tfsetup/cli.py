@@ -597,9 +597,12 @@ def report(
     def body() -> int:
         import datetime
 
+        from tfsetup.envpaths import check_env_dir
         from tfsetup.team.report import build_report
 
-        extra = list(paths or [])
+        extra = [Path(os.path.abspath(p)) for p in paths or []]
+        for named in extra:  # a PATH the user typed must exist; registered envs that vanished are reported
+            check_env_dir(named)
         config = _project(False)
         if config is not None and config.env_path().is_dir():
             extra.append(config.env_path())

@@ -251,3 +251,10 @@ def test_wheelhouse_into_a_file_is_refused(tmp_path):
     proc = run_tfsetup("wheelhouse", str(target), "--platform", "linux-x86_64", "--python", "3.11")
     assert_clean_error(proc, 2, "is a file, not a directory")
     assert target.read_text() == "mine"
+
+
+def test_report_refuses_a_named_path_that_is_not_an_env(tmp_path, isolated_state):
+    assert_clean_error(run_tfsetup("report", str(tmp_path / "nope"), "--json"), 2, "does not exist")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert_clean_error(run_tfsetup("report", str(afile)), 2, "is a file, not an environment")
