@@ -27,8 +27,8 @@ JSON_OPT = typer.Option(False, "--json", help="Print exactly one JSON document o
 RECIPES_OPT = typer.Option(None, "--recipes-file", metavar="FILE",
                            help="Use this recipes table instead of the bundled one.",
                            dir_okay=False)
-HOST_FILE_OPT = typer.Option(None, "--host-file", metavar="FILE", help="Plan for the host described by this facts JSON "
-                             "(from `tfsetup detect --json` on that machine).", dir_okay=False)
+HOST_FILE_OPT = typer.Option(None, "--host-file", metavar="FILE", help="Use the host described by this facts JSON "
+                             "(from `tfsetup detect --json` on that machine; - reads stdin).", dir_okay=False)
 
 
 def _version_callback(value: bool) -> None:

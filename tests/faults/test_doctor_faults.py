@@ -57,7 +57,7 @@ def test_failed_verification_restores_the_env_exactly(fake, work, tmp_path):
 
 STAGES = {
     "backup": "backing up",
-    "repair": "-> reinstall the locked stack",
+    "repair": "the locked stack of recipe",
     "verify": "-> verifying the repaired env",
 }
 

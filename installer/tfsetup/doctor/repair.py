@@ -267,7 +267,8 @@ def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, tab
                                             f"{chosen.recipe.id})", tuple(uninstall + remove), tuple(remove)))
             changed = sorted(k for k, v in pins.items() if env.version_of(k) != v)
             actions.append(RepairAction(
-                "install-lock", f"reinstall the locked stack of recipe {chosen.recipe.id} "
+                "install-lock", f"{'reinstall' if env.tf_distributions() else 'install'} the locked stack of recipe "
+                f"{chosen.recipe.id} "
                 f"({', '.join(f'{k} {v}' for k, v in chosen.packages.items())}; {len(pins)} packages, hashes "
                 f"checked{'; changes ' + ', '.join(changed) if changed else ''}); your other packages stay",
                 tuple(lock_install_argv(engine, uv, python, chosen.lock.path, host, chosen)),
@@ -583,7 +584,8 @@ def render_findings(findings: List[Finding], rp: RepairPlan, env: EnvFacts, fix:
             how = (" (--fix does not change a system Python: make a separate env with "
                    "`tfsetup install PATH` instead)")
         else:
-            how = "" if fix else f" (run `tfsetup doctor --fix {shlex.quote(env.path)}` to apply; a backup is taken first)"
+            command = f"tfsetup doctor --fix {shlex.quote(env.path)}"
+            how = "" if fix else f" (run `{command}` to apply; a backup is taken first)"
         out.print("[bold]Repair plan[/]" + escape(how) + ":")
         for i, action in enumerate(rp.actions, 1):
             label = "by hand" if action.kind == "manual" else action.kind
