@@ -52,7 +52,7 @@ def run_command(json_out: bool, body: Callable[[], int]) -> None:
     try:
         code = body()
     except PlanError as exc:
-        _fail(json_out, exc.to_json(), exc.message, exc.exit_code,
+        _fail(json_out, exc.to_json(), exc.message + (f"\n  fix: {exc.fix}" if exc.fix else ""), exc.exit_code,
               [f"  {r.recipe}: {'; '.join(r.reasons)}" for r in exc.rejected])
     except TfsetupError as exc:
         _fail(json_out, exc.to_json(), exc.message + (f"\n  fix: {exc.fix}" if exc.fix else ""), exc.exit_code)

@@ -79,15 +79,20 @@ class PlanError(Exception):
     """Nothing fits (exit 3) or the request itself is bad (exit 2)."""
 
     def __init__(self, message: str, exit_code: int = EXIT_NO_RECIPE,
-                 rejected: Sequence[Rejection] = ()) -> None:
+                 rejected: Sequence[Rejection] = (), fix: Optional[str] = None) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
         self.rejected = list(rejected)
+        self.fix = fix
 
     def to_json(self) -> Dict[str, Any]:
-        return {"error": self.message, "exit_code": self.exit_code,
-                "rejected": [r.to_json() for r in self.rejected]}
+        doc: Dict[str, Any] = {"error": self.message, "exit_code": self.exit_code}
+        if self.fix:
+            doc["fix"] = self.fix
+        if self.exit_code == EXIT_NO_RECIPE:
+            doc["rejected"] = [r.to_json() for r in self.rejected]
+        return doc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,6 +332,7 @@ def plan(facts: HostFacts, table: RecipeTable, request: PlanRequest = PlanReques
     chosen, rejected = _evaluate(facts, table, request)
     if chosen is None:
         own = [r for r in table.recipes if r.platform == facts.platform]
+        fix = None
         if not own:
             platforms = sorted({r.platform for r in table.recipes})
             message = (f"no recipe exists for {facts.os} {facts.machine}; "
@@ -334,19 +340,19 @@ def plan(facts: HostFacts, table: RecipeTable, request: PlanRequest = PlanReques
         else:
             asked = table.by_id(request.recipe_id) if request.recipe_id else None
             if asked is not None and asked.platform != facts.platform:
-                message = f"recipe {asked.id} is {host_reasons(asked, facts)[0]}."
+                message = f"recipe {asked.id} is {host_reasons(asked, facts)[0]}"
             else:
-                message = f"no recipe fits this {_os_label(facts.os)} {facts.machine} host for this request."
+                message = f"no recipe fits this {_os_label(facts.os)} {facts.machine} host for this request"
             nearest = _nearest(facts, table, request)
             if nearest:
-                message += f" Nearest working choice: {nearest}."
+                fix = f"nearest working choice: {nearest}"
             elif any("no usable Python" in reason for rej in rejected for reason in rej.reasons):
-                message += f" To fix: {python_fix(facts, own[0])}."
+                fix = python_fix(facts, own[0])
             elif all(any("need AVX" in reason for reason in rej.reasons) for rej in rejected):
                 check = " (check: `grep -o -w avx /proc/cpuinfo`)" if facts.os == "linux" else ""
-                message += (" Every x86_64 TensorFlow wheel on PyPI is built with AVX. To fix: use a machine "
-                            f"whose CPU has AVX{check}, or build TensorFlow from source without it.")
-        raise PlanError(message, EXIT_NO_RECIPE, rejected)
+                message += "; every x86_64 TensorFlow wheel on PyPI is built with AVX"
+                fix = f"use a machine whose CPU has AVX{check}, or build TensorFlow from source without it"
+        raise PlanError(message, EXIT_NO_RECIPE, rejected, fix)
     recipe, py = chosen
     warnings = _warnings(facts, table, request, recipe, py, rejected)
     return Plan(recipe=recipe, python=py, launch=launch_for(py, facts), lock=recipe.locks[py.minor],

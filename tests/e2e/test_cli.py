@@ -66,7 +66,7 @@ def test_plan_nothing_fits_is_exit_3_with_json_error():
     proc = run_tfsetup("plan", "--host-file", str(HOSTS / "m1-rosetta-x86-conda-only.json"), "--json")
     assert proc.returncode == 3
     doc = json_out(proc)
-    assert "arm64 Python" in doc["error"] and doc["rejected"]
+    assert "arm64 Python" in doc["fix"] and doc["rejected"]
     human = run_tfsetup("plan", "--host-file", str(HOSTS / "m1-rosetta-x86-conda-only.json"))
     assert_clean_error(human, 3, "arm64 Python")
 
@@ -81,7 +81,7 @@ def test_plan_nothing_fits_is_exit_3_with_json_error():
     (["--python", "2.7"], 2, ["Python 2.7 is not supported"]),
     (["--python", "3.11.7"], 2, ["a minor version like 3.11, not 3.11.7"]),
     (["--recipe", "nope"], 2, ["unknown recipe"]),
-    (["--tf", "2.21", "--accelerator", "metal"], 3, ["Nearest working choice: --tf 2.19"]),
+    (["--tf", "2.21", "--accelerator", "metal"], 3, ["fix: nearest working choice: --tf 2.19"]),
 ])
 def test_plan_bad_requests(args, code, words):
     proc = run_tfsetup("plan", "--host-file", str(HOSTS / "m1-native-homebrew.json"), *args)

@@ -87,7 +87,7 @@ def plan_with_team_lock(config: ProjectConfig, facts: HostFacts, table: RecipeTa
         return replace(chosen, lock=locked), record
     assert first_error is not None
     raise PlanError(f"{lock.path.name} section(s) {', '.join(s.name for s in sections)} cannot be used on this "
-                    f"host: {first_error.message}", first_error.exit_code, first_error.rejected)
+                    f"host: {first_error.message}", first_error.exit_code, first_error.rejected, first_error.fix)
 
 
 def plan_for_project(settings: Settings, facts: HostFacts, table: RecipeTable) -> Tuple[Plan, Dict[str, Any]]:
