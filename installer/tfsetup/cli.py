@@ -188,6 +188,10 @@ def _env_or_default(path: Optional[Path]) -> Path:
     return found
 
 
+def _sections(count: int) -> str:
+    return f"{count} section" + ("" if count == 1 else "s")
+
+
 def _say_project(record: dict) -> None:
     project = record.get("project")
     if project:
@@ -241,7 +245,7 @@ def plan(
             emit_json(dict(chosen.to_json(), **record))  # "project": where the settings came from
         else:
             _say_project(record)
-            render_plan(chosen)
+            render_plan(chosen, record.get("project"))
         return 0
 
     run_command(json_out, body)
@@ -334,7 +338,7 @@ def install(
             from tfsetup.render import render_plan
 
             _say_project(record)
-            render_plan(chosen)
+            render_plan(chosen, record.get("project"))
         opts = InstallOptions(target=settings.target, backend=backend, force=force, verify=not no_verify,
                               confirm=_confirm(yes), source=settings.source, extra_record=record,
                               lock_path=Path(chosen.lock.path))
@@ -381,6 +385,12 @@ def verify(
             from tfsetup.render import render_checks
 
             render_checks([c.to_json() for c in result.checks], f"Verification of {env}")
+        if not result.ok:
+            import shlex
+
+            failed = ", ".join(c.id for c in result.checks if c.status == "fail") or "the probe"
+            err(f"tfsetup: verification failed ({failed})\n  fix: `tfsetup doctor {shlex.quote(str(env))}` "
+                "says what is wrong; `--fix` repairs it")
         return 0 if result.ok else 1
 
     run_command(json_out, body)
@@ -515,7 +525,7 @@ def lock(
             for reason in reasons:
                 err(f"stale: {reason}")
             if not reasons:
-                err(f"{config.lock_path.name} is up to date ({len(specs)} sections)")
+                err(f"{config.lock_path.name} is up to date ({_sections(len(specs))})")
             return 1 if reasons else 0
         err(f"resolving {len(specs)} section(s): " + ", ".join(f"{s.platform} py{s.python}" for s in specs))
         texts = resolve_sections(config, specs, progress=None if json_out else lambda m: err(f"   {m}"))
@@ -531,7 +541,7 @@ def lock(
         if json_out:
             emit_json({"lock": str(config.lock_path), "sections": sections})
         else:
-            print(f"wrote {config.lock_path} ({len(specs)} sections)")
+            print(f"wrote {config.lock_path} ({_sections(len(specs))})")
         return 0
 
     run_command(json_out, body)
@@ -569,8 +579,12 @@ def wheelhouse(
         if json_out:
             emit_json(summary)
         else:
+            import shlex
+
+            pythons = {lock.python for lock in locks}
+            pin = f" --python {pythons.pop()}" if len(pythons) == 1 else ""  # the Python the wheels are for
             print(f"{len(summary['wheels'])} wheels in {directory} ({summary['downloaded']} downloaded); install "
-                  f"with: tfsetup install --offline --find-links {directory}")
+                  f"with: tfsetup install --offline --find-links {shlex.quote(str(directory))}{pin}")
         return 0
 
     run_command(json_out, body)
@@ -619,7 +633,8 @@ def report(
             for env in doc["envs"]:
                 state = "missing" if not env["exists"] else (
                     ", ".join(f["id"] for f in env.get("findings", []) if f.get("severity") == "error") or "ok")
-                out.print(f"  {env['path']}: {env.get('recipe') or 'not made by tfsetup'} — {state}")
+                made = env.get("recipe") or ("made by tfsetup" if env.get("registered") else "not made by tfsetup")
+                out.print(f"  {env['path']}: {made} — {state}")
         return 0
 
     run_command(json_out, body)

@@ -524,6 +524,9 @@ def _backend_fix(message: str, source: PackageSource) -> Optional[str]:
     if source.offline and not source.find_links:
         return "offline, and the wheels are not in the local cache: make a wheelhouse on a connected machine " \
                "(`tfsetup wheelhouse DIR`) and pass --find-links DIR"
+    if source.offline:
+        return "the wheelhouse lacks a wheel this lock needs (made for another lock, platform or Python?): " \
+               "rebuild it with `tfsetup wheelhouse DIR --platform P --python X.Y` for this host and lock"
     if any(s in lowered for s in ("connect", "network", "dns", "resolve host", "offline", "failed to fetch",
                                   "timed out", "no route")):
         return "the package index could not be reached: check the network, or use --offline --find-links DIR"

@@ -1,7 +1,7 @@
 """Human reports (rich, on stdout). Only presentation lives here."""
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from tfsetup.host.facts import HostFacts
 from tfsetup.output import console
@@ -60,21 +60,26 @@ def render_recipes(rows: Sequence[Tuple[object, List[str]]], facts: HostFacts) -
     console().print(table)
 
 
-def render_plan(plan) -> None:
+def render_plan(plan, project: Optional[dict] = None) -> None:
+    """The plan on stdout; in a project with a tfsetup.lock, its section is what gets installed."""
+    from rich.markup import escape
+
     out = console()
+    section = (project or {}).get("section")
     recipe = plan.recipe
     pkgs = ", ".join(f"{k} {v}" for k, v in plan.packages.items())
     out.print(f"[bold]recipe[/]  {recipe.id} ({recipe.accelerator})")
     out.print(f"[bold]stack[/]   {pkgs}")
-    out.print(f"[bold]python[/]  {plan.python.version} {plan.python.executable}"
+    out.print(f"[bold]python[/]  {plan.python.version} {escape(plan.python.executable)}"
               + (f"  (launched as: {' '.join(plan.launch)})" if len(plan.launch) > 1 else ""))
-    out.print(f"[bold]lock[/]    {recipe.lock_relpath(plan.python.minor)} ({len(plan.lock.pins)} packages, hashes)")
+    where = f"tfsetup.lock [{section}]" if section else recipe.lock_relpath(plan.python.minor)
+    out.print(f"[bold]lock[/]    {escape(where)} ({len(plan.lock.pins)} packages, hashes)")
     for warning in plan.warnings:
-        out.print(f"[yellow]warning:[/] {warning}")
-    if plan.rejected:
+        out.print(f"[yellow]warning:[/] {escape(warning)}")
+    if plan.rejected and not section:  # with a team lock the section decided, not the table
         out.print("[dim]not chosen:[/]")
         for rej in plan.rejected:
-            out.print(f"[dim]  {rej.recipe}: {'; '.join(rej.reasons)}[/]")
+            out.print(f"[dim]  {rej.recipe}: {escape('; '.join(rej.reasons))}[/]")
 
 
 def render_checks(checks: Sequence[dict], title: str) -> None:

@@ -90,7 +90,7 @@ def test_offline_with_an_empty_wheelhouse(fake, work, tmp_path):
     empty.mkdir()
     proc = h.run(*source_args(fake, target, "--offline", "--find-links", str(empty)), cwd=work)
     doc = assert_refused(proc, unchanged(target))
-    assert "tensorflow-cpu" in doc["error"]
+    assert "tensorflow-cpu" in doc["error"] and "the wheelhouse lacks a wheel" in doc["fix"]
 
 
 def test_offline_without_a_wheelhouse_or_cached_wheels(fake, work, tmp_path):

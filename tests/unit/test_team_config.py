@@ -231,3 +231,24 @@ def test_the_readme_example_config_is_valid_and_plans_what_the_readme_says(tmp_p
     assert {s.platform: s.recipe.tensorflow for s in specs} == {
         "macos-arm64": "2.19.1", "macos-x86_64": "2.16.2", "linux-x86_64": "2.21.0", "linux-x86_64-cuda": "2.21.0"}
     assert all(s.requirements[-2:] == ("pandas==2.2.3", "scikit-learn>=1.5") for s in specs)
+
+
+def test_flags_choose_among_the_lock_sections_never_outside_them():
+    from tfsetup.plan import PlanRequest
+    from tfsetup.team.lockfile import LockSection, TeamLock
+    from tfsetup.team.project import sections_for_request
+
+    def section(python, recipe):
+        return LockSection("linux-x86_64", python, recipe, "x86_64-manylinux_2_28", "d", "")
+
+    both = [section("3.11", "linux-x86_64-cpu-tf2.21"), section("3.12", "linux-x86_64-cpu-tf2.21")]
+    lock = TeamLock(path=Path("/team/tfsetup.lock"), inputs={}, sections=tuple(both))
+    assert sections_for_request(lock, both, TABLE, PlanRequest()) == both
+    assert sections_for_request(lock, both, TABLE, PlanRequest(python="3.12")) == both[1:]
+    assert sections_for_request(lock, both, TABLE, PlanRequest(tf="2.21")) == both
+    for request in (PlanRequest(python="3.13"), PlanRequest(tf="2.19"),
+                    PlanRequest(recipe_id="linux-x86_64-cpu-tf2.19")):
+        with pytest.raises(TfsetupError) as caught:
+            sections_for_request(lock, both, TABLE, request)
+        assert caught.value.exit_code == EXIT_BAD_INPUT and "not in tfsetup.lock" in caught.value.message
+        assert "--no-project" in caught.value.fix

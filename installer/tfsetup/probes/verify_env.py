@@ -45,7 +45,10 @@ def run_check(check_id, fn, state):
             raise
         lines = str(exc).strip().splitlines()
         status = "fail"
-        message = "%s: %s" % (type(exc).__name__, lines[-1]) if lines else type(exc).__name__
+        if isinstance(exc, AssertionError) and lines:  # the check's own words; other errors keep their type
+            message = lines[-1]
+        else:
+            message = "%s: %s" % (type(exc).__name__, lines[-1]) if lines else type(exc).__name__
         import traceback
 
         data["error"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]

@@ -9,10 +9,11 @@ from tfsetup.backends.base import PackageSource
 from tfsetup.envpaths import state_dir
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError
 from tfsetup.host.facts import HostFacts
-from tfsetup.plan import Plan, PlanError, PlanRequest, plan
+from tfsetup.plan import Plan, PlanError, PlanRequest, plan, tf_matches
 from tfsetup.recipes import RecipeTable
 from tfsetup.team.config import ProjectConfig
-from tfsetup.team.lockfile import describe, host_sections, materialize, read_team_lock, section_specs, stale_reasons
+from tfsetup.team.lockfile import (LockSection, TeamLock, describe, host_sections, materialize, read_team_lock,
+                                   section_specs, stale_reasons)
 from tfsetup.team.wheelhouse import LockText
 
 
@@ -74,10 +75,11 @@ def plan_with_team_lock(config: ProjectConfig, facts: HostFacts, table: RecipeTa
         raise TfsetupError(f"{lock.path} has no section for this host ({facts.platform}); it has: {describe(lock)}",
                            EXIT_NO_RECIPE, fix=f"add this platform to 'platforms' in {config.path.name} and run "
                            "`tfsetup lock`, or install without the project (--no-project)")
+    sections = sections_for_request(lock, sections, table, request)
     first_error: Optional[PlanError] = None
     for section in sections:
         try:
-            chosen = plan(facts, table, replace(request, recipe_id=section.recipe, python=section.python))
+            chosen = plan(facts, table, replace(request, recipe_id=section.recipe, python=section.python, tf=None))
         except PlanError as exc:
             first_error = first_error or exc
             continue
@@ -100,6 +102,24 @@ def plan_for_project(settings: Settings, facts: HostFacts, table: RecipeTable) -
     chosen = plan(facts, table, settings.request)
     record: Dict[str, Any] = {"project": {"config": str(config.path)}} if config else {}
     return chosen, record
+
+
+def sections_for_request(lock: TeamLock, sections: List[LockSection], table: RecipeTable,
+                         request: PlanRequest) -> List[LockSection]:
+    """Flags may choose among this host's sections of the lock, never step outside them: a project
+    installs exactly its lock, so a --python or --tf it lacks is an error, not silently ignored."""
+    keep = [s for s in sections
+            if (not request.python or s.python == request.python)
+            and (not request.recipe_id or s.recipe == request.recipe_id)
+            and (not request.tf or any(tf_matches(r, request.tf) for r in table.recipes if r.id == s.recipe))]
+    if not keep:
+        asked = " ".join(f"{flag} {value}" for flag, value in (("--python", request.python), ("--tf", request.tf),
+                                                                 ("--recipe", request.recipe_id)) if value)
+        raise TfsetupError(f"{asked}: not in {lock.path.name}, whose sections for this host are "
+                           f"{', '.join(f'{s.name} ({s.recipe})' for s in sections)}", EXIT_BAD_INPUT,
+                           fix="a project installs exactly its lock: change tfsetup.toml and run `tfsetup lock`, "
+                           "or pass --no-project")
+    return keep
 
 
 def lock_platform_for(facts: HostFacts) -> str:

@@ -45,14 +45,15 @@ def register_env(path: Path) -> None:
         pass
 
 
-def env_entry(path: Path, host: Any, table: Any) -> Dict[str, Any]:
+def env_entry(path: Path, host: Any, table: Any, registered: bool = False) -> Dict[str, Any]:
     """What the fleet needs to know about one env; never raises for a broken or missing env."""
     from tfsetup.doctor.inspect import inspect_env
     from tfsetup.doctor.rules import diagnose
     from tfsetup.errors import TfsetupError
     from tfsetup.install import read_record
 
-    entry: Dict[str, Any] = {"path": str(path), "exists": path.is_dir(), "venv": is_venv(path)}
+    entry: Dict[str, Any] = {"path": str(path), "exists": path.is_dir(), "venv": is_venv(path),
+                             "registered": registered}  # installed by tfsetup on this machine
     if not entry["exists"]:
         return entry
     record = read_record(path) or {}
@@ -80,11 +81,12 @@ def build_report(paths: Sequence[Path], host: Any, table: Any, generated_at: str
     from tfsetup import __version__
 
     seen: List[Path] = []
-    for path in list(paths) + [Path(p) for p in registered_envs()]:
+    registered = [Path(os.path.abspath(p)) for p in registered_envs()]
+    for path in list(paths) + registered:
         resolved = Path(os.path.abspath(path))
         if resolved not in seen:
             seen.append(resolved)
-    envs = [env_entry(p, host, table) for p in seen]
+    envs = [env_entry(p, host, table, p in registered) for p in seen]
     problems = sum(1 for e in envs for f in e.get("findings", []) if f.get("severity") == "error")
     return {"schema": REPORT_SCHEMA, "generated_at": generated_at, "tfsetup_version": __version__,
             "host": host.to_json(), "envs": envs,
