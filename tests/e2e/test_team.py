@@ -117,6 +117,20 @@ def test_project_install_uses_the_host_section_and_shows_in_the_report(fleet_loc
     assert entry["tensorflow"] == {"tensorflow-cpu": "2.21.0"}
     assert not [f for f in entry["findings"] if f["severity"] == "error"]
     assert json_out(report)["host"]["os"] == "linux"
+    # A second TensorFlow distribution appears: doctor (default env: the project's) repairs from the
+    # project's lock section (the file the install used), not from the recipe's own lock.
+    site = next((env / "lib").glob("python3.*/site-packages"))
+    extra = site / "tensorflow-2.21.0.dist-info"
+    extra.mkdir()
+    (extra / "METADATA").write_text("Metadata-Version: 2.1\nName: tensorflow\nVersion: 2.21.0\n")
+    doctor = run_tfsetup("doctor", "--json", cwd=root)
+    assert doctor.returncode == 1, doctor.stderr
+    found = json_out(doctor)
+    assert "conflicting-tf-distributions" in [f["id"] for f in found["findings"]]
+    (install,) = [a for a in found["repair_plan"] if a["kind"] == "install-lock"]
+    assert "tensorflow-cpu==2.21.0" in install["packages"] and "six==1.17.0" in install["packages"]
+    argv = " ".join(install["argv"])
+    assert "team-locks" in argv and "recipes/locks" not in argv  # the materialized tfsetup.lock section
 
 
 def _free_port() -> int:

@@ -158,11 +158,29 @@ def _tf_minor(env: EnvFacts) -> Tuple[Optional[str], bool]:
 def stack_plan(env: EnvFacts, host: HostFacts, table: RecipeTable, accelerator: str) -> Optional[Plan]:
     """The recipe whose lock can go into THIS env: same platform, a lock for its Python minor, the same
     TensorFlow minor when there is one, else the plan's choice; None when no recipe fits the env."""
+    tf_minor, pre = _tf_minor(env)
+    return _first_plan(_host_with_env_python(env, host), table, _requests(tf_minor, env.minor, accelerator, pre))
+
+
+def _host_with_env_python(env: EnvFacts, host: HostFacts) -> HostFacts:
     archs = [host.machine] if env.machine == host.machine or env.arm64_capable else [env.machine]
     me = PythonInfo(executable=env.python, version=env.version, implementation=env.implementation, archs=archs,
                     source="conda" if env.conda else "other", free_threaded=env.free_threaded)
-    tf_minor, pre = _tf_minor(env)
-    return _first_plan(replace(host, pythons=[me]), table, _requests(tf_minor, env.minor, accelerator, pre))
+    return replace(host, pythons=[me])
+
+
+def project_stack_plan(env: EnvFacts, host: HostFacts, table: RecipeTable) -> Optional[Plan]:
+    """An env installed from a project's tfsetup.lock is repaired from its section of that lock, not
+    from the recipe's own lock (the edge: reads the project's files named in the env's record)."""
+    project = (env.record or {}).get("project") or {}
+    if not project.get("lock") or not Path(project["lock"]).is_file() or not project.get("config"):
+        return None
+    from tfsetup.team.config import load_config
+    from tfsetup.team.project import plan_with_team_lock
+
+    config = load_config(Path(project["config"]))
+    chosen, _ = plan_with_team_lock(config, _host_with_env_python(env, host), table, PlanRequest(python=env.minor))
+    return chosen
 
 
 def rebuild_plan(env: EnvFacts, host: HostFacts, table: RecipeTable, accelerator: str) -> Optional[Plan]:
@@ -216,7 +234,7 @@ def lock_install_argv(engine: str, uv: Optional[str], python: str, lock: str, ho
 
 
 def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, table: RecipeTable,
-                engine: str = "uv", uv: Optional[str] = None) -> RepairPlan:
+                engine: str = "uv", uv: Optional[str] = None, project_plan: Optional[Plan] = None) -> RepairPlan:
     """Findings -> the actions that fix them (nothing runs here). `host` needs its interpreters only
     when needs_rebuild(findings). `uv`: the uv binary (found when not given; without it, pip)."""
     if engine == "uv" and uv is None:
@@ -252,7 +270,7 @@ def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, tab
                     f"(their dependencies constrained to the lock's pins)",
                     tuple(install + ["-c", "<lock pins>"] + list(specs)), specs))
     elif stack:
-        chosen = stack_plan(env, host, table, accelerator)
+        chosen = project_plan or stack_plan(env, host, table, accelerator)
         if chosen is None:
             handled = set()
         else:
@@ -519,7 +537,7 @@ def run_doctor(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPla
         host = detect_host()  # a rebuild needs the host's interpreters
     uv = _uv_or_none()
     engine = "pip" if (env.record or {}).get("backend") == "pip" or uv is None else "uv"
-    rp = plan_repair(findings, env, host, table, engine, uv)
+    rp = plan_repair(findings, env, host, table, engine, uv, project_stack_plan(env, host, table))
     if show is not None:
         show(findings, rp, env)
     doc: Dict[str, Any] = {"env": env.to_json(), "findings": [f.to_json() for f in findings],
