@@ -429,6 +429,8 @@ def doctor(
             emit_json(outcome.doc)
         else:
             render_result(outcome)
+        if outcome.doc.get("error"):  # a failed repair is an error like any other: one line on stderr
+            err(f"tfsetup: error: repair failed: {outcome.doc['error']}")
         return outcome.exit_code
 
     run_command(json_out, body)

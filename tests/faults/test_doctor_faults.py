@@ -92,6 +92,7 @@ def test_interrupted_repair_restores_the_env_exactly(fake, work, tmp_path, stage
     assert code == 4, watch.stdout + watch.stderr
     doc = json.loads(watch.stdout)
     assert doc["repaired"] is False and "interrupted" in doc["error"] and "\n" not in doc["error"]
+    assert "interrupted" in h.error_line(watch.stderr)
     if stage == "backup":
         assert "while backing up" in doc["error"]  # the signal did land inside the copy
     assert "Traceback" not in watch.stderr

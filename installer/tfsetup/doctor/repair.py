@@ -481,8 +481,11 @@ def _apply_backed_up(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: S
     finally:
         if constraints:
             os.unlink(constraints)
-    with signals_deferred():
-        shutil.rmtree(backup, ignore_errors=True)
+    try:
+        with signals_deferred():
+            shutil.rmtree(backup, ignore_errors=True)
+    except KeyboardInterrupt:
+        pass  # the repair is applied, verified and recorded: a late Ctrl-C must not report a failure
     return RepairResult(ok=True, verification=verification, record=record)
 
 
@@ -565,10 +568,12 @@ def run_doctor(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPla
         outcome.exit_code = EXIT_INSTALL_FAILED
         return outcome
     doc.update({"repaired": True, "verification": result.verification.to_json() if result.verification else None})
-    after_env = inspect_env(target)
-    outcome.after = diagnose(after_env, detect_host(with_pythons=False), table)
-    doc["findings_after"] = [f.to_json() for f in outcome.after]
     outcome.exit_code = 0
+    try:
+        outcome.after = diagnose(inspect_env(target), detect_host(with_pythons=False), table)
+        doc["findings_after"] = [f.to_json() for f in outcome.after]
+    except KeyboardInterrupt:
+        doc["findings_after"] = None  # interrupted after the repair had succeeded: it stands
     return outcome
 
 
@@ -624,5 +629,7 @@ def render_result(outcome: DoctorOutcome) -> None:
             out.print(f"[yellow]still:[/] {f.id}: {escape(f.message)}")
     elif doc.get("error"):
         out.print(f"[red bold]repair failed[/]: {escape(doc['error'])}")
+        if doc.get("restored"):
+            out.print("the env is exactly as it was before the repair")
     for b in doc.get("leftover_backups", []):
         out.print(f"[yellow]note:[/] a backup from an interrupted repair is still at {escape(b)}")
