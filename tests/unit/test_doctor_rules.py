@@ -178,6 +178,17 @@ def test_two_tensorflow_distributions_conflict():
     assert "`tfsetup doctor --fix /work/env`" in finding.fix  # names the env: no default to guess
 
 
+def test_by_hand_pip_commands_target_the_env_even_without_pip():
+    """uv makes envs without pip: a bare `pip` would act on another Python's site-packages."""
+    second_tf = d("tensorflow", "2.21.0", TF221_REQUIRES, LINUX_TAGS)
+    finding = by_id(diagnose(linux_221(second_tf), host_fixture("linux-x86_64-avx"), TABLE),
+                    "conflicting-tf-distributions")
+    assert "`uv pip uninstall --python /work/env/bin/python tensorflow tensorflow-cpu`" in finding.fix
+    with_pip = linux_221(second_tf, d("pip", "24.0"))
+    finding = by_id(diagnose(with_pip, host_fixture("linux-x86_64-avx"), TABLE), "conflicting-tf-distributions")
+    assert "`pip uninstall tensorflow tensorflow-cpu`" in finding.fix
+
+
 def test_fix_commands_quote_the_path_and_spare_system_pythons():
     from dataclasses import replace
 

@@ -509,14 +509,18 @@ def diagnose(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding
 
 
 def _naming_the_env(finding: Finding, env: EnvFacts) -> Finding:
-    """A fix to copy and paste: a bare `tfsetup doctor --fix` would look for an env elsewhere."""
+    """A fix to copy and paste: a bare `tfsetup doctor --fix` would look for an env elsewhere, and a bare
+    `pip` in an env without pip (uv makes envs without it) runs some other Python's pip."""
+    fix = finding.fix
+    if env.dist("pip") is None and "`pip " in fix:
+        python = shlex.quote(env.python)
+        fix = re.sub(r"`pip (\w+)", lambda m: f"`uv pip {m.group(1)} --python {python}", fix)
     bare = "`tfsetup doctor --fix`"
-    if bare not in finding.fix:
-        return finding
-    if not (env.venv or env.conda):  # --fix refuses to change a system Python
-        return replace(finding, fix=finding.fix + " (--fix does not change a system Python: make a separate "
-                                                  "env with `tfsetup install PATH`)")
-    return replace(finding, fix=finding.fix.replace(bare, f"`tfsetup doctor --fix {shlex.quote(env.path)}`"))
+    if bare in fix and not (env.venv or env.conda):  # --fix refuses to change a system Python
+        fix += " (--fix does not change a system Python: make a separate env with `tfsetup install PATH`)"
+    elif bare in fix:
+        fix = fix.replace(bare, f"`tfsetup doctor --fix {shlex.quote(env.path)}`")
+    return finding if fix == finding.fix else replace(finding, fix=fix)
 
 
 def problems(findings: Sequence[Finding]) -> List[Finding]:
