@@ -214,10 +214,16 @@ def choose_interpreter(recipe: Recipe, facts: HostFacts, request: PlanRequest
             reasons.append(f"{py.executable}: {why}")
     if fits:
         return sorted(fits, key=_python_rank)[0], []
+    needs = f"needs {_span(recipe.pythons)}, {facts.machine}"
+    if request.python and request.python not in recipe.pythons:  # one reason, not one per interpreter
+        return None, [f"no usable Python for it ({needs}): Python {request.python} was requested"]
+    if request.python and not any(py.minor == request.python for py in facts.pythons):
+        found = ", ".join(sorted({py.minor for py in facts.pythons}, key=lambda v: int(v.split(".")[1])))
+        return None, [f"no usable Python for it ({needs}): no Python {request.python} on this host "
+                      f"(found {found or 'none'})"]
     if not facts.pythons:
         reasons.append("no Python interpreter was found on this host")
-    return None, [f"no usable Python for it (needs {_span(recipe.pythons)}, {facts.machine}): "
-                  + "; ".join(reasons)]
+    return None, [f"no usable Python for it ({needs}): " + "; ".join(reasons)]
 
 
 def launch_for(py: PythonInfo, facts: HostFacts) -> List[str]:

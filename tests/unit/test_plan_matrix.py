@@ -186,7 +186,14 @@ def test_impossible_python_is_exit_3_with_reason(table):
     with pytest.raises(PlanError) as caught:
         plan(host_fixture("m1-native-homebrew"), table, PlanRequest(python="3.8"))
     assert caught.value.exit_code == EXIT_NO_RECIPE
-    assert "3.8" in " ".join(r for rej in caught.value.rejected for r in rej.reasons)
+    reasons = [r for rej in caught.value.rejected for r in rej.reasons]
+    # one short reason per recipe, not one per interpreter found
+    assert all("3.8" in r and "/opt/homebrew" not in r for r in reasons if "pre-release" not in r), reasons
+    assert any(r.endswith("Python 3.8 was requested") for r in reasons)
+    with pytest.raises(PlanError) as caught:
+        plan(host_fixture("m1-native-homebrew"), table, PlanRequest(python="3.10"))
+    reasons = [r for rej in caught.value.rejected for r in rej.reasons]
+    assert any("no Python 3.10 on this host (found 3.9, 3.12, 3.13)" in r for r in reasons), reasons
 
 
 @pytest.mark.parametrize("request_", [PlanRequest(tf="2.99"), PlanRequest(tf="latest"), PlanRequest(python="3"),
