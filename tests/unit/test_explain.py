@@ -280,3 +280,10 @@ def test_the_bundled_table_names_the_right_metal_pair(log, entry):
         curated = next(e for e in table.incompatible if e.id == entry)
         assert finding.data["incompatible"][0] == entry
         assert (finding.message, finding.fix) == (curated.message, curated.fix)
+
+
+def test_old_protobuf_and_a_foreign_keras_2_get_their_own_explanations():
+    (proto,) = explain(_read(ERRORS / "protobuf-mismatch--runtime-version-too-old.txt"))
+    assert "older than the protobuf that generated" in proto.message  # too old, not the 4.x-too-new case
+    (keras,) = explain(_read(ERRORS / "keras-mismatch--register-load-context-function.txt"))
+    assert "built for another TensorFlow version" in keras.message and "tf-keras" in keras.fix

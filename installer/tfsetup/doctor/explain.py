@@ -46,6 +46,8 @@ SOURCES: Dict[str, Tuple[str, ...]] = {
     "protobuf-mismatch": (
         "https://github.com/tensorflow/tensorflow/issues/56266",
         "https://github.com/GantMan/nsfw_model/issues/154",
+        "https://github.com/tensorflow/models/issues/11192",
+        "https://github.com/onnx/tensorflow-onnx/pull/2476",
     ),
     "unsupported-wheel": (
         "https://github.com/apple/tensorflow_macos/issues/46",
@@ -58,6 +60,8 @@ SOURCES: Dict[str, Tuple[str, ...]] = {
         "https://github.com/tensorflow/tensorflow/issues/48636",
     ),
     "keras-mismatch": (
+        "https://github.com/keras-team/tf-keras/issues/257",
+        "https://github.com/katanemo/plano/issues/231",
         "https://github.com/tensorflow/tensorflow/issues/62825",
         "https://github.com/keras-team/keras/issues/19390",
         "https://github.com/serengil/deepface/issues/1121",
@@ -171,6 +175,14 @@ def _illegal(text: str, matches: List[re.Match[str]]) -> Verdict:
 
 
 def _protobuf(text: str, matches: List[re.Match[str]]) -> Verdict:
+    if _has(r"runtime_version", text):
+        return Verdict(
+            "error",
+            "The installed protobuf is older than the protobuf that generated these _pb2 modules: they import "
+            "google.protobuf.runtime_version, which older protobuf runtimes do not have.",
+            "upgrade protobuf within what TensorFlow allows (`pip check` names the range), or reinstall the "
+            "locked set: `tfsetup doctor --fix`",
+        )
     return Verdict(
         "error",
         "The installed protobuf (4.x or newer) cannot load the generated _pb2 code shipped by this "
@@ -231,6 +243,14 @@ def _short(versions: str) -> str:
 
 
 def _keras(text: str, matches: List[re.Match[str]]) -> Verdict:
+    if _has(r"register_load_context_function", text):
+        return Verdict(
+            "error",
+            "A Keras 2 package (keras 2.x or tf-keras) built for another TensorFlow version is installed: it "
+            "calls a TensorFlow internal (register_load_context_function) this TensorFlow does not have.",
+            "install the Keras 2 of TensorFlow's own minor version (TF 2.15 -> `keras==2.15.*`; TF 2.16+ "
+            "-> `tf-keras` of the same minor), or a locked set: `tfsetup install --force`",
+        )
     if _has(r"requires keras", text):
         return Verdict(
             "error",
@@ -319,7 +339,8 @@ RULES: Tuple[Rule, ...] = (
         r"\bsignal 4\b",
         r"returned -4\b",
     ], _illegal),
-    _rule("protobuf-mismatch", [r"Descriptors cannot (?:not )?be created directly"], _protobuf),
+    _rule("protobuf-mismatch", [r"Descriptors cannot (?:not )?be created directly",
+                                r"cannot import name 'runtime_version' from 'google\.protobuf'"], _protobuf),
     _rule("unsupported-wheel", [r"\.whl is not a supported wheel on this platform"], _wheel),
     _rule("no-matching-distribution", [
         r"No matching distribution found for ((?:tensorflow|tf-nightly|tf_nightly)[\w.\-\[\],=<>!~]*)",
@@ -330,6 +351,7 @@ RULES: Tuple[Rule, ...] = (
         r"requires keras[<>=!~][^,\n]{0,40}(?:,[<>=!~][^,\n ]{0,40})?, but you have keras 3\.",
         r"Keras 3, but this is not yet supported",
         r"A KerasTensor cannot be used as input to a TensorFlow function",
+        r"has no attribute 'register_load_context_function'",
     ], _keras),
     _rule("cuda-libs-missing", [
         _CUDA_LIB,
