@@ -224,7 +224,8 @@ def _engine_argv(engine: str, uv: Optional[str], python: str) -> Tuple[List[str]
 def lock_install_argv(engine: str, uv: Optional[str], python: str, lock: str, host: HostFacts, plan: Plan) -> List[str]:
     install, _ = _engine_argv(engine, uv, python)
     if engine == "uv" and uv:
-        argv = install + ["--require-hashes", "--no-deps", "--only-binary", ":all:", "--compile-bytecode",
+        # No --compile-bytecode, as in install: cached pycs are placed before the verification instead.
+        argv = install + ["--require-hashes", "--no-deps", "--only-binary", ":all:",
                           "--no-config", "-r", os.path.abspath(lock), "--reinstall"]
         if host.os == "macos":
             argv += ["--python-platform", plan.recipe.python_platform]
@@ -430,6 +431,7 @@ def apply_repair(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Seque
 def _apply_backed_up(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[Finding],
                      progress: Progress, target: Path, backup: Path, started: str) -> RepairResult:
     """The actions and the verification, with `backup` taken: any failure or signal restores it."""
+    from tfsetup import bytecode
     from tfsetup.backends.base import BackendError
     from tfsetup.envpaths import env_python, relaunch
     from tfsetup.install import InstallFailed, expected_versions, signals_deferred, target_lock
@@ -456,6 +458,7 @@ def _apply_backed_up(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: S
             progress("-> verifying the repaired env ...")
             python = env_python(target) if rp.rebuild else Path(env.python)
             launch = relaunch(rp.plan.launch, python)
+            bytecode.restore(launch, target)
             verification = run_verification(launch, expected_versions(rp.plan, rp.plan.lock.pins),
                                             rp.plan.recipe.accelerator, host.machine, rp.plan.recipe.distribution)
             forced = os.environ.get(FAIL_VERIFY_ENV) == "1"  # test-only, see FAIL_VERIFY_ENV
