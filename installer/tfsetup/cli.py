@@ -456,6 +456,8 @@ def explain(
             if file is None and sys.stdin.isatty():
                 raise TfsetupError("give a log FILE, or pipe the text in: `tfsetup explain - < error.log`",
                                    EXIT_BAD_INPUT)
+            if sys.stdin.isatty():  # `tfsetup explain -` typed at a prompt
+                err("paste the log, then press Ctrl-D on a line of its own")
             data = sys.stdin.buffer.read()
         else:
             try:

@@ -258,3 +258,20 @@ def test_report_refuses_a_named_path_that_is_not_an_env(tmp_path, isolated_state
     afile = tmp_path / "afile"
     afile.write_text("x")
     assert_clean_error(run_tfsetup("report", str(afile)), 2, "is a file, not an environment")
+
+
+def test_failed_wheelhouse_leaves_no_empty_directory(tmp_path):
+    target = tmp_path / "new wheelhouse"
+    proc = run_tfsetup("wheelhouse", str(target), "--platform", "linux-x86_64", "--python", "3.11",
+                       "--no-project", "--index-url", "http://127.0.0.1:9/simple/")
+    assert_clean_error(proc, 4, "cannot fetch the index listing", "check the network")
+    assert not target.exists()
+
+
+def test_lock_with_the_index_unreachable_writes_nothing(tmp_path):
+    (tmp_path / "tfsetup.toml").write_text('python = "3.11"\nplatforms = ["linux-x86_64"]\n'
+                                           'index-url = "http://127.0.0.1:9/simple/"\n')
+    proc = run_tfsetup("lock", cwd=tmp_path, env={"UV_CACHE_DIR": str(tmp_path / "empty cache")})
+    assert proc.returncode == 4, proc.stderr
+    assert "the package index could not be reached" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "tfsetup.lock").exists()

@@ -241,9 +241,14 @@ def resolve_sections(config: ProjectConfig, specs: Sequence[SectionSpec], uv: Op
                               macos_target=spec.recipe.macos_target, index_urls=index_urls,
                               find_links=config.find_links_resolved())
         except ResolveError as exc:
+            unreachable = any(s in str(exc) for s in ("Failed to fetch", "Connection refused", "dns error",
+                                                      "tcp connect error", "network"))
+            fix = ("the package index could not be reached: check the network and the index URLs in "
+                   f"{config.path.name}") if unreachable else \
+                "check the extra packages support this platform and Python"
             raise TfsetupError(f"cannot resolve {spec.platform} py{spec.python} ({spec.recipe.id}): "
-                               + "\n  ".join(str(exc).splitlines()[-6:]), 1,
-                               fix="check the extra packages support this platform and Python") from None
+                               + "\n  ".join(str(exc).splitlines()[-6:]), 4 if unreachable else 1,
+                               fix=fix) from None
         tags = compatible_tags(spec.recipe.os, spec.recipe.machine, spec.python)
         entries = [(name, version, _platform_hashes(name, version, hashes, tags, index_urls))
                    for name, version, hashes in parse_uv_output(text)]

@@ -24,7 +24,7 @@ from tfsetup.resolve import INDEX_URL, ResolveError, compatible_tags, file_url, 
 from tfsetup.team.config import PLATFORMS
 
 Progress = Callable[[str], None]
-EXIT_DOWNLOAD_FAILED = 1
+EXIT_DOWNLOAD_FAILED = 4  # like a failed install: nothing usable made, DIR left as it was
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,7 @@ def build_wheelhouse(locks: Sequence[LockText], directory: Path, index_url: Opti
     if directory.exists() and not directory.is_dir():
         raise TfsetupError(f"{directory} is a file, not a directory", EXIT_BAD_INPUT,
                            fix="give a directory for the wheels (it is created if missing)")
+    created = not directory.exists()
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / ".tfsetup-write-test"
@@ -129,6 +130,15 @@ def build_wheelhouse(locks: Sequence[LockText], directory: Path, index_url: Opti
         probe.unlink()
     except OSError as exc:
         raise TfsetupError(f"cannot write to {directory}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
+    try:
+        return _fill(locks, directory, index, say)
+    except BaseException:
+        if created and directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()  # made by us and still empty: leave nothing behind
+        raise
+
+
+def _fill(locks: Sequence[LockText], directory: Path, index: str, say: Progress) -> Dict[str, object]:
     wanted: Dict[str, WantedWheel] = {}
     try:
         for lock in locks:
