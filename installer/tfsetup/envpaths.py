@@ -47,7 +47,7 @@ def default_env(environ: Mapping[str, str], cwd: Path, project_env: Optional[Pat
                 own_env_with_tf: Optional[Path]) -> Optional[Path]:
     """The env `doctor` and `verify` mean when none is named, in the order `install` would use:
     the project's env, the active venv, ./.venv, the active conda env, then this Python's own env,
-    but only when it holds TensorFlow (tfsetup's own tool env is never a target). Pure."""
+    but only when it holds TensorFlow (tfsetup's own tool env is never a target)."""
     if project_env is not None and project_env.is_dir():
         return project_env
     if environ.get("VIRTUAL_ENV"):

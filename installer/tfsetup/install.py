@@ -521,17 +521,19 @@ def _backend_fix(message: str, source: PackageSource) -> Optional[str]:
     if "hash" in lowered and ("mismatch" in lowered or "do not match" in lowered or "hashes" in lowered):
         return "a downloaded file does not match the lock's hash: the index or wheelhouse serves a " \
                "different file; nothing was installed"
-    if source.offline and not source.find_links:
+    if "no space" in lowered:
+        return "the disk is full: free some space and run again"
+    if "file size limit" in lowered or "file too large" in lowered:
+        return "a file size limit (ulimit -f) stopped the install: raise it and run again"
+    missing = any(s in lowered for s in ("no solution", "not found", "unsatisfiable", "no matching distribution",
+                                         "could not find a version"))
+    if source.offline and not source.find_links and missing:
         return "offline, and the wheels are not in the local cache: make a wheelhouse on a connected machine " \
                "(`tfsetup wheelhouse DIR`) and pass --find-links DIR"
-    if source.offline:
+    if source.offline and missing:
         return "the wheelhouse lacks a wheel this lock needs (made for another lock, platform or Python?): " \
                "rebuild it with `tfsetup wheelhouse DIR --platform P --python X.Y` for this host and lock"
     if any(s in lowered for s in ("connect", "network", "dns", "resolve host", "offline", "failed to fetch",
                                   "timed out", "no route")):
         return "the package index could not be reached: check the network, or use --offline --find-links DIR"
-    if "no space" in lowered:
-        return "the disk is full: free some space and run again"
-    if "file size limit" in lowered or "file too large" in lowered:
-        return "a file size limit (ulimit -f) stopped the install: raise it and run again"
     return None
