@@ -53,7 +53,7 @@ def render_recipes(rows: Sequence[Tuple[object, List[str]]], facts: HostFacts) -
         table.add_column(col, overflow="fold", no_wrap=col == "id")  # ids are copied into --recipe
     for recipe, reasons in rows:
         plugin = f"{recipe.plugin} {recipe.plugin_version}" if recipe.plugin else ""
-        status = recipe.status + (" (default)" if recipe.default else "")
+        status = recipe.status.replace("prerelease", "pre-release") + (" (default)" if recipe.default else "")
         fits = "[green]yes[/]" if not reasons else f"[red]no[/]: {reasons[0]}"
         table.add_row(recipe.id, recipe.accelerator, f"{recipe.distribution} {recipe.tensorflow}", plugin,
                       ", ".join(recipe.pythons), status, fits)
