@@ -20,15 +20,18 @@ def uv_offline(fake) -> dict:
     return {"UV_OFFLINE": "1", "UV_NO_INDEX": "1", "UV_FIND_LINKS": str(fake.wheels)}
 
 
-def bare_env(path: Path, big_mib: int = 0) -> Path:
+def bare_env(path: Path, many_files: int = 0) -> Path:
     from tfsetup.backends.uv import find_uv
 
     subprocess.run([find_uv(), "venv", "--quiet", "--no-config", "--python", h.PY, str(path)], check=True,
                    capture_output=True)
     (path / "my notes.txt").write_text("the user's own file\n")
-    if big_mib:  # makes the backup copy take a while, so a signal lands inside it
-        with open(path / "data.bin", "wb") as fh:
-            fh.truncate(big_mib << 20)
+    if many_files:  # the backup hard-links file by file: many files make it take a while (~0.4 s for 30,000
+        for i in range(many_files // 10):  # here), so a signal lands inside it
+            package = path / "lib" / "user-data" / f"pkg{i}"
+            package.mkdir(parents=True)
+            for j in range(10):
+                (package / f"m{j}.py").write_bytes(b"")
     return path
 
 
@@ -65,7 +68,7 @@ STAGES = {
 @pytest.mark.parametrize("sig_name", sorted(SIGNALS))
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_interrupted_repair_restores_the_env_exactly(fake, work, tmp_path, stage, sig_name):
-    env_dir = bare_env(work / "my env", big_mib=256 if stage == "backup" else 0)
+    env_dir = bare_env(work / "my env", many_files=30_000 if stage == "backup" else 0)
     before = h.manifest(env_dir)
     ctl = tmp_path / "ctl"
     ctl.mkdir()

@@ -7,8 +7,9 @@ Three kinds of repair, chosen from the findings:
   fresh env at the same PATH with `tfsetup.install.run_install` and reinstall the user's other
   top-level packages (name==version, constrained to the lock's pins);
 - manual: what tfsetup cannot change (the CPU, the macOS version): the finding's fix, shown.
-Applying always starts with a full copy of the env beside it; if any step or the verification fails
-(or Ctrl-C / SIGTERM arrives), the env is put back exactly from that copy and doctor exits 4.
+Applying always starts with a backup of the env beside it (hard links, see _link_or_copy); if any step
+or the verification fails (or Ctrl-C / SIGTERM arrives), the env is put back exactly from it and doctor
+exits 4.
 """
 from __future__ import annotations
 
@@ -312,6 +313,17 @@ def refuse_system_python(env: EnvFacts) -> None:
                            fix="make a separate env with `tfsetup install PATH` and use that")
 
 
+def _link_or_copy(source: str, destination: str) -> None:
+    """A hard link, so a 1.5 GB env is backed up in a moment and without the disk space. Safe because
+    nothing the repair runs writes into an existing file: installers unlink and recreate, pip's uninstall
+    renames, Python writes .pyc and tfsetup its record by atomic rename (the exact-restore tests check
+    the backup's bytes). A filesystem without hard links gets a copy."""
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
 def make_backup(env: Path) -> Path:
     from tfsetup.install import sibling_prefix, signals_deferred
 
@@ -319,7 +331,7 @@ def make_backup(env: Path) -> Path:
         backup = Path(tempfile.mkdtemp(prefix=sibling_prefix(env, BACKUP_TAG), dir=env.parent))
         os.rmdir(backup)
     try:
-        shutil.copytree(env, backup, symlinks=True)
+        shutil.copytree(env, backup, symlinks=True, copy_function=_link_or_copy)
     except BaseException:
         shutil.rmtree(backup, ignore_errors=True)
         raise
