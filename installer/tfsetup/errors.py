@@ -27,3 +27,10 @@ class TfsetupError(Exception):
             doc["fix"] = self.fix
         doc.update(self.details)
         return doc
+
+
+def index_unreachable(engine_output: str) -> bool:
+    """Whether uv's or pip's error says the package index could not be reached (not a resolution failure)."""
+    lowered = engine_output.lower()
+    return any(s in lowered for s in ("connect", "network", "dns", "resolve host", "offline", "failed to fetch",
+                                      "timed out", "no route"))

@@ -27,7 +27,7 @@ from tfsetup import bytecode
 from tfsetup.backends import BackendError, get_backend
 from tfsetup.backends.base import PackageSource, Target
 from tfsetup.envpaths import RECORD_FILE, bin_dir, env_python, is_tfsetup_env, is_venv, relaunch, state_dir
-from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
+from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError, index_unreachable
 from tfsetup.host.facts import HostFacts
 from tfsetup.plan import Plan
 from tfsetup.verify import VerifyResult, run_verification
@@ -419,15 +419,14 @@ def up_to_date(target: Path, plan: Plan, lock_digest: str) -> Optional[Dict[str,
 
 def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Progress) -> InstallResult:
     target = Path(os.path.abspath(opts.target))
+    lock_path = opts.lock_path or Path(plan.lock.path)
+    lock_digest = hashlib.sha256(lock_path.read_bytes()).hexdigest()
     if not opts.force:
-        lock_file = opts.lock_path or Path(plan.lock.path)
-        current = up_to_date(target, plan, hashlib.sha256(lock_file.read_bytes()).hexdigest())
+        current = up_to_date(target, plan, lock_digest)
         if current is not None:
             return InstallResult(target, plan, None, {}, False, current, unchanged=True)
     replaced = check_target(target, opts.force, opts.confirm)
-    lock_path = opts.lock_path or Path(plan.lock.path)
     check_lock_hashes(lock_path)
-    lock_digest = hashlib.sha256(lock_path.read_bytes()).hexdigest()
     backend = get_backend(opts.backend)
     check_engine_path(backend.name, target)
     timings: Dict[str, float] = {}
@@ -533,7 +532,6 @@ def _backend_fix(message: str, source: PackageSource) -> Optional[str]:
     if source.offline and missing:
         return "the wheelhouse lacks a wheel this lock needs (made for another lock, platform or Python?): " \
                "rebuild it with `tfsetup wheelhouse DIR --platform P --python X.Y` for this host and lock"
-    if any(s in lowered for s in ("connect", "network", "dns", "resolve host", "offline", "failed to fetch",
-                                  "timed out", "no route")):
+    if index_unreachable(message):
         return "the package index could not be reached: check the network, or use --offline --find-links DIR"
     return None

@@ -18,12 +18,22 @@ def held(fake, ctl: Path, step: str = "pip install") -> dict:
             "FAULT_UV_RELEASE": str(ctl / "release")}
 
 
+def start_held(fake, ctl: Path, target: Path, *args: str):
+    """An install paused inside `uv pip install` (the fake uv waits for ctl/release), once it is there."""
+    run = h.start(*fake.install_args(target, *args), env=held(fake, ctl), cwd=target.parent)
+    try:
+        h.wait_for_file(ctl / "ready", watch=run)
+    except BaseException:
+        (ctl / "release").touch()
+        raise
+    return run
+
+
 def test_second_install_fails_fast_while_the_first_runs(fake, work, tmp_path):
     target = work / "shared env"
     ctl = tmp_path / "ctl"
-    first = h.start(*fake.install_args(target, "--no-verify", "--json"), env=held(fake, ctl), cwd=work)
+    first = start_held(fake, ctl, target, "--no-verify", "--json")
     try:
-        h.wait_for_file(ctl / "ready", watch=first)  # the first run is inside `uv pip install`
         started = time.monotonic()
         second = h.run(*fake.install_args(target, "--no-verify", "--force"), cwd=work, timeout=60)
         elapsed = time.monotonic() - started
@@ -43,10 +53,8 @@ def test_second_install_fails_fast_while_the_first_runs(fake, work, tmp_path):
 def test_a_second_run_cannot_replace_an_env_being_replaced(fake, existing, tmp_path):
     ctl = tmp_path / "ctl"
     before = h.manifest(existing)
-    first = h.start(*fake.install_args(existing, "--no-verify", "--force"), env=held(fake, ctl),
-                    cwd=existing.parent)
+    first = start_held(fake, ctl, existing, "--no-verify", "--force")
     try:
-        h.wait_for_file(ctl / "ready", watch=first)
         second = h.run(*fake.install_args(existing, "--no-verify", "--force", "--json"), cwd=existing.parent,
                        timeout=60)
         assert second.returncode == 4 and "another tfsetup" in json.loads(second.stdout)["error"]
@@ -76,9 +84,7 @@ def test_three_runs_racing_into_one_path_give_one_whole_env(fake, work):
 def test_a_run_killed_outright_does_not_block_the_next(fake, existing, tmp_path):
     ctl = tmp_path / "ctl"
     before = h.manifest(existing)
-    killed = h.start(*fake.install_args(existing, "--no-verify", "--force"), env=held(fake, ctl),
-                     cwd=existing.parent)
-    h.wait_for_file(ctl / "ready", watch=killed)
+    killed = start_held(fake, ctl, existing, "--no-verify", "--force")
     killed.signal(signal.SIGKILL, group=True)  # tfsetup and its uv die with no cleanup at all
     assert killed.finish(30) == -signal.SIGKILL
     (ctl / "release").touch()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError
+from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError, index_unreachable
 from tfsetup.recipes import Lock, Recipe, RecipeError, RecipeTable, parse_lock_text
 from tfsetup.team.config import PLATFORMS, ConfigError, ProjectConfig
 
@@ -241,8 +241,7 @@ def resolve_sections(config: ProjectConfig, specs: Sequence[SectionSpec], uv: Op
                               macos_target=spec.recipe.macos_target, index_urls=index_urls,
                               find_links=config.find_links_resolved())
         except ResolveError as exc:
-            unreachable = any(s in str(exc) for s in ("Failed to fetch", "Connection refused", "dns error",
-                                                      "tcp connect error", "network"))
+            unreachable = index_unreachable(str(exc))
             fix = ("the package index could not be reached: check the network and the index URLs in "
                    f"{config.path.name}") if unreachable else \
                 "check the extra packages support this platform and Python"
