@@ -1,10 +1,9 @@
-"""The typer app: one small function per command, argument handling only.
+"""The typer app: declares the options, calls the command (commands/), hands its result to render.py.
 
 Heavy modules are imported inside the commands so `tfsetup detect` and `plan` start fast.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -12,8 +11,9 @@ from typing import Callable, List, Optional
 import typer
 
 from tfsetup import __version__
-from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, TfsetupError
 from tfsetup.output import emit_json, err
+from tfsetup.platforms import TEAM_PLATFORMS
 
 app = typer.Typer(
     add_completion=False,
@@ -46,25 +46,21 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version_cal
 def run_command(json_out: bool, body: Callable[[], int]) -> None:
     """Run a command body; turn known failures into one clear message and the right exit code."""
     from tfsetup.plan import PlanError
-    from tfsetup.recipes import RecipeError
-    from tfsetup.host.facts import FactsError
 
     try:
         code = body()
-    except PlanError as exc:
-        _fail(json_out, exc.to_json(), exc.message + (f"\n  fix: {exc.fix}" if exc.fix else ""), exc.exit_code,
-              [f"  {r.recipe}: {'; '.join(r.reasons)}" for r in exc.rejected])
     except TfsetupError as exc:
-        _fail(json_out, exc.to_json(), exc.message + (f"\n  fix: {exc.fix}" if exc.fix else ""), exc.exit_code)
-    except (RecipeError, FactsError) as exc:
-        _fail(json_out, {"error": str(exc), "exit_code": EXIT_BAD_INPUT}, str(exc), EXIT_BAD_INPUT)
+        rejected = [f"  {r.recipe}: {'; '.join(r.reasons)}" for r in exc.rejected] \
+            if isinstance(exc, PlanError) else None
+        _fail(json_out, exc.to_json(), exc.message + (f"\n  fix: {exc.fix}" if exc.fix else ""), exc.exit_code,
+              rejected)
     except KeyboardInterrupt:
         import signal
 
         for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # leaving now: another Ctrl-C must not print a traceback
             if hasattr(signal, name):
                 signal.signal(getattr(signal, name), signal.SIG_IGN)
-        _fail(json_out, {"error": "interrupted", "exit_code": 130}, "interrupted", 130)
+        _fail(json_out, {"error": "interrupted", "exit_code": EXIT_INTERRUPTED}, "interrupted", EXIT_INTERRUPTED)
     raise typer.Exit(code)
 
 
@@ -79,33 +75,14 @@ def _fail(json_out: bool, doc: dict, message: str, code: int, extra: Optional[Li
     raise typer.Exit(code)
 
 
-def _load_host(host_file: Optional[Path]):
-    if host_file is not None:
-        from tfsetup.host.facts import FactsError, load_facts_file
-
-        try:
-            return load_facts_file(str(host_file))
-        except FactsError:
-            raise
-        except (ValueError, TypeError) as exc:  # not UTF-8, or a wrong type deep inside (cpu_cores)
-            raise FactsError(f"{host_file}: not a valid host-facts file: {exc}") from None
-    from tfsetup.host.detect import detect_host
-
-    return detect_host()
-
-
-def _load_table(recipes_file: Optional[Path]):
-    from tfsetup.recipes import load_recipes
-
-    return load_recipes(recipes_file)
-
-
 @app.command()
 def detect(json_out: bool = JSON_OPT) -> None:
     """Show this machine's facts: OS, chip, Rosetta, GPUs and the Python interpreters found."""
 
     def body() -> int:
-        facts = _load_host(None)
+        from tfsetup.commands._common import load_host
+
+        facts = load_host(None)
         if json_out:
             emit_json(facts.to_json())
         else:
@@ -127,85 +104,18 @@ def recipes(
     """List the recipes table, marking which rows fit this host and why the others do not."""
 
     def body() -> int:
-        from tfsetup.plan import choose_interpreter, host_reasons, PlanRequest
-        from tfsetup.render import render_recipes
+        from tfsetup.commands import recipes as command
 
-        table = _load_table(recipes_file)
-        facts = _load_host(host_file)
-        rows = []
-        for recipe in table.recipes:
-            if not show_all and recipe.platform != facts.platform:
-                continue
-            reasons = host_reasons(recipe, facts)
-            if not reasons:
-                _, reasons = choose_interpreter(recipe, facts, PlanRequest(pre=True))
-            rows.append((recipe, reasons))
+        result = command.run(show_all, host_file, recipes_file)
         if json_out:
-            emit_json({"host": facts.platform, "recipes": [
-                {"id": r.id, "platform": r.platform, "accelerator": r.accelerator,
-                 "distribution": r.distribution, "tensorflow": r.tensorflow,
-                 "plugin": f"{r.plugin}=={r.plugin_version}" if r.plugin else None,
-                 "pythons": list(r.pythons), "default": r.default, "status": r.status,
-                 "summary": r.summary, "sources": list(r.sources),
-                 "locks": sorted(r.locks), "fits": not reasons, "reasons": reasons}
-                for r, reasons in rows]})
+            emit_json(result.to_json())
         else:
-            render_recipes(rows, facts)
+            from tfsetup.render import render_recipes
+
+            render_recipes(result.rows, result.facts)
         return 0
 
     run_command(json_out, body)
-
-
-def _flags(tf: Optional[str], python: Optional[str], cpu_only: bool, accelerator: Optional[str],
-           recipe: Optional[str], pre: bool, **more):
-    from tfsetup.team.project import Flags
-
-    if cpu_only and accelerator and accelerator != "cpu":
-        raise TfsetupError(f"--cpu-only contradicts --accelerator {accelerator}", EXIT_BAD_INPUT)
-    return Flags(tf=tf, python=python, cpu_only=cpu_only, accelerator=accelerator, recipe=recipe, pre=pre, **more)
-
-
-def _project(no_project: bool):
-    """The project config found from the current directory upwards (None outside a project)."""
-    if no_project:
-        return None
-    from tfsetup.team.config import load_project
-
-    return load_project(Path.cwd())
-
-
-def _env_or_default(path: Optional[Path]) -> Path:
-    """PATH, or the env a command means without one (the order `install` uses for its target)."""
-    if path is not None:
-        return path
-    from tfsetup.envpaths import default_env, own_env_with_tf
-
-    config = _project(False)
-    found = default_env(os.environ, Path.cwd(), config.env_path() if config else None, own_env_with_tf())
-    if found is None:
-        raise TfsetupError("no environment found: no project env, no active venv, no ./.venv, no active conda env",
-                           EXIT_BAD_INPUT, fix="give its PATH, or make one with `tfsetup install`")
-    return found
-
-
-def _sections(count: int) -> str:
-    return f"{count} section" + ("" if count == 1 else "s")
-
-
-def _say_project(record: dict) -> None:
-    project = record.get("project")
-    if project:
-        source = project["config"] + (f" and {project['lock']} [{project['section']}]" if "lock" in project else "")
-        err(f"using {source} (--no-project ignores it)")
-
-
-def _project_plan(flags, no_project: bool, facts, recipes_file: Optional[Path]):
-    """(plan, settings, record additions): flags over the project config, and its team lock if any."""
-    from tfsetup.team.project import merge, plan_for_project
-
-    settings = merge(flags, _project(no_project))
-    chosen, record = plan_for_project(settings, facts, _load_table(recipes_file))
-    return chosen, settings, record
 
 
 TF_OPT = typer.Option(None, "--tf", metavar="X.Y", help="TensorFlow version, e.g. 2.19 or 2.19.1.")
@@ -216,9 +126,23 @@ RECIPE_OPT = typer.Option(None, "--recipe", metavar="ID", help="Use this recipe 
 PRE_OPT = typer.Option(False, "--pre", help="Allow pre-release recipes and interpreters.")
 NO_PROJECT_OPT = typer.Option(False, "--no-project", help="Ignore tfsetup.toml / [tool.tfsetup] and tfsetup.lock.")
 PLATFORM_OPT = typer.Option([], "--platform", metavar="PLATFORM",
-                            help="Team platform: macos-arm64, macos-arm64-cpu, macos-x86_64, "
-                            "linux-x86_64, linux-x86_64-cuda, linux-aarch64, windows-x86_64 (repeatable).")
+                            help=f"Team platform: {', '.join(TEAM_PLATFORMS)} (repeatable).")
 PYTHONS_OPT = typer.Option([], "--python", metavar="X.Y", help="Python minor version, e.g. 3.11 (repeatable).")
+
+
+def _flags(tf: Optional[str], python: Optional[str], cpu_only: bool, accelerator: Optional[str],
+           recipe: Optional[str], pre: bool, **more):
+    from tfsetup.request import Flags
+
+    return Flags(tf=tf, python=python, cpu_only=cpu_only, accelerator=accelerator, recipe=recipe, pre=pre, **more)
+
+
+def _show_plan(planned) -> None:
+    from tfsetup.commands.plan import project_note
+    from tfsetup.render import render_plan, render_project_note
+
+    render_project_note(project_note(planned.record))
+    render_plan(planned.plan, planned.project)
 
 
 @app.command()
@@ -237,49 +161,17 @@ def plan(
     """Choose the recipe and interpreter for this host (or --host-file) and say why; installs nothing."""
 
     def body() -> int:
-        from tfsetup.render import render_plan
+        from tfsetup.commands import plan as command
 
-        flags = _flags(tf, python, cpu_only, accelerator, recipe, pre)
-        chosen, _settings, record = _project_plan(flags, no_project, _load_host(host_file), recipes_file)
+        planned = command.run(_flags(tf, python, cpu_only, accelerator, recipe, pre), no_project, host_file,
+                              recipes_file)
         if json_out:
-            emit_json(dict(chosen.to_json(), **record))  # "project": where the settings came from
+            emit_json(planned.to_json())
         else:
-            _say_project(record)
-            render_plan(chosen, record.get("project"))
+            _show_plan(planned)
         return 0
 
     run_command(json_out, body)
-
-
-def _progress(json_out: bool):
-    """Stage lines on stderr. On a terminal each stage also shows a spinner while it runs; when
-    stderr is captured (CI, scripts, tests) it stays plain lines, which tools can watch."""
-    labels = {"venv": "creating the venv", "install": "installing the locked packages",
-              "verify": "verifying inside the new env", "promote": "moving the env into place"}
-    started = {}
-    spinners = {}
-    tty = sys.stderr.isatty() and not json_out
-
-    def report(stage: str, event: str) -> None:
-        import time
-
-        label = labels.get(stage, stage)
-        if event == "start":
-            started[stage] = time.perf_counter()
-            err(f"-> {label} ...")
-            if tty:
-                from rich.console import Console
-
-                spinners[stage] = Console(stderr=True).status(f"{label} ...")
-                spinners[stage].start()
-        elif event == "done":
-            if stage in spinners:
-                spinners.pop(stage).stop()
-            err(f"   done in {time.perf_counter() - started.get(stage, time.perf_counter()):.1f}s")
-        else:
-            err(f"   {event}")
-
-    return report
 
 
 def _confirm(yes: bool):
@@ -288,6 +180,13 @@ def _confirm(yes: bool):
     if not sys.stdin.isatty():
         return None
     return lambda question: typer.confirm(question, default=False, err=True)
+
+
+def _check_url(url: str, option: str) -> None:
+    import re
+
+    if not re.match(r"^(https?|file)://\S+$", url):
+        raise TfsetupError(f"{option} {url!r} is not an http(s):// or file:// URL", EXIT_BAD_INPUT)
 
 
 @app.command()
@@ -323,27 +222,15 @@ def install(
     """
 
     def body() -> int:
-        from tfsetup.install import InstallOptions, run_install
-        from tfsetup.team.report import register_env
+        from tfsetup.commands import install as command
+        from tfsetup.render import stage_progress
 
-        if backend not in ("uv", "pip"):
-            raise TfsetupError(f"unknown backend {backend!r}; choose uv or pip")
         if index_url is not None:
             _check_url(index_url, "--index-url")
         flags = _flags(tf, python, cpu_only, accelerator, recipe, pre, path=path, index_url=index_url,
                        find_links=tuple(find_links), offline=offline)
-        facts = _load_host(None)
-        chosen, settings, record = _project_plan(flags, no_project, facts, recipes_file)
-        if not json_out:
-            from tfsetup.render import render_plan
-
-            _say_project(record)
-            render_plan(chosen, record.get("project"))
-        opts = InstallOptions(target=settings.target, backend=backend, force=force, verify=not no_verify,
-                              confirm=_confirm(yes), source=settings.source, extra_record=record,
-                              lock_path=Path(chosen.lock.path))
-        result = run_install(chosen, facts, opts, _progress(json_out))
-        register_env(result.target)
+        result = command.run(flags, no_project, recipes_file, backend, force, not no_verify, _confirm(yes),
+                             stage_progress(json_out), show_plan=None if json_out else _show_plan)
         if json_out:
             emit_json(result.to_json())
         else:
@@ -353,13 +240,6 @@ def install(
         return 0
 
     run_command(json_out, body)
-
-
-def _check_url(url: str, option: str) -> None:
-    import re
-
-    if not re.match(r"^(https?|file)://\S+$", url):
-        raise TfsetupError(f"{option} {url!r} is not an http(s):// or file:// URL", EXIT_BAD_INPUT)
 
 
 @app.command()
@@ -373,12 +253,9 @@ def verify(
     """Run the verification suite inside an existing env (exit 1 when a check fails)."""
 
     def body() -> int:
-        from tfsetup.verify import verify_existing
+        from tfsetup.commands import verify as command
 
-        if timeout <= 0:
-            raise TfsetupError(f"--timeout must be a positive number of seconds, not {timeout:g}", EXIT_BAD_INPUT)
-        env = _env_or_default(path)
-        result = verify_existing(env, benchmark=benchmark, timeout=timeout)
+        env, result = command.run(path, benchmark, timeout)
         if json_out:
             emit_json(result.to_json())
         else:
@@ -386,11 +263,9 @@ def verify(
 
             render_checks([c.to_json() for c in result.checks], f"Verification of {env}")
         if not result.ok:
-            import shlex
+            from tfsetup.render import render_verify_failed
 
-            failed = ", ".join(c.id for c in result.checks if c.status == "fail") or "the probe"
-            err(f"tfsetup: verification failed ({failed})\n  fix: `tfsetup doctor {shlex.quote(str(env))}` "
-                "says what is wrong; `--fix` repairs it")
+            render_verify_failed(env, result)
         return 0 if result.ok else 1
 
     run_command(json_out, body)
@@ -404,16 +279,19 @@ def doctor(
                                           show_default=False),
     deep: bool = typer.Option(False, "--deep", help="Also import TensorFlow in the env (up to 300 s) and read "
                               "its errors."),
-    fix: bool = typer.Option(False, "--fix", help="Apply the repair plan (a backup is taken; the env is "
-                             "restored if the repaired env fails verification)."),
+    fix: bool = typer.Option(False, "--fix", help="Apply the repair plan (the env is kept exactly as it was if "
+                             "the repaired env fails verification)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Repair without asking."),
+    host_file: Optional[Path] = HOST_FILE_OPT,
     recipes_file: Optional[Path] = RECIPES_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Find what is wrong with an existing TensorFlow env; show (or with --fix apply) the repair."""
 
     def body() -> int:
-        from tfsetup.doctor.repair import render_findings, render_result, run_doctor
+        from tfsetup.commands import doctor as command
+        from tfsetup.render import render_doctor_result, render_findings
+        from tfsetup.request import env_or_default
 
         def confirm(repair) -> bool:
             if yes:
@@ -424,11 +302,11 @@ def doctor(
             return typer.confirm("Apply this repair plan?", default=False, err=True)
 
         show = None if json_out else (lambda findings, repair, env: render_findings(findings, repair, env, fix))
-        outcome = run_doctor(_env_or_default(path), deep, fix, confirm, recipes_file, err, show)
+        outcome = command.run(env_or_default(path), deep, fix, confirm, recipes_file, err, show, host_file)
         if json_out:
-            emit_json(outcome.doc)
+            emit_json(outcome.to_json())
         else:
-            render_result(outcome)
+            render_doctor_result(outcome)
         if outcome.doc.get("error"):  # a failed repair is an error like any other: one line on stderr
             err(f"tfsetup: error: repair failed: {outcome.doc['error']}")
         return outcome.exit_code
@@ -450,7 +328,7 @@ def explain(
     """
 
     def body() -> int:
-        from tfsetup.doctor.explain import explain as explain_text
+        from tfsetup.commands import explain as command
 
         if file in (None, "-"):
             if file is None and sys.stdin.isatty():
@@ -458,33 +336,23 @@ def explain(
                                    EXIT_BAD_INPUT)
             if sys.stdin.isatty():  # `tfsetup explain -` typed at a prompt
                 err("paste the log, then press Ctrl-D on a line of its own")
-            data = sys.stdin.buffer.read()
+            data = sys.stdin.buffer.read(command.MAX_LOG_BYTES)
         else:
             try:
-                data = Path(file).read_bytes()
+                with open(file, "rb") as handle:
+                    data = handle.read(command.MAX_LOG_BYTES)
             except OSError as exc:
                 raise TfsetupError(f"cannot read {file}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
-        findings = explain_text(data.decode("utf-8", errors="replace"), _load_table(recipes_file))
+        findings = command.run(data, recipes_file)
         if json_out:
             emit_json({"findings": [f.to_json() for f in findings]})
         if not findings:
             err("no known problem matched")
             return 1
         if not json_out:
-            from rich.markup import escape
+            from tfsetup.render import render_explain
 
-            from tfsetup.output import console
-
-            con = console()
-            colors = {"error": "red", "warning": "yellow", "info": "blue"}
-            for f in findings:
-                con.print(f"[bold {colors.get(f.severity, 'white')}]{f.severity}[/] [bold]{escape(f.id)}[/]")
-                con.print(f"  {escape(f.message)}")
-                con.print(f"  [green]fix:[/] {escape(f.fix)}")
-                for line in f.evidence:
-                    con.print(f"  [dim]> {escape(line)}[/]")
-                for url in f.sources[:2]:
-                    con.print(f"  [dim]see {escape(url)}[/]")
+            render_explain(findings)
         return 0
 
     run_command(json_out, body)
@@ -502,51 +370,14 @@ def lock(
     """Resolve the project's stack for every team platform into one hash-pinned tfsetup.lock."""
 
     def body() -> int:
-        from tfsetup.plan import check_python_request
-        from tfsetup.team.lockfile import read_team_lock, render_lock, resolve_sections, section_specs, stale_reasons
-        from tfsetup.team.project import lock_platform_for
+        from tfsetup.commands import lock as command
+        from tfsetup.render import render_lock
 
-        config = _project(False)
-        if config is None:
-            raise TfsetupError("no project here: no tfsetup.toml or pyproject.toml with [tool.tfsetup] in this "
-                               "directory or above", EXIT_BAD_INPUT,
-                               fix="create tfsetup.toml (see README, 'For teams')")
-        table = _load_table(recipes_file)
-        platforms = list(platform) or list(config.platforms) or [lock_platform_for(_load_host(None))]
-        for value in python:
-            check_python_request(value)
-        pythons = list(python) or ([config.python] if config.python else [])
-        specs = section_specs(table, config, platforms, pythons, config.extra_requirements())
-        sections = [{"platform": s.platform, "python": s.python, "recipe": s.recipe.id} for s in specs]
-        if check:
-            if not config.lock_path.is_file():
-                reasons = [f"{config.lock_path.name} does not exist"]
-            else:
-                reasons = stale_reasons(read_team_lock(config.lock_path), config, specs)
-            if json_out:
-                emit_json({"lock": str(config.lock_path), "up_to_date": not reasons, "reasons": reasons,
-                           "sections": sections})
-            for reason in reasons:
-                err(f"stale: {reason}")
-            if not reasons:
-                err(f"{config.lock_path.name} is up to date ({_sections(len(specs))})")
-            return 1 if reasons else 0
-        err(f"resolving {len(specs)} section(s): " + ", ".join(f"{s.platform} py{s.python}" for s in specs))
-        texts = resolve_sections(config, specs, progress=None if json_out else lambda m: err(f"   {m}"))
-        content = render_lock(config, specs, texts)
-        tmp = config.lock_path.with_name(f".{config.lock_path.name}.tmp")
-        try:
-            tmp.write_text(content, encoding="utf-8")
-            tmp.replace(config.lock_path)
-        except OSError as exc:
-            if tmp.exists():
-                tmp.unlink()
-            raise TfsetupError(f"cannot write {config.lock_path}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
+        result = command.run(platform, python, check, recipes_file, None if json_out else lambda m: err(f"   {m}"))
         if json_out:
-            emit_json({"lock": str(config.lock_path), "sections": sections})
-        else:
-            print(f"wrote {config.lock_path} ({_sections(len(specs))})")
-        return 0
+            emit_json(result.to_json())
+        render_lock(result, json_out)
+        return 1 if check and not result.up_to_date else 0
 
     run_command(json_out, body)
 
@@ -571,36 +402,21 @@ def wheelhouse(
     """
 
     def body() -> int:
-        from tfsetup.plan import check_python_request
-        from tfsetup.team.wheelhouse import build_wheelhouse
+        from tfsetup.commands import wheelhouse as command
 
         if index_url is not None:
             _check_url(index_url, "--index-url")
-        for value in python:
-            check_python_request(value)
-        locks = _wheelhouse_locks(platform, python, tf, cpu_only, no_project, recipes_file)
-        summary = build_wheelhouse(locks, directory, index_url, None if json_out else lambda m: err(f"   {m}"))
+        summary = command.run(directory, platform, python, tf, cpu_only, index_url, no_project, recipes_file,
+                              None if json_out else lambda m: err(f"   {m}"))
         if json_out:
             emit_json(summary)
         else:
-            import shlex
+            from tfsetup.render import render_wheelhouse
 
-            pythons = {lock.python for lock in locks}
-            pin = f" --python {pythons.pop()}" if len(pythons) == 1 else ""  # the Python the wheels are for
-            print(f"{len(summary['wheels'])} wheels in {directory} ({summary['downloaded']} downloaded); install "
-                  f"with: tfsetup install --offline --find-links {shlex.quote(str(directory))}{pin}")
+            render_wheelhouse(summary, directory)
         return 0
 
     run_command(json_out, body)
-
-
-def _wheelhouse_locks(platform: List[str], python: List[str], tf: Optional[str], cpu_only: bool,
-                      no_project: bool, recipes_file: Optional[Path]):
-    from tfsetup.team.project import lock_platform_for, wheelhouse_locks
-
-    platforms = list(platform) or [lock_platform_for(_load_host(None))]
-    return wheelhouse_locks(_project(no_project), _load_table(recipes_file), platforms, list(python),
-                            explicit=bool(platform), tf=tf, cpu_only=cpu_only)
 
 
 @app.command()
@@ -613,32 +429,15 @@ def report(
     """One document for fleet inventory: host facts, the envs tfsetup manages, and doctor findings."""
 
     def body() -> int:
-        import datetime
+        from tfsetup.commands import report as command
 
-        from tfsetup.envpaths import check_env_dir
-        from tfsetup.team.report import build_report
-
-        extra = [Path(os.path.abspath(p)) for p in paths or []]
-        for named in extra:  # a PATH the user typed must exist; registered envs that vanished are reported
-            check_env_dir(named)
-        config = _project(False)
-        if config is not None and config.env_path().is_dir():
-            extra.append(config.env_path())
-        now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        doc = build_report(extra, _load_host(None), _load_table(recipes_file), now)
+        doc = command.run(list(paths or []), recipes_file)
         if json_out:
             emit_json(doc)
         else:
-            from tfsetup.output import console
+            from tfsetup.render import render_report
 
-            out = console()
-            out.print(f"{doc['host']['os']} {doc['host']['os_version']} {doc['host']['machine']}: "
-                      f"{doc['summary']['envs']} env(s), {doc['summary']['errors']} error finding(s)")
-            for env in doc["envs"]:
-                state = "missing" if not env["exists"] else (
-                    ", ".join(f["id"] for f in env.get("findings", []) if f.get("severity") == "error") or "ok")
-                made = env.get("recipe") or ("made by tfsetup" if env.get("registered") else "not made by tfsetup")
-                out.print(f"  {env['path']}: {made} — {state}")
+            render_report(doc)
         return 0
 
     run_command(json_out, body)
@@ -663,7 +462,7 @@ def main() -> None:
         code = exc.exit_code
     except typer.Abort:  # EOF at a prompt
         err("tfsetup: error: interrupted")
-        code = 130
+        code = EXIT_INTERRUPTED
     except BrokenPipeError:  # `tfsetup detect --json | head` is fine
         code = 0
     sys.exit(code if isinstance(code, int) else 0)

@@ -8,6 +8,7 @@ EXIT_CHECKS_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_NO_RECIPE = 3
 EXIT_INSTALL_FAILED = 4
+EXIT_INTERRUPTED = 130
 
 
 class TfsetupError(Exception):
@@ -27,6 +28,13 @@ class TfsetupError(Exception):
             doc["fix"] = self.fix
         doc.update(self.details)
         return doc
+
+
+class BadInput(TfsetupError, ValueError):
+    """Malformed input (a recipes file, a lock, a host-facts document): exit 2, the file and key named."""
+
+    def __init__(self, message: str, fix: Optional[str] = None) -> None:
+        super().__init__(message, EXIT_BAD_INPUT, fix)
 
 
 def index_unreachable(engine_output: str) -> bool:

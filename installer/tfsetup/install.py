@@ -1,46 +1,37 @@
-"""Orchestration: stage -> install -> verify -> promote, with rollback on every failure.
+"""Orchestration: plan -> stage -> install -> verify -> promote, through the shared transaction (txn.py).
 
 The target PATH holds, at every moment a user can observe, either exactly what was there before or
-the complete, verified new env. The new env is built in a staging directory beside the target (same
-filesystem, so promotion is a rename); an existing env is moved aside only for the instant of the
-swap and is put back on any failure, Ctrl-C or SIGTERM. A run killed outright (SIGKILL, power loss)
-leaves marked directories that the next run on the same PATH recovers first.
+the complete, verified new env: the env is built in a staging directory beside PATH, verified there,
+and renamed into place by `Transaction.promote`.
 """
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import hashlib
-import json
 import os
 import re
-import shutil
-import signal
-import tempfile
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from tfsetup import __version__
 from tfsetup import bytecode
 from tfsetup.backends import BackendError, get_backend
-from tfsetup.backends.base import PackageSource, Target
-from tfsetup.envpaths import RECORD_FILE, bin_dir, env_python, is_tfsetup_env, is_venv, relaunch, state_dir
+from tfsetup.backends.base import Backend, PackageSource, Target, install_lock, target_for
+from tfsetup.envpaths import bin_dir, env_python, is_tfsetup_env, is_venv
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError, index_unreachable
 from tfsetup.host.facts import HostFacts
 from tfsetup.plan import Plan
+from tfsetup.platforms import relaunch
+from tfsetup.record import build_record, is_verified, now_iso, read_record, write_record
+from tfsetup.txn import Transaction
 from tfsetup.verify import VerifyResult, run_verification
 
-STAGE_TAG = ".tfsetup-stage-"
-OLD_TAG = ".tfsetup-old-"
-
-
-def sibling_prefix(path: Path, tag: str) -> str:
-    """'.<name><tag>' for the temporary directories beside PATH; the name part is cut to 128 bytes so that
-    any valid name (up to 255 bytes) still leaves room for the tag and mkdtemp's suffix."""
-    name = os.fsencode(path.name)[:128]
-    return f".{os.fsdecode(name)}{tag}"
+# What `python -m venv`, `uv venv`, pip and tfsetup put at an env's root. Anything else there is the
+# user's (a project made with `python -m venv .`): --force never deletes it.
+VENV_ENTRIES = frozenset({"bin", "Scripts", "lib", "lib64", "Lib", "include", "Include", "share", "etc",
+                          "man", "pyvenv.cfg", ".gitignore", "CACHEDIR.TAG", "tfsetup-env.json", ".lock"})
 
 
 @dataclass
@@ -69,6 +60,7 @@ class InstallResult:
         return {"ok": True, "target": str(self.target), "plan": self.plan.to_json(),
                 "timings": {k: round(v, 3) for k, v in self.timings.items()},
                 "replaced": self.replaced, "unchanged": self.unchanged,
+                "verified": is_verified(self.record),
                 "verification": self.verification.to_json() if self.verification else None,
                 "activate": activate_hint(self.target)}
 
@@ -108,17 +100,18 @@ def check_engine_path(engine: str, target: Path) -> None:
 def activate_hint(target: Path) -> str:
     if os.name == "nt":
         return str(target / "Scripts" / "activate")
-    return f"source {_shell_quote(str(target / 'bin' / 'activate'))}"
-
-
-def _shell_quote(text: str) -> str:
     import shlex
 
-    return shlex.quote(text)
+    return f"source {shlex.quote(str(target / 'bin' / 'activate'))}"
 
 
 # ---------------------------------------------------------------------------------------------
-# the target: what is there, may we replace it, and one writer at a time
+# the target: what is there, and may we replace it
+
+def running_env() -> Path:
+    """The env tfsetup itself runs from (its tool env, or whatever env it was installed into)."""
+    return Path(os.path.realpath(sys.prefix))
+
 
 def check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bool]]) -> bool:
     """Validate PATH; True when an existing env will be replaced. Never touches anything."""
@@ -134,6 +127,9 @@ def _check_target(target: Path, force: bool, confirm: Optional[Callable[[str], b
         raise TfsetupError(f"{target} is a dangling symlink; remove it or choose another path")
     if target.exists() and not target.is_dir():
         raise TfsetupError(f"{target} is a file, not an environment; choose another path")
+    if target.exists() and Path(os.path.realpath(target)) == running_env():
+        raise TfsetupError(f"{target} is the environment tfsetup itself is running from; refusing to replace it",
+                           fix="choose another PATH for the TensorFlow env (e.g. ./.venv)")
     existing_parent = parent
     while not existing_parent.exists():
         existing_parent = existing_parent.parent
@@ -147,6 +143,12 @@ def _check_target(target: Path, force: bool, confirm: Optional[Callable[[str], b
     if not is_venv(target):
         raise TfsetupError(f"{target} exists and is not a virtual environment; refusing to touch it",
                            fix="choose another PATH, or move your files away first")
+    foreign = sorted(p.name for p in target.iterdir() if p.name not in VENV_ENTRIES)
+    if foreign:
+        shown = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8 else "")
+        raise TfsetupError(f"{target} is a virtual environment that also holds other files ({shown}); "
+                           "replacing it would delete them", fix="move those files out of the env, or install "
+                           "the env somewhere else (e.g. PATH/.venv)")
     kind = "tfsetup env" if is_tfsetup_env(target) else "virtual environment"
     if force:
         return True
@@ -183,160 +185,8 @@ def check_lock_hashes(lock_path: Path) -> None:
                                fix="regenerate the lock (scripts/lock_recipes.py, or `tfsetup lock` for a team)")
 
 
-def _lock_file_for(target: Path) -> Path:
-    digest = hashlib.sha256(str(target).encode()).hexdigest()[:16]
-    directory = state_dir() / "locks"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory / f"{digest}.lock"
-
-
-@contextlib.contextmanager
-def target_lock(target: Path) -> Iterator[None]:
-    """One tfsetup writer per PATH. The OS drops the lock when a process dies: never stale."""
-    path = _lock_file_for(target)
-    handle = open(path, "a+")
-    try:
-        if os.name == "nt":  # pragma: no cover - exercised on Windows
-            import msvcrt
-
-            try:
-                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-            except OSError:
-                raise TfsetupError(f"another tfsetup is working on {target}; nothing was changed",
-                                   EXIT_INSTALL_FAILED, fix="wait for it to finish") from None
-        else:
-            import fcntl
-
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.seek(0)
-                owner = handle.read().strip() or "?"
-                raise TfsetupError(f"another tfsetup (pid {owner}) is working on {target}; nothing was changed",
-                                   EXIT_INSTALL_FAILED, fix="wait for it to finish, then run again") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
-    finally:
-        handle.close()
-
-
-def recover_leftovers(target: Path) -> List[str]:
-    """Undo what a run killed outright left beside PATH: put a moved-aside env back, drop stages."""
-    notes = []
-    parent = target.parent
-    if not parent.is_dir():
-        return notes
-    for entry in sorted(parent.iterdir()):
-        name = entry.name
-        if name.startswith(sibling_prefix(target, OLD_TAG)) and entry.is_dir():
-            if not target.exists():
-                os.rename(entry, target)
-                notes.append(f"restored {target} from an interrupted run")
-            else:
-                shutil.rmtree(entry, ignore_errors=True)
-        elif name.startswith(sibling_prefix(target, STAGE_TAG)) and entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-            notes.append(f"removed a staging directory left by an interrupted run ({name})")
-    return notes
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) take the same rollback path as Ctrl-C. The first of them interrupts; the
-    ones after it are ignored until the block is left, so a hammered Ctrl-C cannot cut the rollback."""
-    if threading_main() is False:
-        yield
-        return
-
-    def handler(signum, frame):  # noqa: ARG001
-        for sig in previous:
-            signal.signal(sig, signal.SIG_IGN)
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = {}
-    for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
-        if sig is not None:
-            previous[sig] = signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C, SIGTERM and SIGHUP while a rollback, restore or swap runs; they arrive after it.
-
-    A user who presses Ctrl-C twice must not stop the rollback half-way (an env moved aside, a staging
-    directory half deleted). Only rename/rmtree run inside: no child inherits the blocked mask.
-    """
-    sigs = {s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s is not None}
-    if not hasattr(signal, "pthread_sigmask") or not threading_main():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
 # ---------------------------------------------------------------------------------------------
-# the record file and script relocation
-
-def host_summary(facts: HostFacts) -> Dict[str, Any]:
-    return {"os": facts.os, "os_version": facts.os_version, "machine": facts.machine, "cpu": facts.cpu,
-            "rosetta": facts.rosetta, "gpus": [g.name for g in facts.gpus]}
-
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def build_record(plan: Plan, facts: HostFacts, backend: str, lock_digest: str, lock_name: str,
-                 verification: Optional[VerifyResult], started_at: str) -> Dict[str, Any]:
-    return {
-        "schema": 1,
-        "tfsetup": __version__,
-        "recipe": plan.recipe.id,
-        "accelerator": plan.recipe.accelerator,
-        "distribution": plan.recipe.distribution,
-        "packages": plan.packages,
-        "lock": {"name": lock_name, "digest": lock_digest, "python_platform": plan.recipe.python_platform},
-        "python": {"base": plan.python.executable, "version": plan.python.version, "launch": plan.launch},
-        "backend": backend,
-        "host": host_summary(facts),
-        "created_at": started_at,
-        "verified_at": now_iso() if verification else None,
-        "verification": ({"ok": verification.ok, "checks": [
-            {"id": c.id, "status": c.status, "message": c.message} for c in verification.checks]}
-            if verification else None),
-        "repairs": [],
-    }
-
-
-def write_record(env: Path, record: Dict[str, Any]) -> None:
-    tmp = env / (RECORD_FILE + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, env / RECORD_FILE)
-
-
-def read_record(env: Path) -> Optional[Dict[str, Any]]:
-    try:
-        return json.loads((env / RECORD_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
+# scripts that must work at the env's final place
 
 def relocate_scripts(env: Path, old: Path, new: Path) -> int:
     """Point absolute paths in bin/ scripts and pyvenv.cfg at the env's final place.
@@ -360,8 +210,9 @@ def relocate_scripts(env: Path, old: Path, new: Path) -> int:
     return changed
 
 
-def broken_scripts(env: Path) -> List[str]:
-    """Console scripts whose shebang names an interpreter that does not exist."""
+def broken_scripts(env: Path, final: Optional[Path] = None) -> List[str]:
+    """Console scripts whose shebang names an interpreter that does not exist; for a staged env, as it
+    will be at `final` (its scripts already name the final place)."""
     broken = []
     for path in sorted(bin_dir(env).iterdir()):
         if not path.is_file():
@@ -373,7 +224,10 @@ def broken_scripts(env: Path) -> List[str]:
             continue
         if first.startswith(b"#!") and b"python" in first and not first.startswith(b"#!/bin/sh"):
             interpreter = first[2:].strip().split(b" ")[0].decode(errors="replace")
-            if not os.path.exists(interpreter):
+            seen_at = interpreter
+            if final is not None and (interpreter == str(final) or interpreter.startswith(str(final) + os.sep)):
+                seen_at = str(env) + interpreter[len(str(final)):]
+            if not os.path.exists(seen_at):
                 broken.append(f"{path.name} -> {interpreter}")
     return broken
 
@@ -392,16 +246,20 @@ def expected_versions(plan: Plan, pins: Dict[str, str]) -> Dict[str, str]:
 
 
 def install_target(plan: Plan, facts: HostFacts) -> Target:
-    env: Dict[str, str] = {}
-    python_platform = None
-    if facts.os == "macos":
-        # Wheels for the hardware and the real macOS version, even from a translated parent.
-        python_platform = plan.recipe.python_platform
-        env["MACOSX_DEPLOYMENT_TARGET"] = ".".join(facts.os_version.split(".")[:2]) or "12.0"
-    return Target(python_platform=python_platform, env=env)
+    return target_for(facts.os, facts.os_version, facts.machine, plan.recipe.python_platform)
 
 
-def up_to_date(target: Path, plan: Plan, lock_digest: str) -> Optional[Dict[str, Any]]:
+def verify_plan(plan: Plan, facts: HostFacts, env: Path) -> VerifyResult:
+    """The verification suite in `env`, launched the way the plan launches its interpreter."""
+    return run_verification(relaunch(plan.launch, env_python(env)), expected_versions(plan, plan.lock.pins),
+                            plan.recipe.accelerator, facts.machine, plan.recipe.distribution)
+
+
+def lock_digest(lock_path: Path) -> str:
+    return hashlib.sha256(lock_path.read_bytes()).hexdigest()
+
+
+def up_to_date(target: Path, plan: Plan, digest: str) -> Optional[Dict[str, Any]]:
     """The env's record when PATH already holds exactly this plan's env and it verified; else None.
 
     Makes a second `tfsetup install` (an onboarding script run twice) a no-op, like `uv sync`.
@@ -410,19 +268,29 @@ def up_to_date(target: Path, plan: Plan, lock_digest: str) -> Optional[Dict[str,
         return None
     record = read_record(target) or {}
     python = (record.get("python") or {}).get("version", "")
-    if (record.get("recipe") == plan.recipe.id and (record.get("lock") or {}).get("digest") == lock_digest
-            and python.split(".")[:2] == plan.python.version.split(".")[:2]
-            and (record.get("verification") or {}).get("ok") is True):
+    if (record.get("recipe") == plan.recipe.id and (record.get("lock") or {}).get("digest") == digest
+            and python.split(".")[:2] == plan.python.version.split(".")[:2] and is_verified(record)):
         return record
     return None
+
+
+def build_env(plan: Plan, facts: HostFacts, backend: Backend, staging: Path, final: Path, lock_path: Path,
+              source: PackageSource, stage: Callable[[str], Any]) -> None:
+    """A new env in `staging` from the lock (not verified yet): venv, the locked packages, cached pycs."""
+    with stage("venv"):
+        backend.create_venv(plan.launch, staging, prompt=safe_prompt(final.name))
+    with stage("install"):
+        install_lock(backend, relaunch(plan.launch, env_python(staging)), lock_path, source,
+                     install_target(plan, facts))
+        bytecode.restore(relaunch(plan.launch, env_python(staging)), staging)
 
 
 def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Progress) -> InstallResult:
     target = Path(os.path.abspath(opts.target))
     lock_path = opts.lock_path or Path(plan.lock.path)
-    lock_digest = hashlib.sha256(lock_path.read_bytes()).hexdigest()
+    digest = lock_digest(lock_path)
     if not opts.force:
-        current = up_to_date(target, plan, lock_digest)
+        current = up_to_date(target, plan, digest)
         if current is not None:
             return InstallResult(target, plan, None, {}, False, current, unchanged=True)
     replaced = check_target(target, opts.force, opts.confirm)
@@ -440,82 +308,45 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
         timings[name] = time.perf_counter() - t0
         progress(name, "done")
 
-    with target_lock(target), sigterm_as_interrupt():
-        # Again under the lock: another run may have put an env at PATH since the first look.
-        replaced = check_target(target, opts.force or replaced, None)
-        for note in recover_leftovers(target):
-            progress("recover", note)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with signals_deferred():  # a unique name, reserved then freed: the engines create the directory
-            staging = Path(tempfile.mkdtemp(prefix=sibling_prefix(target, STAGE_TAG), dir=target.parent))
-            os.rmdir(staging)
-        old: Optional[Path] = None
-        promoted = completed = False
-        try:
-            with stage("venv"):
-                backend.create_venv(plan.launch, staging, prompt=safe_prompt(target.name))
-            with stage("install"):
-                backend.install_lock(plan.launch, staging, lock_path, opts.source, install_target(plan, facts))
-                bytecode.restore(relaunch(plan.launch, env_python(staging)), staging)
+    try:
+        with Transaction(target, lambda message: progress("recover", message)) as txn:
+            # Again under the lock: another run may have put an env at PATH since the first look.
+            replaced = check_target(target, opts.force or replaced, None)
+            staging = txn.new_stage()
+            build_env(plan, facts, backend, staging, target, lock_path, opts.source, stage)
             verification = None
             if opts.verify:
                 with stage("verify"):
-                    verification = run_verification(
-                        relaunch(plan.launch, env_python(staging)), expected_versions(plan, plan.lock.pins),
-                        plan.recipe.accelerator, facts.machine, plan.recipe.distribution)
+                    verification = verify_plan(plan, facts, staging)
                 if not verification.ok:
-                    failed = verification.failed()
                     raise InstallFailed(
-                        "verification failed: " + "; ".join(f"{c.id}: {c.message}" for c in failed),
+                        "verification failed: " + "; ".join(f"{c.id}: {c.message}" for c in verification.failed()),
                         fix="nothing was changed at the target; `tfsetup explain` can read the error above",
                         verification=verification, timings=timings)
-            record = build_record(plan, facts, backend.name, lock_digest, lock_path.name, verification, started_at)
+            record = build_record(plan, facts, backend.name, digest, lock_path.name, verification, started_at)
             record.update(opts.extra_record)
             write_record(staging, record)
             with stage("promote"):
                 relocate_scripts(staging, staging, target)
-                with signals_deferred():  # the swap happens whole, or not at all
-                    if replaced:
-                        old = Path(tempfile.mkdtemp(prefix=sibling_prefix(target, OLD_TAG), dir=target.parent))
-                        os.rmdir(old)
-                        os.rename(target, old)
-                    elif target.exists():
-                        os.rmdir(target)  # an empty directory the user made for us
-                    os.rename(staging, target)
-                    promoted = True
-                broken = broken_scripts(target)
+                broken = broken_scripts(staging, final=target)
                 if broken:
-                    raise InstallFailed(f"console scripts do not run after the move: {', '.join(broken[:3])}")
-            completed = True
-            if old is not None:
-                with signals_deferred():
-                    shutil.rmtree(old, ignore_errors=True)
-            if verification is not None:
-                bytecode.harvest_later(relaunch(plan.launch, env_python(target)), target)
-            return InstallResult(target, plan, verification, timings, replaced, record)
-        except BackendError as exc:
-            raise InstallFailed(f"{exc.step} failed ({backend.name}): {exc.message}",
-                                fix=_backend_fix(exc.message, opts.source), timings=timings) from None
-        except OSError as exc:
-            raise InstallFailed(f"install failed: {exc.strerror or exc} ({exc.filename or target})",
-                                timings=timings) from None
-        finally:
-            if not completed:
-                _roll_back(target, staging, old, promoted)
+                    raise InstallFailed(f"console scripts would not run after the move: {', '.join(broken[:3])}")
+                txn.promote(staging)  # the commit point: from here on the install has succeeded
+    except BackendError as exc:
+        raise InstallFailed(f"{exc.step} failed ({backend.name}): {exc.message}",
+                            fix=backend_fix(exc.message, opts.source), timings=timings) from None
+    except OSError as exc:
+        raise InstallFailed(f"install failed: {exc.strerror or exc} ({exc.filename or target})",
+                            timings=timings) from None
+    try:
+        if verification is not None:
+            bytecode.harvest_later(relaunch(plan.launch, env_python(target)), target)
+    except KeyboardInterrupt:
+        pass  # the env is in place and verified: a late Ctrl-C must not report a failure
+    return InstallResult(target, plan, verification, timings, replaced, record)
 
 
-def _roll_back(target: Path, staging: Path, old: Optional[Path], promoted: bool) -> None:
-    """Leave exactly what was there before, and no temporary directories (signals wait until done)."""
-    with signals_deferred():
-        if promoted and target.exists():
-            shutil.rmtree(target, ignore_errors=True)  # the new env failed after the move
-        if old is not None and old.exists() and not target.exists():
-            os.rename(old, target)  # the previous env goes back
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-
-
-def _backend_fix(message: str, source: PackageSource) -> Optional[str]:
+def backend_fix(message: str, source: PackageSource) -> Optional[str]:
     lowered = message.lower()
     if "hash" in lowered and ("mismatch" in lowered or "do not match" in lowered or "hashes" in lowered):
         return "a downloaded file does not match the lock's hash: the index or wheelhouse serves a " \

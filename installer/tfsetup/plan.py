@@ -11,11 +11,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from packaging.version import InvalidVersion, Version
 
+from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError
 from tfsetup.host.facts import HostFacts, PythonInfo
+from tfsetup.platforms import native_launch
 from tfsetup.recipes import ACCELERATORS, Lock, Recipe, RecipeTable
 
-EXIT_BAD_INPUT = 2
-EXIT_NO_RECIPE = 3
 ACCELERATOR_NAMES = {"metal": "Metal", "cuda": "CUDA", "cpu": "CPU-only"}
 # Tie-break between interpreters of the same version: builds that are made for this, first.
 SOURCE_PREFERENCE = ("homebrew", "python.org", "uv", "pyenv", "system", "xcode", "other", "conda")
@@ -75,21 +75,16 @@ class Plan:
         }
 
 
-class PlanError(Exception):
-    """Nothing fits (exit 3) or the request itself is bad (exit 2)."""
+class PlanError(TfsetupError):
+    """Nothing fits (exit 3, with every rejection) or the request itself is bad (exit 2)."""
 
     def __init__(self, message: str, exit_code: int = EXIT_NO_RECIPE,
                  rejected: Sequence[Rejection] = (), fix: Optional[str] = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
+        super().__init__(message, exit_code, fix)
         self.rejected = list(rejected)
-        self.fix = fix
 
     def to_json(self) -> Dict[str, Any]:
-        doc: Dict[str, Any] = {"error": self.message, "exit_code": self.exit_code}
-        if self.fix:
-            doc["fix"] = self.fix
+        doc = super().to_json()
         if self.exit_code == EXIT_NO_RECIPE:
             doc["rejected"] = [r.to_json() for r in self.rejected]
         return doc
@@ -227,11 +222,8 @@ def choose_interpreter(recipe: Recipe, facts: HostFacts, request: PlanRequest
 
 
 def launch_for(py: PythonInfo, facts: HostFacts) -> List[str]:
-    # A universal2 Python started from a translated (Rosetta) process runs as x86_64;
-    # `arch -arm64` makes every child that creates, fills or tests the env run native.
-    if facts.os == "macos" and facts.machine == "arm64" and facts.rosetta and len(py.archs) > 1:
-        return ["arch", "-arm64", py.executable]
-    return [py.executable]
+    # Every child that creates, fills or tests the env starts the way this launch does.
+    return native_launch(py.executable, facts.os, facts.machine, facts.rosetta, py.archs)
 
 
 def python_fix(facts: HostFacts, recipe: Recipe) -> str:

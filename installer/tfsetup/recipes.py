@@ -14,6 +14,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from tfsetup.errors import BadInput
+from tfsetup.platforms import UV_PLATFORMS, platform_id, resolve_target, uv_python_platform
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.9/3.10
@@ -24,18 +27,11 @@ ACCELERATORS = ("metal", "cuda", "cpu")
 STATUSES = ("stable", "legacy", "prerelease")
 TF_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel", "tensorflow-gpu",
                     "tf-nightly")
-PLATFORMS = {  # os-machine -> uv --python-platform (Linux gets its manylinux level from the recipe)
-    "macos-arm64": "aarch64-apple-darwin",
-    "macos-x86_64": "x86_64-apple-darwin",
-    "linux-x86_64": "x86_64-manylinux",
-    "linux-aarch64": "aarch64-manylinux",
-    "windows-x86_64": "x86_64-pc-windows-msvc",
-}
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _PY = re.compile(r"^3\.\d+$")
 
 
-class RecipeError(ValueError):
+class RecipeError(BadInput):
     """The recipes file (or a lock) is malformed; the message names the file and key."""
 
 
@@ -44,10 +40,6 @@ class Lock:
     path: str
     pins: Dict[str, str]  # normalized name -> exact version
     digest: str  # sha256 of the file's bytes
-
-    @property
-    def line_count(self) -> int:
-        return len(self.pins)
 
 
 @dataclass(frozen=True)
@@ -76,7 +68,7 @@ class Recipe:
 
     @property
     def platform(self) -> str:
-        return f"{self.os}-{self.machine}"
+        return platform_id(self.os, self.machine)
 
     @property
     def tf_version(self) -> Version:
@@ -89,19 +81,12 @@ class Recipe:
     @property
     def python_platform(self) -> str:
         """The `uv --python-platform` value the locks are resolved for."""
-        base = PLATFORMS[self.platform]
-        if self.os == "linux":
-            major, minor = (self.min_glibc or "2.28").split(".")[:2]
-            return f"{base}_{major}_{minor}"
-        return base
+        return uv_python_platform(self.os, self.machine, self.min_glibc)
 
     @property
     def macos_target(self) -> Optional[str]:
         """MACOSX_DEPLOYMENT_TARGET for resolving: the oldest macOS the recipe supports."""
-        if self.os != "macos":
-            return None
-        parts = (self.min_os or ("12.0" if self.machine == "arm64" else "10.15")).split(".")
-        return ".".join((parts + ["0"])[:2])
+        return resolve_target(self.min_os, self.machine) if self.os == "macos" else None
 
     def resolver_input(self) -> List[str]:
         """The requirement lines the lock is resolved from."""
@@ -136,9 +121,6 @@ class RecipeTable:
 
     def by_id(self, recipe_id: str) -> Optional[Recipe]:
         return next((r for r in self.recipes if r.id == recipe_id), None)
-
-    def tf_versions(self) -> List[str]:
-        return sorted({r.tensorflow for r in self.recipes}, key=Version, reverse=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,8 +180,8 @@ def _recipe(doc: Any, where: str) -> Recipe:
     where = f"{where} ({rid})"
     os_name = _get(doc, "os", str, where)
     machine = _get(doc, "machine", str, where)
-    if f"{os_name}-{machine}" not in PLATFORMS:
-        raise RecipeError(f"{where}: no platform {os_name}-{machine}; known: {', '.join(PLATFORMS)}")
+    if platform_id(os_name, machine) not in UV_PLATFORMS:
+        raise RecipeError(f"{where}: no platform {os_name}-{machine}; known: {', '.join(UV_PLATFORMS)}")
     accelerator = _get(doc, "accelerator", str, where)
     if accelerator not in ACCELERATORS:
         raise RecipeError(f"{where}: 'accelerator' must be one of {', '.join(ACCELERATORS)}")

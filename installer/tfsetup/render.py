@@ -1,10 +1,13 @@
 """Human reports (rich, on stdout). Only presentation lives here."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+import shlex
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.host.facts import HostFacts
-from tfsetup.output import console
+from tfsetup.output import console, err
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
 
@@ -99,15 +102,153 @@ def render_install(result) -> None:
     if result.unchanged:
         out.print(f"[green bold]up to date[/] {result.target} already holds {result.plan.recipe.id} "
                   f"(verified {result.record.get('verified_at') or ''}); --force rebuilds it")
-        from tfsetup.install import activate_hint
-
-        out.print(f"activate it with:  {activate_hint(result.target)}")
+        out.print(f"activate it with:  {result.to_json()['activate']}")
         return
     if result.verification is not None:
         render_checks([c.to_json() for c in result.verification.checks], "Verification")
     total = sum(result.timings.values())
     out.print(f"[green bold]ready[/] {result.target} ({result.plan.recipe.id}, "
               f"{', '.join(f'{k} {v}' for k, v in result.plan.packages.items())}) in {total:.1f}s")
-    from tfsetup.install import activate_hint
+    out.print(f"activate it with:  {result.to_json()['activate']}")
 
-    out.print(f"activate it with:  {activate_hint(result.target)}")
+
+def render_project_note(note: Optional[str]) -> None:
+    if note:
+        err(note)
+
+
+def stage_progress(json_out: bool) -> Callable[[str, str], None]:
+    """install's stage lines on stderr. On a terminal each stage also shows a spinner while it runs; when
+    stderr is captured (CI, scripts, tests) it stays plain lines, which tools can watch."""
+    labels = {"venv": "creating the venv", "install": "installing the locked packages",
+              "verify": "verifying inside the new env", "promote": "moving the env into place"}
+    started: Dict[str, float] = {}
+    spinners: Dict[str, Any] = {}
+    tty = sys.stderr.isatty() and not json_out
+
+    def report(stage: str, event: str) -> None:
+        label = labels.get(stage, stage)
+        if event == "start":
+            started[stage] = time.perf_counter()
+            err(f"-> {label} ...")
+            if tty:
+                from rich.console import Console
+
+                spinners[stage] = Console(stderr=True).status(f"{label} ...")
+                spinners[stage].start()
+        elif event == "done":
+            if stage in spinners:
+                spinners.pop(stage).stop()
+            err(f"   done in {time.perf_counter() - started.get(stage, time.perf_counter()):.1f}s")
+        else:
+            err(f"   {event}")
+
+    return report
+
+
+def render_verify_failed(env: Any, result: Any) -> None:
+    failed = ", ".join(c.id for c in result.checks if c.status == "fail") or "the probe"
+    err(f"tfsetup: verification failed ({failed})\n  fix: `tfsetup doctor {shlex.quote(str(env))}` "
+        "says what is wrong; `--fix` repairs it")
+
+
+SEVERITY_COLORS = {"error": "red", "warning": "yellow", "info": "blue"}
+
+
+def render_explain(findings: Sequence[Any]) -> None:
+    from rich.markup import escape
+
+    con = console()
+    for f in findings:
+        con.print(f"[bold {SEVERITY_COLORS.get(f.severity, 'white')}]{f.severity}[/] [bold]{escape(f.id)}[/]")
+        con.print(f"  {escape(f.message)}")
+        con.print(f"  [green]fix:[/] {escape(f.fix)}")
+        for line in f.evidence:
+            con.print(f"  [dim]> {escape(line)}[/]")
+        for url in f.sources[:2]:
+            con.print(f"  [dim]see {escape(url)}[/]")
+
+
+def _sections(count: int) -> str:
+    return f"{count} section" + ("" if count == 1 else "s")
+
+
+def render_lock(result: Any, json_out: bool = False) -> None:
+    if result.checked:
+        for reason in result.reasons:
+            err(f"stale: {reason}")
+        if result.up_to_date:
+            err(f"{result.lock.name} is up to date ({_sections(len(result.sections))})")
+        return
+    if not json_out:
+        print(f"wrote {result.lock} ({_sections(len(result.sections))})")
+
+
+def render_wheelhouse(summary: Dict[str, Any], directory: Any) -> None:
+    pythons = summary.get("pythons") or []
+    pin = f" --python {pythons[0]}" if len(pythons) == 1 else ""  # the Python the wheels are for
+    print(f"{len(summary['wheels'])} wheels in {directory} ({summary['downloaded']} downloaded); install "
+          f"with: tfsetup install --offline --find-links {shlex.quote(str(directory))}{pin}")
+
+
+def render_report(doc: Dict[str, Any]) -> None:
+    out = console()
+    out.print(f"{doc['host']['os']} {doc['host']['os_version']} {doc['host']['machine']}: "
+              f"{doc['summary']['envs']} env(s), {doc['summary']['errors']} error finding(s)")
+    for env in doc["envs"]:
+        state = "missing" if not env["exists"] else (
+            ", ".join(f["id"] for f in env.get("findings", []) if f.get("severity") == "error") or "ok")
+        made = env.get("recipe") or ("made by tfsetup" if env.get("registered") else "not made by tfsetup")
+        out.print(f"  {env['path']}: {made} — {state}")
+
+
+SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
+
+
+def render_findings(findings: List[Any], rp: Any, env: Any, fix: bool) -> None:
+    """doctor's report on stdout: the findings table, then the repair plan."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    tf = ", ".join(f"{d.key} {d.version}" for d in env.tf_distributions()) or "no TensorFlow"
+    out.print(f"[bold]{escape(env.path)}[/]: Python {env.version} ({env.machine}{', conda' if env.conda else ''}), "
+              f"{escape(tf)}")
+    if not findings:
+        out.print("[green]No problems found.[/]")
+    else:
+        table = Table(title="Findings", title_justify="left", show_lines=True)
+        for col in ("severity", "id", "problem", "fix"):
+            table.add_column(col, overflow="fold")
+        for f in findings:
+            style = SEVERITY_STYLE.get(f.severity, "")
+            detail = escape(f.message) + "".join(f"\n[dim]· {escape(e)}[/]" for e in f.evidence[:4])
+            table.add_row(f"[{style}]{f.severity}[/]", f.id, detail, escape(f.fix))
+        out.print(table)
+    if rp.actions:
+        if not (env.venv or env.conda):
+            how = (" (--fix does not change a system Python: make a separate env with "
+                   "`tfsetup install PATH` instead)")
+        else:
+            command = f"tfsetup doctor --fix {shlex.quote(env.path)}"
+            how = "" if fix else f" (run `{command}` to apply; the env is kept as it is if anything fails)"
+        out.print("[bold]Repair plan[/]" + escape(how) + ":")
+        for i, action in enumerate(rp.actions, 1):
+            label = "by hand" if action.kind == "manual" else action.kind
+            out.print(f"  {i}. {escape('[' + label + ']')} {escape(action.summary)}")
+
+
+def render_doctor_result(outcome: Any) -> None:
+    from rich.markup import escape
+
+    out = console()
+    doc = outcome.doc
+    if doc.get("repaired"):
+        out.print("[green bold]repaired[/]: the env passed verification; the repair is recorded in tfsetup-env.json")
+        remaining = [f for f in (outcome.after or []) if f.severity in ("error", "warning")]
+        for f in remaining:
+            out.print(f"[yellow]still:[/] {f.id}: {escape(f.message)}")
+    elif doc.get("error"):
+        out.print(f"[red bold]repair failed[/]: {escape(doc['error'])}")
+        if doc.get("restored"):
+            out.print("the env is exactly as it was before the repair")

@@ -135,7 +135,8 @@ def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT
     from tfsetup.envpaths import check_env_dir, env_python, is_venv
     from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
     from tfsetup.host.detect import detect_host
-    from tfsetup.install import read_record
+    from tfsetup.platforms import native_launch
+    from tfsetup.record import read_record
 
     env = Path(os.path.abspath(env))
     check_env_dir(env)
@@ -151,7 +152,5 @@ def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT
     expect = {k: v for k, v in packages.items() if k in (distribution, "numpy", "tensorflow-metal")}
     has_metal = any((env / "lib").glob("python*/site-packages/tensorflow_metal*"))
     accelerator = record.get("accelerator") or ("metal" if has_metal else "cpu")
-    launch = [str(python)]
-    if facts.os == "macos" and facts.machine == "arm64" and facts.rosetta:
-        launch = ["arch", "-arm64", str(python)]
+    launch = native_launch(python, facts.os, facts.machine, facts.rosetta)
     return run_verification(launch, expect, accelerator, facts.machine, distribution, benchmark, timeout)

@@ -189,7 +189,8 @@ def test_rebuild_replaces_the_env_and_keeps_the_users_packages(workdir, monkeypa
     host interpreter with the recipe's lock, then the user's own top-level packages reinstalled."""
     from tfsetup.doctor.findings import Finding
     from tfsetup.doctor.inspect import inspect_env
-    from tfsetup.doctor.repair import apply_repair, plan_repair
+    from tfsetup.doctor.apply import apply_repair
+    from tfsetup.doctor.repair import plan_repair
     from tfsetup.host.detect import detect_host
     from tfsetup.recipes import load_recipes
 

@@ -16,7 +16,7 @@ from tfsetup.doctor.inspect import (PROBE, Distribution, EnvFacts, ImportCheck, 
                                     find_env_python, inspect_env)
 from tfsetup.doctor.repair import (desired_accelerator, needs_rebuild, plan_repair, top_level_packages)
 from tfsetup.doctor.rules import ROSETTA_URL, diagnose, problems, unmet_requirements
-from tfsetup.envpaths import default_env
+from tfsetup.request import default_env
 from tfsetup.errors import TfsetupError
 from tfsetup.recipes import load_recipes
 
@@ -532,7 +532,8 @@ def test_failed_repair_restores_the_env_exactly(tmp_path, script, monkeypatch):
     from dataclasses import replace as dc_replace
 
     from tests.e2e.helpers import leftovers, manifest
-    from tfsetup.doctor.repair import RepairAction, RepairFailed, apply_repair
+    from tfsetup.doctor.apply import RepairFailed, apply_repair
+    from tfsetup.doctor.repair import RepairAction
 
     monkeypatch.setenv("TFSETUP_STATE_DIR", str(tmp_path / "state"))
     table = _table_with_locks(tmp_path, {"linux-x86_64-cpu-tf2.15/py3.11.txt": PINS_215})

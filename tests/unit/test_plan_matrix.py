@@ -10,7 +10,8 @@ from typing import Dict, List, NamedTuple, Optional
 
 import pytest
 
-from tfsetup.plan import EXIT_BAD_INPUT, EXIT_NO_RECIPE, PlanError, PlanRequest, plan
+from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE
+from tfsetup.plan import PlanError, PlanRequest, plan
 from tfsetup.recipes import load_recipes
 
 from tests.conftest import FIXTURES, host_fixture

@@ -10,7 +10,7 @@ from tfsetup.recipes import load_recipes
 from tfsetup.team.config import ConfigError, find_config, load_config
 from tfsetup.team.lockfile import (read_team_lock, render_lock, section_specs,
                                    stale_reasons)
-from tfsetup.team.project import Flags, merge
+from tfsetup.request import Flags, merge
 from tfsetup.team.wheelhouse import LockText, wanted_wheels
 
 TABLE = load_recipes()

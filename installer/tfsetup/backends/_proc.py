@@ -9,9 +9,37 @@ from typing import Dict, List, Optional
 from tfsetup.backends.base import BackendError
 
 
+# What an engine may take from the user's environment: where it caches, how it reaches the network
+# (proxies, certificates, credentials, mirrors; hashes are enforced whatever the index). Any other
+# PIP_*/UV_* setting could change where packages go (PIP_TARGET, PIP_PREFIX), how they are placed
+# (UV_LINK_MODE=symlink) or what is installed (UV_EXCLUDE, UV_CONSTRAINT, PIP_NO_DEPS...): dropped.
+ENGINE_PASS = {
+    "UV_CACHE_DIR", "UV_NO_CACHE", "UV_NATIVE_TLS", "UV_HTTP_TIMEOUT", "UV_REQUEST_TIMEOUT", "UV_HTTP_RETRIES",
+    "UV_CONCURRENT_DOWNLOADS", "UV_CONCURRENT_INSTALLS", "UV_INSECURE_HOST", "UV_KEYRING_PROVIDER",
+    "UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_URL", "UV_INDEX", "UV_OFFLINE", "UV_NO_PROGRESS",
+    "PIP_CACHE_DIR", "PIP_NO_CACHE_DIR", "PIP_CERT", "PIP_CLIENT_CERT", "PIP_PROXY", "PIP_TIMEOUT",
+    "PIP_RETRIES", "PIP_TRUSTED_HOST", "PIP_KEYRING_PROVIDER", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
+}
+ENGINE_PASS_PREFIXES = ("UV_INDEX_",)  # UV_INDEX_<NAME>_USERNAME / _PASSWORD: index credentials
+DROPPED = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV", "CONDA_PREFIX")
+
+
+def engine_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The explicit environment every engine child runs with (see ENGINE_PASS)."""
+    env = {}
+    for key, value in os.environ.items():
+        if key in DROPPED:
+            continue
+        if key.startswith(("PIP_", "UV_")) and key not in ENGINE_PASS and not key.startswith(ENGINE_PASS_PREFIXES):
+            continue
+        env[key] = value
+    env["PIP_CONFIG_FILE"] = os.devnull  # no pip.conf: it could set target/prefix/user like the variables
+    env.update(extra or {})
+    return env
+
+
 def run_step(step: str, argv: List[str], env: Optional[Dict[str, str]] = None, timeout: float = 3600) -> str:
-    full_env = dict(os.environ)
-    full_env.update(env or {})
+    full_env = engine_env(env)
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=timeout,
                               stdin=subprocess.DEVNULL, errors="replace")

@@ -1,14 +1,22 @@
-"""One small interface for the install engines (uv by default, pip as the fallback)."""
+"""One small interface for the install engines (uv by default, pip as the fallback).
+
+Every engine command line tfsetup runs is built here (pipx's backends/ are the model): creating a
+venv, installing a hash-pinned lock (fresh or over an existing env), installing the user's packages
+under the lock's pins as constraints, uninstalling. `*_argv` methods only build the command, so a
+repair plan can show exactly what it will run; the plain methods run it.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 try:
     from typing import Protocol
 except ImportError:  # pragma: no cover
     Protocol = object  # type: ignore
+
+HASHED_LOCK = ("--require-hashes", "--no-deps", "--only-binary", ":all:")  # every lock install, any engine
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,16 @@ class Target:
     env: Dict[str, str] = field(default_factory=dict)  # e.g. MACOSX_DEPLOYMENT_TARGET
 
 
+def target_for(host_os: str, os_version: str, machine: str, python_platform: str) -> Target:
+    """On a Mac: wheels for the hardware and the real macOS version, even from a translated parent."""
+    if host_os != "macos":
+        return Target()
+    from tfsetup.platforms import deployment_target
+
+    return Target(python_platform=python_platform,
+                  env={"MACOSX_DEPLOYMENT_TARGET": deployment_target(os_version, machine)})
+
+
 class BackendError(Exception):
     def __init__(self, step: str, message: str) -> None:
         super().__init__(f"{step}: {message}")
@@ -56,9 +74,23 @@ class BackendError(Exception):
 
 
 class Backend(Protocol):
+    """`python` is the env's interpreter as a command: [python] or ["arch", "-arm64", python]."""
+
     name: str
 
     def create_venv(self, launch: List[str], path: Path, prompt: str) -> None: ...
 
-    def install_lock(self, launch: List[str], env: Path, lock: Path, source: PackageSource,
-                     target: Target) -> None: ...
+    def install_lock_argv(self, python: Sequence[str], lock: Path, source: PackageSource, target: Target,
+                          reinstall: bool = False) -> List[str]: ...
+
+    def install_packages_argv(self, python: Sequence[str], specs: Sequence[str], constraints: Path,
+                              source: PackageSource) -> List[str]: ...
+
+    def uninstall_argv(self, python: Sequence[str], names: Sequence[str]) -> List[str]: ...
+
+
+def install_lock(backend: "Backend", python: Sequence[str], lock: Path, source: PackageSource, target: Target,
+                 reinstall: bool = False) -> None:
+    from tfsetup.backends._proc import run_step
+
+    run_step("install", backend.install_lock_argv(python, lock, source, target, reinstall), env=dict(target.env))

@@ -1,25 +1,36 @@
 """pip: `python -m venv` + `pip install --require-hashes` from the lock (the fallback engine)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import List
+from typing import List, Sequence
 
 from tfsetup.backends._proc import run_step
-from tfsetup.backends.base import PackageSource, Target
-from tfsetup.envpaths import env_python, relaunch
+from tfsetup.backends.base import HASHED_LOCK, PackageSource, Target
+
+PIP = ("-m", "pip")
+QUIET = ("--disable-pip-version-check", "--no-input")
 
 
 class PipBackend:
+    """The env's own pip, started the way the env's python is launched, so it picks native wheels."""
+
     name = "pip"
 
     def create_venv(self, launch: List[str], path: Path, prompt: str) -> None:
         run_step("create venv", list(launch) + ["-m", "venv", "--prompt", prompt, str(path)])
 
-    def install_lock(self, launch: List[str], env: Path, lock: Path, source: PackageSource,
-                     target: Target) -> None:
-        # The env's own pip, launched like the base interpreter, so it picks native wheels.
-        argv = relaunch(launch, env_python(env)) + [
-            "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
-            "--require-hashes", "--no-deps", "--only-binary", ":all:", "-r", str(lock)]
-        argv += source.args(no_network=["--no-index"], no_index=[])
-        run_step("install", argv, env=dict(target.env))
+    def install_lock_argv(self, python: Sequence[str], lock: Path, source: PackageSource, target: Target,
+                          reinstall: bool = False) -> List[str]:
+        argv = [*python, *PIP, "install", "--quiet", *QUIET, *HASHED_LOCK, "-r", os.path.abspath(lock)]
+        if reinstall:
+            argv.append("--force-reinstall")
+        return argv + source.args(no_network=["--no-index"], no_index=[])
+
+    def install_packages_argv(self, python: Sequence[str], specs: Sequence[str], constraints: Path,
+                              source: PackageSource) -> List[str]:
+        return [*python, *PIP, "install", *QUIET, "-c", str(constraints),
+                *source.args(no_network=["--no-index"], no_index=[]), *specs]
+
+    def uninstall_argv(self, python: Sequence[str], names: Sequence[str]) -> List[str]:
+        return [*python, *PIP, "uninstall", "-y", *QUIET[:1], *names]

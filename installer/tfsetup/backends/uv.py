@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List
+from typing import List, Optional, Sequence
 
 from tfsetup.backends._proc import run_step
-from tfsetup.backends.base import BackendError, PackageSource, Target
-from tfsetup.envpaths import env_python
+from tfsetup.backends.base import HASHED_LOCK, BackendError, PackageSource, Target
 
 
 def find_uv() -> str:
@@ -22,11 +21,18 @@ def find_uv() -> str:
         raise BackendError("uv", "the uv binary is missing; reinstall tfsetup or use --backend pip") from None
 
 
+def uv_or_none() -> Optional[str]:
+    try:
+        return find_uv()
+    except BackendError:
+        return None
+
+
 class UvBackend:
     name = "uv"
 
-    def __init__(self) -> None:
-        self.uv = find_uv()
+    def __init__(self, uv: Optional[str] = None) -> None:
+        self.uv = uv or find_uv()
 
     def create_venv(self, launch: List[str], path: Path, prompt: str) -> None:
         # Relocatable: the env is built in a staging dir and renamed into place; uv then writes
@@ -34,16 +40,24 @@ class UvBackend:
         run_step("create venv", [self.uv, "venv", "--quiet", "--relocatable", "--no-config",
                                  "--prompt", prompt, "--python", launch[-1], str(path)])
 
-    def install_lock(self, launch: List[str], env: Path, lock: Path, source: PackageSource,
-                     target: Target) -> None:
+    def install_lock_argv(self, python: Sequence[str], lock: Path, source: PackageSource, target: Target,
+                          reinstall: bool = False) -> List[str]:
         # No --compile-bytecode: it compiles every .py in the env (4,400 files for tensorflow-cpu
         # 2.21, ~15 s on 2 cores), while the verification's first import (run with -I, so it writes
         # .pyc even under PYTHONDONTWRITEBYTECODE) compiles only the ~2,400 that `import
         # tensorflow` needs, and they land in the env before it is promoted (scripts/bench.py).
-        argv = [self.uv, "pip", "install", "--quiet", "--python", str(env_python(env)),
-                "--require-hashes", "--no-deps", "--only-binary", ":all:",
-                "--no-config", "-r", str(lock)]
+        argv = [self.uv, "pip", "install", "--python", str(python[-1]), "--quiet", *HASHED_LOCK,
+                "--no-config", "-r", os.path.abspath(lock)]
+        if reinstall:
+            argv.append("--reinstall")
         if target.python_platform:
             argv += ["--python-platform", target.python_platform]
-        argv += source.args(no_network=["--offline"], no_index=["--no-index"])
-        run_step("install", argv, env=dict(target.env))
+        return argv + source.args(no_network=["--offline"], no_index=["--no-index"])
+
+    def install_packages_argv(self, python: Sequence[str], specs: Sequence[str], constraints: Path,
+                              source: PackageSource) -> List[str]:
+        return [self.uv, "pip", "install", "--python", str(python[-1]), "--no-config", "-c", str(constraints),
+                *source.args(no_network=["--offline"], no_index=["--no-index"]), *specs]
+
+    def uninstall_argv(self, python: Sequence[str], names: Sequence[str]) -> List[str]:
+        return [self.uv, "pip", "uninstall", "--python", str(python[-1]), *names]

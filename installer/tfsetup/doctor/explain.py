@@ -1,9 +1,10 @@
 """`tfsetup explain`: read a pasted error log or traceback and name the known problems in it.
 
 Pure: text in, findings out (no I/O). Every rule is a few compiled regexes checked against the real
-texts under tests/fixtures/errors/ (see PATTERNS.md there for why each pattern looks the way it
-does). Rules match on the error *messages*, never on traceback frames: user-code shape errors have
-the same TensorFlow frames as real environment problems.
+texts kept as test fixtures (tests/fixtures/errors/; PATTERNS.md there says why each pattern looks
+the way it does). What each finding id means, and its public sources, live in doctor/catalog.py.
+Rules match on the error *messages*, never on traceback frames: user-code shape errors have the same
+TensorFlow frames as real environment problems.
 """
 from __future__ import annotations
 
@@ -11,73 +12,13 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from tfsetup.doctor.catalog import sources_of
 from tfsetup.doctor.findings import Finding, worst_first
 from tfsetup.recipes import RecipeTable
 
 MAX_EVIDENCE = 3
 MAX_EVIDENCE_CHARS = 400
 _I = re.IGNORECASE
-
-# ---------------------------------------------------------------------------------------------
-# public reports documenting each problem (from tests/fixtures/errors/SOURCES.md)
-
-SOURCES: Dict[str, Tuple[str, ...]] = {
-    "metal-plugin-abi-mismatch": (
-        "https://github.com/ShapeLayer/blog.jonghyeon.me/blob/648c1a19a2fb7fd2c78e4350b37e1ecbfc7ca940/"
-        "_posts/2025-09-11-tensorflow-metal-compatibilities.md",
-        "https://github.com/tensorflow/text/issues/654",
-        "https://github.com/tensorflow/models/issues/10617",
-    ),
-    "no-registered-platform": (
-        "https://github.com/tensorflow/tensorflow/issues/58988",
-        "https://github.com/tlkh/tf-metal-experiments/issues/19",
-    ),
-    "numpy-abi-mismatch": (
-        "https://github.com/tensorflow/tensorflow/issues/90245",
-        "https://github.com/nv-tlabs/vipe/issues/42",
-        "https://github.com/CameronBodine/PINGMapper/issues/123",
-    ),
-    "illegal-instruction": (
-        "https://github.com/tensorflow/tensorflow/issues/62342",
-        "https://github.com/apple/tensorflow_macos/issues/72",
-        "https://github.com/AlexanderVNikitin/tsgm/issues/38",
-        "https://github.com/vanvalenlab/deepcell-tf/issues/715",
-    ),
-    "protobuf-mismatch": (
-        "https://github.com/tensorflow/tensorflow/issues/56266",
-        "https://github.com/GantMan/nsfw_model/issues/154",
-        "https://github.com/tensorflow/models/issues/11192",
-        "https://github.com/onnx/tensorflow-onnx/pull/2476",
-    ),
-    "unsupported-wheel": (
-        "https://github.com/apple/tensorflow_macos/issues/46",
-        "https://github.com/tensorflow/tensorflow/issues/50108",
-        "https://github.com/mwidjaja1/DSOnMacARM/issues/3",
-    ),
-    "no-matching-distribution": (
-        "https://github.com/tensorflow/tensorflow/issues/79349",
-        "https://github.com/tensorflow/tensorflow/issues/115652",
-        "https://github.com/tensorflow/tensorflow/issues/48636",
-    ),
-    "keras-mismatch": (
-        "https://github.com/keras-team/tf-keras/issues/257",
-        "https://github.com/katanemo/plano/issues/231",
-        "https://github.com/tensorflow/tensorflow/issues/62825",
-        "https://github.com/keras-team/keras/issues/19390",
-        "https://github.com/serengil/deepface/issues/1121",
-        "https://github.com/linkedin/Liger-Kernel/pull/161",
-    ),
-    "cuda-libs-missing": (
-        "https://github.com/NVIDIA/tensorflow/issues/110",
-        "https://github.com/JdeRobot/BehaviorMetrics/issues/385",
-        "https://github.com/rwth-i6/returnn/issues/1806",
-    ),
-    "rosetta-arch-mismatch": (
-        "https://github.com/apple/tensorflow_macos/issues/146",
-        "https://github.com/mattdesl/canvas-sketch/issues/151",
-        "https://github.com/tensorflow/tensorflow/issues/57483",
-    ),
-}
 
 # ---------------------------------------------------------------------------------------------
 # rules
@@ -437,7 +378,7 @@ def explain(text: str, table: Optional[RecipeTable] = None) -> List[Finding]:
             continue
         evidence = _merge_evidence([_line_at(text, m.start()) for m in sorted(matches, key=lambda m: m.start())])
         found[rule.id] = Finding(id=rule.id, severity=verdict.severity, message=verdict.message,
-                                 fix=verdict.fix, evidence=evidence, sources=SOURCES.get(rule.id, ()))
+                                 fix=verdict.fix, evidence=evidence, sources=sources_of(rule.id))
     # The most specific curated entry (longest matched signature) speaks for its finding id: a
     # generic signature ("libmetal_plugin.dylib") must not override a precise one.
     specificity: Dict[str, int] = {}
@@ -475,6 +416,6 @@ def explain_exit(returncode: int, stderr: str, table: Optional[RecipeTable] = No
         code_line = f"exit status {returncode}" + (" (killed by SIGILL)" if returncode == -4 else " (128 + SIGILL)")
         verdict = _illegal(stderr or "", [])
         findings.append(Finding(id="illegal-instruction", severity="error", message=verdict.message,
-                                fix=verdict.fix, evidence=(code_line,), sources=SOURCES["illegal-instruction"]))
+                                fix=verdict.fix, evidence=(code_line,), sources=sources_of("illegal-instruction")))
         findings = worst_first(findings)
     return findings

@@ -14,6 +14,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from tfsetup.child import clean_env, run_child
 from tfsetup.envpaths import check_env_dir, is_conda_env, is_venv
+from tfsetup.platforms import ARCH_ARM64, native_launch
+from tfsetup.record import read_record
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.recipes import TF_DISTRIBUTIONS, normalize_name
 
@@ -152,15 +154,13 @@ def find_env_python(env: Path) -> Optional[Path]:
 
 def launch_for_env(python: Path, host_os: str, host_machine: str, rosetta: bool) -> List[str]:
     """How to start the env's python natively (under `arch -arm64` from a translated tfsetup)."""
-    if host_os == "macos" and host_machine == "arm64" and rosetta:
-        return ["arch", "-arm64", str(python)]
-    return [str(python)]
+    return native_launch(python, host_os, host_machine, rosetta)
 
 
 def _arm64_capable(python: Path) -> Optional[bool]:
     """On an Apple Silicon Mac: does this interpreter start as arm64 when asked to?"""
     try:
-        proc = subprocess.run(["arch", "-arm64", str(python), "-I", "-B", "-c",
+        proc = subprocess.run([*ARCH_ARM64, str(python), "-I", "-B", "-c",
                                "import platform; print(platform.machine())"],
                               capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired):
@@ -180,8 +180,6 @@ def _hardware_is_arm64_mac() -> bool:
 
 def inspect_env(path: Path, timeout: float = PROBE_TIMEOUT_S) -> EnvFacts:
     """Run the facts probe inside the env at PATH; TfsetupError (exit 2) when it is not a Python env."""
-    from tfsetup.install import read_record
-
     env = Path(os.path.abspath(path))
     check_env_dir(env)
     python = find_env_python(env)

@@ -17,7 +17,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from tfsetup.doctor.explain import SOURCES as EXPLAIN_SOURCES
+from tfsetup.doctor.catalog import sources_of
 from tfsetup.doctor.explain import explain_exit
 from tfsetup.doctor.findings import SEVERITIES, Finding, worst_first
 from tfsetup.doctor.inspect import Distribution, EnvFacts
@@ -29,8 +29,6 @@ TF_INSTALL_URL = "https://www.tensorflow.org/install/pip"
 METAL_URL = "https://developer.apple.com/metal/tensorflow-plugin"
 MINIFORGE_URL = "https://github.com/conda-forge/miniforge"
 CUDA_LIBS = ("nvidia-cublas-cu12", "nvidia-cuda-runtime-cu12", "nvidia-cudnn-cu12")
-# The ids `--fix` rebuilds the env for (a new env with an arm64 interpreter).
-REBUILD_IDS = ("rosetta-python", "x86-wheel-on-arm64", "conda-x86-on-arm64")
 _MACOS_TAG = re.compile(r"macosx_(\d+)_(\d+)_(\w+)$")
 
 
@@ -130,7 +128,7 @@ def _table_sources(table: RecipeTable, finding_id: str) -> Tuple[str, ...]:
 
 
 def _sources(table: RecipeTable, finding_id: str, *extra: str) -> Tuple[str, ...]:
-    return tuple(dict.fromkeys(_table_sources(table, finding_id) + EXPLAIN_SOURCES.get(finding_id, ())
+    return tuple(dict.fromkeys(_table_sources(table, finding_id) + sources_of(finding_id)
                                + tuple(extra)))
 
 

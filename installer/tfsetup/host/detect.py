@@ -8,7 +8,8 @@ import sys
 from typing import Mapping, Optional
 
 from tfsetup.host.facts import HostFacts
-from tfsetup.host.interpreters import discover, normalize_arch
+from tfsetup.host.interpreters import discover
+from tfsetup.platforms import normalize_arch
 from tfsetup.host.runner import Runner, SystemRunner
 
 

@@ -10,15 +10,16 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
+from tfsetup.errors import BadInput
+from tfsetup.platforms import MACHINES, OS_NAMES, platform_id
+
 SCHEMA_VERSION = 1
-OS_NAMES = ("macos", "linux", "windows")
-MACHINES = ("arm64", "x86_64", "aarch64")
 # The x86 features that decide which TensorFlow builds can run (the full list is noise).
 SIMD_FLAGS = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "amx_tile")
 PYTHON_SOURCES = ("homebrew", "python.org", "xcode", "pyenv", "conda", "uv", "system", "other")
 
 
-class FactsError(ValueError):
+class FactsError(BadInput):
     """A host-facts document that does not follow the schema."""
 
 
@@ -72,7 +73,7 @@ class HostFacts:
     @property
     def platform(self) -> str:
         """'macos-arm64', 'linux-x86_64', ...: the key recipes and locks are filed under."""
-        return f"{self.os}-{self.machine}"
+        return platform_id(self.os, self.machine)
 
     def has_gpu(self, vendor: str) -> bool:
         return any(g.vendor == vendor for g in self.gpus)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from tfsetup.platforms import normalize_arch
 from tfsetup.host.facts import PythonInfo
 from tfsetup.host.runner import Runner
 
@@ -22,18 +23,6 @@ PROBE_SCRIPT = str(Path(__file__).resolve().parent.parent / "probes" / "interpre
 PROBE_TIMEOUT_S = 10.0
 _PY_NAME = re.compile(r"^python3(\.\d+)?(t)?(\.exe)?$|^python(\.exe)?$")
 _SHIM_DIRS = ("/.pyenv/shims", "/.asdf/shims", "/mise/shims")
-
-ARCH_ALIASES = {"amd64": "x86_64", "x86_64": "x86_64", "x64": "x86_64", "i386": "i686",
-                "i686": "i686", "x86": "i686", "arm64": "arm64", "aarch64": "aarch64"}
-
-
-def normalize_arch(arch: str, os_name: str) -> str:
-    arch = ARCH_ALIASES.get(arch.lower(), arch.lower())
-    # Apple says arm64, Linux says aarch64: use each OS's own word.
-    if arch in ("arm64", "aarch64"):
-        return "arm64" if os_name in ("macos", "windows") else "aarch64"
-    return arch
-
 
 @dataclass(frozen=True)
 class Candidate:

@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from packaging.requirements import InvalidRequirement, Requirement
 
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.platforms import TEAM_PLATFORMS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,16 +34,6 @@ else:  # pragma: no cover - exercised on 3.9/3.10
 
 CONFIG_FILE = "tfsetup.toml"
 LOCK_FILE = "tfsetup.lock"
-# Team platform names -> (os-machine of the host, accelerator of the recipe).
-PLATFORMS: Dict[str, Tuple[str, str]] = {
-    "macos-arm64": ("macos-arm64", "metal"),
-    "macos-arm64-cpu": ("macos-arm64", "cpu"),
-    "macos-x86_64": ("macos-x86_64", "cpu"),
-    "linux-x86_64": ("linux-x86_64", "cpu"),
-    "linux-x86_64-cuda": ("linux-x86_64", "cuda"),
-    "linux-aarch64": ("linux-aarch64", "cpu"),
-    "windows-x86_64": ("windows-x86_64", "cpu"),
-}
 KEYS = ("tensorflow", "python", "env", "cpu-only", "packages", "requirements", "index-url", "extra-index-urls",
         "find-links", "platforms")
 _TF = re.compile(r"^\d+\.\d+(\.\d+)?$")
@@ -187,8 +178,8 @@ def config_from_table(table: Dict[str, Any], path: Path, prefix: str = "") -> Pr
         raise ConfigError(f"{where('cpu-only')} must be true or false, got {cpu_only!r}")
     platforms = strings("platforms")
     for name in platforms:
-        if name not in PLATFORMS:
-            raise ConfigError(f"{where('platforms')}: unknown platform {name!r}; choose from {', '.join(PLATFORMS)}")
+        if name not in TEAM_PLATFORMS:
+            raise ConfigError(f"{where('platforms')}: unknown platform {name!r}; choose from {', '.join(TEAM_PLATFORMS)}")
     for key in ("extra-index-urls",):
         for url in strings(key):
             if not _URL.match(url):

@@ -16,7 +16,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError, index_unreachable
 from tfsetup.recipes import Lock, Recipe, RecipeError, RecipeTable, parse_lock_text
-from tfsetup.team.config import PLATFORMS, ConfigError, ProjectConfig
+from tfsetup.platforms import TEAM_PLATFORMS
+from tfsetup.team.config import ConfigError, ProjectConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -88,7 +89,7 @@ def recipes_for(table: RecipeTable, platform: str, config: ProjectConfig) -> Lis
     """The recipes a team platform may use, best first (the config's TF version, defaults first)."""
     from tfsetup.plan import tf_matches
 
-    host_platform, accelerator = PLATFORMS[platform]
+    host_platform, accelerator = TEAM_PLATFORMS[platform]
     if config.cpu_only:
         accelerator = "cpu"
     found = [r for r in table.recipes if r.platform == host_platform and r.accelerator == accelerator
@@ -102,9 +103,9 @@ def section_specs(table: RecipeTable, config: ProjectConfig, platforms: Sequence
     if not platforms:
         raise ConfigError(f"{config.path}: no platforms to lock; set 'platforms' (e.g. [\"macos-arm64\", "
                           "\"linux-x86_64\"]) or pass --platform")
-    unknown = [p for p in platforms if p not in PLATFORMS]
+    unknown = [p for p in platforms if p not in TEAM_PLATFORMS]
     if unknown:
-        raise ConfigError(f"unknown platform {unknown[0]!r}; choose from {', '.join(PLATFORMS)}")
+        raise ConfigError(f"unknown platform {unknown[0]!r}; choose from {', '.join(TEAM_PLATFORMS)}")
     candidates = {}
     for platform in platforms:
         found = recipes_for(table, platform, config)
@@ -191,7 +192,7 @@ def read_team_lock(path: Path) -> TeamLock:
         if not isinstance(raw, dict) or set(raw) != set(SECTION_KEYS) \
                 or not all(isinstance(raw[k], str) for k in SECTION_KEYS):
             raise bad(f"section[{i}] must have exactly the string keys {', '.join(SECTION_KEYS)}")
-        if raw["platform"] not in PLATFORMS:
+        if raw["platform"] not in TEAM_PLATFORMS:
             raise bad(f"section[{i}]: unknown platform {raw['platform']!r}")
         section = LockSection(**{k: raw[k] for k in SECTION_KEYS})
         try:
@@ -216,7 +217,7 @@ def materialize(section: LockSection, directory: Path) -> Lock:
 
 
 def host_sections(lock: TeamLock, host_platform: str) -> List[LockSection]:
-    return [s for s in lock.sections if PLATFORMS[s.platform][0] == host_platform]
+    return [s for s in lock.sections if TEAM_PLATFORMS[s.platform][0] == host_platform]
 
 
 def describe(lock: TeamLock) -> str:

@@ -1,11 +1,10 @@
 """`tfsetup install` inside a project: config values under command-line flags, and the team lock's section."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from tfsetup.backends.base import PackageSource
 from tfsetup.envpaths import state_dir
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError
 from tfsetup.host.facts import HostFacts
@@ -15,47 +14,6 @@ from tfsetup.team.config import ProjectConfig
 from tfsetup.team.lockfile import (LockSection, TeamLock, describe, host_sections, materialize, read_team_lock,
                                    section_specs, stale_reasons)
 from tfsetup.team.wheelhouse import LockText
-
-
-@dataclass(frozen=True)
-class Flags:
-    """What the user typed; None/False/empty means 'not given' (the config may then decide)."""
-
-    tf: Optional[str] = None
-    python: Optional[str] = None
-    cpu_only: bool = False
-    accelerator: Optional[str] = None
-    recipe: Optional[str] = None
-    pre: bool = False
-    path: Optional[Path] = None
-    index_url: Optional[str] = None
-    find_links: Tuple[str, ...] = ()
-    offline: bool = False
-
-
-@dataclass(frozen=True)
-class Settings:
-    request: PlanRequest
-    target: Path
-    source: PackageSource
-    config: Optional[ProjectConfig] = None
-    notes: List[str] = field(default_factory=list)
-
-
-def merge(flags: Flags, config: Optional[ProjectConfig]) -> Settings:
-    """Flags override the config; the config overrides the defaults. Pure."""
-    cfg = config or ProjectConfig(path=Path("tfsetup.toml"))
-    accelerator = "cpu" if (flags.cpu_only or (cfg.cpu_only and not flags.accelerator)) else flags.accelerator
-    request = PlanRequest(tf=flags.tf or cfg.tensorflow, python=flags.python or cfg.python,
-                          accelerator=accelerator, recipe_id=flags.recipe, pre=flags.pre)
-    target = flags.path if flags.path is not None else (cfg.env_path() if config else Path(".venv"))
-    links = [str(Path(link).resolve()) if "://" not in link else link for link in flags.find_links]
-    if config:
-        links += cfg.find_links_resolved()
-    source = PackageSource(index_url=flags.index_url or cfg.index_url,
-                           extra_index_urls=[] if flags.index_url else list(cfg.extra_index_urls),
-                           find_links=links, offline=flags.offline)
-    return Settings(request=request, target=target, source=source, config=config)
 
 
 def plan_with_team_lock(config: ProjectConfig, facts: HostFacts, table: RecipeTable, request: PlanRequest
@@ -90,18 +48,6 @@ def plan_with_team_lock(config: ProjectConfig, facts: HostFacts, table: RecipeTa
     assert first_error is not None
     raise PlanError(f"{lock.path.name} section(s) {', '.join(s.name for s in sections)} cannot be used on this "
                     f"host: {first_error.message}", first_error.exit_code, first_error.rejected, first_error.fix)
-
-
-def plan_for_project(settings: Settings, facts: HostFacts, table: RecipeTable) -> Tuple[Plan, Dict[str, Any]]:
-    config = settings.config
-    if config is not None and config.lock_path.is_file():
-        return plan_with_team_lock(config, facts, table, settings.request)
-    if config is not None and config.extra_requirements():
-        raise TfsetupError(f"{config.path.name} lists extra packages but there is no {config.lock_path.name}",
-                           EXIT_BAD_INPUT, fix="run `tfsetup lock` (installs never resolve at run time)")
-    chosen = plan(facts, table, settings.request)
-    record: Dict[str, Any] = {"project": {"config": str(config.path)}} if config else {}
-    return chosen, record
 
 
 def sections_for_request(lock: TeamLock, sections: List[LockSection], table: RecipeTable,

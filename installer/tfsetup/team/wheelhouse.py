@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.resolve import INDEX_URL, ResolveError, compatible_tags, file_url, parse_uv_output, version_files
-from tfsetup.team.config import PLATFORMS
+from tfsetup.platforms import TEAM_PLATFORMS
 
 Progress = Callable[[str], None]
 EXIT_DOWNLOAD_FAILED = 4  # like a failed install: nothing usable made, DIR left as it was
@@ -49,7 +49,7 @@ def wanted_wheels(lock: LockText, listing: Callable[[str, str], List[Tuple[str, 
 
     Pure given `listing(name, version) -> [(filename, sha256)]`.
     """
-    host_platform = PLATFORMS[lock.platform][0]
+    host_platform = TEAM_PLATFORMS[lock.platform][0]
     os_name, machine = host_platform.split("-", 1)
     tags = compatible_tags(os_name, machine, lock.python)
     wanted = []

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 from tfsetup.envpaths import is_venv, state_dir
+from tfsetup.record import read_record
 
 REPORT_SCHEMA = 1
 
@@ -50,7 +51,6 @@ def env_entry(path: Path, host: Any, table: Any, registered: bool = False) -> Di
     from tfsetup.doctor.inspect import inspect_env
     from tfsetup.doctor.rules import diagnose
     from tfsetup.errors import TfsetupError
-    from tfsetup.install import read_record
 
     entry: Dict[str, Any] = {"path": str(path), "exists": path.is_dir(), "venv": is_venv(path),
                              "registered": registered}  # installed by tfsetup on this machine

@@ -1,0 +1,44 @@
+"""`tfsetup plan`: the recipe and interpreter `install` would use, with reasons; installs nothing."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from tfsetup.commands._common import load_host, load_table
+from tfsetup.host.facts import HostFacts
+from tfsetup.plan import Plan
+from tfsetup.request import Flags, Settings, load_project, merge, plan_for_project
+
+
+@dataclass
+class PlanResult:
+    plan: Plan
+    settings: Settings
+    record: Dict[str, Any]  # "project": where the settings came from (goes into the env record)
+
+    @property
+    def project(self) -> Optional[Dict[str, Any]]:
+        return self.record.get("project")
+
+    def to_json(self) -> Dict[str, Any]:
+        return dict(self.plan.to_json(), **self.record)
+
+
+def make_plan(flags: Flags, no_project: bool, facts: HostFacts, recipes_file: Optional[Path]) -> PlanResult:
+    settings = merge(flags, load_project(no_project))
+    chosen, record = plan_for_project(settings, facts, load_table(recipes_file))
+    return PlanResult(chosen, settings, record)
+
+
+def run(flags: Flags, no_project: bool, host_file: Optional[Path], recipes_file: Optional[Path]) -> PlanResult:
+    return make_plan(flags, no_project, load_host(host_file), recipes_file)
+
+
+def project_note(record: Dict[str, Any]) -> Optional[str]:
+    project = record.get("project")
+    if not project:
+        return None
+    source = project["config"] + (f" and {project['lock']} [{project['section']}]" if "lock" in project else "")
+    return f"using {source} (--no-project ignores it)"
+

@@ -1,0 +1,25 @@
+"""`tfsetup wheelhouse`: every wheel a lock needs, for offline installs or an index server."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from tfsetup.commands._common import load_host, load_table
+
+
+def run(directory: Path, platform: List[str], python: List[str], tf: Optional[str], cpu_only: bool,
+        index_url: Optional[str], no_project: bool, recipes_file: Optional[Path],
+        progress: Optional[Callable[[str], None]]) -> Dict[str, Any]:
+    from tfsetup.plan import check_python_request
+    from tfsetup.request import load_project
+    from tfsetup.team.project import lock_platform_for, wheelhouse_locks
+    from tfsetup.team.wheelhouse import build_wheelhouse
+
+    for value in python:
+        check_python_request(value)
+    platforms = list(platform) or [lock_platform_for(load_host(None))]
+    locks = wheelhouse_locks(load_project(no_project), load_table(recipes_file), platforms, list(python),
+                             explicit=bool(platform), tf=tf, cpu_only=cpu_only)
+    summary = build_wheelhouse(locks, directory, index_url, progress)
+    summary["pythons"] = sorted({lock.python for lock in locks})
+    return summary

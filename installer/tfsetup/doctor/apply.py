@@ -1,0 +1,208 @@
+"""Carry out a repair plan through the shared transaction (txn.py), verify, record.
+
+Stack repair: back up the env (hard links), change it in place, verify; any failure or signal puts
+it back exactly from the backup. Rebuild: build a fresh env beside PATH, reinstall the user's
+packages into it, verify it there, then swap it in like `install` does; PATH is untouched until the
+swap. Either way nothing at PATH is copied, moved or deleted before the path's lock is held, and
+a failure exits 4 with the env exactly as it was.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+
+from tfsetup import __version__, bytecode
+from tfsetup.backends import get_backend
+from tfsetup.backends._proc import run_step
+from tfsetup.backends.base import Backend, BackendError, PackageSource
+from tfsetup.doctor.findings import Finding
+from tfsetup.doctor.inspect import EnvFacts
+from tfsetup.doctor.repair import LOCK_PINS, RepairPlan
+from tfsetup.envpaths import env_python
+from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
+from tfsetup.host.facts import HostFacts
+from tfsetup.install import (InstallFailed, build_env, check_lock_hashes, expected_versions, install_target,
+                             lock_digest, relocate_scripts)
+from tfsetup.plan import Plan
+from tfsetup.platforms import relaunch
+from tfsetup.record import build_record, now_iso, write_record
+from tfsetup.txn import Transaction
+from tfsetup.verify import run_verification
+
+# Test-only: makes the post-repair verification count as failed, so tests can prove the restore path
+# on a real env. Never set it outside tests.
+FAIL_VERIFY_ENV = "TFSETUP_TEST_FAIL_REPAIR_VERIFY"
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RepairResult:
+    ok: bool
+    verification: Optional[Any] = None  # VerifyResult
+    restored: bool = False
+    error: Optional[str] = None
+    record: Dict[str, Any] = field(default_factory=dict)
+
+
+class RepairFailed(TfsetupError):
+    def __init__(self, message: str, verification: Optional[Any] = None, restored: bool = True) -> None:
+        details: Dict[str, Any] = {"restored": restored}
+        if verification is not None:
+            details["verification"] = verification.to_json()
+        super().__init__(message, EXIT_INSTALL_FAILED,
+                         "the env was restored exactly as it was before the repair" if restored else None, details)
+        self.verification = verification
+        self.restored = restored
+
+
+def refuse_system_python(env: EnvFacts) -> None:
+    """Only venvs and conda envs are changed: never a system (or pyenv, Homebrew, python.org) Python's
+    own site-packages, and never with sudo."""
+    if not env.venv and not env.conda:
+        raise TfsetupError(f"{env.path} is a Python installation, not a virtual environment or a conda env; "
+                           "tfsetup does not change a system Python's site-packages", EXIT_BAD_INPUT,
+                           fix="make a separate env with `tfsetup install PATH` and use that")
+
+
+@contextlib.contextmanager
+def _constraints(plan: Plan) -> Iterator[Path]:
+    """The lock's pins as a constraints file, for the user's packages to be resolved against."""
+    fd, path = tempfile.mkstemp(prefix="tfsetup-constraints-", suffix=".txt")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("".join(f"{k}=={v}\n" for k, v in sorted(plan.lock.pins.items())))
+        yield Path(path)
+    finally:
+        os.unlink(path)
+
+
+def _verify(rp: RepairPlan, host: HostFacts, launch: List[str]) -> Any:
+    assert rp.plan is not None
+    verification = run_verification(launch, expected_versions(rp.plan, rp.plan.lock.pins),
+                                    rp.plan.recipe.accelerator, host.machine, rp.plan.recipe.distribution)
+    forced = os.environ.get(FAIL_VERIFY_ENV) == "1"  # test-only, see FAIL_VERIFY_ENV
+    if forced or not verification.ok:
+        why = "; ".join(f"{c.id}: {c.message}" for c in verification.failed()) or \
+            f"{FAIL_VERIFY_ENV}=1 (test-only forced failure)"
+        raise RepairFailed(f"the repaired env failed verification ({why}); it was not kept", verification)
+    return verification
+
+
+def _record_after(rp: RepairPlan, env: EnvFacts, host: HostFacts, where: Path, verification: Any,
+                  started: str, findings: Sequence[Finding]) -> Dict[str, Any]:
+    assert rp.plan is not None
+    lock_path = Path(rp.plan.lock.path)
+    fresh = build_record(rp.plan, host, rp.engine, lock_digest(lock_path), lock_path.name, verification, started)
+    previous = env.record or {}
+    if rp.rebuild:
+        record = fresh
+        if previous.get("project"):
+            record["project"] = previous["project"]
+    else:
+        record = dict(previous) or {"schema": 1, "tfsetup": __version__, "created_by": "tfsetup doctor",
+                                    "created_at": None}
+        for key in ("recipe", "accelerator", "distribution", "packages", "lock", "backend", "host",
+                    "verified_at", "verification"):
+            record[key] = fresh[key]
+        record["tfsetup"] = __version__
+        record.setdefault("python", {"base": env.base_executable or env.executable, "version": env.version,
+                                     "launch": list(rp.plan.launch)})
+    record["repairs"] = list(previous.get("repairs") or []) + [{
+        "at": now_iso(), "findings": [f.id for f in findings], "addressed": list(rp.addresses),
+        "actions": [a.summary for a in rp.automatic], "recipe": rp.plan.recipe.id,
+        "verification": {"ok": bool(verification is not None and verification.ok)},
+    }]
+    write_record(where, record)
+    return record
+
+
+def _install_user_packages(backend: Backend, rp: RepairPlan, python: List[str], host: HostFacts) -> None:
+    specs = [s for a in rp.automatic if a.kind == "install-packages" for s in a.packages]
+    if not specs:
+        return
+    assert rp.plan is not None
+    with _constraints(rp.plan) as constraints:
+        run_step("reinstall your packages", backend.install_packages_argv(python, specs, constraints,
+                                                                          PackageSource()),
+                 env=dict(install_target(rp.plan, host).env))
+
+
+def _rebuild(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[Finding], target: Path,
+             backend: Backend, progress: Progress, started: str, phase: List[str]) -> RepairResult:
+    assert rp.plan is not None
+    with Transaction(target, progress) as txn:
+        staging = txn.new_stage()
+
+        @contextlib.contextmanager
+        def stage(name: str) -> Iterator[None]:
+            progress(f"-> {name} ...")
+            yield
+
+        progress(f"-> {rp.automatic[0].summary}")
+        build_env(rp.plan, host, backend, staging, target, Path(rp.plan.lock.path), PackageSource(), stage)
+        launch = relaunch(rp.plan.launch, env_python(staging))
+        _install_user_packages(backend, rp, launch, host)
+        progress("-> verifying the rebuilt env ...")
+        verification = _verify(rp, host, launch)
+        record = _record_after(rp, env, host, staging, verification, started, findings)
+        relocate_scripts(staging, staging, target)
+        txn.promote(staging)
+    return RepairResult(ok=True, verification=verification, record=record)
+
+
+def _repair_in_place(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[Finding], target: Path,
+                     backend: Backend, progress: Progress, started: str, phase: List[str]) -> RepairResult:
+    assert rp.plan is not None
+    with Transaction(target, progress) as txn:
+        progress(f"backing up {target} ...")
+        phase.append("backup")
+        txn.backup()
+        phase.append("repair")
+        python = [env.python]
+        for action in rp.automatic:
+            progress(f"-> {action.summary}")
+            if action.kind == "install-packages":
+                _install_user_packages(backend, rp, python, host)
+            else:
+                argv = [a for a in action.argv if a != LOCK_PINS]
+                run_step(action.kind, argv, env=dict(install_target(rp.plan, host).env))
+        progress("-> verifying the repaired env ...")
+        launch = relaunch(rp.plan.launch, Path(env.python))
+        bytecode.restore(launch, target)
+        verification = _verify(rp, host, launch)
+        record = _record_after(rp, env, host, target, verification, started, findings)
+        txn.keep()
+    return RepairResult(ok=True, verification=verification, record=record)
+
+
+def apply_repair(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[Finding],
+                 progress: Progress) -> RepairResult:
+    """Run the plan through one transaction on the env's directory; RepairFailed (exit 4) on any failure,
+    with the env exactly as it was."""
+    if not rp.automatic or rp.plan is None:
+        raise TfsetupError("nothing here can be repaired automatically", EXIT_BAD_INPUT)
+    refuse_system_python(env)
+    check_lock_hashes(Path(rp.plan.lock.path))  # a malformed lock is bad input, found before anything
+    target = Path(os.path.realpath(env.path))  # a symlinked env: change the real directory
+    backend = get_backend(rp.engine)
+    started = now_iso()
+    apply = _rebuild if rp.rebuild else _repair_in_place
+    phase: List[str] = []
+    try:
+        return apply(rp, env, host, findings, target, backend, progress, started, phase)
+    except RepairFailed as exc:
+        raise RepairFailed(exc.message.replace("it was not kept", "the env is as it was before"), exc.verification)
+    except KeyboardInterrupt:
+        if phase[-1:] == ["backup"]:
+            raise RepairFailed("interrupted while backing up; nothing was changed", restored=False) from None
+        raise RepairFailed("interrupted; the env is as it was before the repair") from None
+    except (BackendError, InstallFailed, OSError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        raise RepairFailed(f"the repair failed ({message}); the env is as it was before") from None
+    except TfsetupError as exc:  # e.g. another tfsetup holds the env: nothing was touched
+        raise RepairFailed(f"{exc.message}", restored=False) from None

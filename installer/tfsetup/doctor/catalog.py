@@ -1,0 +1,114 @@
+"""The catalog of finding kinds: what each finding id means, how `doctor --fix` repairs it, and the
+public reports that document it. One table for doctor's rules, its repair planner and explain.
+
+Repair kinds: STACK reinstalls the matching recipe's hash-pinned lock into the env (the user's other
+packages stay); REBUILD makes a fresh env with a native interpreter (a wrong-arch Python cannot be
+fixed in place); MANUAL is what tfsetup cannot change (the CPU, the macOS version): the fix is shown.
+Sources of the explain rules were collected with their error texts (tests/fixtures/errors/SOURCES.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, Tuple
+
+STACK = "stack"
+REBUILD = "rebuild"
+MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class FindingKind:
+    id: str
+    title: str
+    repair: str  # STACK | REBUILD | MANUAL
+    sources: Tuple[str, ...] = ()
+
+
+KINDS: Tuple[FindingKind, ...] = (
+    FindingKind("rosetta-python", "the env's Python runs translated by Rosetta 2", REBUILD),
+    FindingKind("x86-wheel-on-arm64", "x86_64 wheels installed on an Apple Silicon Mac", REBUILD),
+    FindingKind("conda-x86-on-arm64", "an x86_64 conda env on an Apple Silicon Mac", REBUILD),
+    FindingKind("conflicting-tf-distributions", "two TensorFlow distributions installed at once", STACK),
+    FindingKind("metal-plugin-abi-mismatch", "the Metal plug-in does not load with this TensorFlow", STACK, (
+        "https://github.com/ShapeLayer/blog.jonghyeon.me/blob/648c1a19a2fb7fd2c78e4350b37e1ecbfc7ca940"
+        "/_posts/2025-09-11-tensorflow-metal-compatibilities.md",
+        "https://github.com/tensorflow/text/issues/654",
+        "https://github.com/tensorflow/models/issues/10617",
+    )),
+    FindingKind("metal-plugin-missing", "a Metal-capable Mac without the Metal plug-in", STACK),
+    FindingKind("numpy-abi-mismatch", "NumPy's major version differs from the one TensorFlow was built against", STACK, (
+        "https://github.com/tensorflow/tensorflow/issues/90245",
+        "https://github.com/nv-tlabs/vipe/issues/42",
+        "https://github.com/CameronBodine/PINGMapper/issues/123",
+    )),
+    FindingKind("keras-mismatch", "the Keras version does not match TensorFlow", STACK, (
+        "https://github.com/keras-team/tf-keras/issues/257",
+        "https://github.com/katanemo/plano/issues/231",
+        "https://github.com/tensorflow/tensorflow/issues/62825",
+        "https://github.com/keras-team/keras/issues/19390",
+        "https://github.com/serengil/deepface/issues/1121",
+        "https://github.com/linkedin/Liger-Kernel/pull/161",
+    )),
+    FindingKind("requirement-conflict", "an installed package's requirement is not met", STACK),
+    FindingKind("protobuf-mismatch", "protobuf does not match TensorFlow's generated code", STACK, (
+        "https://github.com/tensorflow/tensorflow/issues/56266",
+        "https://github.com/GantMan/nsfw_model/issues/154",
+        "https://github.com/tensorflow/models/issues/11192",
+        "https://github.com/onnx/tensorflow-onnx/pull/2476",
+    )),
+    FindingKind("cuda-libs-missing", "TensorFlow cannot load the CUDA libraries", STACK, (
+        "https://github.com/NVIDIA/tensorflow/issues/110",
+        "https://github.com/JdeRobot/BehaviorMetrics/issues/385",
+        "https://github.com/rwth-i6/returnn/issues/1806",
+    )),
+    FindingKind("tensorflow-missing", "no TensorFlow in the env", STACK),
+    FindingKind("tensorflow-import-failed", "`import tensorflow` fails", STACK),
+    FindingKind("tensorflow-import-timeout", "`import tensorflow` did not finish in time", MANUAL),
+    FindingKind("metal-unsupported-python", "no tensorflow-metal wheel for this Python", MANUAL),
+    FindingKind("macos-too-old", "the macOS version is older than the wheels need", MANUAL),
+    FindingKind("no-avx", "the CPU lacks AVX, which TensorFlow's x86_64 wheels need", MANUAL),
+    FindingKind("illegal-instruction", "a native library executed an instruction this CPU (or Rosetta) lacks", MANUAL, (
+        "https://github.com/tensorflow/tensorflow/issues/62342",
+        "https://github.com/apple/tensorflow_macos/issues/72",
+        "https://github.com/AlexanderVNikitin/tsgm/issues/38",
+        "https://github.com/vanvalenlab/deepcell-tf/issues/715",
+    )),
+    FindingKind("no-registered-platform", "TensorFlow found no GPU platform (Metal plug-in not loaded)", MANUAL, (
+        "https://github.com/tensorflow/tensorflow/issues/58988",
+        "https://github.com/tlkh/tf-metal-experiments/issues/19",
+    )),
+    FindingKind("unsupported-wheel", "a wheel built for another platform or Python", MANUAL, (
+        "https://github.com/apple/tensorflow_macos/issues/46",
+        "https://github.com/tensorflow/tensorflow/issues/50108",
+        "https://github.com/mwidjaja1/DSOnMacARM/issues/3",
+    )),
+    FindingKind("no-matching-distribution", "no TensorFlow wheel for this Python or platform", MANUAL, (
+        "https://github.com/tensorflow/tensorflow/issues/79349",
+        "https://github.com/tensorflow/tensorflow/issues/115652",
+        "https://github.com/tensorflow/tensorflow/issues/48636",
+    )),
+    FindingKind("rosetta-arch-mismatch", "a compiled module's architecture differs from the Python's", MANUAL, (
+        "https://github.com/apple/tensorflow_macos/issues/146",
+        "https://github.com/mattdesl/canvas-sketch/issues/151",
+        "https://github.com/tensorflow/tensorflow/issues/57483",
+    )),
+)
+CATALOG: Dict[str, FindingKind] = {k.id: k for k in KINDS}
+
+
+def _ids(repair: str) -> FrozenSet[str]:
+    return frozenset(k.id for k in KINDS if k.repair == repair)
+
+
+STACK_IDS = _ids(STACK)
+REBUILD_IDS = _ids(REBUILD)
+
+
+def sources_of(finding_id: str) -> Tuple[str, ...]:
+    kind = CATALOG.get(finding_id)
+    return kind.sources if kind else ()
+
+
+def repair_of(finding_id: str) -> str:
+    kind = CATALOG.get(finding_id)
+    return kind.repair if kind else MANUAL

@@ -1,0 +1,80 @@
+"""The env record, `tfsetup-env.json` at an env's root: what tfsetup built there, from which lock, on
+which host, and what the verification found. Built by install and doctor, read by every command that
+looks at an env (verify, doctor, fleet report, list)."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, Optional
+
+from tfsetup import __version__
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tfsetup.host.facts import HostFacts
+    from tfsetup.plan import Plan
+    from tfsetup.verify import VerifyResult
+
+RECORD_FILE = "tfsetup-env.json"
+RECORD_SCHEMA = 1
+MAX_RECORD_BYTES = 1 << 20  # a record is a few KB; anything bigger is not one of ours
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def host_summary(facts: "HostFacts") -> Dict[str, Any]:
+    return {"os": facts.os, "os_version": facts.os_version, "machine": facts.machine, "cpu": facts.cpu,
+            "rosetta": facts.rosetta, "gpus": [g.name for g in facts.gpus]}
+
+
+def verification_summary(verification: Optional["VerifyResult"]) -> Optional[Dict[str, Any]]:
+    if verification is None:
+        return None
+    return {"ok": verification.ok,
+            "checks": [{"id": c.id, "status": c.status, "message": c.message} for c in verification.checks]}
+
+
+def build_record(plan: "Plan", facts: "HostFacts", backend: str, lock_digest: str, lock_name: str,
+                 verification: Optional["VerifyResult"], started_at: str) -> Dict[str, Any]:
+    return {
+        "schema": RECORD_SCHEMA,
+        "tfsetup": __version__,
+        "recipe": plan.recipe.id,
+        "accelerator": plan.recipe.accelerator,
+        "distribution": plan.recipe.distribution,
+        "packages": plan.packages,
+        "lock": {"name": lock_name, "digest": lock_digest, "python_platform": plan.recipe.python_platform},
+        "python": {"base": plan.python.executable, "version": plan.python.version, "launch": plan.launch},
+        "backend": backend,
+        "host": host_summary(facts),
+        "created_at": started_at,
+        "verified_at": now_iso() if verification else None,
+        "verification": verification_summary(verification),
+        "repairs": [],
+    }
+
+
+def write_record(env: Path, record: Dict[str, Any]) -> None:
+    """Atomic: a reader sees the old record or the new one, never half of one."""
+    tmp = env / (RECORD_FILE + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, env / RECORD_FILE)
+
+
+def read_record(env: Path) -> Optional[Dict[str, Any]]:
+    """The env's record, or None when there is none or it is unreadable (never raises)."""
+    try:
+        path = env / RECORD_FILE
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            return None
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def is_verified(record: Optional[Dict[str, Any]]) -> bool:
+    return bool(record) and (record.get("verification") or {}).get("ok") is True

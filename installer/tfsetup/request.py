@@ -1,0 +1,147 @@
+"""What the user asked for: flags over the project config (tfsetup.toml / [tool.tfsetup]) over the
+defaults, the team lock when the project has one, and the one rule for "the env you mean".
+
+Used by every command that plans (plan, install, prove, wheelhouse) or looks at an env without a
+PATH (verify, doctor, add). Pure but for `load_project` and `default_env`'s look at the disk.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from tfsetup.backends.base import PackageSource
+from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.host.facts import HostFacts
+from tfsetup.plan import Plan, PlanRequest, plan
+from tfsetup.recipes import TF_DISTRIBUTIONS, RecipeTable
+from tfsetup.team.config import ProjectConfig
+
+
+@dataclass(frozen=True)
+class Flags:
+    """What the user typed; None/False/empty means 'not given' (the config may then decide)."""
+
+    tf: Optional[str] = None
+    python: Optional[str] = None
+    cpu_only: bool = False
+    accelerator: Optional[str] = None
+    recipe: Optional[str] = None
+    pre: bool = False
+    path: Optional[Path] = None
+    index_url: Optional[str] = None
+    find_links: Tuple[str, ...] = ()
+    offline: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cpu_only and self.accelerator and self.accelerator != "cpu":
+            raise TfsetupError(f"--cpu-only contradicts --accelerator {self.accelerator}", EXIT_BAD_INPUT)
+
+
+@dataclass(frozen=True)
+class Settings:
+    request: PlanRequest
+    target: Path
+    source: PackageSource
+    config: Optional[ProjectConfig] = None
+    notes: List[str] = field(default_factory=list)
+
+
+def load_project(no_project: bool = False, cwd: Optional[Path] = None) -> Optional[ProjectConfig]:
+    """The project config found from the current directory upwards (None outside a project)."""
+    if no_project:
+        return None
+    from tfsetup.team.config import load_project as find
+
+    return find(cwd or Path.cwd())
+
+
+def merge(flags: Flags, config: Optional[ProjectConfig]) -> Settings:
+    """Flags override the config; the config overrides the defaults. Pure."""
+    cfg = config or ProjectConfig(path=Path("tfsetup.toml"))
+    accelerator = "cpu" if (flags.cpu_only or (cfg.cpu_only and not flags.accelerator)) else flags.accelerator
+    request = PlanRequest(tf=flags.tf or cfg.tensorflow, python=flags.python or cfg.python,
+                          accelerator=accelerator, recipe_id=flags.recipe, pre=flags.pre)
+    target = flags.path if flags.path is not None else (cfg.env_path() if config else Path(".venv"))
+    links = [str(Path(link).resolve()) if "://" not in link else link for link in flags.find_links]
+    if config:
+        links += cfg.find_links_resolved()
+    source = PackageSource(index_url=flags.index_url or cfg.index_url,
+                           extra_index_urls=[] if flags.index_url else list(cfg.extra_index_urls),
+                           find_links=links, offline=flags.offline)
+    return Settings(request=request, target=target, source=source, config=config)
+
+
+def plan_for_project(settings: Settings, facts: HostFacts, table: RecipeTable) -> Tuple[Plan, Dict[str, Any]]:
+    """(plan, record additions): the project's team lock section when it has a tfsetup.lock, else the
+    recipe the request picks. The additions say where the settings came from."""
+    config = settings.config
+    if config is not None and config.lock_path.is_file():
+        from tfsetup.team.project import plan_with_team_lock
+
+        return plan_with_team_lock(config, facts, table, settings.request)
+    if config is not None and config.extra_requirements():
+        raise TfsetupError(f"{config.path.name} lists extra packages but there is no {config.lock_path.name}",
+                           EXIT_BAD_INPUT, fix="run `tfsetup lock` (installs never resolve at run time)")
+    chosen = plan(facts, table, settings.request)
+    record: Dict[str, Any] = {"project": {"config": str(config.path)}} if config else {}
+    return chosen, record
+
+
+# ---------------------------------------------------------------------------------------------
+# the env a command means when none is named
+
+def _same_dir(a: Path, b: Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def own_env_with_tf() -> Optional[Path]:
+    """This Python's env, when TensorFlow is installed in it (tfsetup installed into a TF env)."""
+    from importlib import metadata
+
+    for name in TF_DISTRIBUTIONS:
+        try:
+            metadata.distribution(name)
+            return Path(sys.prefix)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def default_env(environ: Mapping[str, str], cwd: Path, project_env: Optional[Path],
+                own_env: Optional[Path], tool_env: Optional[Path] = None) -> Optional[Path]:
+    """The env install, verify and doctor mean without a PATH: the project's env, the active venv,
+    ./.venv, the active conda env, then this Python's own env when it holds TensorFlow. tfsetup's own
+    tool env is never one of them, even when activated."""
+    tool = Path(sys.prefix) if tool_env is None else tool_env
+
+    def usable(path: Optional[Path]) -> bool:  # the running Python's env only when it holds TensorFlow
+        return path is not None and (not _same_dir(path, tool) or (own_env is not None and _same_dir(path, own_env)))
+
+    candidates: List[Optional[Path]] = [project_env if project_env is not None and project_env.is_dir() else None]
+    if environ.get("VIRTUAL_ENV"):
+        candidates.append(Path(environ["VIRTUAL_ENV"]))
+    local = cwd / ".venv"
+    if local.is_dir():
+        candidates.append(Path(os.path.abspath(local)))
+    if environ.get("CONDA_PREFIX"):
+        candidates.append(Path(environ["CONDA_PREFIX"]))
+    for candidate in candidates:
+        if usable(candidate):
+            return candidate
+    return own_env
+
+
+def env_or_default(path: Optional[Path], config: Optional[ProjectConfig] = None) -> Path:
+    """PATH, or the env a command means without one (the order `install` uses for its target)."""
+    if path is not None:
+        return path
+    if config is None:
+        config = load_project()
+    found = default_env(os.environ, Path.cwd(), config.env_path() if config else None, own_env_with_tf())
+    if found is None:
+        raise TfsetupError("no environment found: no project env, no active venv, no ./.venv, no active conda env",
+                           EXIT_BAD_INPUT, fix="give its PATH, or make one with `tfsetup install`")
+    return found
