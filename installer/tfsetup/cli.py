@@ -1,6 +1,9 @@
 """The typer app: declares the options, calls the command (commands/), hands its result to render.py.
 
 Heavy modules are imported inside the commands so `tfsetup detect` and `plan` start fast.
+
+Over 400 lines because it declares every option of every command with its help text, and nothing
+else: the work is in commands/, the drawing in render.py.
 """
 from __future__ import annotations
 

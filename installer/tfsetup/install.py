@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from tfsetup import bytecode
-from tfsetup.backends import BackendError, get_backend
-from tfsetup.backends.base import Backend, PackageSource, Target, install_lock, target_for
+from tfsetup.backends import BackendError, get_backend, install_lock
+from tfsetup.backends.base import Backend, PackageSource, Target, target_for
 from tfsetup.envpaths import bin_dir, env_python, is_tfsetup_env, is_venv
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError, index_unreachable
 from tfsetup.host.facts import HostFacts

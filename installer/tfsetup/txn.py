@@ -11,6 +11,9 @@ The journal, `.<name>.tfsetup-journal-<key>.json` beside PATH, says which phase 
 which sibling directories belong to it, so a SIGKILL at any point is recovered by the next command
 that meets it. Sibling names carry a digest of PATH's whole name: leftovers of one env are never
 taken for another's.
+
+Over 400 lines because the lock, the journal, the recovery and the swap are one protocol: each step
+is only safe given the others, so they are read together.
 """
 from __future__ import annotations
 

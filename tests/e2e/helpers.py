@@ -32,18 +32,21 @@ def json_out(proc: subprocess.CompletedProcess) -> dict:
 
 
 def manifest(root: Path) -> Dict[str, str]:
-    """Every path under root with its content hash (or link target), to prove 'exactly as before'."""
+    """Every path under root with its content hash (or link target), mode and owner, to prove 'exactly
+    as before'."""
     result = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for name in sorted(dirnames + filenames):
             path = Path(dirpath) / name
             rel = str(path.relative_to(root))
+            st = os.lstat(path)
+            meta = f" {oct(st.st_mode)} {st.st_uid}:{st.st_gid}"
             if path.is_symlink():
                 result[rel] = "link:" + os.readlink(path)
             elif path.is_file():
-                result[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+                result[rel] = hashlib.sha256(path.read_bytes()).hexdigest() + meta
             else:
-                result[rel] = "dir"
+                result[rel] = "dir" + meta
     return result
 
 

@@ -75,7 +75,7 @@ def made_env(tmp_path_factory, fake) -> Path:
     proc = h.run(*fake.install_args(target, "--no-verify"), cwd=root,
                  env={"TFSETUP_STATE_DIR": str(root / "state")})
     assert proc.returncode == 0, proc.stderr
-    (target / "my notes.txt").write_text("the user's own file\n")
+    (target / "lib" / "my notes.txt").write_text("a file only the old env has\n")
     return target
 
 

@@ -62,7 +62,7 @@ def test_a_second_run_cannot_replace_an_env_being_replaced(fake, existing, tmp_p
     finally:
         (ctl / "release").touch()
     assert first.finish(60) == 0, first.stderr
-    assert not (existing / "my notes.txt").exists()  # replaced as a whole by the first run's env
+    assert not (existing / "lib" / "my notes.txt").exists()  # replaced as a whole by the first run's env
     assert python_runs(existing) and h.leftovers(existing.parent) == []
 
 

@@ -25,7 +25,7 @@ def bare_env(path: Path, many_files: int = 0) -> Path:
 
     subprocess.run([find_uv(), "venv", "--quiet", "--no-config", "--python", h.PY, str(path)], check=True,
                    capture_output=True)
-    (path / "my notes.txt").write_text("the user's own file\n")
+    (path / "lib" / "my notes.txt").write_text("a file only this env has\n")
     if many_files:  # the backup hard-links file by file: many files make it take a while (~0.4 s for 30,000
         for i in range(many_files // 10):  # here), so a signal lands inside it
             package = path / "lib" / "user-data" / f"pkg{i}"

@@ -1,9 +1,11 @@
 """Install engines behind one interface (see base.Backend)."""
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Sequence
 
-from tfsetup.backends.base import Backend, BackendError
+from tfsetup.backends._proc import run_step
+from tfsetup.backends.base import Backend, BackendError, PackageSource, Target
 
 
 def get_backend(name: str, uv: Optional[str] = None) -> Backend:
@@ -16,3 +18,8 @@ def get_backend(name: str, uv: Optional[str] = None) -> Backend:
 
         return PipBackend()
     raise BackendError("backend", f"unknown backend {name!r}; choose uv or pip")
+
+
+def install_lock(backend: Backend, python: Sequence[str], lock: Path, source: PackageSource, target: Target,
+                 reinstall: bool = False) -> None:
+    run_step("install", backend.install_lock_argv(python, lock, source, target, reinstall), env=dict(target.env))

@@ -87,10 +87,3 @@ class Backend(Protocol):
                               source: PackageSource) -> List[str]: ...
 
     def uninstall_argv(self, python: Sequence[str], names: Sequence[str]) -> List[str]: ...
-
-
-def install_lock(backend: "Backend", python: Sequence[str], lock: Path, source: PackageSource, target: Target,
-                 reinstall: bool = False) -> None:
-    from tfsetup.backends._proc import run_step
-
-    run_step("install", backend.install_lock_argv(python, lock, source, target, reinstall), env=dict(target.env))

@@ -5,6 +5,9 @@ texts kept as test fixtures (tests/fixtures/errors/; PATTERNS.md there says why 
 the way it does). What each finding id means, and its public sources, live in doctor/catalog.py.
 Rules match on the error *messages*, never on traceback frames: user-code shape errors have the same
 TensorFlow frames as real environment problems.
+
+Over 400 lines because each rule sits with the judgement it needs (which TF, which arch, which
+signal); splitting them would separate a pattern from the reason it looks the way it does.
 """
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 No I/O. Each rule looks at facts only (installed versions, wheel tags, the interpreter's arch, the
 host) and says what is wrong, how bad, and the fix. `--deep` results (an `import tensorflow` that was
 really run) arrive inside EnvFacts.deep and go through `explain_exit`.
+
+Over 400 lines because it holds every built-in rule, each a small pure function over the facts, in
+one place the catalog (doctor/catalog.py) can be read against.
 """
 from __future__ import annotations
 

@@ -1,0 +1,75 @@
+"""backends/: every engine command line, and the explicit environment engines run with."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tfsetup.backends import get_backend
+from tfsetup.backends._proc import engine_env
+from tfsetup.backends.base import PackageSource, Target, target_for
+
+LOCK = Path("/locks/py3.11.txt")
+
+
+def test_uv_lock_install_enforces_hashes_and_the_platform():
+    uv = get_backend("uv", "/bin/uv")
+    argv = uv.install_lock_argv(["arch", "-arm64", "/env/bin/python"], LOCK, PackageSource(),
+                                Target(python_platform="aarch64-apple-darwin"), reinstall=True)
+    assert argv[:5] == ["/bin/uv", "pip", "install", "--python", "/env/bin/python"]
+    for flag in ("--require-hashes", "--no-deps", "--no-config", "--reinstall"):
+        assert flag in argv
+    assert argv[argv.index("--only-binary") + 1] == ":all:"
+    assert argv[argv.index("-r") + 1] == str(LOCK)
+    assert argv[argv.index("--python-platform") + 1] == "aarch64-apple-darwin"
+    assert "--compile-bytecode" not in argv
+
+
+def test_pip_lock_install_runs_the_envs_own_pip_launched_natively():
+    pip = get_backend("pip")
+    argv = pip.install_lock_argv(["arch", "-arm64", "/env/bin/python"], LOCK, PackageSource(offline=True,
+                                 find_links=["/wh"]), Target(), reinstall=True)
+    assert argv[:5] == ["arch", "-arm64", "/env/bin/python", "-m", "pip"]
+    assert {"--require-hashes", "--no-deps", "--force-reinstall", "--no-index"} <= set(argv)
+    assert argv[argv.index("--find-links") + 1] == "/wh"
+
+
+def test_user_packages_are_constrained_by_the_lock():
+    for backend in (get_backend("uv", "/bin/uv"), get_backend("pip")):
+        argv = backend.install_packages_argv(["/env/bin/python"], ["pandas==2.2.3"], Path("/tmp/c.txt"),
+                                             PackageSource())
+        assert argv[argv.index("-c") + 1] == "/tmp/c.txt" and argv[-1] == "pandas==2.2.3"
+        assert "--require-hashes" not in argv
+
+
+def test_uninstall():
+    assert get_backend("uv", "/bin/uv").uninstall_argv(["/e/python"], ["tensorflow"]) == \
+        ["/bin/uv", "pip", "uninstall", "--python", "/e/python", "tensorflow"]
+    assert get_backend("pip").uninstall_argv(["/e/python"], ["tensorflow"])[:5] == \
+        ["/e/python", "-m", "pip", "uninstall", "-y"]
+
+
+def test_offline_sources():
+    assert PackageSource(offline=True).args(["--offline"], ["--no-index"]) == ["--offline"]
+    assert PackageSource(index_url="https://i/simple").args(["--offline"], ["--no-index"]) == \
+        ["--index-url", "https://i/simple"]
+
+
+def test_target_for_a_mac_uses_its_real_macos_version():
+    assert target_for("linux", "6.1", "x86_64", "x86_64-manylinux_2_28") == Target()
+    mac = target_for("macos", "14.4.1", "arm64", "aarch64-apple-darwin")
+    assert mac.python_platform == "aarch64-apple-darwin" and mac.env == {"MACOSX_DEPLOYMENT_TARGET": "14.4"}
+
+
+def test_engine_env_drops_settings_that_change_where_or_what(monkeypatch):
+    for key in ("PIP_TARGET", "PIP_PREFIX", "PIP_USER", "UV_LINK_MODE", "UV_EXCLUDE", "UV_CONSTRAINT",
+                "PYTHONPATH", "VIRTUAL_ENV"):
+        monkeypatch.setenv(key, "x")
+    for key in ("HTTPS_PROXY", "UV_CACHE_DIR", "PIP_CERT", "UV_INDEX_CORP_PASSWORD", "SSL_CERT_FILE"):
+        monkeypatch.setenv(key, "keep")
+    env = engine_env({"MACOSX_DEPLOYMENT_TARGET": "14.4"})
+    for key in ("PIP_TARGET", "PIP_PREFIX", "PIP_USER", "UV_LINK_MODE", "UV_EXCLUDE", "UV_CONSTRAINT",
+                "PYTHONPATH", "VIRTUAL_ENV"):
+        assert key not in env, key
+    for key in ("HTTPS_PROXY", "UV_CACHE_DIR", "PIP_CERT", "UV_INDEX_CORP_PASSWORD", "SSL_CERT_FILE"):
+        assert env[key] == "keep", key
+    assert env["MACOSX_DEPLOYMENT_TARGET"] == "14.4"
+    assert env["PIP_CONFIG_FILE"] == __import__("os").devnull

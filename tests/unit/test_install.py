@@ -1,0 +1,92 @@
+"""install.py's checks before anything is built (PATH, lock) and the scripts check before the swap."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tfsetup.errors import TfsetupError
+from tfsetup.install import broken_scripts, check_lock_hashes, check_target, relocate_scripts, safe_prompt
+
+
+def _venv(path: Path) -> Path:
+    (path / "bin").mkdir(parents=True)
+    (path / "lib").mkdir()
+    (path / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    return path
+
+
+def test_missing_or_empty_targets_are_fine_and_untouched(tmp_path):
+    assert check_target(tmp_path / "new" / "env", False, None) is False
+    (tmp_path / "empty").mkdir()
+    assert check_target(tmp_path / "empty", False, None) is False
+
+
+def test_a_venv_is_replaced_only_when_asked(tmp_path):
+    env = _venv(tmp_path / "env")
+    with pytest.raises(TfsetupError, match="existing virtual environment") as info:
+        check_target(env, False, None)
+    assert info.value.fix == "pass --force to replace it"
+    assert check_target(env, True, None) is True
+    assert check_target(env, False, lambda q: "Replace it" in q) is True
+
+
+def test_a_directory_that_is_not_a_venv_is_never_touched(tmp_path):
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "main.py").write_text("")
+    with pytest.raises(TfsetupError, match="not a virtual environment"):
+        check_target(tmp_path / "proj", True, None)
+
+
+def test_a_venv_holding_the_users_files_is_refused_and_they_are_listed(tmp_path):
+    env = _venv(tmp_path / "proj")  # `python -m venv .` in a project
+    (env / "train.py").write_text("")
+    (env / "data").mkdir()
+    with pytest.raises(TfsetupError) as info:
+        check_target(env, True, None)
+    assert "data, train.py" in info.value.message and info.value.fix
+
+
+def test_the_env_tfsetup_runs_from_is_refused():
+    with pytest.raises(TfsetupError, match="tfsetup itself is running from"):
+        check_target(Path(sys.prefix), True, None)
+
+
+def test_a_file_or_dangling_link_is_refused(tmp_path):
+    (tmp_path / "f").write_text("")
+    with pytest.raises(TfsetupError, match="is a file"):
+        check_target(tmp_path / "f", True, None)
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(TfsetupError, match="dangling"):
+        check_target(tmp_path / "dangling", True, None)
+
+
+def test_lock_hashes_must_be_strong_and_present(tmp_path):
+    lock = tmp_path / "lock.txt"
+    lock.write_text("numpy==2.1.3 --hash=sha256:" + "a" * 64 + "\n")
+    check_lock_hashes(lock)
+    lock.write_text("numpy==2.1.3 --hash=md5:" + "a" * 32 + "\n")
+    with pytest.raises(TfsetupError, match="malformed hash"):
+        check_lock_hashes(lock)
+    lock.write_text("numpy==2.1.3\n")
+    with pytest.raises(TfsetupError, match="no --hash"):
+        check_lock_hashes(lock)
+
+
+def test_scripts_are_checked_as_they_will_be_at_the_final_place(tmp_path):
+    stage, final = tmp_path / ".env.stage", tmp_path / "env"
+    _venv(stage)
+    os.symlink(sys.executable, stage / "bin" / "python")
+    (stage / "bin" / "tool").write_text(f"#!{stage}/bin/python\nprint(1)\n")
+    assert relocate_scripts(stage, stage, final) == 1
+    assert (stage / "bin" / "tool").read_text().startswith(f"#!{final}/bin/python")
+    assert broken_scripts(stage, final=final) == []
+    (stage / "bin" / "gone").write_text("#!/nonexistent/python3\n")
+    assert broken_scripts(stage, final=final) == ["gone -> /nonexistent/python3"]
+
+
+def test_the_prompt_cannot_run_commands():
+    assert safe_prompt("$(touch pwned)") == "__touch pwned_"
+    assert safe_prompt("my env") == "my env"

@@ -1,0 +1,29 @@
+"""The architecture contract (scripts/check_layers.py) holds, and the checker itself can fail."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "check_layers.py"
+
+
+def _checker():
+    spec = importlib.util.spec_from_file_location("check_layers", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["check_layers"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_no_upward_arrow_no_cycle_no_oversized_module():
+    assert _checker().check() == []
+
+
+def test_the_checker_sees_an_upward_arrow_and_a_cycle():
+    layers = _checker()
+    assert layers.layer_of("tfsetup.doctor.rules") > layers.layer_of("tfsetup.install")
+    assert layers.layer_of("tfsetup.commands.install") > layers.layer_of("tfsetup.doctor.apply")
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}}
+    assert layers.find_cycle(graph) == ["a", "b", "c", "a"]
+    assert layers.find_cycle({"a": {"b"}, "b": set()}) == []
