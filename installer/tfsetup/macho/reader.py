@@ -14,6 +14,8 @@ the re-export count need that). lief 0.16 (throwaway venv) took 4.3 s to parse t
 """
 from __future__ import annotations
 
+import io
+import os
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -332,8 +334,10 @@ def _slices(f: BinaryIO, name: str) -> List[Slice]:
         endian = "<" if struct.unpack("<I", head[:4])[0] in (MH_MAGIC, MH_MAGIC_64) else ">"
         cputype, cpusubtype = struct.unpack(endian + "iI", _read_at(f, 4, 8, name))
         cputype &= 0xFFFFFFFF
-        f.seek(0, 2)
-        size = f.tell()
+        try:  # not seek(0, 2): in a wheel that would inflate the whole member
+            size = os.fstat(f.fileno()).st_size
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            size = 0  # unknown
         return [Slice(_arch_name(cputype, cpusubtype), cputype, cpusubtype, 0, size)]
     magic, count = struct.unpack(">II", head)
     wide = magic == FAT_MAGIC_64
