@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from .reader import (ORDINAL_FLAT_LOOKUP, ORDINAL_MAIN_EXECUTABLE, ORDINAL_SELF, ArchNotFound,
+from .reader import (ORDINAL_FLAT_LOOKUP, ORDINAL_SELF, ArchNotFound,
                      MachOError, MachOImage, is_macho, read_macho, version_tuple)
 
 SYSTEM_PREFIXES = ("/usr/lib/", "/System/Library/")
@@ -122,11 +122,12 @@ def dyld_message(problem: Problem, root: Optional[PathLike] = None) -> str:
 # --- the process model -------------------------------------------------------------------------
 
 @dataclass
-class _Image:
+class LoadedImage:
     rel: str  # relative to the env root (absolute when outside it)
     path: str  # real path on this disk
     macho: MachOImage
-    deps: List[object] = field(default_factory=list)  # per ordinal-1: _Image | "system" | "weak-missing" | "missing"
+    # per ordinal-1: a LoadedImage, or "system" | "weak-missing" | "missing"
+    deps: List[object] = field(default_factory=list)
     bound: bool = False
 
 
@@ -140,18 +141,18 @@ class Process:
         self.macos = macos
         # @executable_path is the interpreter's directory; unknown (unresolvable) when not given.
         self.executable_dir = os.path.dirname(os.path.realpath(str(executable))) if executable else None
-        self.images: List[_Image] = []
+        self.images: List[LoadedImage] = []
         self.system_libs: set = set()  # system install names linked by loaded images
         self.system_symbols: set = set()  # symbols loaded images bind two-level to a system library
-        self.by_path: Dict[str, _Image] = {}
+        self.by_path: Dict[str, LoadedImage] = {}
         self.raw: List[Problem] = []
         self.files_checked = 0
         self.bindings_checked = 0
         self.dependencies_checked = 0
 
     # dlopen(): load the image and its dependency graph, then bind every new image.
-    def dlopen(self, path: PathLike, caller: Optional[_Image] = None) -> Optional[_Image]:
-        chain: Tuple[_Image, ...] = (caller,) if caller is not None else ()
+    def dlopen(self, path: PathLike, caller: Optional[LoadedImage] = None) -> Optional[LoadedImage]:
+        chain: Tuple[LoadedImage, ...] = (caller,) if caller is not None else ()
         first_new = len(self.images)
         real = os.path.realpath(str(path))
         image, why = self._load(real, chain, library=None)
@@ -165,7 +166,7 @@ class Process:
             self._bind(new)
         return image
 
-    def image(self, rel: str) -> Optional[_Image]:
+    def image(self, rel: str) -> Optional[LoadedImage]:
         return self.by_path.get(os.path.realpath(os.path.join(self.root, rel)))
 
     def report(self) -> Report:
@@ -178,8 +179,8 @@ class Process:
         rel = os.path.relpath(path, self.root)
         return path if rel.startswith("..") else rel
 
-    def _load(self, path: str, chain: Tuple[_Image, ...],
-              library: Optional[str]) -> Tuple[Optional[_Image], str]:
+    def _load(self, path: str, chain: Tuple[LoadedImage, ...],
+              library: Optional[str]) -> Tuple[Optional[LoadedImage], str]:
         """Load one file (and, depth first, its dependencies). Returns (image, why-not)."""
         if path in self.by_path:
             return self.by_path[path], ""
@@ -190,7 +191,8 @@ class Process:
             self.files_checked += 1
             self.raw.append(Problem("wrong-arch", rel, library=library, needs=self.arch,
                                     have=",".join(exc.present)))
-            return None, f"mach-o file, but is an incompatible architecture (have '{','.join(exc.present)}', need '{self.arch}')"
+            have = ",".join(exc.present)
+            return None, f"mach-o file, but is an incompatible architecture (have '{have}', need '{self.arch}')"
         except MachOError:
             return None, NOT_MACHO
         self.files_checked += 1
@@ -198,7 +200,7 @@ class Process:
             # dyld refuses it; the model still loads it so that one run shows every problem.
             self.raw.append(Problem("macos-too-old", rel, library=library, needs=macho.minos,
                                     have=self.macos))
-        image = _Image(rel, path, macho)
+        image = LoadedImage(rel, path, macho)
         self.images.append(image)  # registered before its dependencies: cycles terminate
         self.by_path[path] = image
         chain = (image,) + chain
@@ -215,8 +217,8 @@ class Process:
                 image.deps.append(target)
         return image, ""
 
-    def _resolve(self, name: str, chain: Tuple[_Image, ...]
-                 ) -> Union[_Image, str, List[Tuple[str, str]]]:
+    def _resolve(self, name: str, chain: Tuple[LoadedImage, ...]
+                 ) -> Union[LoadedImage, str, List[Tuple[str, str]]]:
         """An install name -> a loaded image, "system", or the list of what was tried."""
         if name.startswith(SYSTEM_PREFIXES):
             self.system_libs.add(name)
@@ -236,7 +238,7 @@ class Process:
             tried.append((self._rel(candidate), why))
         return tried
 
-    def _candidates(self, name: str, chain: Tuple[_Image, ...]) -> Iterator[str]:
+    def _candidates(self, name: str, chain: Tuple[LoadedImage, ...]) -> Iterator[str]:
         loader_dir = os.path.dirname(chain[0].path)
         if name.startswith("@rpath/"):
             tail = name[len("@rpath/"):]
@@ -261,14 +263,14 @@ class Process:
             return None if self.executable_dir is None else self.executable_dir + rpath[len("@executable_path"):]
         return rpath if rpath.startswith("/") else None
 
-    def _note_system_symbols(self, image: _Image) -> None:
+    def _note_system_symbols(self, image: LoadedImage) -> None:
         if not image.macho.two_level:
             return
         for b in image.macho.bindings:
             if 1 <= b.ordinal <= len(image.deps) and image.deps[b.ordinal - 1] == "system":
                 self.system_symbols.add(b.symbol)
 
-    def _bind(self, image: _Image) -> None:
+    def _bind(self, image: LoadedImage) -> None:
         if image.bound:
             return
         image.bound = True
@@ -296,7 +298,7 @@ class Process:
                 self.raw.append(Problem("symbol-not-found", image.rel, symbol=b.symbol,
                                         expected_in=f"library ordinal {ordinal} (out of range)"))
                 continue
-            assert isinstance(target, _Image)
+            assert isinstance(target, LoadedImage)
             if not _exported(target, b.symbol, set()):
                 self.raw.append(Problem("symbol-not-found", image.rel, symbol=b.symbol,
                                         library=macho.dylibs[ordinal - 1].name if ordinal > 0 else None,
@@ -311,7 +313,7 @@ class Process:
         return any(_exported(i, symbol, set(), flat=True) for i in self.images)
 
 
-def _exported(image: _Image, symbol: str, seen: set, flat: bool = False) -> bool:
+def _exported(image: LoadedImage, symbol: str, seen: set, flat: bool = False) -> bool:
     """Lookup in `image`, following re-export entries and re-exported libraries. A flat lookup
     does not assume re-exported system libraries have it (it would then never miss)."""
     if id(image) in seen:
@@ -325,12 +327,12 @@ def _exported(image: _Image, symbol: str, seen: set, flat: bool = False) -> bool
         target = image.deps[ordinal - 1] if 1 <= ordinal <= len(image.deps) else None
         if target == "system":
             return True
-        return isinstance(target, _Image) and _exported(target, entry.reexport_name or symbol, set(), flat)
+        return isinstance(target, LoadedImage) and _exported(target, entry.reexport_name or symbol, set(), flat)
     for ref, target in zip(image.macho.dylibs, image.deps):
         if ref.kind == "reexport":
             if target == "system" and not flat:
                 return True  # a re-exported system library: assumed to export it
-            if isinstance(target, _Image) and _exported(target, symbol, seen, flat):
+            if isinstance(target, LoadedImage) and _exported(target, symbol, seen, flat):
                 return True
     return False
 
@@ -366,7 +368,7 @@ def prove_plugins(site_packages: PathLike, arch: str = "arm64", macos: Optional[
     root = Path(site_packages)
     process = Process(root, arch, macos, executable)
     core_path = root / TF_CORE
-    core: Optional[_Image] = None
+    core: Optional[LoadedImage] = None
     if core_path.is_file():
         core = process.dlopen(core_path)
     else:
@@ -405,7 +407,7 @@ def check_env(site_packages: PathLike, arch: str = "arm64", macos: Optional[str]
     process = Process(root, arch, macos, executable)  # reused for its path expansion only
     raw: List[Problem] = []
     for path, macho in images:
-        me = _Image(os.path.relpath(path, root), path, macho)
+        me = LoadedImage(os.path.relpath(path, root), path, macho)
         for ref in macho.dylibs:
             report.dependencies_checked += 1
             if ref.name.startswith(SYSTEM_PREFIXES) or ref.name in install_names:
@@ -466,5 +468,5 @@ def highest_minos(path: PathLike, arch: str = "arm64") -> Optional[Tuple[str, st
     return best
 
 
-__all__ = ["Problem", "Report", "Process", "check_env", "dyld_message", "group", "highest_minos",
+__all__ = ["LoadedImage", "Problem", "Report", "Process", "check_env", "dyld_message", "group", "highest_minos",
            "iter_macho_files", "minos_by_file", "prove_plugins", "PROBLEM_KINDS", "is_macho"]
