@@ -307,6 +307,15 @@ def test_not_macho(tmp_path):
     for path in (text, java):
         with pytest.raises(MachOError):
             read_macho(path)
+    bad_bind = write(tmp_path / "badbind.dylib", macho(bind=bytes([0x40]) + b"_no_terminator"))
+    with pytest.raises(MachOError):
+        read_macho(bad_bind)
+    bad_trie = write(tmp_path / "badtrie.dylib", macho(exports={"_a": regular()}))
+    data = bytearray(bad_trie.read_bytes())
+    data[-6:] = b"\xff" * 6  # the child offset ULEB runs off the end
+    bad_trie.write_bytes(bytes(data))
+    with pytest.raises(MachOError):
+        read_macho(bad_trie).exports.lookup("_a")
     truncated = write(tmp_path / "cut.dylib", macho(install_name="@rpath/x")[:40])
     assert is_macho(truncated)
     with pytest.raises(MachOError):

@@ -140,6 +140,12 @@ class ExportTrie:
         self.data = data
 
     def lookup(self, name: str) -> Optional[Export]:
+        try:
+            return self._lookup(name)
+        except (IndexError, ValueError) as exc:  # a ULEB or edge running off the end
+            raise MachOError(f"malformed export trie looking up {name}") from exc
+
+    def _lookup(self, name: str) -> Optional[Export]:
         data = self.data
         if not data:
             return None
@@ -422,12 +428,15 @@ def _parse_slice(f: BinaryIO, name: str, sl: Slice, slices: List[Slice], want_ex
     if want_exports and trie_range:
         image.exports = ExportTrie(_read_at(f, sl.offset + trie_range[0], trie_range[1], name))
     if want_bindings:
-        for source, off, size in bind_ranges:
-            if size:
-                data = _read_at(f, sl.offset + off, size, name)
-                image.bindings += _bind_opcodes(data, source, lazy=source == "lazy_bind")
-        if chained and chained[1]:
-            image.bindings += _chained_imports(_read_at(f, sl.offset + chained[0], chained[1], name), name)
+        try:
+            for source, off, size in bind_ranges:
+                if size:
+                    data = _read_at(f, sl.offset + off, size, name)
+                    image.bindings += _bind_opcodes(data, source, lazy=source == "lazy_bind")
+            if chained and chained[1]:
+                image.bindings += _chained_imports(_read_at(f, sl.offset + chained[0], chained[1], name), name)
+        except (IndexError, ValueError, struct.error, zlib.error) as exc:  # truncated or corrupt streams
+            raise MachOError(f"{name}: malformed binding info ({exc})") from exc
     return image
 
 
