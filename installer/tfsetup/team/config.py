@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from packaging.requirements import InvalidRequirement, Requirement
 
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.platforms import TEAM_PLATFORMS
@@ -98,6 +97,8 @@ class ProjectConfig:
 def _requirement(text: str, where: str) -> str:
     # Only plain PEP 508 requirements: no options ("-e", "--index-url ..."), which could smuggle
     # settings past the config, and no direct URLs, which a hash-pinned lock cannot cover.
+    from packaging.requirements import InvalidRequirement, Requirement  # ~20 ms: only configs with packages
+
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
