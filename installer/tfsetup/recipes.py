@@ -64,6 +64,11 @@ class Recipe:
     min_glibc: Optional[str] = None
     requires_avx: bool = False
     min_nvidia_driver: Optional[str] = None
+    keras: Optional[int] = None  # the Keras major `tf.keras` is in this env (2 or 3)
+    keras_package: Optional[str] = None  # the distribution that provides it: keras, tf-keras, keras-nightly
+    env: Dict[str, str] = field(default_factory=dict, compare=False, hash=False)  # must be set to use the env
+    warnings: Tuple[str, ...] = ()  # caveats the plan shows when this recipe is chosen
+    security_notes: Tuple[str, ...] = ()  # known advisories on pins this lock cannot move past
     locks: Dict[str, Lock] = field(default_factory=dict, compare=False, hash=False)  # python minor -> lock
 
     @property
@@ -111,6 +116,7 @@ class Incompatible:
     fix: str
     sources: Tuple[str, ...]
     os: Optional[str] = None
+    severity: str = "error"  # error | warning | info
 
 
 @dataclass(frozen=True)
@@ -166,8 +172,11 @@ def _check_keys(doc: Mapping[str, Any], allowed: Tuple[str, ...], where: str) ->
 
 RECIPE_KEYS = ("id", "os", "machine", "accelerator", "distribution", "tensorflow", "extras", "plugin",
                "plugin_version", "requirements", "pythons", "min_os", "min_glibc", "requires_avx",
-               "min_nvidia_driver", "default", "status", "summary", "notes", "sources")
-INCOMPATIBLE_KEYS = ("id", "finding", "os", "when", "signatures", "message", "fix", "sources")
+               "min_nvidia_driver", "default", "status", "summary", "notes", "sources",
+               "keras", "keras_package", "env", "warnings", "security_notes")
+INCOMPATIBLE_KEYS = ("id", "finding", "os", "when", "signatures", "message", "fix", "sources", "severity")
+SEVERITIES = ("error", "warning", "info")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
 def _recipe(doc: Any, where: str) -> Recipe:
@@ -203,6 +212,12 @@ def _recipe(doc: Any, where: str) -> Recipe:
     sources = _str_tuple(doc, "sources", where)
     if not sources:
         raise RecipeError(f"{where}: 'sources' must name at least one source")
+    keras = _get(doc, "keras", int, where, None)
+    if keras not in (None, 2, 3):
+        raise RecipeError(f"{where}: 'keras' must be 2 or 3")
+    env = _get(doc, "env", dict, where, {})
+    if not all(isinstance(k, str) and _ENV_NAME.match(k) and isinstance(v, str) for k, v in env.items()):
+        raise RecipeError(f"{where}: 'env' must map UPPER_CASE variable names to strings")
     return Recipe(
         id=rid, os=os_name, machine=machine, accelerator=accelerator, distribution=distribution,
         tensorflow=_version(_get(doc, "tensorflow", str, where), "tensorflow", where),
@@ -215,6 +230,9 @@ def _recipe(doc: Any, where: str) -> Recipe:
         min_glibc=_optional_version(doc, "min_glibc", where),
         requires_avx=_get(doc, "requires_avx", bool, where, False),
         min_nvidia_driver=_optional_version(doc, "min_nvidia_driver", where),
+        keras=keras, keras_package=_get(doc, "keras_package", str, where, None), env=dict(env),
+        warnings=_str_tuple(doc, "warnings", where, ()),
+        security_notes=_str_tuple(doc, "security_notes", where, ()),
         default=_get(doc, "default", bool, where, False),
         status=status,
         summary=_get(doc, "summary", str, where, ""),
@@ -229,6 +247,9 @@ def _incompatible(doc: Any, where: str) -> Incompatible:
     _check_keys(doc, INCOMPATIBLE_KEYS, where)
     iid = _get(doc, "id", str, where)
     where = f"{where} ({iid})"
+    severity = _get(doc, "severity", str, where, "error")
+    if severity not in SEVERITIES:
+        raise RecipeError(f"{where}: 'severity' must be one of {', '.join(SEVERITIES)}")
     when_doc = _get(doc, "when", dict, where, {})
     when: Dict[str, SpecifierSet] = {}
     for name, spec in when_doc.items():
@@ -242,7 +263,7 @@ def _incompatible(doc: Any, where: str) -> Incompatible:
         id=iid, finding=_get(doc, "finding", str, where), when=when,
         signatures=_str_tuple(doc, "signatures", where, ()),
         message=_get(doc, "message", str, where), fix=_get(doc, "fix", str, where),
-        sources=_str_tuple(doc, "sources", where), os=_get(doc, "os", str, where, None),
+        sources=_str_tuple(doc, "sources", where), os=_get(doc, "os", str, where, None), severity=severity,
     )
 
 

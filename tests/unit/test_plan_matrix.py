@@ -46,10 +46,10 @@ MATRIX: Dict[str, Expected] = {
     # Python 3.13 only: no tensorflow-metal wheel for cp313, so CPU TF 2.21, saying how to get Metal.
     "m2-python313-only": Expected("macos-arm64-cpu-tf2.21", "2.21.0", None, "/opt/homebrew/bin/python3.13", [],
                                   ["no Metal recipe fits (macos-arm64-metal-tf2.19: no usable Python for it"]),
-    # macOS 11: the metal and tensorflow wheels are macosx_12_0; the old tensorflow-macos CPU set.
+    # macOS 11: metal 1.2.0 needs 12.1 (its dylib's LC_BUILD_VERSION); the old tensorflow-macos CPU set (11.3+).
     "m1-big-sur": Expected("macos11-arm64-cpu-tfmacos2.9", "2.9.2", None,
                            "/Library/Frameworks/Python.framework/Versions/3.10/bin/python3", [],
-                           ["needs macOS 12.0", "legacy set"]),
+                           ["needs macOS 12.1", "legacy set"]),
     # Intel Mac: 2.16.2 is the last TensorFlow with macOS x86_64 wheels.
     "intel-mac-ventura": Expected("macos-x86_64-cpu-tf2.16", "2.16.2", None, "/usr/local/bin/python3.12", [], []),
     "linux-x86_64-avx": Expected("linux-x86_64-cpu-tf2.21", "2.21.0", None,
