@@ -127,6 +127,8 @@ CPU_OPT = typer.Option(False, "--cpu-only", help="Plain CPU TensorFlow even when
 ACCEL_OPT = typer.Option(None, "--accelerator", metavar="metal|cuda|cpu", help="Insist on this accelerator.")
 RECIPE_OPT = typer.Option(None, "--recipe", metavar="ID", help="Use this recipe id (see `tfsetup recipes`).")
 PRE_OPT = typer.Option(False, "--pre", help="Allow pre-release recipes and interpreters.")
+KERAS_OPT = typer.Option(None, "--keras", metavar="2|3", help="2: a stack whose tf.keras is Keras 2 (TF + tf-keras, "
+                         "TF_USE_LEGACY_KERAS=1); default: the recipe's own Keras.")
 NO_PROJECT_OPT = typer.Option(False, "--no-project", help="Ignore tfsetup.toml / [tool.tfsetup] and tfsetup.lock.")
 PLATFORM_OPT = typer.Option([], "--platform", metavar="PLATFORM",
                             help=f"Team platform: {', '.join(TEAM_PLATFORMS)} (repeatable).")
@@ -157,6 +159,7 @@ def plan(
     accelerator: Optional[str] = ACCEL_OPT,
     recipe: Optional[str] = RECIPE_OPT,
     pre: bool = PRE_OPT,
+    keras: Optional[int] = KERAS_OPT,
     no_project: bool = NO_PROJECT_OPT,
     recipes_file: Optional[Path] = RECIPES_OPT,
     json_out: bool = JSON_OPT,
@@ -166,8 +169,8 @@ def plan(
     def body() -> int:
         from tfsetup.commands import plan as command
 
-        planned = command.run(_flags(tf, python, cpu_only, accelerator, recipe, pre), no_project, host_file,
-                              recipes_file)
+        planned = command.run(_flags(tf, python, cpu_only, accelerator, recipe, pre, keras=keras), no_project,
+                              host_file, recipes_file)
         if json_out:
             emit_json(planned.to_json())
         else:
@@ -202,6 +205,7 @@ def install(
     cpu_only: bool = CPU_OPT,
     accelerator: Optional[str] = ACCEL_OPT,
     pre: bool = PRE_OPT,
+    keras: Optional[int] = KERAS_OPT,
     backend: str = typer.Option("uv", "--backend", metavar="uv|pip", help="Install engine: uv or pip."),
     force: bool = typer.Option(False, "--force",
                                help="Replace an existing env at PATH (kept until the new one verifies)."),
@@ -231,7 +235,7 @@ def install(
         if index_url is not None:
             _check_url(index_url, "--index-url")
         flags = _flags(tf, python, cpu_only, accelerator, recipe, pre, path=path, index_url=index_url,
-                       find_links=tuple(find_links), offline=offline)
+                       find_links=tuple(find_links), offline=offline, keras=keras)
         result = command.run(flags, no_project, recipes_file, backend, force, not no_verify, _confirm(yes),
                              stage_progress(json_out), show_plan=None if json_out else _show_plan)
         if json_out:

@@ -252,7 +252,34 @@ def install_target(plan: Plan, facts: HostFacts) -> Target:
 def verify_plan(plan: Plan, facts: HostFacts, env: Path) -> VerifyResult:
     """The verification suite in `env`, launched the way the plan launches its interpreter."""
     return run_verification(relaunch(plan.launch, env_python(env)), expected_versions(plan, plan.lock.pins),
-                            plan.recipe.accelerator, facts.machine, plan.recipe.distribution)
+                            plan.recipe.accelerator, facts.machine, plan.recipe.distribution,
+                            keras=plan.recipe.keras if plan.recipe.keras_package == "tf-keras" else None)
+
+
+ENV_PTH = "_tfsetup_env.pth"
+
+
+def apply_recipe_env(env: Path, settings: Dict[str, str]) -> None:
+    """Variables a recipe needs in every process of the env (TF_USE_LEGACY_KERAS=1 for a Keras 2 stack):
+    set at interpreter start by a .pth file (so `.venv/bin/python`, Jupyter kernels and IDEs get them
+    without activation) and exported by the activate scripts (for the rest of the shell)."""
+    if not settings:
+        return
+    from tfsetup.bytecode import site_dirs
+
+    assignments = "; ".join(f"os.environ.setdefault({k!r}, {v!r})" for k, v in sorted(settings.items()))
+    for site in site_dirs(env):
+        (Path(site) / ENV_PTH).write_text(f"import os; {assignments}\n", encoding="utf-8")
+    import shlex
+
+    lines = {"activate": "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(settings.items())),
+             "activate.fish": "".join(f"set -gx {k} {shlex.quote(v)}\n" for k, v in sorted(settings.items())),
+             "activate.csh": "".join(f"setenv {k} {shlex.quote(v)}\n" for k, v in sorted(settings.items()))}
+    for name, text in lines.items():
+        script = bin_dir(env) / name
+        if script.is_file():
+            with open(script, "a", encoding="utf-8") as handle:
+                handle.write("\n# set by tfsetup: the recipe needs these in every process\n" + text)
 
 
 def lock_digest(lock_path: Path) -> str:
@@ -282,6 +309,7 @@ def build_env(plan: Plan, facts: HostFacts, backend: Backend, staging: Path, fin
     with stage("install"):
         install_lock(backend, relaunch(plan.launch, env_python(staging)), lock_path, source,
                      install_target(plan, facts))
+        apply_recipe_env(staging, plan.recipe.env)
         bytecode.restore(relaunch(plan.launch, env_python(staging)), staging)
 
 

@@ -2,6 +2,9 @@
 
 No I/O here. `plan()` can be run for another machine (`--host-file`) and is tested exhaustively
 through host-facts fixtures.
+
+Over 400 lines because the reasons and hints (why each row was rejected, the nearest request that
+works, the warnings) are part of the planner's pure output and are tested with it.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from tfsetup.recipes import ACCELERATORS, Lock, Recipe, RecipeTable
 ACCELERATOR_NAMES = {"metal": "Metal", "cuda": "CUDA", "cpu": "CPU-only"}
 # Tie-break between interpreters of the same version: builds that are made for this, first.
 SOURCE_PREFERENCE = ("homebrew", "python.org", "uv", "pyenv", "system", "xcode", "other", "conda")
-SHOWN_PACKAGES = ("tensorflow-metal", "numpy", "keras", "protobuf", "ml-dtypes")
+SHOWN_PACKAGES = ("tensorflow-metal", "numpy", "keras", "tf-keras", "keras-nightly", "protobuf", "ml-dtypes")
 _TF_REQUEST = re.compile(r"^\d+\.\d+(\.\d+)?$")
 _PY_REQUEST = re.compile(r"^3\.\d+$")
 
@@ -31,6 +34,7 @@ class PlanRequest:
     accelerator: Optional[str] = None  # None: the best the host has; "cpu" for --cpu-only
     recipe_id: Optional[str] = None
     pre: bool = False
+    keras: Optional[int] = None  # 2: a stack whose tf.keras is Keras 2 (--keras 2)
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class Plan:
             "python_platform": self.recipe.python_platform,
             "lock": {"path": self.recipe.lock_relpath(self.python.minor), "digest": self.lock.digest,
                      "packages": len(self.lock.pins)},
+            "keras": self.recipe.keras,
+            "env": dict(self.recipe.env),
         }
 
 
@@ -120,8 +126,8 @@ def host_reasons(recipe: Recipe, facts: HostFacts) -> List[str]:
                 f"this host is {_os_label(facts.os)} {facts.machine}"]
     reasons = []
     if recipe.min_os and facts.os == "macos" and _version_lt(facts.os_version, recipe.min_os):
-        reasons.append(f"needs macOS {recipe.min_os} or newer (its wheels are tagged for it); "
-                       f"this Mac runs {facts.os_version}")
+        reasons.append(f"needs macOS {recipe.min_os} or newer (the minimum its binaries are built for, "
+                       f"read from their LC_BUILD_VERSION); this Mac runs {facts.os_version}")
     if recipe.min_glibc and facts.glibc and _version_lt(facts.glibc, recipe.min_glibc):
         reasons.append(f"needs glibc {recipe.min_glibc} or newer; this host has {facts.glibc}")
     if recipe.requires_avx and facts.cpu_flags and "avx" not in facts.cpu_flags:
@@ -158,7 +164,14 @@ def request_reasons(recipe: Recipe, request: PlanRequest) -> List[str]:
         reasons.append(f"{ACCELERATOR_NAMES[recipe.accelerator]} recipe; {wanted}")
     if recipe.status == "prerelease" and not request.pre:
         reasons.append("pre-release; pass --pre to allow it")
+    if request.keras and recipe.keras != request.keras:
+        reasons.append(f"tf.keras is Keras {recipe.keras} here; Keras {request.keras} was requested")
     return reasons
+
+
+def opt_in(recipe: Recipe, request: PlanRequest) -> bool:
+    """Rows only a request selects (a Keras 2 stack on TF >= 2.16 with tf-keras: --keras 2 or --recipe)."""
+    return recipe.keras_package == "tf-keras" and not request.keras and request.recipe_id != recipe.id
 
 
 def _is_prerelease(version: str) -> bool:
@@ -294,8 +307,8 @@ def _evaluate(facts: HostFacts, table: RecipeTable, request: PlanRequest
     chosen = None
     rejected = []
     for recipe in _ranked(table, request.accelerator or host_accelerator(facts)):
-        if recipe.platform != facts.platform:
-            continue  # other platforms' rows are listed by `tfsetup recipes --all`, not here
+        if recipe.platform != facts.platform or opt_in(recipe, request):
+            continue  # listed by `tfsetup recipes` (--all for other platforms), not here
         reasons = host_reasons(recipe, facts) + request_reasons(recipe, request)
         py = None
         if not reasons:
@@ -357,6 +370,17 @@ def plan(facts: HostFacts, table: RecipeTable, request: PlanRequest = PlanReques
                 warnings=warnings, rejected=rejected)
 
 
+def security_notes(recipe: Recipe, python: str) -> List[str]:
+    """The recipe's security notes that concern this Python's lock, without their source URLs
+    (a note names its lock as "(Python 3.9 lock; ..."; notes naming no lock concern every one)."""
+    notes = []
+    for note in recipe.security_notes:
+        named = re.search(r"\(Python ((?:3\.\d+(?:, | and )?)+) locks?", note)
+        if named is None or python in re.findall(r"3\.\d+", named.group(1)):
+            notes.append(note.split(" - http", 1)[0])
+    return notes
+
+
 def _warnings(facts: HostFacts, table: RecipeTable, request: PlanRequest, recipe: Recipe, py: PythonInfo,
               rejected: List[Rejection]) -> List[str]:
     warnings = []
@@ -384,6 +408,9 @@ def _warnings(facts: HostFacts, table: RecipeTable, request: PlanRequest, recipe
         warnings.append("could not read the CPU's flags; assuming AVX (without it the import dies with SIGILL)")
     if recipe.status == "legacy":
         warnings.append(f"{recipe.id} is a legacy set kept for compatibility: {recipe.summary}".rstrip(": "))
+    warnings.extend(recipe.warnings)
+    for note in security_notes(recipe, py.minor):
+        warnings.append(f"known advisory the lock cannot move past: {note}")
     if facts.os == "macos" and facts.rosetta:
         warnings.append("tfsetup runs under Rosetta (x86_64) on this Mac; the env is built and tested as arm64 "
                         "through `arch -arm64`. Use it from a native (arm64) terminal.")

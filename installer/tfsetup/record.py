@@ -46,6 +46,8 @@ def build_record(plan: "Plan", facts: "HostFacts", backend: str, lock_digest: st
         "accelerator": plan.recipe.accelerator,
         "distribution": plan.recipe.distribution,
         "packages": plan.packages,
+        "keras": plan.recipe.keras,
+        "env": dict(plan.recipe.env),
         "lock": {"name": lock_name, "digest": lock_digest, "python_platform": plan.recipe.python_platform},
         "python": {"base": plan.python.executable, "version": plan.python.version, "launch": plan.launch},
         "backend": backend,

@@ -34,8 +34,12 @@ class Flags:
     index_url: Optional[str] = None
     find_links: Tuple[str, ...] = ()
     offline: bool = False
+    keras: Optional[int] = None
 
     def __post_init__(self) -> None:
+        if self.keras not in (None, 2, 3):
+            raise TfsetupError(f"--keras must be 2 or 3, not {self.keras}", EXIT_BAD_INPUT,
+                               fix="--keras 2 picks a stack whose tf.keras is Keras 2 (tf-keras)")
         if self.cpu_only and self.accelerator and self.accelerator != "cpu":
             raise TfsetupError(f"--cpu-only contradicts --accelerator {self.accelerator}", EXIT_BAD_INPUT)
 
@@ -63,7 +67,7 @@ def merge(flags: Flags, config: Optional[ProjectConfig]) -> Settings:
     cfg = config or ProjectConfig(path=Path("tfsetup.toml"))
     accelerator = "cpu" if (flags.cpu_only or (cfg.cpu_only and not flags.accelerator)) else flags.accelerator
     request = PlanRequest(tf=flags.tf or cfg.tensorflow, python=flags.python or cfg.python,
-                          accelerator=accelerator, recipe_id=flags.recipe, pre=flags.pre)
+                          accelerator=accelerator, recipe_id=flags.recipe, pre=flags.pre, keras=flags.keras)
     target = flags.path if flags.path is not None else (cfg.env_path() if config else Path(".venv"))
     links = [str(Path(link).resolve()) if "://" not in link else link for link in flags.find_links]
     if config:

@@ -119,10 +119,11 @@ def parse_events(stdout: str, returncode: int, stderr: str, timed_out: bool = Fa
 
 def run_verification(python_cmd: List[str], expect: Dict[str, str], accelerator: str, machine: str,
                      distribution: str, benchmark: bool = False, timeout: float = DEFAULT_TIMEOUT_S,
-                     only: Optional[Sequence[str]] = None) -> VerifyResult:
-    """Run the probe with the env's python (python_cmd may start with `arch -arm64`)."""
+                     only: Optional[Sequence[str]] = None, keras: Optional[int] = None) -> VerifyResult:
+    """Run the probe with the env's python (python_cmd may start with `arch -arm64`). `keras`: the Keras
+    major tf.keras must be (checked when given)."""
     config = {"expect": expect, "accelerator": accelerator, "machine": machine,
-              "distribution": distribution, "benchmark": benchmark, "only": list(only or [])}
+              "distribution": distribution, "benchmark": benchmark, "only": list(only or []), "keras": keras}
     from tfsetup.child import run_child
 
     child = run_child(list(python_cmd) + ["-I", PROBE, json.dumps(config)], timeout)
@@ -153,4 +154,7 @@ def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT
     has_metal = any((env / "lib").glob("python*/site-packages/tensorflow_metal*"))
     accelerator = record.get("accelerator") or ("metal" if has_metal else "cpu")
     launch = native_launch(python, facts.os, facts.machine, facts.rosetta)
-    return run_verification(launch, expect, accelerator, facts.machine, distribution, benchmark, timeout)
+    # Checked where the recipe needs settings for it (a Keras 2 stack: tf-keras + TF_USE_LEGACY_KERAS=1).
+    keras = record.get("keras") if record.get("keras") in (2, 3) and record.get("env") else None
+    return run_verification(launch, expect, accelerator, facts.machine, distribution, benchmark, timeout,
+                            keras=keras)

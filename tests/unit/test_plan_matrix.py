@@ -49,9 +49,11 @@ MATRIX: Dict[str, Expected] = {
     # macOS 11: metal 1.2.0 needs 12.1 (its dylib's LC_BUILD_VERSION); the old tensorflow-macos CPU set (11.3+).
     "m1-big-sur": Expected("macos11-arm64-cpu-tfmacos2.9", "2.9.2", None,
                            "/Library/Frameworks/Python.framework/Versions/3.10/bin/python3", [],
-                           ["needs macOS 12.1", "legacy set"]),
+                           ["needs macOS 12.1", "legacy set", "advisory the lock cannot move past: protobuf 3.19.6",
+                            "advisory the lock cannot move past: keras 2.9.0"]),
     # Intel Mac: 2.16.2 is the last TensorFlow with macOS x86_64 wheels.
-    "intel-mac-ventura": Expected("macos-x86_64-cpu-tf2.16", "2.16.2", None, "/usr/local/bin/python3.12", [], []),
+    "intel-mac-ventura": Expected("macos-x86_64-cpu-tf2.16", "2.16.2", None, "/usr/local/bin/python3.12", [],
+                                  ["advisory the lock cannot move past: protobuf 4.25.9"]),
     "linux-x86_64-avx": Expected("linux-x86_64-cpu-tf2.21", "2.21.0", None,
                                  "/home/dev/.pyenv/versions/3.12.1/bin/python3", [], []),
     "linux-x86_64-h100": Expected("linux-x86_64-cuda-tf2.21", "2.21.0", None, "/usr/bin/python3", [], []),

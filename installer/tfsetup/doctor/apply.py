@@ -25,8 +25,8 @@ from tfsetup.doctor.repair import LOCK_PINS, RepairPlan
 from tfsetup.envpaths import env_python
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
-from tfsetup.install import (InstallFailed, build_env, check_lock_hashes, expected_versions, install_target,
-                             lock_digest, relocate_scripts)
+from tfsetup.install import (InstallFailed, apply_recipe_env, build_env, check_lock_hashes, expected_versions,
+                             install_target, lock_digest, relocate_scripts)
 from tfsetup.plan import Plan
 from tfsetup.platforms import relaunch
 from tfsetup.record import build_record, now_iso, write_record
@@ -83,8 +83,10 @@ def _constraints(plan: Plan) -> Iterator[Path]:
 
 def _verify(rp: RepairPlan, host: HostFacts, launch: List[str]) -> Any:
     assert rp.plan is not None
-    verification = run_verification(launch, expected_versions(rp.plan, rp.plan.lock.pins),
-                                    rp.plan.recipe.accelerator, host.machine, rp.plan.recipe.distribution)
+    recipe = rp.plan.recipe
+    verification = run_verification(launch, expected_versions(rp.plan, rp.plan.lock.pins), recipe.accelerator,
+                                    host.machine, recipe.distribution,
+                                    keras=recipe.keras if recipe.keras_package == "tf-keras" else None)
     forced = os.environ.get(FAIL_VERIFY_ENV) == "1"  # test-only, see FAIL_VERIFY_ENV
     if forced or not verification.ok:
         why = "; ".join(f"{c.id}: {c.message}" for c in verification.failed()) or \
@@ -171,6 +173,7 @@ def _repair_in_place(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: S
             else:
                 argv = [a for a in action.argv if a != LOCK_PINS]
                 run_step(action.kind, argv, env=dict(install_target(rp.plan, host).env))
+        apply_recipe_env(target, rp.plan.recipe.env)
         progress("-> verifying the repaired env ...")
         launch = relaunch(rp.plan.launch, Path(env.python))
         bytecode.restore(launch, target)

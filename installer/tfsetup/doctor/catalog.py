@@ -63,6 +63,12 @@ KINDS: Tuple[FindingKind, ...] = (
     )),
     FindingKind("tensorflow-missing", "no TensorFlow in the env", STACK),
     FindingKind("tensorflow-import-failed", "`import tensorflow` fails", STACK),
+    FindingKind("ml-dtypes-mismatch", "ml-dtypes is newer than this TensorFlow knows", STACK, (
+        "https://github.com/jax-ml/ml_dtypes/issues/101",
+    )),
+    FindingKind("free-threaded-python", "a free-threaded Python (3.13t/3.14t): no TensorFlow wheel exists", REBUILD, (
+        "https://pypi.org/simple/tensorflow/",
+    )),
     FindingKind("tensorflow-import-timeout", "`import tensorflow` did not finish in time", MANUAL),
     FindingKind("metal-unsupported-python", "no tensorflow-metal wheel for this Python", MANUAL),
     FindingKind("macos-too-old", "the macOS version is older than the wheels need", MANUAL),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.doctor.catalog import sources_of
-from tfsetup.doctor.findings import Finding, worst_first
+from tfsetup.doctor.findings import SEVERITIES, Finding, worst_first
 from tfsetup.recipes import RecipeTable
 
 MAX_EVIDENCE = 3
@@ -393,7 +393,7 @@ def explain(text: str, table: Optional[RecipeTable] = None) -> List[Finding]:
         score = max(len(sig) for sig in matched)
         previous = found.get(entry.finding)
         if previous is None:
-            found[entry.finding] = Finding(id=entry.finding, severity="error", message=entry.message,
+            found[entry.finding] = Finding(id=entry.finding, severity=entry.severity, message=entry.message,
                                            fix=entry.fix, evidence=_merge_evidence(evidence),
                                            sources=tuple(entry.sources), data={"incompatible": [entry.id]})
             specificity[entry.finding] = score
@@ -402,7 +402,7 @@ def explain(text: str, table: Optional[RecipeTable] = None) -> List[Finding]:
         wins = score > specificity.get(entry.finding, 0)
         specificity[entry.finding] = max(score, specificity.get(entry.finding, 0))
         found[entry.finding] = Finding(
-            id=entry.finding, severity=previous.severity,
+            id=entry.finding, severity=min(previous.severity, entry.severity, key=SEVERITIES.index),
             message=entry.message if wins else previous.message, fix=entry.fix if wins else previous.fix,
             evidence=_merge_evidence(previous.evidence, evidence),
             sources=_merge_sources(entry.sources, previous.sources) if wins else

@@ -239,7 +239,7 @@ def _table_entries(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[F
     for entry in table.incompatible:
         evidence = _incompatible_matches(entry, env, host)
         if evidence is not None:
-            out.append(Finding(entry.finding, "error", entry.message, entry.fix, tuple(evidence),
+            out.append(Finding(entry.finding, entry.severity, entry.message, entry.fix, tuple(evidence),
                                tuple(entry.sources), {"incompatible": [entry.id]}))
     return out
 
@@ -381,31 +381,43 @@ def _requirements_rule(env: EnvFacts, host: HostFacts, table: RecipeTable) -> Li
     return out
 
 
+def _table_min_os(table: RecipeTable, host: HostFacts, name: str, version: str) -> Optional[str]:
+    """The oldest macOS a recipe of this host's platform pinning `name==version` runs on (its binaries'
+    LC_BUILD_VERSION minos, recorded as the recipe's min_os); None when no recipe pins it."""
+    found = [r.min_os for r in table.recipes if r.platform == host.platform and r.min_os
+             and (r.locks and any(lock.pins.get(name) == version for lock in r.locks.values()))]
+    return min(found, key=lambda v: _minor(_v(v))) if found else None
+
+
 def _macos_too_old(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
     if host.os != "macos":
         return []
     osv = _v(host.os_version)
-    if osv is None or _minor(osv) >= (12, 0):
+    if osv is None:
         return []
     tf, metal = tf_distribution(env), env.dist("tensorflow-metal")
-    evidence = []
-    needs = False
-    if tf is not None and host.machine == "arm64" and tf.key != "tensorflow-macos" \
-            and _minor(_v(tf.version)) >= (2, 13):
-        needs = True
-        evidence.append(f"{_label(tf)}: its arm64 wheels are tagged macosx_12_0 (macOS 12+)")
+    needs: List[Tuple[Tuple[int, int], str]] = []  # (macOS major.minor, why)
+    for dist in (tf, metal):
+        if dist is None:
+            continue
+        minos = _table_min_os(table, host, dist.key, dist.version)
+        if minos:
+            needs.append((_minor(_v(minos)), f"{_label(dist)}: its binaries need macOS {minos} (LC_BUILD_VERSION)"))
+    if tf is not None and host.machine == "arm64" and tf.key != "tensorflow-macos" and _minor(_v(tf.version)) >= (2, 13):
+        needs.append(((12, 0), f"{_label(tf)}: its arm64 wheels are tagged macosx_12_0 (macOS 12+)"))
     if metal is not None:
-        needs = True
-        evidence.append(f"{_label(metal)}: the Metal plug-in needs macOS 12+")
+        needs.append(((12, 0), f"{_label(metal)}: the Metal plug-in needs macOS 12+"))
     for dist in env.distributions.values():
         for tag in dist.wheel_tags:
             m = _MACOS_TAG.search(tag)
-            if m and (int(m.group(1)), int(m.group(2))) > _minor(osv):
-                needs = True
-                evidence.append(f"{_label(dist)}: wheel tag {tag}")
+            if m:
+                needs.append(((int(m.group(1)), int(m.group(2))), f"{_label(dist)}: wheel tag {tag}"))
                 break
+    needs = [(need, why) for need, why in needs if need > _minor(osv)]
     if not needs:
         return []
+    newest = max(need for need, _ in needs)
+    wanted = f"{newest[0]}.{newest[1]}"
     older = [r for r in table.recipes if r.platform == host.platform and r.min_os
              and _v(r.min_os) is not None and _minor(_v(r.min_os)) <= _minor(osv)]
     alt = (f"; on macOS {host.os_version} only recipe {older[0].id} "
@@ -413,9 +425,9 @@ def _macos_too_old(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[F
     return [Finding(
         "macos-too-old", "error",
         f"This Mac runs macOS {host.os_version}, older than what the installed TensorFlow build needs "
-        "(macOS 12): it fails to load.",
-        f"Upgrade macOS to 12 or newer{alt}.",
-        tuple([f"macOS {host.os_version}"] + evidence),
+        f"(macOS {wanted}): it fails to load.",
+        f"Upgrade macOS to {wanted} or newer{alt}.",
+        tuple([f"macOS {host.os_version}"] + [why for _, why in needs]),
         ("https://pypi.org/simple/tensorflow/", METAL_URL))]
 
 
@@ -497,7 +509,9 @@ def _deep(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
     return found
 
 
-RULES = (_rosetta, _x86_wheels, _conflicts, _table_entries, _metal, _numpy, _keras, _requirements_rule,
+# Built-in rules speak first (their text is computed from this env's facts); a table entry for the same
+# finding id adds its evidence and sources, and speaks alone where no rule knows the problem.
+RULES = (_rosetta, _x86_wheels, _conflicts, _metal, _numpy, _keras, _requirements_rule, _table_entries,
          _macos_too_old, _no_avx, _cuda, _missing_tf, _deep)
 
 

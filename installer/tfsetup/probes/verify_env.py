@@ -104,6 +104,13 @@ def check_tf_version(state, data):
         raise AssertionError("%s %s installed, the lock says %s" % (dist, installed, want))
     if want and not want.startswith(tf.__version__.split("-")[0].split("rc")[0]):
         raise AssertionError("tf.__version__ is %s, the lock says %s" % (tf.__version__, want))
+    keras = state["config"].get("keras")
+    if keras:  # a Keras 2 stack on TF >= 2.16 needs tf-keras and TF_USE_LEGACY_KERAS=1 in every process
+        version = str(getattr(tf.keras, "__version__", "?"))
+        data["tf.keras.__version__"] = version
+        if not version.startswith("%d." % keras):
+            raise AssertionError("tf.keras is Keras %s, the recipe promises Keras %d" % (version, keras))
+        return "%s %s, tf.keras %s" % (dist, tf.__version__, version)
     return "%s %s" % (dist, tf.__version__)
 
 
