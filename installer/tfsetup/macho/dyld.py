@@ -17,6 +17,9 @@ What it models (dyld4, macOS 12+):
 
 Unlike dyld, which stops at the first error, the model keeps going so that one run lists every
 problem (grouped per file and kind, with a few example symbols).
+
+Over 400 lines because dyld's search rules (rpaths along the loader chain, install-name reuse,
+two-level and flat lookups, re-exports) only make sense together, like the loader they model.
 """
 from __future__ import annotations
 
