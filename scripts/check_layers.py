@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent / "installer" / "tfsetup"
 MAX_LINES = 400
 LAYERS: List[Tuple[str, ...]] = [  # lowest first; a name is a module or a folder (prefix)
     ("tfsetup", "tfsetup.errors", "tfsetup.platforms", "tfsetup.output"),
-    ("tfsetup.record", "tfsetup.envpaths", "tfsetup.child", "tfsetup.probes", "tfsetup.macho"),
+    ("tfsetup.record", "tfsetup.envpaths", "tfsetup.child", "tfsetup.probes", "tfsetup.macho", "tfsetup.inputs",
+     "tfsetup.trust", "tfsetup.credentials"),
     ("tfsetup.host", "tfsetup.recipes", "tfsetup.resolve", "tfsetup.bytecode"),
     ("tfsetup.plan", "tfsetup.backends", "tfsetup.txn", "tfsetup.verify"),
     ("tfsetup.team",),
@@ -42,7 +43,8 @@ def layer_of(name: str) -> int:
     best, level = -1, -1
     for index, names in enumerate(LAYERS):
         for prefix in names:
-            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > best:
+            folder_match = prefix != "tfsetup" and name.startswith(prefix + ".")  # the root names only itself
+            if (name == prefix or folder_match) and len(prefix) > best:
                 best, level = len(prefix), index
     return level
 

@@ -27,3 +27,4 @@ def test_the_checker_sees_an_upward_arrow_and_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}}
     assert layers.find_cycle(graph) == ["a", "b", "c", "a"]
     assert layers.find_cycle({"a": {"b"}, "b": set()}) == []
+    assert layers.layer_of("tfsetup.not_listed_anywhere") == -1  # a new module must be given a layer
