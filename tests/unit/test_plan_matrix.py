@@ -52,10 +52,16 @@ MATRIX: Dict[str, Expected] = {
                            ["needs macOS 12.1", "legacy set", "advisory the lock cannot move past: protobuf 3.19.6",
                             "advisory the lock cannot move past: keras 2.9.0"]),
     # Intel Mac: 2.16.2 is the last TensorFlow with macOS x86_64 wheels.
+    # Only Xcode's python3 (3.9, universal2): the Metal default supports 3.9 (its lock's advisories shown).
+    "m1-xcode-python39-only": Expected("macos-arm64-metal-tf2.19", "2.19.1", "1.2.0", "/usr/bin/python3", [],
+                                       ["urllib3 2.6.3", "keras 3.10.0"]),
     "intel-mac-ventura": Expected("macos-x86_64-cpu-tf2.16", "2.16.2", None, "/usr/local/bin/python3.12", [],
                                   ["advisory the lock cannot move past: protobuf 4.25.9"]),
     "linux-x86_64-avx": Expected("linux-x86_64-cpu-tf2.21", "2.21.0", None,
                                  "/home/dev/.pyenv/versions/3.12.1/bin/python3", [], []),
+    # Python 3.9 only: the default (2.21) needs 3.10+; the newest that fits is 2.20 (not 2.19, not 2.15).
+    "linux-x86_64-python39-only": Expected("linux-x86_64-cpu-tf2.20", "2.20.0", None, "/usr/bin/python3", [],
+                                           ["legacy set", "urllib3 2.6.3", "keras 3.10.0"]),
     "linux-x86_64-h100": Expected("linux-x86_64-cuda-tf2.21", "2.21.0", None, "/usr/bin/python3", [], []),
     # Driver 470 is below TensorFlow's CUDA 12 requirement: CPU, and the reason is shown.
     "linux-x86_64-old-nvidia-driver": Expected("linux-x86_64-cpu-tf2.21", "2.21.0", None, "/usr/bin/python3.11", [],
