@@ -519,7 +519,10 @@ def diagnose(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding
     """All findings for this env on this host, one per id, worst first."""
     findings: List[Finding] = []
     for rule in RULES:
-        findings.extend(rule(env, host, table))
+        # data["origin"]: which layer said it ("rule", "table"; both after a merge), so the built-in
+        # rules and the table's [[incompatible]] entries can be told (and tested) apart.
+        origin = ["table"] if rule is _table_entries else ["rule"]
+        findings.extend(replace(f, data=dict(f.data, origin=origin)) for f in rule(env, host, table))
     return [_naming_the_env(f, env) for f in _merge(findings)]
 
 

@@ -1,0 +1,118 @@
+"""doctor's two layers apart: each built-in rule on its own (a table without [[incompatible]] entries)
+and each table entry on its own (an env the rule does not flag), and which layer spoke
+(finding.data["origin"]).
+
+The bundled table repeats several rules (numpy 2 under TF <= 2.17, Keras 3 over TF 2.15) with the same
+finding ids, so a weakened rule would hide behind its table entry in every whole-table test.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from packaging.specifiers import SpecifierSet
+
+from tests.conftest import host_fixture
+from tests.unit.test_doctor_rules import TABLE, d, linux_215, linux_221, mac_stack
+from tfsetup.doctor.rules import diagnose
+from tfsetup.recipes import Incompatible
+
+RULES_ONLY = replace(TABLE, incompatible=())
+LINUX = host_fixture("linux-x86_64-avx")
+MAC = host_fixture("m1-native-homebrew")
+
+
+def find(findings, finding_id):
+    return next((f for f in findings if f.id == finding_id), None)
+
+
+def linux_tf(version: str, *extra):
+    return linux_221(d("tensorflow-cpu", version, ()), *extra)
+
+
+# ---------------------------------------------------------------------------------------------
+# the NumPy ABI rule: TF <= 2.17 with NumPy >= 2
+
+@pytest.mark.parametrize("tf,numpy", [("2.15.1", "2.0.0"), ("2.16.2", "2.1.3"), ("2.17.1", "2.0.0"),
+                                      ("2.17.0", "2.2.6")])
+def test_numpy_rule_alone_fires_up_to_tf_2_17_from_numpy_2_0(tf, numpy):
+    finding = find(diagnose(linux_tf(tf, d("numpy", numpy)), LINUX, RULES_ONLY), "numpy-abi-mismatch")
+    assert finding is not None, (tf, numpy)
+    assert finding.severity == "error"
+    assert finding.data["origin"] == ["rule"]
+    assert f"numpy {numpy} installed" in finding.evidence
+    assert f"TensorFlow {tf} was built against NumPy 1.x" in finding.message
+
+
+@pytest.mark.parametrize("tf,numpy", [("2.18.0", "2.0.2"), ("2.19.1", "2.1.3"), ("2.17.1", "1.26.4"),
+                                      ("2.15.1", "1.26.4")])
+def test_numpy_rule_alone_is_silent_from_tf_2_18_or_with_numpy_1(tf, numpy):
+    findings = diagnose(linux_tf(tf, d("numpy", numpy)), LINUX, RULES_ONLY)
+    assert find(findings, "numpy-abi-mismatch") is None, (tf, numpy)
+
+
+def test_numpy_rule_and_table_entry_both_speak_the_rule_first():
+    finding = find(diagnose(linux_215(d("numpy", "2.1.3")), LINUX, TABLE), "numpy-abi-mismatch")
+    assert finding.data["origin"] == ["rule", "table"]
+    assert finding.message.startswith("TensorFlow 2.15.1 was built against NumPy 1.x")  # the rule's text
+    assert finding.data["incompatible"] == ["tf-2.17-or-older-numpy-2"]
+    assert "numpy 2.1.3 installed (matches numpy>=2)" in finding.evidence  # the entry's evidence, merged
+
+
+# ---------------------------------------------------------------------------------------------
+# the Keras rule: Keras 3 over TF < 2.16, Keras 2 under TF >= 2.16
+
+@pytest.mark.parametrize("tf,keras", [("2.15.1", "3.0.0"), ("2.15.0", "3.6.0"), ("2.14.1", "3.10.0")])
+def test_keras_rule_alone_flags_keras_3_over_tf_2_15(tf, keras):
+    env = linux_215(d("tensorflow-cpu", tf, ()), d("keras", keras))
+    finding = find(diagnose(env, LINUX, RULES_ONLY), "keras-mismatch")
+    assert finding is not None, (tf, keras)
+    assert finding.severity == "error" and finding.data["origin"] == ["rule"]
+    assert finding.message.startswith(f"Keras {keras} is installed over TensorFlow {tf}, which was made for Keras 2")
+    assert f"keras {keras} installed" in finding.evidence
+
+
+@pytest.mark.parametrize("tf,keras", [("2.16.1", "2.15.0"), ("2.19.1", "2.15.1"), ("2.21.0", "2.15.0")])
+def test_keras_rule_alone_flags_keras_2_under_tf_2_16_plus(tf, keras):
+    finding = find(diagnose(linux_tf(tf, d("keras", keras)), LINUX, RULES_ONLY), "keras-mismatch")
+    assert finding is not None and finding.data["origin"] == ["rule"]
+    assert finding.message.startswith(f"TensorFlow {tf} needs Keras 3")
+
+
+@pytest.mark.parametrize("tf,keras", [("2.15.1", "2.15.0"), ("2.16.1", "3.0.0"), ("2.21.0", "3.12.0")])
+def test_keras_rule_alone_is_silent_on_matching_pairs(tf, keras):
+    env = linux_215(d("tensorflow-cpu", tf, ()), d("keras", keras)) if tf < "2.16" else linux_tf(tf, d("keras", keras))
+    assert find(diagnose(env, LINUX, RULES_ONLY), "keras-mismatch") is None
+
+
+def test_keras_3_over_tf_2_15_with_the_table_is_the_rules_error_plus_the_entrys_evidence():
+    finding = find(diagnose(linux_215(d("keras", "3.6.0")), LINUX, TABLE), "keras-mismatch")
+    assert finding.data["origin"] == ["rule", "table"] and finding.severity == "error"
+    assert finding.data["incompatible"] == ["tf-2.15-keras-3"]
+
+
+# ---------------------------------------------------------------------------------------------
+# table entries on their own: an env no rule flags, the entry's own severity
+
+def test_a_table_entry_alone_speaks_with_its_own_severity():
+    # TF 2.16 + metal 1.1.0 + Keras 3 on a Mac: no rule objects; the disputed entry is a warning
+    env = mac_stack(tf="2.16.2", metal="1.1.0", numpy="1.26.4", keras="3.3.3")
+    finding = find(diagnose(env, MAC, TABLE), "keras-mismatch")
+    assert finding is not None and finding.data["origin"] == ["table"]
+    assert finding.severity == "warning"  # reported, unconfirmed: never an error
+    assert finding.data["incompatible"] == ["metal-1.1-tf-2.16-keras3"]
+    assert find(diagnose(env, MAC, RULES_ONLY), "keras-mismatch") is None
+
+
+def test_an_entry_for_a_rules_id_on_versions_the_rule_allows_speaks_alone():
+    entry = Incompatible(id="test-numpy-2.0-with-tf-2.18", finding="numpy-abi-mismatch",
+                         when={"tensorflow": SpecifierSet("==2.18.0"), "numpy": SpecifierSet("==2.0.0")},
+                         signatures=(), message="made-up entry", fix="made-up fix",
+                         sources=("https://example.org/x",),
+                         severity="warning")
+    table = replace(TABLE, incompatible=(entry,))
+    finding = find(diagnose(linux_tf("2.18.0", d("numpy", "2.0.0")), LINUX, table), "numpy-abi-mismatch")
+    assert finding is not None and finding.data["origin"] == ["table"]
+    assert (finding.severity, finding.message, finding.sources) == ("warning", "made-up entry",
+                                                                    ("https://example.org/x",))
+    assert find(diagnose(linux_tf("2.18.0", d("numpy", "2.0.1")), LINUX, table), "numpy-abi-mismatch") is None
