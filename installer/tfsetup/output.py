@@ -2,6 +2,7 @@
 
 With --json: exactly one JSON document on stdout and nothing else there. Without it: the command's
 report (tables, plans, findings) on stdout, so it can be piped; progress, warnings and errors on stderr.
+Whatever goes out is redacted: a URL's password never reaches a terminal, a log or a JSON consumer.
 """
 from __future__ import annotations
 
@@ -10,15 +11,30 @@ import os
 import sys
 from typing import Any
 
+from tfsetup.credentials import redact
+
 
 def emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    sys.stdout.write(redact(json.dumps(doc, indent=2)) + "\n")
     sys.stdout.flush()
 
 
 def err(text: str = "") -> None:
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(redact(text) + "\n")
     sys.stderr.flush()
+
+
+class _Redacting:
+    """stdout for rich: the same stream, with secrets redacted on the way out."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(redact(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 _console = None
@@ -30,8 +46,9 @@ def console():
     if _console is None:
         from rich.console import Console
 
+        out = _Redacting(sys.stdout)
         if sys.stdout.isatty() or os.environ.get("COLUMNS"):
-            _console = Console(highlight=False)
+            _console = Console(highlight=False, file=out)
         else:  # piped or captured: no hard line breaks in the middle of ids and paths
-            _console = Console(highlight=False, width=200, soft_wrap=True)
+            _console = Console(highlight=False, width=200, soft_wrap=True, file=out)
     return _console

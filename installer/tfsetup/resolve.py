@@ -5,11 +5,11 @@ here (the edge); the tag filtering is pure.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
@@ -18,6 +18,9 @@ from packaging import tags as ptags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from tfsetup.credentials import has_secret, redact, request_auth
+from tfsetup.errors import BadInput
+from tfsetup.inputs import decode, loads_json, read_stream
 from tfsetup.recipes import normalize_name
 
 INDEX_URL = "https://pypi.org/simple"
@@ -120,26 +123,36 @@ def _fetch(project: str, index_url: str, timeout: float) -> Tuple[Dict[str, List
     with lock:
         if key in _listing_cache:
             return _listing_cache[key]
+        clean, auth = request_auth(key)  # userinfo becomes a header: never in an error or a link
         request = urllib.request.Request(
-            key, headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": "tfsetup"})
-        last: Optional[Exception] = None
+            clean, headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": "tfsetup", **auth})
+        doc, last = None, "no answer"
         for _attempt in range(3):
             try:
                 with urllib.request.urlopen(request, timeout=timeout) as response:
-                    doc = json.load(response)
+                    doc = loads_json(decode(read_stream(response, clean, 64 << 20), clean), clean)
                 break
-            except (OSError, ValueError) as exc:  # URLError, timeouts, not JSON
-                last = exc
-        else:
-            raise ResolveError(f"cannot fetch the index listing of {name} from {index_url}: {last}")
+            except (OSError, BadInput) as exc:  # URLError, timeouts, not JSON, too big
+                last = getattr(exc, "message", None) or str(exc)
+                if isinstance(exc, (BadInput, urllib.error.HTTPError)):
+                    break  # an answer, just not a usable one: asking again will not change it
+        if doc is None:
+            raise ResolveError(redact(f"cannot fetch the index listing of {name} from {index_url}: {last}"))
+        files = doc.get("files") if isinstance(doc, dict) else None
+        if not isinstance(files, list):
+            raise ResolveError(redact(f"the index listing of {name} from {index_url} is not a PEP 691 document"))
         listing: Dict[str, List[IndexFile]] = {}
         urls: Dict[str, str] = {}
-        for entry in doc.get("files", []):
-            sha = (entry.get("hashes") or {}).get("sha256")
+        for entry in files:
+            if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str):
+                continue
+            hashes = entry.get("hashes")
+            sha = hashes.get("sha256") if isinstance(hashes, dict) else None
             version = _file_version(entry["filename"], name)
-            if sha and version:
+            link = entry.get("url", entry["filename"])
+            if isinstance(sha, str) and version and isinstance(link, str):
                 listing.setdefault(version, []).append((entry["filename"], sha))
-                urls[entry["filename"]] = urllib.parse.urljoin(key, entry.get("url", entry["filename"]))
+                urls[entry["filename"]] = urllib.parse.urljoin(clean, link)
         with _cache_guard:
             _listing_cache[key] = (listing, urls)
         return listing, urls
@@ -232,7 +245,12 @@ def uv_compile(uv: str, python_platform: str, python: str, lines: Sequence[str],
     cmd = [uv, "pip", "compile", "-", "--no-config", "--quiet", "--no-python-downloads",
            "--python-platform", python_platform, "--python-version", python,
            "--only-binary", ":all:", "--no-header", "--no-annotate"]
-    if index_urls:
+    secret_env: Dict[str, str] = {}
+    if index_urls and any(has_secret(u) for u in index_urls):  # credentials: never on the argv
+        secret_env["UV_DEFAULT_INDEX"] = index_urls[0]
+        if index_urls[1:]:
+            secret_env["UV_INDEX"] = " ".join(index_urls[1:])
+    elif index_urls:
         cmd += ["--default-index", index_urls[0]]
         for extra in index_urls[1:]:
             cmd += ["--index", extra]
@@ -244,9 +262,9 @@ def uv_compile(uv: str, python_platform: str, python: str, lines: Sequence[str],
         cmd.append("--generate-hashes")
     try:
         proc = subprocess.run(cmd, input="\n".join(lines) + "\n", capture_output=True, text=True,
-                              env=uv_env(macos_target), timeout=timeout)
+                              env=dict(uv_env(macos_target), **secret_env), timeout=timeout)
     except subprocess.TimeoutExpired:
         raise ResolveError(f"uv pip compile took more than {timeout:.0f} s") from None
     if proc.returncode != 0:
-        raise ResolveError((proc.stderr or proc.stdout).strip() or f"uv exited {proc.returncode}")
+        raise ResolveError(redact((proc.stderr or proc.stdout).strip()) or f"uv exited {proc.returncode}")
     return proc.stdout

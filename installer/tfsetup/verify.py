@@ -12,6 +12,9 @@ PROBE = str(Path(__file__).resolve().parent / "probes" / "verify_env.py")
 CHECK_IDS = ("python-arch", "tf-import", "tf-version", "numpy-version", "build-info", "cpu-ops",
              "gpu-devices", "gpu-op", "cpu-gpu-agreement", "train-step")
 DEFAULT_TIMEOUT_S = 600.0
+# The checks that say an env's stack still works after a change beside it (`tfsetup add`): seconds, not
+# the training step.
+QUICK_CHECKS = ("python-arch", "tf-import", "tf-version", "numpy-version", "cpu-ops")
 
 # Why a TensorFlow process dies by a signal, most likely first.
 SIGNAL_CAUSES = {
@@ -75,31 +78,76 @@ def signal_name(returncode: int) -> Optional[str]:
     return NTSTATUS.get(returncode & 0xFFFFFFFF)
 
 
+STATUSES = ("pass", "warn", "fail", "skip")
+KNOWN_IDS = CHECK_IDS + ("speedup",)
+
+
+def _event_problem(event: Any) -> Optional[str]:
+    """Why one line of the probe's report is not a well-formed event (None when it is)."""
+    if not isinstance(event, dict):
+        return "not a JSON object"
+    kind = event.get("event")
+    if kind == "done":
+        return None
+    if kind not in ("start", "result"):
+        return f"unknown event {kind!r}"
+    if event.get("id") not in KNOWN_IDS:
+        return f"unknown check id {event.get('id')!r}"
+    if kind == "result":
+        seconds = event.get("seconds", 0)
+        if event.get("status") not in STATUSES:
+            return f"unknown status {event.get('status')!r}"
+        if not isinstance(event.get("message", ""), str):
+            return "the message is not text"
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < 1e7:
+            return f"bad seconds {seconds!r}"
+        if not isinstance(event.get("data") or {}, dict):
+            return "the data is not an object"
+    return None
+
+
 def parse_events(stdout: str, returncode: int, stderr: str, timed_out: bool = False,
                  only: Optional[Sequence[str]] = None) -> VerifyResult:
-    """Fold the probe's JSON lines into checks; a crash fails the check that was running."""
+    """Fold the probe's report (JSON lines, from the channel only it writes) into checks; a crash
+    fails the check that was running. Every field is validated: a malformed report fails the
+    verification with what was wrong (the probe itself never writes one)."""
     checks: Dict[str, Check] = {}
     running: Optional[str] = None
     done = False
-    for line in stdout.splitlines():
+    malformed: Optional[str] = None
+    for number, line in enumerate(stdout.splitlines(), 1):
+        if not line.strip():
+            continue
         try:
             event = json.loads(line)
-        except ValueError:
-            continue  # TensorFlow prints to stdout too
-        if not isinstance(event, dict):
-            continue
-        if event.get("event") == "start":
-            running = event.get("id")
-        elif event.get("event") == "result":
+        except (ValueError, RecursionError):
+            event = None
+        problem = "not JSON" if event is None else _event_problem(event)
+        if problem is None and done:
+            problem = "an event after 'done'"
+        if problem is None and event.get("event") == "result" and event["id"] in checks:
+            problem = f"a second result for {event['id']}"
+        if problem is not None:
+            malformed = f"line {number}: {problem}"
+            break
+        if event["event"] == "start":
+            running = event["id"]
+        elif event["event"] == "result":
             checks[event["id"]] = Check(event["id"], event["status"], event.get("message", ""),
                                         float(event.get("seconds", 0)), event.get("data") or {})
             running = None
-        elif event.get("event") == "done":
+        else:
             done = True
+    if done and returncode != 0:  # the report says done, the process says otherwise: believe the process
+        done = False
+    if malformed is not None:
+        done = False
     sig = signal_name(returncode)
     tail = "\n".join(stderr.strip().splitlines()[-30:])
     if not done:
-        if timed_out:
+        if malformed is not None:
+            cause = f"the verification probe's report is malformed ({malformed})"
+        elif timed_out:
             cause = "timed out"
         elif sig:
             cause = f"crashed with {sig}: {SIGNAL_CAUSES.get(sig, 'see the stderr tail')}"
@@ -124,15 +172,33 @@ def run_verification(python_cmd: List[str], expect: Dict[str, str], accelerator:
     major tf.keras must be (checked when given)."""
     config = {"expect": expect, "accelerator": accelerator, "machine": machine,
               "distribution": distribution, "benchmark": benchmark, "only": list(only or []), "keras": keras}
-    from tfsetup.child import run_child
+    import shutil
+    import tempfile
 
-    child = run_child(list(python_cmd) + ["-I", PROBE, json.dumps(config)], timeout)
-    result = parse_events(child.stdout, child.returncode, child.stderr, child.timed_out, only)
+    from tfsetup.child import run_child
+    from tfsetup.errors import BadInput
+    from tfsetup.inputs import read_text
+
+    # The report's channel: a file the probe creates in a directory only this user can enter, under a
+    # name nobody can guess; stdout is anybody's (a .pth file printing a fake "done" passed before).
+    private = tempfile.mkdtemp(prefix="tfsetup-verify-")
+    config["events"] = os.path.join(private, f"events-{os.urandom(16).hex()}.jsonl")
+    try:
+        child = run_child(list(python_cmd) + ["-I", PROBE, json.dumps(config)], timeout)
+        try:
+            report = read_text(config["events"], "verification report") if os.path.exists(config["events"]) else ""
+        except BadInput as exc:
+            report = json.dumps({"event": "unreadable", "why": exc.message})
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    result = parse_events(report, child.returncode, child.stderr, child.timed_out, only)
     return VerifyResult(result.checks, child.seconds, child.returncode, result.stderr_tail, result.signal)
 
 
-def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT_TIMEOUT_S) -> VerifyResult:
-    """`tfsetup verify PATH`: what the env's record promised, checked in the env as it is now."""
+def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT_TIMEOUT_S,
+                    only: Optional[Sequence[str]] = None) -> VerifyResult:
+    """`tfsetup verify PATH`: what the env's record promised, checked in the env as it is now (`only`:
+    these checks, e.g. QUICK_CHECKS after `tfsetup add`)."""
     from tfsetup.envpaths import check_env_dir, env_python, is_venv
     from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
     from tfsetup.host.detect import detect_host
@@ -157,4 +223,4 @@ def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT
     # Checked where the recipe needs settings for it (a Keras 2 stack: tf-keras + TF_USE_LEGACY_KERAS=1).
     keras = record.get("keras") if record.get("keras") in (2, 3) and record.get("env") else None
     return run_verification(launch, expect, accelerator, facts.machine, distribution, benchmark, timeout,
-                            keras=keras)
+                            only=only, keras=keras)

@@ -22,4 +22,6 @@ def get_backend(name: str, uv: Optional[str] = None) -> Backend:
 
 def install_lock(backend: Backend, python: Sequence[str], lock: Path, source: PackageSource, target: Target,
                  reinstall: bool = False) -> None:
-    run_step("install", backend.install_lock_argv(python, lock, source, target, reinstall), env=dict(target.env))
+    env = dict(target.env)
+    env.update(source.env())  # index credentials: in the environment, never on the argv
+    run_step("install", backend.install_lock_argv(python, lock, source, target, reinstall), env=env)

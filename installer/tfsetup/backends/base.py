@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from tfsetup.credentials import engine_env
+
 try:
     from typing import Protocol
 except ImportError:  # pragma: no cover
@@ -39,13 +41,16 @@ class PackageSource:
         if self.offline and self.find_links:
             argv += no_index
         else:
-            if self.index_url:
-                argv += ["--index-url", self.index_url]
-            for extra in self.extra_index_urls:
-                argv += ["--extra-index-url", extra]
+            argv += engine_env(self.index_url, self.extra_index_urls)[0]
         for link in self.find_links:
             argv += ["--find-links", link]
         return argv
+
+    def env(self) -> Dict[str, str]:
+        """The credentialed index URLs, which travel in the engine's environment, never its argv."""
+        if self.offline and self.find_links:
+            return {}
+        return engine_env(self.index_url, self.extra_index_urls)[1]
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 """Run BY the env's own python: the verification suite. Stdlib + TensorFlow only.
 
-Prints one JSON line per event: {"event": "start", "id": ...} before a check and
+Writes one JSON line per event: {"event": "start", "id": ...} before a check and
 {"event": "result", "id", "status", "message", "seconds", "data"} after it, flushed, so that
 when TensorFlow crashes the process (SIGILL, SIGSEGV, abort) the parent knows which check died.
-argv[1] is a JSON object: {"expect": {dist: version}, "accelerator", "machine", "benchmark", "distribution"}.
+argv[1] is a JSON object: {"expect": {dist: version}, "accelerator", "machine", "benchmark", "distribution",
+"events": PATH}. The events go to PATH, a file this probe creates (O_EXCL) in a private directory of the
+parent's, not to stdout: whatever else runs in this process (a .pth file, TensorFlow) prints to stdout,
+and printing a fake "done" there must not pass a verification. Without "events": stdout (by hand).
 """
 import json
 import os
@@ -16,9 +19,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ chatter out 
 ARCH = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "arm64", "aarch64": "aarch64"}
 
 
+_CHANNEL = []  # the events file, opened by main()
+
+
 def emit(doc):
-    sys.stdout.write(json.dumps(doc) + "\n")
-    sys.stdout.flush()
+    line = json.dumps(doc) + "\n"
+    if _CHANNEL:
+        os.write(_CHANNEL[0], line.encode("utf-8"))  # unbuffered: a crash loses nothing written
+    else:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 class Skip(Exception):
@@ -261,6 +271,9 @@ CHECKS = [
 
 def main():
     config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    if config.get("events"):  # created here, never opened if it exists: nobody else wrote it first
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+        _CHANNEL.append(os.open(config["events"], flags, 0o600))
     config.setdefault("expect", {})
     config.setdefault("accelerator", "cpu")
     config.setdefault("machine", ARCH.get(platform.machine().lower(), platform.machine()))

@@ -16,20 +16,16 @@ Strict: an unknown key or a bad value is an error naming the key and the file (e
 """
 from __future__ import annotations
 
+import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 
-from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.errors import EXIT_BAD_INPUT, BadInput, TfsetupError
+from tfsetup.inputs import MAX_BYTES, loads_toml, read_text
 from tfsetup.platforms import TEAM_PLATFORMS
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.9/3.10
-    import tomli as tomllib
 
 CONFIG_FILE = "tfsetup.toml"
 LOCK_FILE = "tfsetup.lock"
@@ -41,8 +37,9 @@ _URL = re.compile(r"^(https?|file)://[^\s]+$")
 
 
 class ConfigError(TfsetupError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, EXIT_BAD_INPUT)
+    def __init__(self, message: str, fix: Optional[str] = None) -> None:
+        super().__init__(message, EXIT_BAD_INPUT, fix=fix or "correct the setting it names in that file "
+                         "(or ignore the project with --no-project)")
 
 
 @dataclass(frozen=True)
@@ -83,10 +80,10 @@ class ProjectConfig:
         if self.requirements:
             path = self.root / self.requirements
             try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"{self.path}: 'requirements' = {self.requirements!r}: cannot read {path}: "
-                                  f"{getattr(exc, 'strerror', None) or exc}") from None
+                check_trusted(path)
+                text = read_text(path, "requirements file")
+            except BadInput as exc:
+                raise ConfigError(f"{self.path}: 'requirements' = {self.requirements!r}: {exc.message}") from None
             for number, raw in enumerate(text.splitlines(), 1):
                 line = raw.split(" #", 1)[0].strip()
                 if line and not line.startswith("#"):
@@ -110,33 +107,52 @@ def _requirement(text: str, where: str) -> str:
 
 
 def find_config(start: Path) -> Optional[Path]:
-    """The nearest tfsetup.toml, or pyproject.toml with [tool.tfsetup], from `start` upwards."""
+    """The nearest tfsetup.toml, or pyproject.toml with [tool.tfsetup], from `start` upwards.
+
+    The search stops at the repository root (a directory holding .git) or at $HOME, like git's own
+    discovery; a file found is obeyed only when it is trusted (trust.py): anyone who can plant a
+    tfsetup.toml in a parent directory could otherwise point installs at their own index."""
     here = start.resolve()
+    home = Path(os.path.expanduser("~")).resolve() if os.environ.get("HOME") or os.name == "nt" else None
     for folder in (here, *here.parents):
-        candidate = folder / CONFIG_FILE
-        if candidate.is_file():
+        for candidate in (folder / CONFIG_FILE, folder / "pyproject.toml"):
+            if not candidate.is_file() or (candidate.name == "pyproject.toml" and not _has_tool_table(candidate)):
+                continue
+            check_trusted(candidate)
+            lock = folder / LOCK_FILE
+            if candidate.name == CONFIG_FILE and (lock.exists() or lock.is_symlink()):
+                check_trusted(lock)
             return candidate
-        pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and _has_tool_table(pyproject):
-            return pyproject
+        if folder == home or (folder / ".git").exists():
+            break
     return None
+
+
+def check_trusted(path: Path) -> None:
+    """Refuse a project file another user could have written (see find_config)."""
+    from tfsetup.trust import file_reason
+
+    reason = file_reason(path)
+    if reason:
+        raise ConfigError(f"refusing the project file {path}: {reason}",
+                          fix="run with --no-project to ignore it; if it is yours, `chown` it and "
+                              "`chmod go-w` it and its directory, else move it away")
 
 
 def _has_tool_table(pyproject: Path) -> bool:
     try:
-        text = pyproject.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        with open(pyproject, "rb") as handle:
+            text = handle.read(MAX_BYTES).decode("utf-8", "replace")
+    except OSError:
         return False
     return re.search(r"^\s*\[\s*tool\.tfsetup\s*\]", text, re.MULTILINE) is not None
 
 
 def load_config(path: Path) -> ProjectConfig:
     try:
-        doc = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        doc = loads_toml(read_text(path, "project file"), str(path))
+    except BadInput as exc:
+        raise ConfigError(exc.message, fix=exc.fix) from None
     if path.name == "pyproject.toml":
         table = doc.get("tool", {}).get("tfsetup")
         if not isinstance(table, dict):
@@ -185,6 +201,10 @@ def config_from_table(table: Dict[str, Any], path: Path, prefix: str = "") -> Pr
         for url in strings(key):
             if not _URL.match(url):
                 raise ConfigError(f"{where(key)}: {url!r} is not an http(s):// or file:// URL")
+    index_url = string("index-url", _URL, "must be an http(s):// or file:// URL")
+    index_url = _secret_free(index_url, where("index-url")) if index_url else None
+    extra_urls = tuple(_secret_free(u, where("extra-index-urls")) for u in strings("extra-index-urls"))
+    find_links = tuple(_secret_free(u, where("find-links")) for u in strings("find-links"))
     env = string("env")
     if env is not None and ("\0" in env or env.strip() != env):
         raise ConfigError(f"{where('env')} = {env!r} is not a usable path")
@@ -196,11 +216,22 @@ def config_from_table(table: Dict[str, Any], path: Path, prefix: str = "") -> Pr
         cpu_only=cpu_only,
         packages=tuple(_requirement(p, where("packages")) for p in strings("packages")),
         requirements=string("requirements"),
-        index_url=string("index-url", _URL, "must be an http(s):// or file:// URL"),
-        extra_index_urls=strings("extra-index-urls"),
-        find_links=strings("find-links"),
+        index_url=index_url,
+        extra_index_urls=extra_urls,
+        find_links=find_links,
         platforms=platforms,
     )
+
+
+def _secret_free(url: str, where: str) -> str:
+    """A committed file names credentials only as `${VAR}`: refuse a literal password, expand the rest."""
+    from tfsetup.credentials import expand, refuse_literal_secret
+
+    try:
+        refuse_literal_secret(url, where)
+        return expand(url, where)
+    except BadInput as exc:
+        raise ConfigError(exc.message, fix=exc.fix) from None
 
 
 def load_project(start: Path) -> Optional[ProjectConfig]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from tfsetup.credentials import strip
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError, index_unreachable
 from tfsetup.recipes import Lock, Recipe, RecipeError, RecipeTable, parse_lock_text
 from tfsetup.platforms import TEAM_PLATFORMS
@@ -39,8 +40,9 @@ class SectionSpec:
 
     def inputs(self, config: ProjectConfig) -> Dict[str, Any]:
         return {"platform": self.platform, "python": self.python, "recipe": self.recipe.id,
-                "requirements": list(self.requirements), "index_urls": config.index_urls(),
-                "find_links": list(config.find_links)}
+                # without userinfo: a rotated password does not make the lock stale
+                "requirements": list(self.requirements), "index_urls": [strip(u) for u in config.index_urls()],
+                "find_links": [strip(u) for u in config.find_links]}
 
     def digest(self, config: ProjectConfig) -> str:
         return _digest(self.inputs(config))

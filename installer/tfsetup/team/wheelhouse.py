@@ -19,6 +19,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from tfsetup.credentials import redact, request_auth
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.resolve import INDEX_URL, ResolveError, compatible_tags, file_url, parse_uv_output, version_files
 from tfsetup.platforms import TEAM_PLATFORMS
@@ -72,7 +73,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(wheel: WantedWheel, url: str, directory: Path) -> bool:
+def download(wheel: WantedWheel, url: str, directory: Path, index_url: Optional[str] = None) -> bool:
     """Fetch one wheel into directory, verified; False when a good copy was already there."""
     final = directory / wheel.filename
     if final.is_file() and _sha256(final) == wheel.sha256:
@@ -80,7 +81,8 @@ def download(wheel: WantedWheel, url: str, directory: Path) -> bool:
     part = directory / f".{wheel.filename}.part"
     digest = hashlib.sha256()
     try:
-        request = urllib.request.Request(url, headers={"User-Agent": "tfsetup"})
+        clean, auth = request_auth(url, index_url)  # the index's credentials, only for the index's host
+        request = urllib.request.Request(clean, headers={"User-Agent": "tfsetup", **auth})
         with urllib.request.urlopen(request, timeout=120) as response, open(part, "wb") as out:
             for block in iter(lambda: response.read(1 << 20), b""):
                 digest.update(block)
@@ -91,7 +93,7 @@ def download(wheel: WantedWheel, url: str, directory: Path) -> bool:
         os.replace(part, final)
         return True
     except OSError as exc:
-        raise TfsetupError(f"cannot download {wheel.filename}: {getattr(exc, 'reason', None) or exc}",
+        raise TfsetupError(redact(f"cannot download {wheel.filename}: {getattr(exc, 'reason', None) or exc}"),
                            EXIT_DOWNLOAD_FAILED, fix="check the network or the index URL") from None
     finally:
         if part.exists():
@@ -145,11 +147,12 @@ def _fill(locks: Sequence[LockText], directory: Path, index: str, say: Progress)
             for wheel in wanted_wheels(lock, lambda n, v: version_files(n, v, index)):
                 wanted[wheel.filename] = wheel
     except ResolveError as exc:
-        raise TfsetupError(str(exc), EXIT_DOWNLOAD_FAILED, fix="check the network or the index URL") from None
+        raise TfsetupError(redact(str(exc)), EXIT_DOWNLOAD_FAILED,
+                           fix="check the network, the index URL and its credentials") from None
     say(f"{len(wanted)} wheels for {', '.join(f'{lk.platform} py{lk.python}' for lk in locks)}")
 
     def one(wheel: WantedWheel) -> bool:
-        fetched = download(wheel, file_url(wheel.name, wheel.filename, index), directory)
+        fetched = download(wheel, file_url(wheel.name, wheel.filename, index), directory, index)
         say(("downloaded " if fetched else "already there ") + wheel.filename)
         return fetched
 

@@ -1,0 +1,109 @@
+"""Bounded reading and parsing of every input file (TOML, JSON, locks, recipes, host files, caches,
+env records): a size cap, no binary data, no recursion blow-up. Each failure is one BadInput naming
+the file; a parser never sees more than MAX_BYTES, so `/dev/zero` or a 2 GB file costs nothing.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, BinaryIO, Optional, Union
+
+from tfsetup.errors import BadInput
+
+MAX_BYTES = 16 << 20  # the largest real input (a team lock with hashes for 4 platforms) is ~200 KB
+MAX_DEPTH = 64  # no tfsetup document nests deeper than ~5 levels
+
+
+def read_bytes(path: Union[str, Path], what: str = "file", limit: int = MAX_BYTES) -> bytes:
+    """At most `limit` bytes of `path`; BadInput when it is bigger, unreadable or not a regular file's data."""
+    try:
+        with open(path, "rb") as handle:
+            return read_stream(handle, f"{what} {path}", limit)
+    except IsADirectoryError:
+        raise BadInput(f"{what} {path} is a directory", fix="give the path of a file") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read {what} {path}: {exc.strerror or exc}",
+                       fix="check that the file exists and that you can read it") from None
+
+
+def read_stream(handle: BinaryIO, where: str, limit: int = MAX_BYTES) -> bytes:
+    data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise BadInput(f"{where} is larger than {limit >> 20} MiB: not a tfsetup input",
+                       fix="give the right file (tfsetup's inputs are small text files)")
+    return data
+
+
+def decode(data: bytes, where: str) -> str:
+    """UTF-8 text without NUL bytes (binary data is refused before any parser runs)."""
+    if b"\0" in data:
+        raise BadInput(f"{where} is binary data (it contains NUL bytes), not text",
+                       fix="give the right file (tfsetup's inputs are UTF-8 text)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{where} is not UTF-8 text: {exc}", fix="save the file as UTF-8") from None
+
+
+def read_text(path: Union[str, Path], what: str = "file", limit: int = MAX_BYTES) -> str:
+    return decode(read_bytes(path, what, limit), f"{what} {path}")
+
+
+def too_deep(doc: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether a parsed document nests deeper than `limit` (iterative: no recursion of its own)."""
+    stack = [(doc, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return False
+
+
+def loads_json(text: str, where: str) -> Any:
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise BadInput(f"{where} is nested too deeply to be a tfsetup document", fix="give the right file") from None
+    except ValueError as exc:
+        raise BadInput(f"{where} is not valid JSON: {exc}", fix="give the right file, or regenerate it") from None
+    if too_deep(doc):
+        raise BadInput(f"{where} is nested too deeply to be a tfsetup document", fix="give the right file")
+    return doc
+
+
+def loads_toml(text: str, where: str) -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10
+        import tomli as tomllib
+    try:
+        doc = tomllib.loads(text)
+    except RecursionError:
+        raise BadInput(f"{where} is nested too deeply to be a tfsetup file", fix="give the right file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{where} is not valid TOML: {exc}", fix="correct the line it names") from None
+    if too_deep(doc):
+        raise BadInput(f"{where} is nested too deeply to be a tfsetup file", fix="give the right file")
+    return doc
+
+
+def load_json(path: Union[str, Path], what: str = "file") -> Any:
+    return loads_json(read_text(path, what), f"{what} {path}")
+
+
+def load_toml(path: Union[str, Path], what: str = "file") -> Any:
+    return loads_toml(read_text(path, what), f"{what} {path}")
+
+
+def json_or_none(path: Union[str, Path], limit: int = MAX_BYTES) -> Optional[Any]:
+    """A cache file's document, or None for anything unusable (missing, huge, binary, malformed):
+    caches are rebuilt, never fatal."""
+    try:
+        return load_json(path) if Path(path).is_file() else None
+    except BadInput:
+        return None
