@@ -4,7 +4,8 @@ version and hash is still listed and not yanked, a pinned hash fits the platform
 resolve to exactly themselves. Drift (newer releases a fresh resolution would pick) is not tested
 here: it is reported by `--check` and never fails CI.
 
-Needs the package index (PyPI). The index fetches (one per package name) and the resolutions run once
+The table/lock agreement checks are offline (unmarked: the fast tier runs them). The must-hold checks
+need the package index (PyPI): the index fetches (one per package name) and the resolutions run once
 per session in a thread pool; each lock then gets its own test id.
 """
 from __future__ import annotations
@@ -19,8 +20,6 @@ from typing import Dict, List, Tuple
 import pytest
 
 from tfsetup.recipes import Recipe, load_recipes, normalize_name, parse_lock_text
-
-pytestmark = pytest.mark.network
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes" / "recipes.toml"
@@ -108,6 +107,7 @@ def test_lock_pins_the_recipe(recipe: Recipe, python: str) -> None:
     assert text.startswith(lr.HEADER_MARK)
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("recipe,python", CASES, ids=_ids())
 def test_lock_must_hold(recipe: Recipe, python: str) -> None:
     report = _session()[f"{recipe.id}/py{python}"]
