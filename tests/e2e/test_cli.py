@@ -136,8 +136,10 @@ def test_help_and_version():
     assert proc.returncode == 0
     for command in ("detect", "recipes", "plan", "install", "verify", "doctor", "explain"):
         assert command in proc.stdout
-    module = run_tfsetup("--version")
-    assert module.returncode == 0 and module.stdout.strip()
+    from tfsetup import __version__
+
+    version = run_tfsetup("--version")
+    assert version.returncode == 0 and version.stdout == f"tfsetup {__version__}\n", version.stdout
 
 
 def _without_active_envs() -> dict:

@@ -11,11 +11,12 @@ from packaging.specifiers import SpecifierSet
 from tfsetup.doctor.catalog import sources_of
 from tfsetup.doctor.explain import RULES, explain, explain_exit
 from tfsetup.doctor.findings import SEVERITIES
-from tfsetup.recipes import Incompatible, RecipeTable
+from tfsetup.recipes import Incompatible, RecipeTable, load_recipes
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REPO
 
 ERRORS = FIXTURES / "errors"
+TABLE = load_recipes(REPO / "recipes" / "recipes.toml")
 FILES = sorted(ERRORS.glob("*.txt"))
 IDS = {"metal-plugin-abi-mismatch", "numpy-abi-mismatch", "illegal-instruction", "protobuf-mismatch",
        "unsupported-wheel", "no-matching-distribution", "no-registered-platform", "keras-mismatch",
@@ -50,15 +51,14 @@ def test_fixture(path: Path):
     if expected == "none":
         assert findings == []
         return
-    by_id = {f.id: f for f in findings}
-    assert expected in by_id, [f.id for f in findings]
-    finding = by_id[expected]
+    assert [f.id for f in findings] == [expected]  # exactly its finding: no extra, wrong ones
+    assert [f.id for f in explain(text, TABLE)] == [expected]  # the table's signatures add none either
+    (finding,) = findings
     assert finding.severity in SEVERITIES and finding.message and finding.fix
     assert 1 <= len(finding.evidence) <= 3
     for line in finding.evidence:
         assert _in_text(line, text), line
     assert finding.sources and all(s.startswith("https://") for s in finding.sources)
-    assert len(by_id) == len(findings)  # one finding per id
     if expected != "cuda-libs-missing":
         assert finding.severity == "error"
 

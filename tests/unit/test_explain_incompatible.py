@@ -24,9 +24,9 @@ def test_there_are_fixtures():
 def test_fixture_names_its_entry(path: Path):
     expected = path.name.split("--")[0]
     text = path.read_text(encoding="utf-8")
-    by_id = {f.id: f for f in explain(text, TABLE)}
-    assert expected in by_id, list(by_id)
-    finding = by_id[expected]
+    findings = explain(text, TABLE)
+    assert [f.id for f in findings] == [expected]  # exactly its finding: no extra, wrong ones
+    (finding,) = findings
     assert finding.data.get("incompatible"), "matched by a table entry"
     entries = {e.id: e for e in TABLE.incompatible}
     for entry_id in finding.data["incompatible"]:
