@@ -66,15 +66,23 @@ def test_a_second_run_cannot_replace_an_env_being_replaced(fake, existing, tmp_p
     assert python_runs(existing) and h.leftovers(existing.parent) == []
 
 
-def test_three_runs_racing_into_one_path_give_one_whole_env(fake, work):
+def test_three_runs_racing_into_one_path_give_one_whole_env(fake, work, tmp_path):
+    """The runs overlap for sure: the first is held inside `uv pip install` (lock taken, env half built)
+    while the other two start, run and finish; then it is let go."""
     target = work / "raced"
-    runs = [h.start(*fake.install_args(target, "--no-verify", "--json", yes=False), cwd=work) for _ in range(3)]
-    codes = [r.finish(120) for r in runs]
-    assert codes.count(0) == 1, [r.stderr for r in runs]  # without --force, only one may create it
-    for run, code in zip(runs, codes):
-        if code != 0:  # lost the race: either to the lock, or to the env the winner already put there
-            line = h.error_line(run.stderr)
-            assert "another tfsetup" in line or "is an existing tfsetup env" in line, run.stderr
+    ctl = tmp_path / "ctl"
+    first = start_held(fake, ctl, target, "--no-verify", "--json")
+    try:
+        others = [h.start(*fake.install_args(target, "--no-verify", "--json", yes=False), cwd=work)
+                  for _ in range(2)]
+        other_codes = [r.finish(60) for r in others]
+        assert first.proc.poll() is None, "the first run was not still holding the path: no overlap"
+    finally:
+        (ctl / "release").touch()
+    runs, codes = [first] + others, [first.finish(120)] + other_codes
+    assert codes == [0, 4, 4], [r.stderr for r in runs]  # without --force, only one may create it
+    for run in others:  # lost the race to the lock: told who holds it, touched nothing
+        assert f"another tfsetup (pid {first.proc.pid}) is working on {target}" in h.error_line(run.stderr)
     (winner,) = [json.loads(r.stdout) for r, c in zip(runs, codes) if c == 0]
     record = json.loads((target / "tfsetup-env.json").read_text())
     assert winner["target"] == str(target) and record["lock"]["digest"] == winner["plan"]["lock"]["digest"]
