@@ -14,13 +14,38 @@ import subprocess
 from pathlib import Path
 from typing import List, Optional
 
-from tfsetup.envpaths import state_dir
+from tfsetup.envpaths import cache_state_dir
 
 PROBE = str(Path(__file__).resolve().parent / "probes" / "bytecode.py")
+KEY_FILE = "key"
 
 
 def cache_dir() -> Optional[Path]:
-    return None if os.environ.get("TFSETUP_NO_CACHE") else state_dir() / "bytecode"
+    return cache_state_dir("bytecode")
+
+
+def key_file(cache: Path) -> Optional[Path]:
+    """The cache's HMAC key: 32 random bytes, 0600, made once (O_EXCL, never through a link)."""
+    path = cache / KEY_FILE
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    else:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(os.urandom(32))
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    import stat
+
+    if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o077 or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
+        return None  # a key others could read or replace is no key
+    return path
 
 
 def site_dirs(env: Path) -> List[str]:
@@ -35,10 +60,12 @@ def restore(python_cmd: List[str], env: Path, timeout: float = 120) -> None:
     """Best effort: a failure only means the first import compiles as usual."""
     cache = cache_dir()
     dirs = site_dirs(env)
-    if cache is None or not dirs or not cache.is_dir():
+    key = key_file(cache) if cache is not None and dirs else None
+    if cache is None or key is None:
         return
     try:
-        subprocess.run(list(python_cmd) + ["-I", PROBE, "restore", str(cache)] + dirs, stdin=subprocess.DEVNULL,
+        subprocess.run(list(python_cmd) + ["-I", "-S", PROBE, "restore", str(cache), str(key)] + dirs,
+                       stdin=subprocess.DEVNULL, env=_probe_env(),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
         pass
@@ -48,14 +75,22 @@ def harvest_later(python_cmd: List[str], env: Path) -> None:
     """Start the harvest and return at once; it only reads the env and writes the cache atomically."""
     cache = cache_dir()
     dirs = site_dirs(env)
-    if cache is None or not dirs:
+    key = key_file(cache) if cache is not None and dirs else None
+    if cache is None or key is None:
         return
-    argv = list(python_cmd) + ["-I", PROBE, "harvest", str(cache)] + dirs
+    argv = list(python_cmd) + ["-I", "-S", PROBE, "harvest", str(cache), str(key)] + dirs
     nice = shutil.which("nice")
     if nice:  # after the user has their env, at low priority
         argv = [nice, "-n", "10"] + argv
     try:
         subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True, close_fds=True)
+                         start_new_session=True, close_fds=True, env=_probe_env())
     except OSError:
         pass
+
+
+def _probe_env() -> dict:
+    """A deliberate environment: the caller's, without Python settings that could load other code."""
+    from tfsetup.child import clean_env
+
+    return clean_env()

@@ -22,9 +22,11 @@ def _registry() -> Path:
 
 
 def registered_envs() -> List[str]:
-    try:
-        doc = json.loads(_registry().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    from tfsetup.envpaths import read_private
+
+    try:  # bounded, never through a link; a damaged or old one is ignored (and rewritten by the next install)
+        doc = json.loads(read_private(_registry(), 8 << 20) or b"{}")
+    except (ValueError, RecursionError):
         return []  # no registry yet, or a damaged one: the report still works from explicit paths
     return [p for p in doc.get("envs", []) if isinstance(p, str)] if isinstance(doc, dict) else []
 
@@ -35,13 +37,16 @@ def register_env(path: Path) -> None:
     resolved = str(Path(path).resolve())
     if resolved in envs:
         return
+    from tfsetup.envpaths import cache_state_dir
+
+    folder = cache_state_dir("")  # None when the state dir is unusable or not private: skipped
+    if folder is None:
+        return
     try:
-        registry = _registry()
-        registry.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=registry.parent, prefix=".envs-")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".envs-")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump({"envs": envs + [resolved]}, handle, indent=1)
-        os.replace(tmp, registry)
+        os.replace(tmp, folder / "envs.json")
     except OSError:
         pass
 

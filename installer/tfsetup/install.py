@@ -168,10 +168,9 @@ def check_lock_hashes(lock_path: Path) -> None:
     The engines enforce the hashes (--require-hashes); this catches a truncated or hand-edited lock
     before anything is built, and refuses weak digests (md5) an engine might accept.
     """
-    try:
-        text = lock_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TfsetupError(f"cannot read the lock {lock_path}: {getattr(exc, 'strerror', None) or exc}") from None
+    from tfsetup.inputs import read_text
+
+    text = read_text(lock_path, "lock")  # bounded; BadInput (exit 2) names the file
     for line in text.replace("\\\n", " ").splitlines():
         line = line.split(" #", 1)[0].strip()
         if not line or line.startswith("#"):
@@ -283,7 +282,9 @@ def apply_recipe_env(env: Path, settings: Dict[str, str]) -> None:
 
 
 def lock_digest(lock_path: Path) -> str:
-    return hashlib.sha256(lock_path.read_bytes()).hexdigest()
+    from tfsetup.inputs import read_bytes
+
+    return hashlib.sha256(read_bytes(lock_path, "lock")).hexdigest()
 
 
 def up_to_date(target: Path, plan: Plan, digest: str) -> Optional[Dict[str, Any]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -16,11 +15,6 @@ from packaging.version import InvalidVersion, Version
 
 from tfsetup.errors import BadInput
 from tfsetup.platforms import UV_PLATFORMS, platform_id, resolve_target, uv_python_platform
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.9/3.10
-    import tomli as tomllib
 
 SCHEMA_VERSION = 1
 ACCELERATORS = ("metal", "cuda", "cpu")
@@ -293,7 +287,9 @@ def parse_lock_text(text: str, where: str) -> Dict[str, str]:
 
 
 def read_lock(path: Path) -> Lock:
-    data = path.read_bytes()
+    from tfsetup.inputs import read_bytes
+
+    data = read_bytes(path, "lock")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -313,14 +309,15 @@ def default_recipes_path() -> Path:
 def load_recipes(path: Optional[Path] = None) -> RecipeTable:
     """Load, validate and attach locks. Locks are read lazily-cheap: only their pins and digest."""
     path = Path(path) if path else default_recipes_path()
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RecipeError(f"cannot read recipes file {path}: {exc.strerror or exc}") from None
-    try:
-        doc = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    from tfsetup.inputs import loads_toml, read_bytes
+
+    try:  # bounded: a huge file, /dev/zero or deep nesting is one clear error
+        raw = read_bytes(path, "recipes file")
+        doc = loads_toml(raw.decode("utf-8"), str(path))
+    except UnicodeDecodeError as exc:
         raise RecipeError(f"{path} is not valid TOML: {exc}") from None
+    except BadInput as exc:
+        raise RecipeError(exc.message) from None
     where = str(path)
     _check_keys(doc, ("schema", "recipe", "incompatible"), where)
     if "schema" not in doc:

@@ -70,9 +70,10 @@ def read_record(env: Path) -> Optional[Dict[str, Any]]:
     """The env's record, or None when there is none or it is unreadable (never raises)."""
     try:
         path = env / RECORD_FILE
-        if path.stat().st_size > MAX_RECORD_BYTES:
+        if path.stat().st_size > MAX_RECORD_BYTES or not path.is_file():  # a link to /dev/zero has size 0
             return None
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as handle:
+            doc = json.loads(handle.read(MAX_RECORD_BYTES + 1).decode("utf-8"))
     except (OSError, ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None

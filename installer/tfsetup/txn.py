@@ -28,8 +28,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from tfsetup.envpaths import state_dir
-from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
+from tfsetup.envpaths import private_state_dir
+from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
 
 STAGE = "stage"
 OLD = "old"
@@ -86,8 +86,9 @@ def reserve(target: Path, kind: str) -> Path:
 
 def read_journal(target: Path) -> Optional[Dict[str, Any]]:
     try:
-        doc = json.loads(journal_path(target).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open(journal_path(target), "rb") as handle:  # bounded: a journal is a few hundred bytes
+            doc = json.loads(handle.read(1 << 20).decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None
 
@@ -125,9 +126,7 @@ def lock_file_for(target: Path) -> Path:
     """The lock names the directory, not one spelling of it: symlinks, `..` and relative paths to the
     same env share a lock."""
     digest = hashlib.sha256(os.fsencode(os.path.realpath(target))).hexdigest()[:24]
-    directory = state_dir() / "locks"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory / f"{digest}.lock"
+    return private_state_dir("locks") / f"{digest}.lock"
 
 
 class Busy(TfsetupError):
@@ -139,7 +138,15 @@ class Busy(TfsetupError):
 @contextlib.contextmanager
 def path_lock(target: Path) -> Iterator[None]:
     """Held for the whole change. The OS drops it when a process dies: never stale."""
-    handle = open(lock_file_for(target), "a+")
+    # O_NOFOLLOW: a link planted in the state dir must not make the truncate below hit another file.
+    lock_file = lock_file_for(target)
+    try:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        raise TfsetupError(f"cannot open the lock file {lock_file}: {exc.strerror or exc}", EXIT_BAD_INPUT,
+                           fix=f"remove {lock_file} (tfsetup makes a new one), or set TFSETUP_STATE_DIR to a "
+                               "private directory") from None
+    handle = os.fdopen(fd, "r+")
     try:
         if os.name == "nt":  # pragma: no cover - exercised on Windows
             import msvcrt

@@ -23,9 +23,14 @@ def tree(root: Path, source: str = SOURCE) -> Path:
 
 
 def probe(action: str, cache: Path, site: Path) -> dict:
-    out = subprocess.run([sys.executable, "-I", PROBE, action, str(cache), str(site)], capture_output=True,
-                         text=True, check=True)
-    return json.loads(out.stdout)
+    key = cache.parent / "cache-key"
+    if not key.exists():
+        key.write_bytes(os.urandom(32))
+    out = subprocess.run([sys.executable, "-I", "-S", PROBE, action, str(cache), str(key), str(site)],
+                         capture_output=True, text=True, check=True)
+    doc = json.loads(out.stdout)
+    doc.pop("rejected", None) if doc.get("rejected") == 0 else None
+    return doc
 
 
 def pyc_flags(source: Path) -> int:
@@ -69,6 +74,7 @@ def test_a_corrupt_cache_entry_is_not_used(tmp_path):
     py_compile.compile(str(first / "pkg" / "mod.py"), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
     probe("harvest", cache, first)
     (entry,) = [p for p in cache.rglob("*.pyc")]
-    entry.write_bytes(entry.read_bytes()[:8] + b"\0" * 8 + entry.read_bytes()[16:])  # wrong source hash
+    entry.write_bytes(entry.read_bytes()[:40] + b"\0" * 8 + entry.read_bytes()[48:])  # wrong source hash
     second = tree(tmp_path / "second")
-    assert probe("restore", cache, second)["restored"] == 0
+    assert probe("restore", cache, second) == {"restored": 0, "missing": 1, "rejected": 1}  # __init__: never cached
+    assert not entry.exists()  # dropped: the next harvest writes a good one

@@ -201,7 +201,7 @@ def inspect_env(path: Path, timeout: float = PROBE_TIMEOUT_S) -> EnvFacts:
         doc = json.loads(proc.stdout)
         if not isinstance(doc, dict) or doc.get("probe") != "env_facts":
             raise ValueError("not the probe's answer")
-    except ValueError:
+    except (ValueError, RecursionError):
         tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-3:]
         raise TfsetupError(f"the env's python ({python}) failed to report its facts (exit {proc.returncode}): "
                            + (" | ".join(tail) or "no output"), EXIT_BAD_INPUT,

@@ -41,11 +41,10 @@ def _windows_feature_probe():
 def _probe_cache_path(env: Mapping[str, str]) -> Optional[str]:
     if env.get("TFSETUP_NO_CACHE"):
         return None
-    if env.get("TFSETUP_STATE_DIR"):
-        return os.path.join(env["TFSETUP_STATE_DIR"], "interpreters.json")
-    from tfsetup.envpaths import state_dir
+    from tfsetup.envpaths import cache_state_dir
 
-    return str(state_dir() / "interpreters.json")
+    folder = cache_state_dir("")  # None (a warning) when the state dir is unusable or not private
+    return str(folder / "interpreters.json") if folder else None
 
 
 def detect_host(runner: Optional[Runner] = None, with_pythons: bool = True,

@@ -192,18 +192,20 @@ def facts_from_json(doc: Any) -> HostFacts:
 
 def load_facts_file(path: str) -> HostFacts:
     """Read a host-facts JSON file; every failure is a FactsError with the file named."""
-    try:
-        if path == "-":  # e.g. `ssh mac tfsetup detect --json | tfsetup plan --host-file -`
-            doc = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-        else:
-            with open(path, encoding="utf-8") as fh:
-                doc = json.load(fh)
+    from tfsetup.errors import BadInput
+    from tfsetup.inputs import loads_json, read_bytes, read_stream
+
+    hint = "give the JSON that `tfsetup detect --json` prints"
+    try:  # bounded: a huge file, /dev/zero or deep nesting is one clear error
+        # `-`: e.g. `ssh mac tfsetup detect --json | tfsetup plan --host-file -`
+        data = read_stream(sys.stdin.buffer, "stdin") if path == "-" else read_bytes(path, "host file")
+        if b"\0" in data:
+            raise FactsError(f"{path} is binary data, not JSON; {hint}")
+        doc = loads_json(data.decode("utf-8"), path)
     except UnicodeDecodeError:
-        raise FactsError(f"{path} is not UTF-8 text; give the JSON that `tfsetup detect --json` prints") from None
-    except OSError as exc:
-        raise FactsError(f"cannot read host file {path}: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise FactsError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+        raise FactsError(f"{path} is not UTF-8 text; {hint}") from None
+    except BadInput as exc:
+        raise FactsError(exc.message) from None
     try:
         return facts_from_json(doc)
     except FactsError as exc:

@@ -118,7 +118,10 @@ def _is_conda_prefix(prefix: str) -> bool:
 
 
 def parse_probe_output(stdout: str) -> Dict[str, object]:
-    doc = json.loads(stdout.strip().splitlines()[-1])
+    try:
+        doc = json.loads(stdout.strip().splitlines()[-1])
+    except RecursionError:
+        raise ValueError("probe answer nested too deeply") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("version"), str):
         raise ValueError("probe answered without a version")
     return doc
@@ -132,13 +135,15 @@ class ProbeCache:
         self.path = path
         self.entries: Dict[str, Dict[str, object]] = {}
         self.dirty = False
-        if path:
+        if path:  # a damaged, huge, linked or old-format cache is ignored (and rebuilt), never fatal
+            from tfsetup.envpaths import read_private
+
             try:
-                with open(path, encoding="utf-8") as fh:
-                    loaded = json.load(fh)
-                self.entries = loaded if isinstance(loaded, dict) else {}
-            except (OSError, ValueError):
-                self.entries = {}
+                loaded = json.loads(read_private(Path(path), 8 << 20) or b"{}")
+            except (ValueError, RecursionError):
+                loaded = {}
+            self.entries = {k: v for k, v in loaded.items() if isinstance(v, dict)} \
+                if isinstance(loaded, dict) else {}
 
     @staticmethod
     def _stamp(real: str) -> Optional[str]:
@@ -152,7 +157,7 @@ class ProbeCache:
         entry = self.entries.get(real)
         if isinstance(entry, dict) and entry.get("stamp") == self._stamp(real):
             answer = entry.get("answer")
-            return answer if isinstance(answer, dict) else None
+            return answer if _valid_answer(answer) else None  # an old or damaged entry: ask again
         return None
 
     def put(self, real: str, answer: Dict[str, object]) -> None:
@@ -164,14 +169,20 @@ class ProbeCache:
     def save(self) -> None:
         if not (self.path and self.dirty):
             return
+        from tfsetup.envpaths import write_private
+
         try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            tmp = f"{self.path}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(self.entries, fh)
-            os.replace(tmp, self.path)
+            write_private(Path(self.path), json.dumps(self.entries).encode("utf-8"))
         except OSError:
             pass  # a cache that cannot be written only costs time
+
+
+def _valid_answer(answer: object) -> bool:
+    """The shape probe_interpreter reads (a cache written by another tfsetup version may differ)."""
+    return isinstance(answer, dict) and isinstance(answer.get("version"), str) \
+        and re.match(r"^\d+\.\d+", answer["version"]) is not None \
+        and isinstance(answer.get("machine", ""), str) \
+        and isinstance(answer.get("archs") or [], list) and all(isinstance(a, str) for a in answer.get("archs") or [])
 
 
 def _ask(runner: Runner, cand: Candidate, real: str, archs_of: Optional[Callable[[str], List[str]]],

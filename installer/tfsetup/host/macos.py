@@ -58,7 +58,7 @@ def parse_displays_json(text: str) -> List[Gpu]:
     """GPUs from `system_profiler SPDisplaysDataType -json`."""
     try:
         doc = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     gpus = []
     for entry in doc.get("SPDisplaysDataType", []) if isinstance(doc, dict) else []:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -19,11 +18,6 @@ from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError, index_u
 from tfsetup.recipes import Lock, Recipe, RecipeError, RecipeTable, parse_lock_text
 from tfsetup.platforms import TEAM_PLATFORMS
 from tfsetup.team.config import ConfigError, ProjectConfig
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.9/3.10
-    import tomli as tomllib
 
 LOCK_VERSION = 1
 SECTION_KEYS = ("platform", "python", "recipe", "python_platform", "inputs", "requirements")
@@ -176,12 +170,13 @@ def read_team_lock(path: Path) -> TeamLock:
     def bad(message: str) -> TfsetupError:
         return TfsetupError(f"{path}: {message}", EXIT_BAD_INPUT, fix="run `tfsetup lock` to rewrite it")
 
-    try:
-        doc = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise TfsetupError(f"cannot read {path}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise bad(f"not valid TOML: {exc}") from None
+    from tfsetup.errors import BadInput
+    from tfsetup.inputs import loads_toml, read_text
+
+    try:  # bounded: a huge file, /dev/zero or deep nesting is one clear error
+        doc = loads_toml(read_text(path, "team lock"), str(path))
+    except BadInput as exc:
+        raise TfsetupError(exc.message, EXIT_BAD_INPUT, fix=exc.fix) from None
     if doc.get("version") != LOCK_VERSION:
         raise bad(f"'version' must be {LOCK_VERSION}")
     unknown = sorted(set(doc) - {"version", "inputs", "section"})
@@ -209,12 +204,12 @@ def materialize(section: LockSection, directory: Path) -> Lock:
     """Write a section as a requirements file uv/pip can install with --require-hashes."""
     data = section.requirements.rstrip("\n").encode() + b"\n"
     digest = hashlib.sha256(data).hexdigest()
+    from tfsetup.envpaths import read_private, write_private
+
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{digest[:16]}.txt"
-    if not path.is_file() or path.read_bytes() != data:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+    if read_private(path, len(data)) != data:  # never through a link; rewritten when it differs
+        write_private(path, data)
     return Lock(path=str(path), pins=section.pins(), digest=digest)
 
 

@@ -5,7 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from tfsetup.envpaths import state_dir
+from tfsetup.envpaths import private_state_dir
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.plan import Plan, PlanError, PlanRequest, plan, tf_matches
@@ -41,7 +41,7 @@ def plan_with_team_lock(config: ProjectConfig, facts: HostFacts, table: RecipeTa
         except PlanError as exc:
             first_error = first_error or exc
             continue
-        locked = materialize(section, state_dir() / "team-locks")
+        locked = materialize(section, private_state_dir("team-locks"))
         record = {"project": {"config": str(config.path), "lock": str(lock.path), "section": section.name,
                               "section_digest": locked.digest}}
         return replace(chosen, lock=locked), record
