@@ -450,6 +450,120 @@ def report(
     run_command(json_out, body)
 
 
+# ---------------------------------------------------------------------------------------------
+# env lifecycle: add, upgrade, list, remove
+
+@app.command()
+def add(
+    packages: List[str] = typer.Argument(..., metavar="PKG...", help="Packages to add, e.g. pandas jupyter "
+                                         "'transformers>=4.40'."),
+    env: Optional[Path] = typer.Option(None, "--env", metavar="PATH", help="The tfsetup env (default: the "
+                                       "project's env, $VIRTUAL_ENV, ./.venv or $CONDA_PREFIX)."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Add packages to a tfsetup env without moving its verified stack (TensorFlow, NumPy, Keras ...).
+
+    Resolved against the env's lock first: a package that would move a locked version is refused with
+    the reason and the nearest version that fits (exit 4, nothing changed). Otherwise installed
+    hash-pinned, quick-verified and recorded; a failure puts the env back exactly (exit 4).
+    """
+
+    def body() -> int:
+        from tfsetup.commands import add as command
+
+        result = command.run(packages, env, lambda m: err(f"   {m}"))
+        if json_out:
+            emit_json(result.to_json())
+        else:
+            from tfsetup.render import render_add
+
+            render_add(result)
+        return 0
+
+    run_command(json_out, body)
+
+
+@app.command()
+def upgrade(
+    path: Optional[Path] = typer.Argument(None, metavar="[PATH]", show_default=False,
+                                          help="The tfsetup env (default: as for `verify`)."),
+    tf: Optional[str] = TF_OPT,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Upgrade without asking."),
+    recipes_file: Optional[Path] = RECIPES_OPT,
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Move a tfsetup env to the newest (or --tf) recipe for this host, carrying your added packages.
+
+    The new env is built beside PATH, gets your packages (resolved against the new lock; the ones
+    that cannot follow are listed with the reason), is verified, then swapped in. Until then PATH is
+    untouched; a failure exits 4 with the old env exactly as it was.
+    """
+
+    def body() -> int:
+        from tfsetup.commands import upgrade as command
+        from tfsetup.render import render_upgrade, render_upgrade_plan, stage_progress
+
+        ask = _confirm(yes)
+        confirm = None if ask is None else (lambda up: ask(f"Upgrade {up.env} to {up.new}?"))
+        result = command.run(path, tf, recipes_file, confirm, lambda m: err(f"   {m}"), stage_progress(json_out),
+                             show=None if json_out else render_upgrade_plan)
+        if json_out:
+            emit_json(result.to_json())
+        else:
+            render_upgrade(result)
+        return 1 if result.declined else 0
+
+    run_command(json_out, body)
+
+
+@app.command("list")
+def list_envs(
+    prune: bool = typer.Option(False, "--prune", help="Forget the envs that no longer exist."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """The envs tfsetup made on this machine: path, recipe, TF, when verified, status
+    (ok / not-verified / broken / missing)."""
+
+    def body() -> int:
+        from tfsetup.commands import list as command
+
+        result = command.run(prune)
+        if json_out:
+            emit_json(result.to_json())
+        else:
+            from tfsetup.render import render_list
+
+            render_list(result)
+        return 0
+
+    run_command(json_out, body)
+
+
+@app.command()
+def remove(
+    path: Path = typer.Argument(..., metavar="PATH", help="The tfsetup env to delete."),
+    forget: bool = typer.Option(False, "--forget", help="Only drop PATH from `tfsetup list` (e.g. an env "
+                                "deleted by hand); delete nothing."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Remove without asking."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Delete an env tfsetup made (it has a tfsetup-env.json) and forget it; refuses anything else."""
+
+    def body() -> int:
+        from tfsetup.commands import remove as command
+
+        result = command.run(path, forget, _confirm(yes))
+        if json_out:
+            emit_json(result.to_json())
+        else:
+            from tfsetup.render import render_remove
+
+            render_remove(result)
+        return 0 if (result.removed or result.forgotten) else 1
+
+    run_command(json_out, body)
+
+
 def main() -> None:
     try:  # typer >= 0.24 vendors click; older ones (on Python 3.9) depend on it
         from typer._click import exceptions as click_errors

@@ -51,6 +51,37 @@ def register_env(path: Path) -> None:
         pass
 
 
+def unregister_env(paths: Sequence[Path]) -> List[str]:
+    """Forget these envs (removed, or gone); returns the entries dropped. Raises OSError when the registry
+    cannot be written: unlike register_env, forgetting is what the user asked for."""
+    drop = {str(Path(os.path.abspath(p))) for p in paths} | {os.path.realpath(p) for p in paths}
+    envs = registered_envs()
+    kept = [e for e in envs if e not in drop]
+    if len(kept) == len(envs):
+        return []
+    registry = _registry()
+    fd, tmp = tempfile.mkstemp(dir=registry.parent, prefix=".envs-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"envs": kept}, handle, indent=1)
+    os.replace(tmp, registry)
+    return [e for e in envs if e in drop]
+
+
+def env_status(path: Path) -> str:
+    """ok | missing | not-verified | broken, from the disk and the env's record only (no probe): missing
+    (no directory), broken (not a venv, no python, or its last verification failed), not-verified (made
+    with --no-verify and not verified since)."""
+    from tfsetup.envpaths import env_python
+    from tfsetup.record import verification_state
+
+    if not path.is_dir():
+        return "missing"
+    if not is_venv(path) or not env_python(path).exists():
+        return "broken"
+    state = verification_state(read_record(path))
+    return {"ok": "ok", "failed": "broken"}.get(state, "not-verified")
+
+
 def env_entry(path: Path, host: Any, table: Any, registered: bool = False) -> Dict[str, Any]:
     """What the fleet needs to know about one env; never raises for a broken or missing env."""
     from tfsetup.doctor.inspect import inspect_env
@@ -58,7 +89,8 @@ def env_entry(path: Path, host: Any, table: Any, registered: bool = False) -> Di
     from tfsetup.errors import TfsetupError
 
     entry: Dict[str, Any] = {"path": str(path), "exists": path.is_dir(), "venv": is_venv(path),
-                             "registered": registered}  # installed by tfsetup on this machine
+                             "registered": registered,  # installed by tfsetup on this machine
+                             "status": env_status(path)}
     if not entry["exists"]:
         return entry
     record = read_record(path) or {}
@@ -70,6 +102,7 @@ def env_entry(path: Path, host: Any, table: Any, registered: bool = False) -> Di
         "installed_at": record.get("created_at"),
         "repairs": len(record.get("repairs") or []),
         "last_verification": {"ok": verification.get("ok"), "at": record.get("verified_at")} if verification else None,
+        "user_packages": record.get("user_packages") or {},
     })
     try:
         env = inspect_env(path)
@@ -96,4 +129,5 @@ def build_report(paths: Sequence[Path], host: Any, table: Any, generated_at: str
     return {"schema": REPORT_SCHEMA, "generated_at": generated_at, "tfsetup_version": __version__,
             "host": host.to_json(), "envs": envs,
             "summary": {"envs": len(envs), "missing": sum(1 for e in envs if not e["exists"]),
+                        "not_verified": sum(1 for e in envs if e["status"] == "not-verified"),
                         "errors": problems}}

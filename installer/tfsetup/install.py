@@ -24,7 +24,7 @@ from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError, index_unreachable
 from tfsetup.host.facts import HostFacts
 from tfsetup.plan import Plan
 from tfsetup.platforms import relaunch
-from tfsetup.record import build_record, is_verified, now_iso, read_record, write_record
+from tfsetup.record import build_record, is_verified, now_iso, read_record, replace_question, write_record
 from tfsetup.txn import Transaction
 from tfsetup.verify import VerifyResult, run_verification
 
@@ -113,15 +113,15 @@ def running_env() -> Path:
     return Path(os.path.realpath(sys.prefix))
 
 
-def check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bool]]) -> bool:
+def check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bool]], new: str = "") -> bool:
     """Validate PATH; True when an existing env will be replaced. Never touches anything."""
     try:
-        return _check_target(target, force, confirm)
+        return _check_target(target, force, confirm, new)
     except OSError as exc:  # e.g. a name longer than the filesystem allows, a symlink loop
         raise TfsetupError(f"cannot use {target}: {exc.strerror or exc}") from None
 
 
-def _check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bool]]) -> bool:
+def _check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bool]], new: str) -> bool:
     parent = target.parent
     if target.is_symlink() and not target.exists():
         raise TfsetupError(f"{target} is a dangling symlink; remove it or choose another path")
@@ -152,8 +152,7 @@ def _check_target(target: Path, force: bool, confirm: Optional[Callable[[str], b
     kind = "tfsetup env" if is_tfsetup_env(target) else "virtual environment"
     if force:
         return True
-    if confirm is not None and confirm(f"{target} is an existing {kind}. Replace it (it stays intact "
-                                       f"until the new env has verified)?"):
+    if confirm is not None and confirm(replace_question(target, kind, read_record(target), new)):
         return True
     raise TfsetupError(f"{target} is an existing {kind}", fix="pass --force to replace it")
 
@@ -322,7 +321,8 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
         current = up_to_date(target, plan, digest)
         if current is not None:
             return InstallResult(target, plan, None, {}, False, current, unchanged=True)
-    replaced = check_target(target, opts.force, opts.confirm)
+    replaced = check_target(target, opts.force, opts.confirm, f"{plan.recipe.id} ({plan.recipe.distribution} "
+                            f"{plan.packages.get(plan.recipe.distribution, plan.recipe.tensorflow)})")
     check_lock_hashes(lock_path)
     backend = get_backend(opts.backend)
     check_engine_path(backend.name, target)

@@ -48,7 +48,8 @@ def build_record(plan: "Plan", facts: "HostFacts", backend: str, lock_digest: st
         "packages": plan.packages,
         "keras": plan.recipe.keras,
         "env": dict(plan.recipe.env),
-        "lock": {"name": lock_name, "digest": lock_digest, "python_platform": plan.recipe.python_platform},
+        "lock": {"name": lock_name, "digest": lock_digest, "python_platform": plan.recipe.python_platform,
+                 "pins": dict(sorted(plan.lock.pins.items()))},  # what `add` and `upgrade` keep in place
         "python": {"base": plan.python.executable, "version": plan.python.version, "launch": plan.launch},
         "backend": backend,
         "host": host_summary(facts),
@@ -81,3 +82,62 @@ def read_record(env: Path) -> Optional[Dict[str, Any]]:
 
 def is_verified(record: Optional[Dict[str, Any]]) -> bool:
     return bool(record) and (record.get("verification") or {}).get("ok") is True
+
+
+def verification_state(record: Optional[Dict[str, Any]]) -> str:
+    """"ok" (the last verification passed), "failed" (it failed) or "not-verified" (never ran: --no-verify)."""
+    verification = (record or {}).get("verification") or {}
+    if verification.get("ok") is True:
+        return "ok"
+    return "failed" if verification.get("ok") is False else "not-verified"
+
+
+def lock_pins(record: Optional[Dict[str, Any]]) -> Dict[str, str]:
+    """The exact versions the env's lock installed (records written before they were kept: {})."""
+    pins = ((record or {}).get("lock") or {}).get("pins")
+    return {str(k): str(v) for k, v in pins.items()} if isinstance(pins, dict) else {}
+
+
+def user_packages(record: Optional[Dict[str, Any]]) -> Dict[str, str]:
+    """The packages the user added with `tfsetup add` (name -> version), carried by `tfsetup upgrade`."""
+    found = (record or {}).get("user_packages")
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def with_user_packages(record: Dict[str, Any], versions: Dict[str, str], replace: bool = False) -> Dict[str, Any]:
+    """A copy of the record with these user packages added (or, with replace, exactly these)."""
+    updated = dict(record)
+    merged = {} if replace else user_packages(record)
+    merged.update(versions)
+    updated["user_packages"] = dict(sorted(merged.items()))
+    return updated
+
+
+def with_verification(record: Dict[str, Any], verification: "VerifyResult") -> Dict[str, Any]:
+    """A copy of the record that says what `tfsetup verify` found just now (clears "not verified")."""
+    updated = dict(record)
+    updated["verification"] = verification_summary(verification)
+    updated["verified_at"] = now_iso()
+    return updated
+
+
+def describe(record: Optional[Dict[str, Any]]) -> str:
+    """"linux-x86_64-cpu-tf2.15 (tensorflow-cpu 2.15.1)": what the record says the env holds."""
+    record = record or {}
+    distribution = record.get("distribution") or "tensorflow"
+    version = (record.get("packages") or {}).get(distribution)
+    recipe = record.get("recipe")
+    if not recipe:
+        return ""
+    return f"{recipe} ({distribution} {version})" if version else str(recipe)
+
+
+def replace_question(target: Any, kind: str, record: Optional[Dict[str, Any]], new: str = "") -> str:
+    """install's "replace?" question: old -> new, and the user's packages the new env will not have."""
+    old = describe(record)
+    change = f" ({old} -> {new})" if old and new else ""
+    users = user_packages(record)
+    dropped = (f"; its added packages {', '.join(f'{k} {v}' for k, v in users.items())} will not be carried "
+               "over (`tfsetup upgrade` carries them)") if users else ""
+    return f"{target} is an existing {kind}{change}{dropped}. Replace it (it stays intact until the new env " \
+           "has verified)?"

@@ -107,8 +107,11 @@ def render_install(result) -> None:
     if result.verification is not None:
         render_checks([c.to_json() for c in result.verification.checks], "Verification")
     total = sum(result.timings.values())
-    out.print(f"[green bold]ready[/] {result.target} ({result.plan.recipe.id}, "
+    ready = "[green bold]ready[/]" if result.verification is not None else "[yellow bold]ready, not verified[/]"
+    out.print(f"{ready} {result.target} ({result.plan.recipe.id}, "
               f"{', '.join(f'{k} {v}' for k, v in result.plan.packages.items())}) in {total:.1f}s")
+    if result.verification is None:  # --no-verify: nothing has shown that this stack works
+        out.print(f"[yellow]not verified:[/] run `tfsetup verify {shlex.quote(str(result.target))}` to check it")
     out.print(f"activate it with:  {result.to_json()['activate']}")
 
 
@@ -197,7 +200,8 @@ def render_report(doc: Dict[str, Any]) -> None:
               f"{doc['summary']['envs']} env(s), {doc['summary']['errors']} error finding(s)")
     for env in doc["envs"]:
         state = "missing" if not env["exists"] else (
-            ", ".join(f["id"] for f in env.get("findings", []) if f.get("severity") == "error") or "ok")
+            ", ".join(f["id"] for f in env.get("findings", []) if f.get("severity") == "error")
+            or {"not-verified": "not verified", "broken": "broken"}.get(env.get("status", ""), "ok"))
         made = env.get("recipe") or ("made by tfsetup" if env.get("registered") else "not made by tfsetup")
         out.print(f"  {env['path']}: {made} — {state}")
 
@@ -252,3 +256,84 @@ def render_doctor_result(outcome: Any) -> None:
         out.print(f"[red bold]repair failed[/]: {escape(doc['error'])}")
         if doc.get("restored"):
             out.print("the env is exactly as it was before the repair")
+
+
+# ---------------------------------------------------------------------------------------------
+# env lifecycle: add, upgrade, list, remove
+
+def render_add(result: Any) -> None:
+    out = console()
+    for note in result.notes:
+        out.print(f"[dim]{note}[/]")
+    added = ", ".join(f"{k} {v}" for k, v in result.added.items())
+    if result.unchanged:
+        out.print(f"[green bold]nothing to install[/]: {added} already in {result.env}")
+        return
+    if result.verification is not None:
+        render_checks([c.to_json() for c in result.verification.checks], "Quick verification")
+    out.print(f"[green bold]added[/] {added} to {result.env} ({len(result.installed)} package(s) installed; "
+              "the locked stack did not move)")
+
+
+def render_upgrade_plan(up: Any) -> None:
+    """What `upgrade` will do, before it asks."""
+    out = console()
+    if up.up_to_date:
+        out.print(f"[green bold]up to date[/] {up.env} already holds {up.new}")
+        return
+    out.print(f"[bold]upgrade[/] {up.env}: {up.old or 'unknown'} -> {up.new}")
+    for name, (old, new) in up.carried.items():
+        out.print(f"  carried: {name} {old}" + (f" -> {new}" if new != old else ""))
+    for name, why in up.dropped.items():
+        out.print(f"  [yellow]cannot follow:[/] {name}: {why}")
+
+
+def render_upgrade(result: Any) -> None:
+    out = console()
+    if result.declined:
+        out.print("declined; nothing was changed")
+    elif result.upgraded:
+        if result.verification is not None:
+            render_checks([c.to_json() for c in result.verification.checks], "Verification")
+        out.print(f"[green bold]upgraded[/] {result.upgrade.env} to {result.upgrade.new}"
+                  + (f", carrying {len(result.upgrade.carried)} package(s)" if result.upgrade.carried else ""))
+
+
+LIST_STATUS = {"ok": "[green]ok[/]", "not-verified": "[yellow]not verified[/]", "broken": "[red]broken[/]",
+               "missing": "[red]missing[/]"}
+
+
+def render_list(result: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    for path in result.pruned:
+        out.print(f"forgot {escape(path)} (missing)")
+    if not result.envs:
+        out.print("no envs made by tfsetup on this machine (`tfsetup install PATH` makes one)")
+        return
+    table = Table(title="Envs made by tfsetup", title_justify="left")
+    for col in ("path", "recipe", "TF", "verified", "status"):
+        table.add_column(col, overflow="fold")
+    for env in result.envs:
+        table.add_row(escape(env["path"]), env.get("recipe") or "", env.get("tensorflow") or "",
+                      (env.get("verified_at") or "")[:16].replace("T", " "),
+                      LIST_STATUS.get(env["status"], env["status"]))
+    out.print(table)
+    missing = [e["path"] for e in result.envs if e["status"] == "missing"]
+    if missing:
+        out.print(f"forget missing ones with `tfsetup list --prune` or `tfsetup remove --forget "
+                  f"{escape(shlex.quote(missing[0]))}`")
+    unverified = [e["path"] for e in result.envs if e["status"] == "not-verified"]
+    if unverified:
+        out.print(f"check unverified ones with `tfsetup verify {escape(shlex.quote(unverified[0]))}`")
+
+
+def render_remove(result: Any) -> None:
+    if result.removed:
+        print(f"removed {result.path}")
+    elif result.forgotten:
+        print(f"forgot {result.path} (tfsetup no longer lists it)")
+    else:
+        print("declined; nothing was removed")

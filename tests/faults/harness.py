@@ -54,13 +54,15 @@ def _record_hash(data: bytes) -> str:
 
 
 def build_wheel(directory: Path, name: str = FAKE_TF, version: str = FAKE_TF_VERSION,
-                files: Optional[Dict[str, bytes]] = None, scripts: Optional[Dict[str, str]] = None) -> Path:
-    """A valid py3-none-any wheel (METADATA, WHEEL, RECORD, entry points) with these files."""
+                files: Optional[Dict[str, bytes]] = None, scripts: Optional[Dict[str, str]] = None,
+                requires: Sequence[str] = ()) -> Path:
+    """A valid py3-none-any wheel (METADATA with Requires-Dist, WHEEL, RECORD, entry points) with these files."""
     directory.mkdir(parents=True, exist_ok=True)
     dist = name.replace("-", "_")
     info = f"{dist}-{version}.dist-info"
     content: Dict[str, bytes] = dict(files or {})
-    content[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+    content[f"{info}/METADATA"] = (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+                                   + "".join(f"Requires-Dist: {r}\n" for r in requires)).encode()
     content[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: tfsetup-fault-tests\nRoot-Is-Purelib: true\n" \
                                b"Tag: py3-none-any\n"
     if scripts:

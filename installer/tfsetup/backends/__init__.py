@@ -1,8 +1,11 @@
 """Install engines behind one interface (see base.Backend)."""
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, Iterator, Optional, Sequence
 
 from tfsetup.backends._proc import run_step
 from tfsetup.backends.base import Backend, BackendError, PackageSource, Target
@@ -25,3 +28,16 @@ def install_lock(backend: Backend, python: Sequence[str], lock: Path, source: Pa
     env = dict(target.env)
     env.update(source.env())  # index credentials: in the environment, never on the argv
     run_step("install", backend.install_lock_argv(python, lock, source, target, reinstall), env=env)
+
+
+@contextlib.contextmanager
+def constraints_file(pins: Dict[str, str]) -> Iterator[Path]:
+    """A lock's pins as a constraints file (`name==version` lines), for the user's packages to be resolved
+    and installed against: nothing in the verified set may move. Deleted when the block ends."""
+    fd, path = tempfile.mkstemp(prefix="tfsetup-constraints-", suffix=".txt")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("".join(f"{k}=={v}\n" for k, v in sorted(pins.items())))
+        yield Path(path)
+    finally:
+        os.unlink(path)

@@ -61,3 +61,13 @@ class UvBackend:
 
     def uninstall_argv(self, python: Sequence[str], names: Sequence[str]) -> List[str]:
         return [self.uv, "pip", "uninstall", "--python", str(python[-1]), *names]
+
+    def compile_argv(self, requirements: Path, constraints: Path, python: Sequence[str], source: PackageSource,
+                     lowest: bool = False) -> List[str]:
+        """Resolve (install nothing) a requirements file under a constraints file, hash-pinned; `python` is
+        the interpreter's options: ["--python", PATH] or ["--python-version", V, "--python-platform", P].
+        `lowest`: the lowest version of the named packages that fits (nearest above a refused one)."""
+        return [self.uv, "pip", "compile", str(requirements), "--no-config", "--quiet", "--no-python-downloads",
+                "-c", str(constraints), *python, "--only-binary", ":all:", "--no-header", "--no-annotate",
+                "--generate-hashes", *(["--resolution", "lowest-direct"] if lowest else []),
+                *source.args(no_network=["--offline"], no_index=["--no-index"])]

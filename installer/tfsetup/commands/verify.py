@@ -17,4 +17,26 @@ def run(path: Optional[Path], benchmark: bool, timeout: float) -> Tuple[Path, Ve
         raise TfsetupError(f"--timeout must be a positive number of seconds, not {timeout:g}", EXIT_BAD_INPUT)
     env = env_or_default(path)
     recover_if_idle(Path(env).absolute())
-    return env, verify_existing(env, benchmark=benchmark, timeout=timeout)
+    result = verify_existing(env, benchmark=benchmark, timeout=timeout)
+    record_result(Path(env).absolute(), result)
+    return env, result
+
+
+def record_result(env: Path, result: VerifyResult) -> bool:
+    """In a tfsetup env, keep what the suite found in its record (clears "not verified", or marks it
+    broken). Best effort, under the path's lock: an install or repair running on it wins."""
+    from tfsetup.envpaths import is_tfsetup_env
+    from tfsetup.record import read_record, with_verification, write_record
+    from tfsetup.txn import path_lock
+
+    if not is_tfsetup_env(env):
+        return False
+    try:
+        with path_lock(env):
+            record = read_record(env)
+            if record is None:
+                return False
+            write_record(env, with_verification(record, result))
+    except (TfsetupError, OSError):
+        return False
+    return True

@@ -10,25 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from tfsetup import __version__, bytecode
-from tfsetup.backends import get_backend
+from tfsetup.backends import constraints_file, get_backend
 from tfsetup.backends._proc import run_step
 from tfsetup.backends.base import Backend, BackendError, PackageSource
 from tfsetup.doctor.findings import Finding
 from tfsetup.doctor.inspect import EnvFacts
 from tfsetup.doctor.repair import LOCK_PINS, RepairPlan
-from tfsetup.envpaths import env_python
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
-from tfsetup.install import (InstallFailed, apply_recipe_env, build_env, check_lock_hashes, expected_versions,
-                             install_target, lock_digest, relocate_scripts)
-from tfsetup.plan import Plan
+from tfsetup.install import (InstallFailed, apply_recipe_env, check_lock_hashes, expected_versions, install_target,
+                             lock_digest)
 from tfsetup.platforms import relaunch
+from tfsetup.rebuild import build_verify_promote
 from tfsetup.record import build_record, now_iso, write_record
 from tfsetup.txn import Transaction
 from tfsetup.verify import run_verification
@@ -67,18 +65,6 @@ def refuse_system_python(env: EnvFacts) -> None:
         raise TfsetupError(f"{env.path} is a Python installation, not a virtual environment or a conda env; "
                            "tfsetup does not change a system Python's site-packages", EXIT_BAD_INPUT,
                            fix="make a separate env with `tfsetup install PATH` and use that")
-
-
-@contextlib.contextmanager
-def _constraints(plan: Plan) -> Iterator[Path]:
-    """The lock's pins as a constraints file, for the user's packages to be resolved against."""
-    fd, path = tempfile.mkstemp(prefix="tfsetup-constraints-", suffix=".txt")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("".join(f"{k}=={v}\n" for k, v in sorted(plan.lock.pins.items())))
-        yield Path(path)
-    finally:
-        os.unlink(path)
 
 
 def _verify(rp: RepairPlan, host: HostFacts, launch: List[str]) -> Any:
@@ -128,7 +114,7 @@ def _install_user_packages(backend: Backend, rp: RepairPlan, python: List[str], 
     if not specs:
         return
     assert rp.plan is not None
-    with _constraints(rp.plan) as constraints:
+    with constraints_file(rp.plan.lock.pins) as constraints:
         run_step("reinstall your packages", backend.install_packages_argv(python, specs, constraints,
                                                                           PackageSource()),
                  env=dict(install_target(rp.plan, host).env))
@@ -137,23 +123,20 @@ def _install_user_packages(backend: Backend, rp: RepairPlan, python: List[str], 
 def _rebuild(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[Finding], target: Path,
              backend: Backend, progress: Progress, started: str, phase: List[str]) -> RepairResult:
     assert rp.plan is not None
+    plan = rp.plan
+
+    @contextlib.contextmanager
+    def stage(name: str) -> Iterator[None]:
+        progress("-> verifying the rebuilt env ..." if name == "verify" else f"-> {name} ...")
+        yield
+
     with Transaction(target, progress) as txn:
-        staging = txn.new_stage()
-
-        @contextlib.contextmanager
-        def stage(name: str) -> Iterator[None]:
-            progress(f"-> {name} ...")
-            yield
-
         progress(f"-> {rp.automatic[0].summary}")
-        build_env(rp.plan, host, backend, staging, target, Path(rp.plan.lock.path), PackageSource(), stage)
-        launch = relaunch(rp.plan.launch, env_python(staging))
-        _install_user_packages(backend, rp, launch, host)
-        progress("-> verifying the rebuilt env ...")
-        verification = _verify(rp, host, launch)
-        record = _record_after(rp, env, host, staging, verification, started, findings)
-        relocate_scripts(staging, staging, target)
-        txn.promote(staging)
+        verification, record = build_verify_promote(
+            txn, plan, host, backend, PackageSource(), stage,
+            add_packages=lambda launch: _install_user_packages(backend, rp, launch, host),
+            verify=lambda staging, launch: _verify(rp, host, launch),
+            record=lambda staging, result: _record_after(rp, env, host, staging, result, started, findings))
     return RepairResult(ok=True, verification=verification, record=record)
 
 

@@ -70,6 +70,8 @@ KINDS: Tuple[FindingKind, ...] = (
         "https://pypi.org/simple/tensorflow/",
     )),
     FindingKind("tensorflow-import-timeout", "`import tensorflow` did not finish in time", MANUAL),
+    FindingKind("not-verified", "a tfsetup env that was never verified (--no-verify) or failed its last "
+                "verification", MANUAL),
     FindingKind("metal-unsupported-python", "no tensorflow-metal wheel for this Python", MANUAL),
     FindingKind("macos-too-old", "the macOS version is older than the wheels need", MANUAL),
     FindingKind("no-avx", "the CPU lacks AVX, which TensorFlow's x86_64 wheels need", MANUAL),

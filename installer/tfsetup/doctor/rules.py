@@ -488,6 +488,22 @@ def _missing_tf(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Find
         (TF_INSTALL_URL,))]
 
 
+def _not_verified(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    """A tfsetup env whose record has no passed verification: made with --no-verify, or `tfsetup verify`
+    failed on it. It may work; nothing has shown that it does."""
+    if env.record is None:
+        return []
+    verification = env.record.get("verification") or {}
+    if verification.get("ok") is True:
+        return []
+    failed = verification.get("ok") is False
+    what = "failed its last verification" if failed else "was installed without verification (--no-verify)"
+    evidence = tuple(f"{c.get('id')}: {c.get('message')}" for c in verification.get("checks") or []
+                     if isinstance(c, dict) and c.get("status") == "fail")[:3] if failed else ("verification: none",)
+    return [Finding("not-verified", "warning", f"This tfsetup env {what}; nothing shows that its stack works.",
+                    f"run `tfsetup verify {shlex.quote(env.path)}` (it records the result)", evidence)]
+
+
 def _deep(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
     if env.deep is None or env.deep.ok:
         return []
@@ -512,7 +528,7 @@ def _deep(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
 # Built-in rules speak first (their text is computed from this env's facts); a table entry for the same
 # finding id adds its evidence and sources, and speaks alone where no rule knows the problem.
 RULES = (_rosetta, _x86_wheels, _conflicts, _metal, _numpy, _keras, _requirements_rule, _table_entries,
-         _macos_too_old, _no_avx, _cuda, _missing_tf, _deep)
+         _macos_too_old, _no_avx, _cuda, _missing_tf, _not_verified, _deep)
 
 
 def diagnose(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:

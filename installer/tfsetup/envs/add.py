@@ -1,0 +1,156 @@
+"""`tfsetup add PKG...`: the user's packages into a tfsetup env without moving its verified stack.
+
+Resolve first (nothing changes): the packages under the lock's pins. A package that would move
+anything in the lock (tensorflow, numpy, keras, protobuf ...) is refused with the reason and the
+nearest version that fits. Then, through the transaction: back up the env (hard links), install the
+resolved packages (hashes, no deps), run the quick verification, record them; any failure or signal
+puts the env back exactly (exit 4).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from tfsetup.backends import BackendError
+from tfsetup.backends.base import PackageSource, target_for
+from tfsetup.envpaths import env_python
+from tfsetup.envs import describe_versions, engine_for, env_pins, forced_failure, tfsetup_env, FAIL_VERIFY_ENV
+from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
+from tfsetup.packages import (Conflict, Resolver, closure_versions, delta, explain_conflict, install_entries,
+                              parse_specs)
+from tfsetup.platforms import native_launch
+from tfsetup.record import now_iso, read_record, with_user_packages, write_record
+from tfsetup.recipes import normalize_name
+from tfsetup.resolve import ResolveError
+from tfsetup.txn import Transaction
+from tfsetup.verify import QUICK_CHECKS, VerifyResult, verify_existing
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class AddResult:
+    env: Path
+    added: Dict[str, str]  # what was asked, as resolved: name -> version
+    installed: List[str]  # what changed in the env: name==version
+    verification: Optional[VerifyResult]
+    constraints: str  # where the pins came from: lock | recipe | installed
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> bool:
+        return not self.installed
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"ok": True, "env": str(self.env), "added": self.added, "installed": self.installed,
+                "unchanged": self.unchanged, "constraints": self.constraints, "notes": self.notes,
+                "verification": self.verification.to_json() if self.verification else None}
+
+
+class AddRefused(TfsetupError):
+    """The packages cannot be added without moving the verified set; nothing was changed."""
+
+    def __init__(self, conflicts: Sequence[Conflict]) -> None:
+        first = conflicts[0]
+        moving = f" would move {', '.join(first.moves)}" if first.moves else " cannot be installed here"
+        nearest = [f"{c.name}=={c.nearest}" for c in conflicts if c.nearest]
+        fix = (f"the nearest version that fits: `tfsetup add {' '.join(nearest)}`" if nearest else
+               "no version of it fits this env's stack; `tfsetup upgrade` may move the env to a stack it fits")
+        super().__init__(f"{first.requirement}{moving}: {first.reason}; nothing was changed", EXIT_INSTALL_FAILED,
+                         fix, {"conflicts": [c.to_json() for c in conflicts], "target_unchanged": True})
+
+
+def resolve_or_refuse(resolver: Resolver, lines: Sequence[str], progress: Progress) -> List:
+    """The closure of all the requested packages, or AddRefused naming each one that does not fit."""
+    try:
+        return resolver.resolve(lines)
+    except ResolveError as joint:
+        reqs = parse_specs(lines)
+        conflicts = []
+        for req in reqs if len(reqs) > 1 else []:
+            try:
+                resolver.resolve([str(req)])
+            except ResolveError as exc:
+                progress(f"{req} does not fit; looking for the nearest version that does ...")
+                conflicts.append(resolver.conflict(req, str(exc)))
+        if not conflicts:  # each fits alone, not together (or just one was asked)
+            if len(reqs) == 1:
+                progress(f"{reqs[0]} does not fit; looking for the nearest version that does ...")
+                conflicts = [resolver.conflict(reqs[0], str(joint))]
+            else:
+                reason, moves = explain_conflict(str(joint), resolver.pins)
+                conflicts = [Conflict(" ".join(lines), f"they do not fit together: {reason}", moves)]
+        raise AddRefused(conflicts) from None
+
+
+def add_packages(path: Path, specs: Sequence[str], progress: Progress) -> AddResult:
+    from tfsetup.doctor.inspect import inspect_env
+    from tfsetup.host.detect import detect_host
+    from tfsetup.txn import recover_if_idle
+
+    reqs = parse_specs(specs)
+    env, record = tfsetup_env(path)
+    for note in recover_if_idle(env):
+        progress(note)
+    facts = detect_host(with_pythons=False)
+    installed = {d.key: d.version for d in inspect_env(env).distributions.values()}
+    pins, pins_from = env_pins(record, installed, _bundled_table())
+    lock = record.get("lock") or {}
+    target = target_for(facts.os, facts.os_version, facts.machine, str(lock.get("python_platform") or ""))
+    installer, uv = engine_for(record)
+    source = PackageSource()
+    python = ["--python", str(env_python(env))]
+    if target.python_platform:
+        python += ["--python-platform", target.python_platform]
+    resolver = Resolver(uv, python, pins, source, target)
+    lines = [str(r) for r in reqs]
+    progress(f"resolving {', '.join(lines)} against the env's {len(pins)} pinned packages ...")
+    entries = resolve_or_refuse(resolver, lines, progress)
+    versions = closure_versions(entries)
+    added = {normalize_name(r.name): versions.get(normalize_name(r.name), "?") for r in reqs}
+    todo = delta(entries, pins, installed)
+    notes = [f"{k} is part of the env's locked stack (kept at {v})" for k, v in added.items() if k in pins]
+    launch = native_launch(env_python(env), facts.os, facts.machine, facts.rosetta)
+    verification: Optional[VerifyResult] = None
+    try:
+        with Transaction(env, progress) as txn:
+            current = read_record(env) or record  # under the lock: another run may have changed it
+            if todo:
+                progress(f"backing up {env} ...")
+                txn.backup()
+                progress(f"-> installing {', '.join(f'{n}=={v}' for n, v, _ in todo)} ...")
+                install_entries(installer, launch, todo, source, target)
+                progress("-> quick verification (the stack still imports and computes) ...")
+                verification = verify_existing(env, only=QUICK_CHECKS)
+                if forced_failure() or not verification.ok:
+                    why = "; ".join(f"{c.id}: {c.message}" for c in verification.failed()) or \
+                        f"{FAIL_VERIFY_ENV}=1 (test-only forced failure)"
+                    raise TfsetupError(f"after adding {describe_versions(added)} the env failed its quick "
+                                       f"verification ({why}); the env is as it was before", EXIT_INSTALL_FAILED,
+                                       "the package breaks this TensorFlow stack: try another version of it",
+                                       {"verification": verification.to_json(), "target_unchanged": True})
+            users = {k: v for k, v in added.items() if k not in pins}
+            updated = with_user_packages(current, users)
+            updated["changes"] = list(current.get("changes") or []) + [{
+                "at": now_iso(), "command": "add", "added": users, "installed": [f"{n}=={v}" for n, v, _ in todo],
+                "quick_verification": None if verification is None else verification.ok}]
+            write_record(env, updated)
+            txn.keep()
+    except BackendError as exc:
+        raise TfsetupError(f"installing {describe_versions(added)} failed ({exc.message}); the env is as it was "
+                           "before", EXIT_INSTALL_FAILED, details={"target_unchanged": True}) from None
+    except OSError as exc:
+        raise TfsetupError(f"add failed: {exc.strerror or exc} ({exc.filename or env}); the env is as it was "
+                           "before", EXIT_INSTALL_FAILED, details={"target_unchanged": True}) from None
+    return AddResult(env, added, [f"{n}=={v}" for n, v, _ in todo], verification, pins_from, notes)
+
+
+def _bundled_table() -> Any:
+    """The bundled recipes table, for records written before pins were kept (None when it cannot load)."""
+    try:
+        from tfsetup.recipes import load_recipes
+
+        return load_recipes(None)
+    except TfsetupError:
+        return None

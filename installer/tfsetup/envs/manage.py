@@ -1,0 +1,125 @@
+"""`tfsetup list` and `tfsetup remove`: the envs tfsetup made on this machine (fleet.py's registry), their
+status from their records, and removal of one of them under the path's lock, so it cannot race an
+install or a repair of the same env.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from tfsetup.envs import running_env, tfsetup_env
+from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.record import describe, read_record, user_packages
+
+
+def list_entry(path: Path) -> Dict[str, Any]:
+    """One env of the list: path, status (ok / missing / not-verified / broken), recipe, TF, verified when."""
+    from tfsetup.fleet import env_status
+
+    record = read_record(path) or {}
+    distribution = record.get("distribution") or "tensorflow"
+    return {"path": str(path), "status": env_status(path), "recipe": record.get("recipe"),
+            "distribution": distribution if record else None,
+            "tensorflow": (record.get("packages") or {}).get(distribution),
+            "verified_at": record.get("verified_at") if (record.get("verification") or {}).get("ok") else None,
+            "user_packages": user_packages(record)}
+
+
+@dataclass
+class ListResult:
+    envs: List[Dict[str, Any]]
+    pruned: List[str] = field(default_factory=list)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"envs": self.envs, "pruned": self.pruned,
+                "summary": {status: sum(1 for e in self.envs if e["status"] == status)
+                            for status in ("ok", "not-verified", "broken", "missing")}}
+
+
+def list_envs(prune: bool = False) -> ListResult:
+    """The registered envs; with prune, the missing ones are forgotten (and left out)."""
+    from tfsetup.fleet import registered_envs, unregister_env
+
+    entries = [list_entry(Path(p)) for p in registered_envs()]
+    pruned: List[str] = []
+    if prune:
+        missing = [Path(e["path"]) for e in entries if e["status"] == "missing"]
+        if missing:
+            try:
+                pruned = unregister_env(missing)
+            except OSError as exc:
+                raise TfsetupError(f"cannot update the list of envs: {exc.strerror or exc}") from None
+        entries = [e for e in entries if e["path"] not in pruned]
+    return ListResult(entries, pruned)
+
+
+@dataclass
+class RemoveResult:
+    path: Path
+    removed: bool
+    forgotten: bool
+    description: str = ""
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"ok": True, "path": str(self.path), "removed": self.removed, "forgotten": self.forgotten,
+                "env": self.description or None}
+
+
+def forget_env(path: Path) -> RemoveResult:
+    """Only drop PATH from the list (an env that is gone, or one tfsetup should stop reporting)."""
+    from tfsetup.fleet import unregister_env
+
+    target = Path(os.path.abspath(os.path.expanduser(str(path))))
+    try:
+        dropped = unregister_env([target])
+    except OSError as exc:
+        raise TfsetupError(f"cannot update the list of envs: {exc.strerror or exc}") from None
+    if not dropped:
+        raise TfsetupError(f"{target} is not in tfsetup's list of envs", EXIT_BAD_INPUT,
+                           fix="`tfsetup list` shows the envs tfsetup knows")
+    return RemoveResult(target, False, True)
+
+
+def remove_env(path: Path, confirm: Optional[Callable[[str], bool]]) -> RemoveResult:
+    """Delete a tfsetup env and forget it. Only envs tfsetup made (record + pyvenv.cfg), never the env
+    tfsetup runs from, never a directory that also holds the user's files. `confirm` None: not asked
+    (no terminal and no --yes) -> bad input."""
+    from tfsetup.fleet import registered_envs, unregister_env
+    from tfsetup.install import VENV_ENTRIES
+    from tfsetup.txn import FAILED, path_lock, recover, reserve, signals_deferred
+
+    target = Path(os.path.abspath(os.path.expanduser(str(path))))
+    if not target.exists() and not target.is_symlink() and str(target) in registered_envs():
+        raise TfsetupError(f"{target} does not exist (it was removed outside tfsetup)", EXIT_BAD_INPUT,
+                           fix=f"forget it: `tfsetup remove --forget {target}` (or `tfsetup list --prune`)")
+    if target.is_symlink():
+        raise TfsetupError(f"{target} is a symlink; give the env's own path", EXIT_BAD_INPUT,
+                           fix=f"`tfsetup remove {os.path.realpath(target)}`")
+    env, record = tfsetup_env(target)
+    foreign = sorted(p.name for p in env.iterdir() if p.name not in VENV_ENTRIES)
+    if foreign:
+        shown = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8 else "")
+        raise TfsetupError(f"{env} also holds files that are not part of the env ({shown}); refusing to delete "
+                           "them", EXIT_BAD_INPUT, fix="move those files out of the env first")
+    description = describe(record)
+    if confirm is None:
+        raise TfsetupError(f"removing {env} needs confirmation and stdin is not a terminal", EXIT_BAD_INPUT,
+                           fix="pass --yes to remove it without asking")
+    if not confirm(f"Remove {env}{' (' + description + ')' if description else ''} and everything in it?"):
+        return RemoveResult(env, False, False, description)
+    with path_lock(env):  # an install, add, upgrade or repair of this env waits for nothing: it is refused
+        with signals_deferred():
+            recover(env)
+            if Path(os.path.realpath(env)) == running_env() or not env.is_dir():
+                raise TfsetupError(f"{env} changed while waiting; nothing was removed", EXIT_BAD_INPUT)
+            aside = reserve(env, FAILED)  # the env leaves PATH in one rename; a killed run's rest is
+            os.rename(env, aside)         # deleted by the next command on PATH (recover)
+            shutil.rmtree(aside, ignore_errors=True)
+    try:
+        unregister_env([env])
+    except OSError:
+        pass  # the env is gone; a stale entry shows as missing in `tfsetup list`
+    return RemoveResult(env, True, True, description)

@@ -1,0 +1,440 @@
+"""Issue 14 (items 2, 3, 4, 10): the env lifecycle on real venvs with fake wheels, offline.
+
+A fake TensorFlow that *works* (tiny pure-Python tensors, enough for the verification suite) and a
+fake NumPy, locked like a recipe; fake user packages in the same wheelhouse: pandas 2.2.3 (fits
+NumPy 2.1.3), pandas 3.0.0 (needs NumPy >= 2.3), oldlib (needs NumPy < 2), tf-breaker (installs,
+then the fake TensorFlow refuses to import). Everything else is real: uv, the resolver, the
+transaction, the verification probe, the record, the registry.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from tests.faults import harness as h
+
+GOOD_TF = '''\
+import builtins as _b
+import contextlib as _cl
+import importlib.metadata as _md
+
+__version__ = "{version}"
+if any((d.metadata["Name"] or "").lower() == "tf-breaker" for d in _md.distributions()):
+    raise ImportError("tf-breaker is installed: the fake TensorFlow does not import")
+
+
+class _T:
+    def __init__(self, value):
+        self.value = value
+
+    def numpy(self):
+        return self
+
+    def tolist(self):
+        return self.value
+
+    def __int__(self):
+        return int(self.value)
+
+
+def constant(value):
+    return _T(value)
+
+
+def range(n):
+    return _T(list(_b.range(n)))
+
+
+def reduce_sum(t):
+    return _T(sum(t.value))
+
+
+def device(name):
+    return _cl.nullcontext()
+
+
+class linalg:
+    @staticmethod
+    def matmul(a, b):
+        cols = list(zip(*b.value))
+        return _T([[float(sum(x * y for x, y in zip(r, c))) for c in cols] for r in a.value])
+
+
+class config:
+    @staticmethod
+    def list_physical_devices(kind=None):
+        return []
+
+
+class sysconfig:
+    @staticmethod
+    def get_build_info():
+        return {{"is_cuda_build": False}}
+
+
+class random:
+    @staticmethod
+    def set_seed(seed):
+        return None
+
+
+class _History:
+    history = {{"loss": [1.0, 0.8, 0.6, 0.4, 0.2]}}
+
+
+class _Model:
+    def __init__(self, layers=None):
+        self.layers = layers
+
+    def compile(self, **kw):
+        return None
+
+    def fit(self, *a, **kw):
+        return _History()
+
+
+class keras:
+    Sequential = _Model
+    __version__ = "3.0.0"
+
+    @staticmethod
+    def Input(shape=None):
+        return None
+
+    class layers:
+        @staticmethod
+        def Dense(*a, **kw):
+            return None
+
+    class optimizers:
+        @staticmethod
+        def Adam(*a, **kw):
+            return None
+'''
+
+FAKE_NUMPY = '''\
+__version__ = "{version}"
+
+
+class _A:
+    def astype(self, kind):
+        return self
+
+    def __matmul__(self, other):
+        return self
+
+
+class _Rng:
+    def normal(self, size=None):
+        return _A()
+
+
+class random:
+    @staticmethod
+    def default_rng(seed=None):
+        return _Rng()
+'''
+
+TABLE_ROW = '''
+[[recipe]]
+id = "{rid}"
+os = "{os}"
+machine = "{machine}"
+accelerator = "cpu"
+distribution = "tensorflow-cpu"
+tensorflow = "{tf}"
+pythons = ["{py}"]
+default = {default}
+summary = "fake TensorFlow {tf} for the lifecycle tests"
+sources = ["https://example.org/lifecycle"]
+'''
+
+
+class Stack:
+    def __init__(self, root: Path) -> None:
+        self.wheels = root / "wheels"
+        self.table = root / "table" / "recipes.toml"
+
+    def install_args(self, target: Path, *more: str) -> List[str]:
+        return ["install", str(target), "--python", h.PY, "--recipes-file", str(self.table), "--offline",
+                "--find-links", str(self.wheels), "--yes", *more]
+
+    def env(self) -> Dict[str, str]:
+        # add and upgrade have no source flags: uv is pointed at the wheelhouse the way a user's env would
+        return {"UV_OFFLINE": "1", "UV_NO_INDEX": "1", "UV_FIND_LINKS": str(self.wheels)}
+
+
+def _tf_wheel(wheels: Path, version: str, numpy: str) -> Path:
+    files = {"tensorflow/__init__.py": GOOD_TF.format(version=version).encode(),
+             "tfsetup_fault_hello.py": h.HELLO.encode()}
+    return h.build_wheel(wheels, h.FAKE_TF, version, files, {"fault-hello": "tfsetup_fault_hello:main"},
+                         requires=[f"numpy>={numpy}"])
+
+
+def _plain(wheels: Path, name: str, version: str, requires=()) -> Path:
+    module = name.replace("-", "_")
+    return h.build_wheel(wheels, name, version, {f"{module}/__init__.py": f'__version__ = "{version}"\n'.encode()},
+                         requires=list(requires))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, traps) -> Stack:
+    root = tmp_path_factory.mktemp("lifecycle")
+    s = Stack(root)
+    numpy1 = h.build_wheel(s.wheels, "numpy", "1.26.4", {"numpy/__init__.py": FAKE_NUMPY.format(version="1.26.4").encode()})
+    numpy2 = h.build_wheel(s.wheels, "numpy", "2.1.3", {"numpy/__init__.py": FAKE_NUMPY.format(version="2.1.3").encode()})
+    tf20 = _tf_wheel(s.wheels, "2.20.0", "1.26")
+    tf21 = _tf_wheel(s.wheels, "2.21.0", "1.26")
+    _plain(s.wheels, "pandas", "2.2.3", ["numpy>=1.22.4"])
+    _plain(s.wheels, "pandas", "3.0.0", ["numpy>=2.3"])
+    _plain(s.wheels, "oldlib", "1.0", ["numpy<2"])
+    _plain(s.wheels, "tf-breaker", "1.0")
+    _plain(s.wheels, "tabulate", "0.9.0")
+    s.table.parent.mkdir(parents=True)
+    rows = [("fake-tf2.20", "2.20.0", "false", [(tf20, "2.20.0"), (numpy1, None)]),
+            ("fake-tf2.21", "2.21.0", "true", [(tf21, "2.21.0"), (numpy2, None)])]
+    text = "schema = 1\n"
+    for rid, tf, default, wheels in rows:
+        text += TABLE_ROW.format(rid=rid, tf=tf, default=default, py=h.PY, **h.host_platform())
+        lock = s.table.parent / "locks" / rid / f"py{h.PY}.txt"
+        lock.parent.mkdir(parents=True)
+        lines = []
+        for wheel, version in wheels:
+            name, ver = wheel.name.split("-")[:2]
+            lines.append(h.lock_line(wheel, name=name.replace("_", "-"), version=ver))
+        lock.write_text("".join(line + "\n" for line in lines))
+    s.table.write_text(text)
+    return s
+
+
+@pytest.fixture(scope="session")
+def verified_env(tmp_path_factory, stack) -> Path:
+    """A verified env of the fake 2.21 stack (numpy 2.1.3), to copy."""
+    root = tmp_path_factory.mktemp("verified")
+    proc = h.run(*stack.install_args(root / "env", "--json"), cwd=root, env={"TFSETUP_STATE_DIR": str(root / "s")})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["verified"] is True
+    return root / "env"
+
+
+@pytest.fixture
+def env21(verified_env, work) -> Path:
+    import shutil
+
+    target = work / "env"
+    shutil.copytree(verified_env, target, symlinks=True)
+    return target
+
+
+def tfsetup(stack: Stack, *args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
+    return h.run(*args, env=dict(stack.env(), **kw.pop("env", {})), cwd=cwd, **kw)
+
+
+def record(env: Path) -> dict:
+    return json.loads((env / "tfsetup-env.json").read_text())
+
+
+def pkgs(env: Path) -> Dict[str, str]:
+    out = subprocess.run([str(env / "bin" / "python"), "-c", "import importlib.metadata as m, json; print(json.dumps("
+                          "{d.metadata['Name'].lower(): d.version for d in m.distributions()}))"],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+# ---------------------------------------------------------------------------------------------
+# add
+
+def test_add_installs_under_the_lock_quick_verifies_and_records(stack, env21, work):
+    before = pkgs(env21)
+    proc = tfsetup(stack, "add", "pandas", "--env", str(env21), "--json", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["added"] == {"pandas": "2.2.3"} and doc["installed"] == ["pandas==2.2.3"]  # 3.0.0 would move numpy
+    assert doc["constraints"] == "lock"
+    assert [c["id"] for c in doc["verification"]["checks"]] == ["python-arch", "tf-import", "tf-version",
+                                                                 "numpy-version", "cpu-ops"]
+    after = pkgs(env21)
+    assert after.pop("pandas") == "2.2.3" and after == before  # the stack did not move
+    rec = record(env21)
+    assert rec["user_packages"] == {"pandas": "2.2.3"} and rec["changes"][-1]["command"] == "add"
+    assert rec["verification"]["ok"] is True  # still the full verification of install
+    assert h.leftovers(work) == []
+    again = tfsetup(stack, "add", "pandas", "--env", str(env21), "--json", cwd=work)
+    assert again.returncode == 0 and json.loads(again.stdout)["unchanged"] is True
+
+
+def test_add_refuses_what_would_move_numpy_with_the_nearest_version(stack, env21, work):
+    before = h.manifest(env21)
+    proc = tfsetup(stack, "add", "pandas==3.0.0", "--env", str(env21), "--json", cwd=work)
+    assert proc.returncode == 4, proc.stderr
+    line = h.error_line(proc.stderr)
+    assert "pandas==3.0.0 would move numpy" in line and "2.1.3" in line, line
+    assert "tfsetup add pandas==2.2.3" in proc.stderr  # the nearest version that fits
+    doc = json.loads(proc.stdout)
+    assert doc["conflicts"][0]["moves"] == ["numpy"] and doc["conflicts"][0]["nearest"] == "2.2.3"
+    assert doc["target_unchanged"] is True
+    assert h.manifest(env21) == before
+
+
+def test_add_refuses_a_package_that_needs_numpy_1_and_names_the_conflict(stack, env21, work):
+    before = h.manifest(env21)
+    proc = tfsetup(stack, "add", "oldlib", "--env", str(env21), cwd=work)
+    assert proc.returncode == 4
+    line = h.error_line(proc.stderr)
+    assert "oldlib" in line and "numpy<2" in line and "numpy 2.1.3" in line, line
+    assert "no version of it fits" in proc.stderr
+    assert h.manifest(env21) == before
+
+
+def test_add_that_breaks_tensorflow_is_rolled_back_exactly(stack, env21, work):
+    before = h.manifest(env21)
+    proc = tfsetup(stack, "add", "tf-breaker", "--env", str(env21), "--json", cwd=work)
+    assert proc.returncode == 4, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert "quick verification" in doc["error"] and doc["target_unchanged"] is True
+    assert {c["id"] for c in doc["verification"]["checks"] if c["status"] == "fail"} == {"tf-import"}
+    assert h.manifest(env21) == before
+    assert h.leftovers(work) == []
+
+
+@pytest.mark.parametrize("what", ["not-tfsetup", "bad-spec"])
+def test_add_bad_input_exits_2(stack, work, what):
+    from tests.faults.test_doctor_faults import bare_env
+
+    env = bare_env(work / "plain")
+    args = ["add", "pandas", "--env", str(env)] if what == "not-tfsetup" else ["add", "pan das!", "--env", str(env)]
+    proc = tfsetup(stack, *args, cwd=work)
+    assert proc.returncode == 2
+    h.error_line(proc.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# upgrade
+
+def test_upgrade_carries_packages_and_lists_the_ones_that_cannot_follow(stack, work):
+    env = work / "old env"
+    proc = h.run(*stack.install_args(env, "--tf", "2.20"), cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    for spec in ("pandas", "oldlib"):
+        added = tfsetup(stack, "add", spec, "--env", str(env), cwd=work)
+        assert added.returncode == 0, added.stderr
+    from tfsetup.backends.uv import find_uv  # a package installed by hand, not through tfsetup
+    subprocess.run([find_uv(), "pip", "install", "--quiet", "--python", str(env / "bin" / "python"), "--offline",
+                    "--no-index", "--find-links", str(stack.wheels), "tabulate"], check=True)
+    assert pkgs(env)["numpy"] == "1.26.4"
+    proc = tfsetup(stack, "upgrade", str(env), "--yes", "--json", "--recipes-file", str(stack.table), cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["upgraded"] is True and doc["recipe"] == "fake-tf2.21"
+    assert doc["carried"] == {"pandas": {"from": "2.2.3", "to": "2.2.3"}, "tabulate": {"from": "0.9.0", "to": "0.9.0"}}
+    assert [d["package"] for d in doc["dropped"]] == ["oldlib"] and "numpy<2" in doc["dropped"][0]["reason"]
+    after = pkgs(env)
+    assert after["numpy"] == "2.1.3" and after["tensorflow-cpu"] == "2.21.0" and after["pandas"] == "2.2.3"
+    assert after["tabulate"] == "0.9.0" and "oldlib" not in after
+    rec = record(env)
+    assert rec["recipe"] == "fake-tf2.21" and rec["verification"]["ok"] is True
+    assert rec["user_packages"] == {"pandas": "2.2.3", "tabulate": "0.9.0"}
+    assert rec["upgraded_from"]["recipe"] == "fake-tf2.20" and "oldlib" in rec["upgraded_from"]["dropped"]
+    assert h.python_runs(env) and h.leftovers(work) == []
+    again = tfsetup(stack, "upgrade", str(env), "--json", "--recipes-file", str(stack.table), cwd=work)
+    assert again.returncode == 0 and json.loads(again.stdout)["up_to_date"] is True
+
+
+def test_failed_upgrade_leaves_the_old_env_exactly(stack, work):
+    env = work / "env"
+    assert h.run(*stack.install_args(env, "--tf", "2.20"), cwd=work).returncode == 0
+    assert tfsetup(stack, "add", "pandas", "--env", str(env), cwd=work).returncode == 0
+    before = h.manifest(env)
+    proc = tfsetup(stack, "upgrade", str(env), "--yes", "--json", "--recipes-file", str(stack.table), cwd=work,
+                   env={"TFSETUP_TEST_FAIL_ENV_VERIFY": "1"})
+    assert proc.returncode == 4, proc.stderr
+    assert json.loads(proc.stdout)["target_unchanged"] is True
+    h.error_line(proc.stderr)
+    assert h.manifest(env) == before and h.leftovers(work) == []
+
+
+def test_upgrade_without_yes_on_a_pipe_refuses(stack, env21, work):
+    proc = tfsetup(stack, "upgrade", str(env21), "--tf", "2.20", "--recipes-file", str(stack.table), cwd=work)
+    assert proc.returncode == 2 and "--yes" in proc.stderr
+
+
+def test_install_replace_question_shows_old_new_and_the_packages_left_behind(stack, env21, work):
+    assert tfsetup(stack, "add", "pandas", "--env", str(env21), cwd=work).returncode == 0
+    from tfsetup.install import check_target
+
+    asked: List[str] = []
+    check_target(env21, False, lambda q: asked.append(q) or True, "fake-tf2.20 (tensorflow-cpu 2.20.0)")
+    assert "fake-tf2.21 (tensorflow-cpu 2.21.0) -> fake-tf2.20 (tensorflow-cpu 2.20.0)" in asked[0]
+    assert "pandas 2.2.3 will not be carried over" in asked[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# list, remove, not verified
+
+def test_no_verify_is_marked_until_verify_passes(stack, work):
+    env = work / "quick"
+    proc = h.run(*stack.install_args(env, "--no-verify"), cwd=work)
+    assert proc.returncode == 0 and "not verified" in proc.stdout and "tfsetup verify" in proc.stdout
+    listed = json.loads(h.run("list", "--json", cwd=work).stdout)["envs"]
+    assert [(e["path"], e["status"]) for e in listed] == [(str(env.resolve()), "not-verified")]
+    doctor = h.run("doctor", str(env), "--json", "--recipes-file", str(stack.table), cwd=work)
+    finding = [f for f in json.loads(doctor.stdout)["findings"] if f["id"] == "not-verified"]
+    assert finding and finding[0]["severity"] == "warning" and "tfsetup verify" in finding[0]["fix"]
+    report = json.loads(h.run("report", "--json", "--recipes-file", str(stack.table), cwd=work).stdout)
+    assert report["envs"][0]["status"] == "not-verified" and report["summary"]["not_verified"] == 1
+    verify = h.run("verify", str(env), "--json", cwd=work)
+    assert verify.returncode == 0, verify.stderr
+    assert record(env)["verification"]["ok"] is True and record(env)["verified_at"]
+    listed = json.loads(h.run("list", "--json", cwd=work).stdout)["envs"]
+    assert listed[0]["status"] == "ok" and listed[0]["tensorflow"] == "2.21.0" and listed[0]["verified_at"]
+    doctor = h.run("doctor", str(env), "--json", "--recipes-file", str(stack.table), cwd=work)
+    assert "not-verified" not in [f["id"] for f in json.loads(doctor.stdout)["findings"]]
+
+
+def test_list_marks_missing_and_prunes_and_remove_deletes_only_tfsetup_envs(stack, work):
+    import shutil
+
+    keep, gone = work / "keep", work / "gone"
+    for env in (keep, gone):
+        assert h.run(*stack.install_args(env, "--no-verify"), cwd=work).returncode == 0
+    shutil.rmtree(gone)
+    listed = h.run("list", cwd=work)
+    assert "missing" in listed.stdout and "--prune" in listed.stdout
+    refused = h.run("remove", str(gone), "--yes", cwd=work)
+    assert refused.returncode == 2 and "--forget" in refused.stderr
+    pruned = json.loads(h.run("list", "--prune", "--json", cwd=work).stdout)
+    assert pruned["pruned"] == [str(gone.resolve())] and [e["path"] for e in pruned["envs"]] == [str(keep.resolve())]
+    no_yes = h.run("remove", str(keep), cwd=work)
+    assert no_yes.returncode == 2 and keep.is_dir() and "--yes" in no_yes.stderr
+    removed = h.run("remove", str(keep), "--yes", "--json", cwd=work)
+    assert removed.returncode == 0, removed.stderr
+    assert json.loads(removed.stdout)["removed"] is True and not keep.exists()
+    assert json.loads(h.run("list", "--json", cwd=work).stdout)["envs"] == [] and h.leftovers(work) == []
+
+
+def test_remove_refuses_other_dirs_the_running_env_and_user_files(stack, env21, work):
+    import sys
+
+    plain = work / "plain"
+    plain.mkdir()
+    (plain / "data.csv").write_text("1,2\n")
+    for path in (plain, Path(sys.prefix)):
+        proc = h.run("remove", str(path), "--yes", cwd=work)
+        assert proc.returncode == 2, proc.stderr
+        h.error_line(proc.stderr)
+    (env21 / "notes.txt").write_text("mine\n")
+    proc = h.run("remove", str(env21), "--yes", cwd=work)
+    assert proc.returncode == 2 and "notes.txt" in proc.stderr and env21.is_dir()
+    assert (plain / "data.csv").exists()
+
+
+def test_remove_waits_for_nothing_while_an_install_holds_the_env(stack, env21, work):
+    from tfsetup.txn import path_lock
+
+    with path_lock(env21):  # as an install or add in progress holds it
+        proc = h.run("remove", str(env21), "--yes", cwd=work)
+    assert proc.returncode == 4 and "another tfsetup" in proc.stderr and env21.is_dir()
