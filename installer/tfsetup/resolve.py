@@ -124,38 +124,69 @@ def _fetch(project: str, index_url: str, timeout: float) -> Tuple[Dict[str, List
         if key in _listing_cache:
             return _listing_cache[key]
         clean, auth = request_auth(key)  # userinfo becomes a header: never in an error or a link
-        request = urllib.request.Request(
-            clean, headers={"Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": "tfsetup", **auth})
-        doc, last = None, "no answer"
+        request = urllib.request.Request(clean, headers={
+            "Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1", "User-Agent": "tfsetup", **auth})
+        files, last = None, "no answer"
         for _attempt in range(3):
             try:
                 with urllib.request.urlopen(request, timeout=timeout) as response:
-                    doc = loads_json(decode(read_stream(response, clean, 64 << 20), clean), clean)
+                    kind = response.headers.get("Content-Type", "")
+                    text = decode(read_stream(response, clean, 64 << 20), clean)
+                files = _html_files(text) if "html" in kind else _json_files(loads_json(text, clean))
                 break
             except (OSError, BadInput) as exc:  # URLError, timeouts, not JSON, too big
                 last = getattr(exc, "message", None) or str(exc)
                 if isinstance(exc, (BadInput, urllib.error.HTTPError)):
                     break  # an answer, just not a usable one: asking again will not change it
-        if doc is None:
+        if files is None:
             raise ResolveError(redact(f"cannot fetch the index listing of {name} from {index_url}: {last}"))
-        files = doc.get("files") if isinstance(doc, dict) else None
-        if not isinstance(files, list):
-            raise ResolveError(redact(f"the index listing of {name} from {index_url} is not a PEP 691 document"))
         listing: Dict[str, List[IndexFile]] = {}
         urls: Dict[str, str] = {}
-        for entry in files:
-            if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str):
-                continue
-            hashes = entry.get("hashes")
-            sha = hashes.get("sha256") if isinstance(hashes, dict) else None
-            version = _file_version(entry["filename"], name)
-            link = entry.get("url", entry["filename"])
-            if isinstance(sha, str) and version and isinstance(link, str):
-                listing.setdefault(version, []).append((entry["filename"], sha))
-                urls[entry["filename"]] = urllib.parse.urljoin(clean, link)
+        for filename, sha, link in files:
+            version = _file_version(filename, name)
+            if version:
+                listing.setdefault(version, []).append((filename, sha))
+                urls[filename] = urllib.parse.urljoin(clean, link)
         with _cache_guard:
             _listing_cache[key] = (listing, urls)
         return listing, urls
+
+
+def _json_files(doc: object) -> List[Tuple[str, str, str]]:
+    """(filename, sha256, link) of a PEP 691 JSON listing; malformed entries are skipped."""
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files, list):
+        raise BadInput("not a PEP 691 index listing")
+    found = []
+    for entry in files:
+        if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str):
+            continue
+        hashes = entry.get("hashes")
+        sha = hashes.get("sha256") if isinstance(hashes, dict) else None
+        link = entry.get("url", entry["filename"])
+        if isinstance(sha, str) and isinstance(link, str):
+            found.append((entry["filename"], sha, link))
+    return found
+
+
+def _html_files(text: str) -> List[Tuple[str, str, str]]:
+    """(filename, sha256, link) of a PEP 503 HTML listing (pypiserver, static wheelhouses): the
+    anchors whose URL fragment carries a sha256."""
+    from html.parser import HTMLParser
+
+    found: List[Tuple[str, str, str]] = []
+
+    class Links(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: List[Tuple[str, Optional[str]]]) -> None:
+            href = dict(attrs).get("href") if tag == "a" else None
+            if href and "#sha256=" in href:
+                link, sha = href.split("#sha256=", 1)
+                filename = urllib.parse.unquote(link.rsplit("/", 1)[-1])
+                if re.fullmatch(r"[0-9a-f]{64}", sha):
+                    found.append((filename, sha, link))
+
+    Links().feed(text)
+    return found
 
 
 def version_files(project: str, version: str, index_url: str = INDEX_URL) -> List[IndexFile]:

@@ -1,0 +1,148 @@
+"""Issue 11 item 10: index credentials, against a real pypiserver that requires a password.
+
+`wheelhouse` and `install` work with `https://user:secret@host/simple`; the secret never appears in
+stdout, stderr, the JSON document, the env record or the team lock, nor on any command line tfsetup
+starts (the audit hook records every child argv: `ps` would show them to every user); every URL
+shown is redacted (`user:****@`); a password written into tfsetup.toml is refused with the fix
+(`${TFSETUP_INDEX_PASSWORD}`), which works, and rotating it leaves the team lock up to date.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.faults import harness as h
+
+SECRET = "s3cr3t-Pa55word"
+USER = "alice"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def private_index(fake, tmp_path_factory):
+    """pypiserver on 127.0.0.1 serving the fake wheelhouse, listing and downloads behind basic auth."""
+    from passlib.apache import HtpasswdFile
+
+    root = tmp_path_factory.mktemp("auth-index")
+    passwords = HtpasswdFile(str(root / "htpasswd"), new=True)
+    passwords.set_password(USER, SECRET)
+    passwords.save()
+    port = _free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "pypi-server"), "run", "-i", "127.0.0.1",
+                               "-p", str(port), "--disable-fallback", "-a", "list,download",
+                               "-P", str(root / "htpasswd"), str(fake.wheels)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"127.0.0.1:{port}/simple/"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://{base}", timeout=1).close()
+            except urllib.error.HTTPError:
+                break  # 401: up, and it wants a password
+            except OSError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def secret_free(traps, *texts: str) -> None:
+    for text in texts:
+        assert SECRET not in text, text
+    for rec in h.audit_records(traps):
+        assert SECRET not in json.dumps(rec), rec  # no child argv holds it
+
+
+def test_wheelhouse_from_an_authenticated_index(fake, work, traps, private_index):
+    out = work / "wheels"
+    proc = h.run("wheelhouse", str(out), "--index-url", f"http://{USER}:{SECRET}@{private_index}",
+                 "--recipes-file", str(fake.table), "--python", h.PY, "--no-project", "--json", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / fake.wheel.name).read_bytes() == fake.wheel.read_bytes()
+    secret_free(traps, proc.stdout, proc.stderr, *(p.read_text() for p in out.rglob("*.html")))
+
+
+def test_a_wrong_password_is_reported_redacted(fake, work, traps, private_index):
+    url = f"http://{USER}:{SECRET}-old@{private_index}"
+    proc = h.run("wheelhouse", str(work / "wheels"), "--index-url", url, "--recipes-file", str(fake.table),
+                 "--python", h.PY, "--no-project", "--json", cwd=work)
+    assert proc.returncode != 0
+    line = h.error_line(proc.stderr)
+    assert f"{USER}:****@127.0.0.1" in line and "fix:" in proc.stderr, line
+    doc = json.loads(proc.stdout)
+    assert f"{USER}:****@" in doc["error"]
+    secret_free(traps, proc.stdout, proc.stderr)
+
+
+def test_install_from_an_authenticated_index_keeps_the_secret_off_argv(fake, work, traps, private_index, tmp_path):
+    target = work / "env"
+    proc = h.run("install", str(target), "--python", h.PY, "--recipes-file", str(fake.table), "--yes",
+                 "--no-verify", "--json", "--index-url", f"http://{USER}:{SECRET}@{private_index}", cwd=work,
+                 env={"UV_CACHE_DIR": str(tmp_path / "empty-cache")})  # a cold cache: uv must ask the index
+    assert proc.returncode == 0, proc.stderr
+    assert h.python_runs(target)
+    installs = [r for r in h.audit_records(traps) if "install" in (r.get("argv") or [])]
+    assert installs, "no engine install was seen"
+    secret_free(traps, proc.stdout, proc.stderr, (target / "tfsetup-env.json").read_text())
+
+
+def test_a_password_in_the_project_file_is_refused_and_the_variable_works(fake, work, traps, private_index,
+                                                                          tmp_path):
+    project = work / "project"
+    project.mkdir()
+    config = project / "tfsetup.toml"
+    config.write_text(f'python = "{h.PY}"\nindex-url = "http://{USER}:{SECRET}@{private_index}"\n')
+    proc = h.run("install", "--recipes-file", str(fake.table), "--yes", "--no-verify", "--json", cwd=project)
+    assert proc.returncode == 2, proc.stderr
+    line = h.error_line(proc.stderr)
+    assert "holds a password" in line and f"{USER}:****@" in line
+    assert "TFSETUP_INDEX_PASSWORD" in json.loads(proc.stdout)["fix"]
+    secret_free(traps, proc.stdout, proc.stderr)
+
+    config.write_text(f'python = "{h.PY}"\nindex-url = "http://{USER}:${{TFSETUP_INDEX_PASSWORD}}@{private_index}"\n')
+    missing = h.run("install", "--recipes-file", str(fake.table), "--yes", "--no-verify", cwd=project)
+    assert missing.returncode == 2 and "TFSETUP_INDEX_PASSWORD is not set" in h.error_line(missing.stderr)
+    proc = h.run("install", "--recipes-file", str(fake.table), "--yes", "--no-verify", "--json", cwd=project,
+                 env={"TFSETUP_INDEX_PASSWORD": SECRET, "UV_CACHE_DIR": str(tmp_path / "cold")})
+    assert proc.returncode == 0, proc.stderr
+    secret_free(traps, proc.stdout, proc.stderr, (project / ".venv" / "tfsetup-env.json").read_text())
+
+
+def test_the_lock_digest_ignores_the_password(monkeypatch):
+    """The team lock's section digest (what `lock --check` compares) is the same for every password."""
+    from types import SimpleNamespace
+
+    from tfsetup.team.config import config_from_table
+    from tfsetup.team.lockfile import SectionSpec
+
+    spec = SectionSpec(platform="linux-x86_64", python=h.PY, recipe=SimpleNamespace(id="r"), requirements=("x==1",))
+
+    def digest(url: str) -> str:
+        return spec.digest(config_from_table({"index-url": url}, Path("tfsetup.toml")))
+
+    url = "https://alice:${TFSETUP_INDEX_PASSWORD}@example.org/simple"
+    monkeypatch.setenv("TFSETUP_INDEX_PASSWORD", "one")
+    first = digest(url)
+    monkeypatch.setenv("TFSETUP_INDEX_PASSWORD", "two")
+    assert digest(url) == first == digest("https://example.org/simple")
+
+
+def test_every_printed_url_is_redacted():
+    from tfsetup.credentials import redact
+
+    assert redact("see https://bob:p%40ss@host/simple and http://TOKEN@h2/x") == \
+        "see https://bob:****@host/simple and http://****@h2/x"
