@@ -110,8 +110,12 @@ def test_sigkill_at_the_swap_is_recovered_by_the_next_command(fake, existing, co
         args = [command, str(existing), "--json"] + (["--recipes-file", str(fake.table)] if command == "doctor" else [])
         proc = h.run(*args, cwd=existing.parent)
         assert "does not exist" not in proc.stderr
-        after = {k: v for k, v in h.manifest(existing).items() if "__pycache__" not in k}  # verify imports
-        assert after == before  # the old env is back, exactly
+        # verify imports (pycs) and records what it found in the env's record: the rest is the old env, exactly
+        changed = ("tfsetup-env.json",) if command == "verify" else ()
+        after = {k: v for k, v in h.manifest(existing).items() if "__pycache__" not in k and k not in changed}
+        assert after == {k: v for k, v in before.items() if k not in changed}
+        if command == "verify":
+            assert json.loads((existing / "tfsetup-env.json").read_text())["verification"]["ok"] is False
     assert h.leftovers(existing.parent) == []
 
 
