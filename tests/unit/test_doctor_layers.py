@@ -116,3 +116,19 @@ def test_an_entry_for_a_rules_id_on_versions_the_rule_allows_speaks_alone():
     assert (finding.severity, finding.message, finding.sources) == ("warning", "made-up entry",
                                                                     ("https://example.org/x",))
     assert find(diagnose(linux_tf("2.18.0", d("numpy", "2.0.1")), LINUX, table), "numpy-abi-mismatch") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# branches scripts/mutation.py found untested
+
+def test_keras_fix_names_tfs_own_keras_minor_and_other_tf_majors_are_left_alone():
+    finding = find(diagnose(linux_215(d("keras", "3.6.0")), LINUX, RULES_ONLY), "keras-mismatch")
+    assert '"keras==2.15.*"`' in finding.fix
+    tf1 = linux_215(d("tensorflow-cpu", "1.15.5", ()), d("keras", "3.6.0"))
+    assert find(diagnose(tf1, LINUX, RULES_ONLY), "keras-mismatch") is None
+
+
+def test_macos_11_is_too_old_for_arm64_tf_wheels_and_12_0_is_not():
+    env = mac_stack(tf="2.15.1", metal=None, numpy="1.26.4", keras="2.15.0", tags=("cp311-cp311-macosx_12_0_arm64",))
+    assert find(diagnose(env, replace(MAC, os_version="11.7.10"), RULES_ONLY), "macos-too-old") is not None
+    assert find(diagnose(env, replace(MAC, os_version="12.0"), RULES_ONLY), "macos-too-old") is None
