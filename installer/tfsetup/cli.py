@@ -55,15 +55,15 @@ def run_command(json_out: bool, body: Callable[[], int]) -> None:
     except TfsetupError as exc:
         rejected = [f"  {r.recipe}: {'; '.join(r.reasons)}" for r in exc.rejected] \
             if isinstance(exc, PlanError) else None
-        _fail(json_out, exc.to_json(), exc.message + (f"\n  fix: {exc.fix}" if exc.fix else ""), exc.exit_code,
-              rejected)
+        _fail(json_out, exc.to_json(), exc.render(), exc.exit_code, rejected)
     except KeyboardInterrupt:
         import signal
 
         for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # leaving now: another Ctrl-C must not print a traceback
             if hasattr(signal, name):
                 signal.signal(getattr(signal, name), signal.SIG_IGN)
-        _fail(json_out, {"error": "interrupted", "exit_code": EXIT_INTERRUPTED}, "interrupted", EXIT_INTERRUPTED)
+        stopped = TfsetupError("interrupted", EXIT_INTERRUPTED)
+        _fail(json_out, stopped.to_json(), stopped.render(), EXIT_INTERRUPTED)
     raise typer.Exit(code)
 
 
@@ -232,8 +232,12 @@ def install(
         from tfsetup.commands import install as command
         from tfsetup.render import stage_progress
 
+        from tfsetup import validate
+
         if index_url is not None:
             _check_url(index_url, "--index-url")
+        validate.env_path(path)  # before any work: nan, non-UTF-8, '-name', /proc, missing wheelhouse
+        validate.find_links(find_links)
         flags = _flags(tf, python, cpu_only, accelerator, recipe, pre, path=path, index_url=index_url,
                        find_links=tuple(find_links), offline=offline, keras=keras)
         result = command.run(flags, no_project, recipes_file, backend, force, not no_verify, _confirm(yes),
@@ -260,8 +264,11 @@ def verify(
     """Run the verification suite inside an existing env (exit 1 when a check fails)."""
 
     def body() -> int:
+        from tfsetup import validate
         from tfsetup.commands import verify as command
 
+        validate.seconds(timeout, "--timeout")
+        validate.env_path(path)
         env, result = command.run(path, benchmark, timeout)
         if json_out:
             emit_json(result.to_json())
@@ -296,7 +303,10 @@ def doctor(
     """Find what is wrong with an existing TensorFlow env; show (or with --fix apply) the repair."""
 
     def body() -> int:
+        from tfsetup import validate
         from tfsetup.commands import doctor as command
+
+        validate.env_path(path)
         from tfsetup.render import render_doctor_result, render_findings
         from tfsetup.request import env_or_default
 
@@ -315,7 +325,9 @@ def doctor(
         else:
             render_doctor_result(outcome)
         if outcome.doc.get("error"):  # a failed repair is an error like any other: one line on stderr
-            err(f"tfsetup: error: repair failed: {outcome.doc['error']}")
+            failed = TfsetupError(f"repair failed: {outcome.doc['error']}", outcome.exit_code,
+                                  fix=outcome.doc.get("fix"))
+            err(f"tfsetup: error: {failed.render()}")
         return outcome.exit_code
 
     run_command(json_out, body)
@@ -593,9 +605,11 @@ def _usage_error(exc) -> int:
     """Like every other error: one `tfsetup: error:` line (and with --json one document on stdout)."""
     command = exc.ctx.command_path if exc.ctx is not None else "tfsetup"
     message = exc.format_message().replace("\n", " ")
+    fix = f"see `{command} --help` for the options and their values"
     if "--json" in sys.argv[1:]:
-        emit_json({"error": message, "exit_code": EXIT_BAD_INPUT})
+        emit_json({"error": message, "exit_code": EXIT_BAD_INPUT, "fix": fix})
     err(f"tfsetup: error: {message} (see `{command} --help`)")
+    err(f"  fix: {fix}")
     return EXIT_BAD_INPUT
 
 

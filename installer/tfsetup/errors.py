@@ -1,7 +1,7 @@
 """Exit codes (DESIGN §4) and the one error type the CLI turns into a message and a code."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 EXIT_OK = 0
 EXIT_CHECKS_FAILED = 1
@@ -22,12 +22,38 @@ class TfsetupError(Exception):
         self.fix = fix
         self.details = details or {}
 
+    def headline(self) -> str:
+        """The first line: what went wrong, in one line (an engine's output goes to detail_lines)."""
+        lines = [ln for ln in self.message.strip().splitlines() if ln.strip()]
+        return lines[0].strip() if lines else "failed"
+
+    def detail_lines(self) -> List[str]:
+        return [ln.rstrip() for ln in self.message.strip().splitlines() if ln.strip()][1:]
+
+    def fix_text(self) -> str:
+        return self.fix or DEFAULT_FIX.get(self.exit_code, "see the message above")
+
+    def render(self) -> str:
+        """The text after `tfsetup: error: `: the headline, the details indented, and the fix."""
+        return "\n".join([self.headline()] + ["    " + ln.strip() for ln in self.detail_lines()]
+                         + [f"  fix: {self.fix_text()}"])
+
     def to_json(self) -> Dict[str, Any]:
-        doc: Dict[str, Any] = {"error": self.message, "exit_code": self.exit_code}
-        if self.fix:
-            doc["fix"] = self.fix
+        doc: Dict[str, Any] = {"error": self.headline(), "exit_code": self.exit_code, "fix": self.fix_text()}
+        if self.detail_lines():
+            doc["details"] = "\n".join(self.detail_lines())
         doc.update(self.details)
         return doc
+
+
+# Every error has a fix: the generic one of its exit code when the raiser gave none.
+DEFAULT_FIX = {
+    EXIT_CHECKS_FAILED: "see the failed checks above",
+    EXIT_BAD_INPUT: "correct the value or file named above (`tfsetup COMMAND --help` lists every option)",
+    EXIT_NO_RECIPE: "see why each recipe was rejected; `tfsetup recipes --all` lists every stack",
+    EXIT_INSTALL_FAILED: "the target was left as it was: correct the cause above and run the command again",
+    EXIT_INTERRUPTED: "run the command again; the target was left as it was",
+}
 
 
 class BadInput(TfsetupError, ValueError):

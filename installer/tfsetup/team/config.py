@@ -116,6 +116,8 @@ def find_config(start: Path) -> Optional[Path]:
     home = Path(os.path.expanduser("~")).resolve() if os.environ.get("HOME") or os.name == "nt" else None
     for folder in (here, *here.parents):
         for candidate in (folder / CONFIG_FILE, folder / "pyproject.toml"):
+            if candidate.name == CONFIG_FILE and candidate.exists() and not candidate.is_file():
+                raise ConfigError(f"{candidate} is not a regular file", fix="remove it, or run with --no-project")
             if not candidate.is_file() or (candidate.name == "pyproject.toml" and not _has_tool_table(candidate)):
                 continue
             check_trusted(candidate)

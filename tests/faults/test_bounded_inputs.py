@@ -1,0 +1,167 @@
+"""Issue 11 items 13 and 15: every input is bounded and every option value validated, through the real CLI.
+
+13: recipes tables, locks, host files, project configs, team locks and env records that are
+/dev/zero, huge, binary or nested 100,000 deep: one clear error (exit 2), one JSON document with
+--json, never a traceback or a hang.
+15: option values (nan/inf/negative numbers, non-UTF-8 paths, names starting with '-', /proc and /sys
+as env PATHs, a --find-links that does not exist) are refused with exit 2 before any work; engine
+errors are indented details under the one `tfsetup: error:` line; the JSON `error` is one line with
+the details in `details`; every error has a fix.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import tfsetup_exe
+from tests.faults import harness as h
+
+DEEP_JSON = "[" * 100000 + "]" * 100000
+DEEP_TOML = "x = " + "[" * 100000 + "]" * 100000 + "\n"
+
+
+def content(kind: str, path: Path, deep: str) -> None:
+    if kind == "/dev/zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "huge":
+        with open(path, "wb") as fh:
+            fh.truncate(40 << 20)  # sparse: 40 MiB of NULs in no time
+    elif kind == "binary":
+        path.write_bytes(os.urandom(4096))
+    else:
+        path.write_text(deep)
+
+
+KINDS = ["/dev/zero", "huge", "binary", "deep"]
+
+
+def one_error(proc, json_out: bool = True) -> dict:
+    assert proc.returncode == 2, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    line = h.error_line(proc.stderr)
+    assert "fix:" in proc.stderr, proc.stderr
+    if not json_out:
+        return {"line": line}
+    doc = json.loads(proc.stdout)  # exactly one document
+    assert "\n" not in doc["error"] and doc["fix"], doc
+    return doc
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_recipes_file(fake, work, kind):
+    table = work / "recipes.toml"
+    content(kind, table, DEEP_TOML)
+    proc = h.run("plan", "--python", h.PY, "--recipes-file", str(table), "--json", cwd=work, timeout=60)
+    one_error(proc)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_recipe_lock(fake, work, kind):
+    directory = work / "table"
+    directory.mkdir()
+    (directory / "recipes.toml").write_text(fake.table.read_text())
+    lock = directory / "locks" / "faults-fake-tf" / f"py{h.PY}.txt"
+    lock.parent.mkdir(parents=True)
+    content(kind, lock, "x==1 --hash=sha256:" + "[" * 100000)
+    proc = h.run("install", str(work / "env"), "--python", h.PY, "--recipes-file", str(directory / "recipes.toml"),
+                 "--offline", "--find-links", str(fake.wheels), "--yes", "--no-verify", "--json", cwd=work, timeout=60)
+    if kind == "/dev/zero":  # not a regular file: the recipe has no lock for this Python (exit 3)
+        assert proc.returncode == 3 and "no lock for Python" in proc.stdout, proc.stderr
+        h.error_line(proc.stderr)
+    else:
+        one_error(proc)
+    assert not (work / "env").exists()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_host_file(fake, work, kind):
+    facts = work / "host.json"
+    content(kind, facts, DEEP_JSON)
+    proc = h.run("plan", "--host-file", str(facts), "--json", "--recipes-file", str(fake.table), cwd=work,
+                 timeout=60)
+    one_error(proc)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_project_config_and_team_lock(fake, work, kind):
+    project = work / "project"
+    project.mkdir()
+    content(kind, project / "tfsetup.toml", DEEP_TOML)
+    proc = h.run("plan", "--python", h.PY, "--json", "--recipes-file", str(fake.table), cwd=project, timeout=60)
+    one_error(proc)
+    (project / "tfsetup.toml").unlink()
+    (project / "tfsetup.toml").write_text(f'python = "{h.PY}"\n')
+    content(kind, project / "tfsetup.lock", DEEP_TOML)
+    proc = h.run("install", "--recipes-file", str(fake.table), "--yes", "--no-verify", "--json", cwd=project,
+                 timeout=60)
+    one_error(proc)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_env_record_is_ignored_not_fatal(existing, kind):
+    """A damaged tfsetup-env.json is not ours to trust: doctor and verify carry on without it."""
+    record = existing / "tfsetup-env.json"
+    record.unlink()
+    content(kind, record, DEEP_JSON)
+    proc = h.run("doctor", str(existing), "--json", cwd=existing.parent, timeout=120)
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
+    json.loads(proc.stdout)
+
+
+# -- item 15: option values ---------------------------------------------------------------------------
+
+def test_bad_numbers(existing):
+    for value in ("nan", "inf", "-1", "0", "1e400"):
+        proc = h.run("verify", str(existing), "--timeout", value, "--json", cwd=existing.parent, timeout=60)
+        doc = one_error(proc)
+        assert "--timeout" in doc["error"]
+
+
+@pytest.mark.parametrize("where", ["/proc/self/tf-env", "/sys/kernel/tf-env", "/dev/shm/../null"])
+def test_kernel_trees_are_not_env_paths(fake, work, where):
+    for args in (fake.install_args(Path(where), "--no-verify", "--json"), ["verify", where, "--json"],
+                 ["doctor", where, "--json"]):
+        one_error(h.run(*args, cwd=work, timeout=60))
+
+
+def test_names_that_look_like_options_and_non_utf8_paths(fake, work):
+    proc = h.run("install", "--python", h.PY, "--recipes-file", str(fake.table), "--offline", "--find-links",
+                 str(fake.wheels), "--yes", "--no-verify", "--json", "--", "-rf", cwd=work, timeout=60)
+    assert "starts with '-'" in one_error(proc)["error"]
+    assert not (work / "-rf").exists()
+    bad = os.fsencode(str(work)) + b"/env-\xff\xfe"
+    proc = subprocess.run([tfsetup_exe().encode(), b"install", bad, b"--python", h.PY.encode(), b"--recipes-file",
+                           os.fsencode(fake.table), b"--offline", b"--find-links", os.fsencode(fake.wheels),
+                           b"--yes", b"--no-verify", b"--json"], capture_output=True, text=True, errors="replace",
+                          env=h.child_env(), cwd=work, timeout=60)
+    assert "not valid UTF-8" in one_error(proc)["error"]
+    assert os.listdir(work) == []
+
+
+def test_a_missing_wheelhouse_is_refused_before_any_work(fake, work, traps):
+    proc = h.run(*fake.install_args(work / "env", "--no-verify", "--json")[:-0 or None], cwd=work)
+    assert proc.returncode == 0, proc.stderr  # the good one works
+    h.audit_records(traps)
+    for path in (traps / "audit").glob("*.jsonl"):
+        path.unlink()
+    proc = h.run("install", str(work / "env2"), "--python", h.PY, "--recipes-file", str(fake.table), "--offline",
+                 "--find-links", str(work / "no such wheelhouse"), "--yes", "--json", cwd=work)
+    assert "does not exist" in one_error(proc)["error"]
+    assert h.audit_records(traps) == [] and not (work / "env2").exists()  # no engine, no venv
+
+
+def test_engine_errors_are_indented_details(fake, work):
+    empty = work / "empty wheelhouse"
+    empty.mkdir()
+    proc = h.run("install", str(work / "env"), "--python", h.PY, "--recipes-file", str(fake.table), "--offline",
+                 "--find-links", str(empty), "--yes", "--json", cwd=work)
+    assert proc.returncode == 4, proc.stderr
+    line = h.error_line(proc.stderr)
+    after = proc.stderr.split(line, 1)[1].splitlines()[1:]
+    assert after and all(ln.startswith("  ") for ln in after if ln.strip()), proc.stderr
+    assert any(ln.startswith("  fix: ") for ln in after)
+    doc = json.loads(proc.stdout)
+    assert "\n" not in doc["error"] and doc["fix"] and doc.get("details"), doc
