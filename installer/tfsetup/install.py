@@ -386,6 +386,9 @@ def backend_fix(message: str, source: PackageSource) -> Optional[str]:
         return "a file size limit (ulimit -f) stopped the install: raise it and run again"
     missing = any(s in lowered for s in ("no solution", "not found", "unsatisfiable", "no matching distribution",
                                          "could not find a version"))
+    # Offline, no index is asked at all: uv's "network connectivity is disabled, but the requested data
+    # wasn't found in the cache" means a missing wheel, never an unreachable index.
+    missing = missing or (source.offline and (index_unreachable(message) or "cache" in lowered))
     if source.offline and not source.find_links and missing:
         return "offline, and the wheels are not in the local cache: make a wheelhouse on a connected machine " \
                "(`tfsetup wheelhouse DIR`) and pass --find-links DIR"

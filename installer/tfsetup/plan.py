@@ -260,16 +260,20 @@ def _tf_key(recipe: Recipe) -> float:
     return v.major * 1e6 + v.minor * 1e3 + v.micro
 
 
-def _unknown_tf(table: RecipeTable, requested: str) -> str:
+def _unknown_tf(table: RecipeTable, requested: str, facts: Optional[HostFacts] = None) -> str:
+    """With `facts`: list only the versions of the recipes that fit that host (when planning)."""
     minor = ".".join(requested.split(".")[:2])
     pinned = sorted({r.tensorflow for r in table.recipes if r.tf_minor == minor}, key=Version)
     if pinned:  # 2.19.0 asked, 2.19.1 pinned: say so rather than "unknown"
         return (f"no recipe pins TensorFlow {requested}; {minor} is pinned at {', '.join(pinned)} "
                 f"(the tested patch release): pass --tf {minor}")
-    stable = {r.tf_minor for r in table.recipes if r.status != "prerelease"}
-    pre = {r.tf_minor for r in table.recipes if r.status == "prerelease"} - stable
+    fitting = [r for r in table.recipes if facts is not None and not host_reasons(r, facts)]
+    rows = fitting or list(table.recipes)
+    stable = {r.tf_minor for r in rows if r.status != "prerelease"}
+    pre = {r.tf_minor for r in rows if r.status == "prerelease"} - stable
     known = [*sorted(stable, key=Version, reverse=True), *(f"{v} (pre-release, with --pre)" for v in sorted(pre))]
-    return f"no recipe for TensorFlow {requested}; the recipes table has {', '.join(known)}"
+    where = "the recipes that fit this host have" if fitting else "the recipes table has"
+    return f"no recipe for TensorFlow {requested}; {where} {', '.join(known)}"
 
 
 def check_python_request(value: str) -> None:
@@ -280,18 +284,20 @@ def check_python_request(value: str) -> None:
         minor = ".".join(value.split(".")[:2])
         message = f"--python takes a minor version like {minor}, not {value}: the best {minor} build found is used"
     elif re.match(r"^[0-9]+(\.[0-9]+)*$", value):
-        message = f"Python {value} is not supported: TensorFlow needs Python 3 (--python 3.12, for example)"
+        message = (f"--python takes a minor version like 3.12, not {value}" if value == "3" else
+                   f"Python {value} is not supported: TensorFlow needs Python 3 (--python 3.12, for example)")
     else:
         message = f"--python must look like 3.12, got {value!r}"
     raise PlanError(message, EXIT_BAD_INPUT)
 
 
-def validate_request(table: RecipeTable, request: PlanRequest) -> None:
+def validate_request(table: RecipeTable, request: PlanRequest, facts: Optional[HostFacts] = None) -> None:
     if request.tf is not None:
         if not _TF_REQUEST.match(request.tf):
             raise PlanError(f"--tf must look like 2.19 or 2.19.1, got {request.tf!r}", EXIT_BAD_INPUT)
         if not any(tf_matches(r, request.tf) for r in table.recipes):
-            raise PlanError(_unknown_tf(table, request.tf), EXIT_BAD_INPUT)
+            raise PlanError(_unknown_tf(table, request.tf, facts), EXIT_BAD_INPUT,
+                            fix="pass one of those with --tf, or leave --tf out for this host's default")
     if request.python is not None:
         check_python_request(request.python)
     if request.accelerator is not None and request.accelerator not in ACCELERATORS:
@@ -320,8 +326,28 @@ def _evaluate(facts: HostFacts, table: RecipeTable, request: PlanRequest
     return chosen, rejected
 
 
+def _nearest_tf(facts: HostFacts, table: RecipeTable, request: PlanRequest) -> Optional[str]:
+    """The working TensorFlow versions nearest to the one asked: the closest below and above (closer first)."""
+    asked = Version(request.tf or "0")
+    working = []
+    for minor in sorted({r.tf_minor for r in table.recipes if r.platform == facts.platform}, key=Version):
+        found, _ = _evaluate(facts, table, replace(request, tf=minor))
+        if found:
+            working.append((abs(Version(minor).minor - asked.minor) + 100 * abs(Version(minor).major - asked.major),
+                            Version(minor) > asked, minor, found))
+    below = [w for w in working if not w[1]][-1:]
+    above = [w for w in working if w[1]][:1]
+    choices = sorted(below + above, key=lambda w: (w[0], w[1]))
+    return " or ".join(f"--tf {minor} ({recipe.id}: TensorFlow {recipe.tensorflow}, Python {py.minor})"
+                       for _, _, minor, (recipe, py) in choices) or None
+
+
 def _nearest(facts: HostFacts, table: RecipeTable, request: PlanRequest) -> Optional[str]:
     """The closest request that does work: drop one constraint at a time."""
+    if request.tf is not None and not _evaluate(facts, table, replace(request, pre=True))[0]:
+        nearest_tf = _nearest_tf(facts, table, request)
+        if nearest_tf:
+            return nearest_tf
     for relaxed, hint in ((replace(request, pre=True), "pre"), (replace(request, tf=None), "tf"),
                           (replace(request, python=None), "python"),
                           (replace(request, accelerator=None), "accelerator"),
@@ -339,7 +365,7 @@ def _nearest(facts: HostFacts, table: RecipeTable, request: PlanRequest) -> Opti
 
 
 def plan(facts: HostFacts, table: RecipeTable, request: PlanRequest = PlanRequest()) -> Plan:
-    validate_request(table, request)
+    validate_request(table, request, facts)
     chosen, rejected = _evaluate(facts, table, request)
     if chosen is None:
         own = [r for r in table.recipes if r.platform == facts.platform]

@@ -151,6 +151,11 @@ def stage_progress(json_out: bool) -> Callable[[str, str], None]:
 
 def render_verify_failed(env: Any, result: Any) -> None:
     failed = ", ".join(c.id for c in result.checks if c.status == "fail") or "the probe"
+    if getattr(result, "timed_out", False):  # slow, not broken: the doctor would find nothing
+        err(f"tfsetup: verification timed out after {result.seconds:.0f}s ({failed})\n  fix: raise --timeout: "
+            f"`tfsetup verify {shlex.quote(str(env))} --timeout 600` (a first import of TensorFlow can take a "
+            "minute on a slow disk)")
+        return
     err(f"tfsetup: verification failed ({failed})\n  fix: `tfsetup doctor {shlex.quote(str(env))}` "
         "says what is wrong; `--fix` repairs it")
 
@@ -180,8 +185,8 @@ def render_lock(result: Any, json_out: bool = False) -> None:
     if result.checked:
         for reason in result.reasons:
             err(f"stale: {reason}")
-        if result.up_to_date:
-            err(f"{result.lock.name} is up to date ({_sections(len(result.sections))})")
+        if result.up_to_date and not json_out:  # the report: on stdout, like every command's report
+            print(f"{result.lock.name} is up to date ({_sections(len(result.sections))})")
         return
     if not json_out:
         print(f"wrote {result.lock} ({_sections(len(result.sections))})")

@@ -50,6 +50,7 @@ class VerifyResult:
     returncode: int
     stderr_tail: str = ""
     signal: Optional[str] = None
+    timed_out: bool = False  # stopped at the deadline: a slow machine, not necessarily a broken env
 
     @property
     def ok(self) -> bool:
@@ -63,7 +64,7 @@ class VerifyResult:
 
     def to_json(self) -> Dict[str, Any]:
         return {"ok": self.ok, "seconds": round(self.seconds, 3), "returncode": self.returncode,
-                "signal": self.signal, "checks": [c.to_json() for c in self.checks],
+                "signal": self.signal, "timed_out": self.timed_out, "checks": [c.to_json() for c in self.checks],
                 "stderr_tail": self.stderr_tail}
 
 
@@ -162,7 +163,7 @@ def parse_events(stdout: str, returncode: int, stderr: str, timed_out: bool = Fa
                 checks[check_id] = Check(check_id, "skip", "not reached: the probe died earlier")
     order = {cid: i for i, cid in enumerate(CHECK_IDS)}
     ordered = sorted(checks.values(), key=lambda c: order.get(c.id, len(order)))
-    return VerifyResult(ordered, 0.0, returncode, tail, sig)
+    return VerifyResult(ordered, 0.0, returncode, tail, sig, timed_out=timed_out and not done)
 
 
 def run_verification(python_cmd: List[str], expect: Dict[str, str], accelerator: str, machine: str,
@@ -192,7 +193,8 @@ def run_verification(python_cmd: List[str], expect: Dict[str, str], accelerator:
     finally:
         shutil.rmtree(private, ignore_errors=True)
     result = parse_events(report, child.returncode, child.stderr, child.timed_out, only)
-    return VerifyResult(result.checks, child.seconds, child.returncode, result.stderr_tail, result.signal)
+    return VerifyResult(result.checks, child.seconds, child.returncode, result.stderr_tail, result.signal,
+                        result.timed_out)
 
 
 def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT_TIMEOUT_S,

@@ -15,6 +15,7 @@ class LockResult:
     sections: List[Dict[str, str]]
     checked: bool = False  # --check: compared, nothing written
     reasons: List[str] = field(default_factory=list)  # why the lock is stale
+    notes: List[str] = field(default_factory=list)  # sections kept, dropped or resolved again, and why
 
     @property
     def up_to_date(self) -> bool:
@@ -24,6 +25,8 @@ class LockResult:
         doc: Dict[str, Any] = {"lock": str(self.lock), "sections": self.sections}
         if self.checked:
             doc.update(up_to_date=self.up_to_date, reasons=self.reasons)
+        else:
+            doc["notes"] = self.notes
         return doc
 
 
@@ -31,7 +34,8 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
         progress: Optional[Callable[[str], None]]) -> LockResult:
     from tfsetup.plan import check_python_request
     from tfsetup.request import load_project
-    from tfsetup.team.lockfile import read_team_lock, render_lock, resolve_sections, section_specs, stale_reasons
+    from tfsetup.team.lockfile import (extra_section_specs, plan_lock_update, read_team_lock, render_lock,
+                                       resolve_sections, section_specs, stale_reasons)
     from tfsetup.team.project import lock_platform_for
 
     config = load_project()
@@ -42,18 +46,32 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
     platforms = list(platform) or list(config.platforms) or [lock_platform_for(load_host(None))]
     for value in python:
         check_python_request(value)
-    pythons = list(python) or ([config.python] if config.python else [])
-    specs = section_specs(table, config, platforms, pythons, config.extra_requirements())
-    sections = [{"platform": s.platform, "python": s.python, "recipe": s.recipe.id} for s in specs]
+    pythons = list(python) or pythons_of(config)
+    extras = config.extra_requirements()
+    specs = section_specs(table, config, platforms, pythons, extras)
+    existing = read_team_lock(config.lock_path) if config.lock_path.is_file() else None
     if check:
-        if not config.lock_path.is_file():
+        if existing is None:
             reasons = [f"{config.lock_path.name} does not exist"]
-        else:
-            reasons = stale_reasons(read_team_lock(config.lock_path), config, specs)
-        return LockResult(config.lock_path, sections, checked=True, reasons=reasons)
+        else:  # sections added with --platform/--python count as long as they are up to date
+            more, problems = extra_section_specs(table, config, existing, [(s.platform, s.python) for s in specs],
+                                                 extras)
+            specs += more
+            reasons = stale_reasons(existing, config, specs) + problems
+        return LockResult(config.lock_path, _describe(specs), checked=True, reasons=reasons)
+    explicit = bool(platform or python)
+    config_specs = section_specs(table, config, list(config.platforms), pythons_of(config), extras) \
+        if explicit and config.platforms else []
+    update = plan_lock_update(table, config, specs, config_specs, existing, explicit, extras)
     if progress:
-        progress(f"resolving {len(specs)} section(s): " + ", ".join(f"{s.platform} py{s.python}" for s in specs))
-    texts = resolve_sections(config, specs, progress=progress)
+        for note in update.notes:
+            progress(note)
+        progress(f"resolving {len(update.resolve)} section(s): "
+                 + ", ".join(f"{s.platform} py{s.python}" for s in update.resolve))
+    resolved = dict(zip([(s.platform, s.python) for s in update.resolve],
+                        resolve_sections(config, update.resolve, progress=progress)))
+    texts = [update.kept.get((s.platform, s.python)) or resolved[(s.platform, s.python)] for s in update.specs]
+    specs = update.specs
     content = render_lock(config, specs, texts)
     tmp = config.lock_path.with_name(f".{config.lock_path.name}.tmp")
     try:
@@ -63,4 +81,12 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
         if tmp.exists():
             tmp.unlink()
         raise TfsetupError(f"cannot write {config.lock_path}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
-    return LockResult(config.lock_path, sections)
+    return LockResult(config.lock_path, _describe(specs), notes=update.notes)
+
+
+def pythons_of(config) -> List[str]:
+    return [config.python] if config.python else []
+
+
+def _describe(specs) -> List[Dict[str, str]]:
+    return [{"platform": s.platform, "python": s.python, "recipe": s.recipe.id} for s in specs]

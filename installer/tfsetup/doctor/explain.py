@@ -12,8 +12,8 @@ signal); splitting them would separate a pattern from the reason it looks the wa
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.doctor.catalog import sources_of
 from tfsetup.doctor.findings import SEVERITIES, Finding, worst_first
@@ -359,6 +359,30 @@ def _matches(rule: Rule, text: str) -> List[re.Match[str]]:
 
 # ---------------------------------------------------------------------------------------------
 # entry points
+
+
+def with_host(findings: List[Finding], text: str, host: Any) -> List[Finding]:
+    """Findings judged against the machine explain runs on (the log is most often from this machine):
+    an illegal instruction in a Linux log, read on an x86_64 host whose CPU *has* AVX, is not "no AVX"."""
+    flags = set(getattr(host, "cpu_flags", None) or ())
+    if getattr(host, "os", None) != "linux" or getattr(host, "machine", None) != "x86_64" or "avx" not in flags:
+        return findings
+    if _has(r"zsh: illegal hardware instruction|illegal instruction: 4|/Users/|darwin", text):
+        return findings  # a Mac's log pasted here: this machine's CPU says nothing about it
+    out = []
+    for f in findings:
+        if f.id == "illegal-instruction":
+            have = ", ".join(x for x in ("avx", "avx2", "fma", "avx512f") if x in flags)
+            f = replace(f, message=(
+                f"{f.message.split('. ')[0]}. This machine's CPU has AVX ({have}), so if the log is from here "
+                "the cause is elsewhere: a wheel built for newer instructions than this CPU has (a "
+                "tensorflow or jaxlib/numpy build from another index, or one compiled with -march=native "
+                "on another machine), or a native extension built for another CPU."),
+                fix="find the wheel: run `python -X faulthandler -c 'import tensorflow'` in the env (the last "
+                    "module named is the culprit) and reinstall the env's locked set with `tfsetup doctor --fix`; "
+                    "if the log came from another machine, check that one: `grep -o -w avx /proc/cpuinfo`")
+        out.append(f)
+    return out
 
 
 def explain(text: str, table: Optional[RecipeTable] = None) -> List[Finding]:

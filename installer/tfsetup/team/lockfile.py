@@ -149,6 +149,78 @@ def stale_reasons(lock: TeamLock, config: ProjectConfig, specs: Sequence[Section
     return reasons
 
 
+Key = Tuple[str, str]  # (platform, python)
+
+
+def _key(item: Any) -> Key:
+    return (item.platform, item.python)
+
+
+def extra_section_specs(table: RecipeTable, config: ProjectConfig, lock: TeamLock, known: Sequence[Key],
+                        extras: Sequence[str]) -> Tuple[List[SectionSpec], List[str]]:
+    """Specs for the lock's sections beyond `known` (sections added with `lock --platform/--python`), and
+    why any of them can no longer be made (e.g. its recipe left the table)."""
+    specs, problems = [], []
+    for section in lock.sections:
+        if _key(section) in known:
+            continue
+        try:
+            specs += section_specs(table, config, [section.platform], [section.python], extras)
+        except TfsetupError as exc:
+            problems.append(f"{section.name}: {exc.message}")
+    return specs, problems
+
+
+@dataclass(frozen=True)
+class LockUpdate:
+    """What `tfsetup lock` writes: the sections in order, the ones to resolve, the texts kept as they are."""
+
+    specs: List[SectionSpec]
+    resolve: List[SectionSpec]
+    kept: Dict[Key, str]
+    notes: List[str]
+
+
+def plan_lock_update(table: RecipeTable, config: ProjectConfig, asked: Sequence[SectionSpec],
+                     config_specs: Sequence[SectionSpec], existing: Optional[TeamLock], explicit: bool,
+                     extras: Sequence[str]) -> LockUpdate:
+    """Pure. Without flags (`explicit` False) the config decides: exactly its sections, and every section
+    of the existing lock that is not among them is named as dropped. With --platform/--python the asked
+    sections are added, or replace theirs, and nothing else goes: the config's and the existing lock's
+    other sections are kept (their text as it is when still up to date, else resolved again)."""
+    if not explicit:
+        dropped = [s.name for s in (existing.sections if existing else ()) if _key(s) not in {_key(a) for a in asked}]
+        notes = [f"dropped {name} from {LOCK_NAME}: not in {config.path.name}'s platforms/python (add it there, "
+                 "or lock it again with --platform/--python)" for name in dropped]
+        return LockUpdate(list(asked), list(asked), {}, notes)
+    by_key: Dict[Key, SectionSpec] = {}
+    for spec in config_specs:
+        by_key.setdefault(_key(spec), spec)
+    notes: List[str] = []
+    if existing is not None:
+        more, problems = extra_section_specs(table, config, existing, list(by_key), extras)
+        for spec in more:
+            by_key.setdefault(_key(spec), spec)
+        notes += [f"dropped {problem}" for problem in problems]
+    asked_keys = {_key(a) for a in asked}
+    for spec in asked:
+        by_key[_key(spec)] = spec  # replaces the section in place, or is added at the end
+    have = {_key(s): s for s in (existing.sections if existing else ())}
+    kept: Dict[Key, str] = {}
+    resolve: List[SectionSpec] = []
+    for key, spec in by_key.items():
+        section = have.get(key)
+        if key not in asked_keys and section is not None and section.inputs == spec.digest(config):
+            kept[key] = section.requirements
+            notes.append(f"kept {section.name} as it is (up to date)")
+        else:
+            resolve.append(spec)
+            if key not in asked_keys:
+                notes.append(f"resolving {spec.platform} py{spec.python} too: "
+                             + ("the config's section is missing" if section is None else "it is out of date"))
+    return LockUpdate(list(by_key.values()), resolve, kept, notes)
+
+
 # ---------------------------------------------------------------------------------------------
 # the file (read and write at the edge)
 
