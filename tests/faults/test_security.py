@@ -93,7 +93,7 @@ def test_hostile_urls_and_options(fake, work, canary):
         (["--index-url", f"http://127.0.0.1:9/simple/;touch${{IFS}}{canary}/u2"], (4,)),
         (["--index-url", f"--extra-index-url=http://evil.example/$(touch {canary}/u3)"], (2,)),
         (["--index-url", f"file:///dev/null`touch${{IFS}}{canary}/u4`"], (4,)),
-        (["--offline", "--find-links", f"$(touch {canary}/u5)"], (4,)),
+        (["--offline", "--find-links", f"$(touch {canary}/u5)"], (2,)),  # no such wheelhouse: refused first
         (["--offline", "--find-links", f"--no-index;touch {canary}/u6"], bad),
         (["--tf", f"2.21$(touch {canary}/u7)"], (2,)),
         (["--python", f"3.11;touch {canary}/u8"], (2,)),

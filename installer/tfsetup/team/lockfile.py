@@ -248,7 +248,7 @@ def read_team_lock(path: Path) -> TeamLock:
     try:  # bounded: a huge file, /dev/zero or deep nesting is one clear error
         doc = loads_toml(read_text(path, "team lock"), str(path))
     except BadInput as exc:
-        raise TfsetupError(exc.message, EXIT_BAD_INPUT, fix=exc.fix) from None
+        raise TfsetupError(exc.message, EXIT_BAD_INPUT, fix="run `tfsetup lock` to rewrite it") from None
     if doc.get("version") != LOCK_VERSION:
         raise bad(f"'version' must be {LOCK_VERSION}")
     unknown = sorted(set(doc) - {"version", "inputs", "section"})
