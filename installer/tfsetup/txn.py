@@ -378,14 +378,13 @@ class Transaction:
             self.committed = True
             self._stage = None
         try:
-            if old is not None:
-                self.progress("removing the old env ...")
-            with signals_deferred():
+            with signals_deferred():  # a signal now waits for the cleanup, then changes nothing
                 if old is not None:
+                    self.progress("removing the old env ...")
                     shutil.rmtree(old, ignore_errors=True)
                 clear_journal(target)
         except KeyboardInterrupt:
-            pass  # after the commit point the outcome is success; recover() finishes any rest
+            pass  # after the commit point the outcome is success
 
     # -- in-place changes with a backup -------------------------------------------------------
 

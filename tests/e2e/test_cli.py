@@ -72,7 +72,7 @@ def test_plan_nothing_fits_is_exit_3_with_json_error():
 
 
 @pytest.mark.parametrize("args, code, words", [
-    (["--tf", "2.99"], 2, ["no recipe for TensorFlow 2.99", "2.21, 2.19"]),
+    (["--tf", "2.99"], 2, ["no recipe for TensorFlow 2.99", "2.21, 2.20, 2.19"]),
     (["--tf", "2.19.0"], 2, ["2.19 is pinned at 2.19.1", "--tf 2.19"]),
     (["--recipe", "linux-x86_64-cpu-tf2.21"], 3, ["is built for Linux x86_64; this host is macOS arm64"]),
     (["--tf", "two"], 2, ["--tf must look like"]),

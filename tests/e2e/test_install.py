@@ -105,7 +105,7 @@ def test_pip_backend_gives_the_same_result(workdir):
 def test_failed_verification_leaves_the_previous_env_byte_for_byte(workdir):
     target = workdir / "previous"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True)
-    (target / "notes.txt").write_text("the user's file\n")
+    (target / "lib" / "notes.txt").write_text("a file only the previous env has\n")
     before = manifest(target)
     proc = run_tfsetup("install", str(target), "--force", "--python", PY, "--json",
                        "--recipes-file", str(FIXTURES / "recipes-broken" / "recipes.toml"))

@@ -144,8 +144,8 @@ def _repair_in_place(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: S
                      backend: Backend, progress: Progress, started: str, phase: List[str]) -> RepairResult:
     assert rp.plan is not None
     with Transaction(target, progress) as txn:
+        phase.append("backup")  # before the line: a signal right after it must count as during the backup
         progress(f"backing up {target} ...")
-        phase.append("backup")
         txn.backup()
         phase.append("repair")
         python = [env.python]
