@@ -185,8 +185,8 @@ def _plain(wheels: Path, name: str, version: str, requires=()) -> Path:
 def stack(tmp_path_factory, traps) -> Stack:
     root = tmp_path_factory.mktemp("lifecycle")
     s = Stack(root)
-    numpy1 = h.build_wheel(s.wheels, "numpy", "1.26.4", {"numpy/__init__.py": FAKE_NUMPY.format(version="1.26.4").encode()})
-    numpy2 = h.build_wheel(s.wheels, "numpy", "2.1.3", {"numpy/__init__.py": FAKE_NUMPY.format(version="2.1.3").encode()})
+    numpy1, numpy2 = (h.build_wheel(s.wheels, "numpy", v, {"numpy/__init__.py": FAKE_NUMPY.format(version=v).encode()})
+                      for v in ("1.26.4", "2.1.3"))
     tf20 = _tf_wheel(s.wheels, "2.20.0", "1.26")
     tf21 = _tf_wheel(s.wheels, "2.21.0", "1.26")
     _plain(s.wheels, "pandas", "2.2.3", ["numpy>=1.22.4"])
@@ -240,7 +240,7 @@ def record(env: Path) -> dict:
 
 def pkgs(env: Path) -> Dict[str, str]:
     out = subprocess.run([str(env / "bin" / "python"), "-c", "import importlib.metadata as m, json; print(json.dumps("
-                          "{d.metadata['Name'].lower(): d.version for d in m.distributions()}))"],
+                          "{d.metadata['Name'].lower().replace('_', '-'): d.version for d in m.distributions()}))"],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 

@@ -50,7 +50,8 @@ def tfsetup_env(path: Path) -> Tuple[Path, Dict[str, Any]]:
     return env, record
 
 
-def env_pins(record: Dict[str, Any], installed: Dict[str, str], table: Optional[Any] = None) -> Tuple[Dict[str, str], str]:
+def env_pins(record: Dict[str, Any], installed: Dict[str, str],
+             table: Optional[Any] = None) -> Tuple[Dict[str, str], str]:
     """The versions that must not move, and where they came from: the record's lock pins ("lock"); for a
     record written before pins were kept, its recipe's lock when the digest matches ("recipe"); else every
     installed distribution at its version ("installed": nothing at all may move)."""

@@ -108,9 +108,12 @@ def add_packages(path: Path, specs: Sequence[str], progress: Progress) -> AddRes
     progress(f"resolving {', '.join(lines)} against the env's {len(pins)} pinned packages ...")
     entries = resolve_or_refuse(resolver, lines, progress)
     versions = closure_versions(entries)
-    added = {normalize_name(r.name): versions.get(normalize_name(r.name), "?") for r in reqs}
+    names = [normalize_name(r.name) for r in reqs]
+    added = {name: versions[name] for name in names if name in versions}
     todo = delta(entries, pins, installed)
     notes = [f"{k} is part of the env's locked stack (kept at {v})" for k, v in added.items() if k in pins]
+    notes += [f"{r} does not apply to this env (its marker is false)" for r in reqs
+              if normalize_name(r.name) not in versions]
     launch = native_launch(env_python(env), facts.os, facts.machine, facts.rosetta)
     verification: Optional[VerifyResult] = None
     try:
