@@ -19,7 +19,7 @@ from tfsetup.output import emit_json, err
 from tfsetup.platforms import TEAM_PLATFORMS
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,  # help texts contain [tool.tfsetup], which is not markup
     no_args_is_help=True,
     help="Get a verified TensorFlow environment with one command, and repair broken ones.",
@@ -41,7 +41,7 @@ def _version_callback(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+def _root(version: bool = typer.Option(False, "--version", "-V", callback=_version_callback, is_eager=True,
                                        help="Show the version and exit.")) -> None:
     """tfsetup: detect -> plan -> stage -> install -> verify -> promote."""
 
@@ -576,6 +576,29 @@ def remove(
     run_command(json_out, body)
 
 
+# The one-line summaries `tfsetup --help` lists (short enough for 80 columns: never cut with "...").
+SHORT_HELP = {
+    "detect": "This machine: OS, chip, Rosetta, GPUs, Pythons.",
+    "recipes": "The recipes table; which rows fit this host.",
+    "plan": "What install would choose, and why (changes nothing).",
+    "install": "Build, verify and put in place a TensorFlow env.",
+    "verify": "Run the verification suite in an env.",
+    "doctor": "Find what is wrong in an env; --fix repairs it.",
+    "explain": "Name the known problems in an error log.",
+    "lock": "Lock the team's stack for every platform.",
+    "wheelhouse": "Download a lock's wheels for offline installs.",
+    "report": "Fleet inventory: host, envs, findings.",
+    "add": "Add packages without moving the verified stack.",
+    "upgrade": "Move an env to the newest recipe, with your packages.",
+    "list": "The envs tfsetup made on this machine.",
+    "remove": "Delete an env tfsetup made.",
+}
+for _info in app.registered_commands:
+    _name = _info.name or (_info.callback.__name__ if _info.callback else "")
+    if _info.short_help is None and _name in SHORT_HELP:
+        _info.short_help = SHORT_HELP[_name]
+
+
 def main() -> None:
     try:  # typer >= 0.24 vendors click; older ones (on Python 3.9) depend on it
         from typer._click import exceptions as click_errors
@@ -608,8 +631,7 @@ def _usage_error(exc) -> int:
     fix = f"see `{command} --help` for the options and their values"
     if "--json" in sys.argv[1:]:
         emit_json({"error": message, "exit_code": EXIT_BAD_INPUT, "fix": fix})
-    err(f"tfsetup: error: {message} (see `{command} --help`)")
-    err(f"  fix: {fix}")
+    err(f"tfsetup: error: {message} (see `{command} --help`)")  # the pointer to --help is the fix
     return EXIT_BAD_INPUT
 
 

@@ -19,7 +19,7 @@ SYSTEM_TREES = ("/proc", "/sys", "/dev")
 
 def seconds(value: float, option: str, most: float = 7 * 24 * 3600.0) -> float:
     if not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value) or not 0 < value <= most:
-        raise BadInput(f"{option} {value!r} is not a number of seconds between 0 and {most:g}",
+        raise BadInput(f"{option} must be a positive number of seconds up to {most:g}, not {value!r}",
                        fix=f"give a positive number, e.g. {option} 600")
     return float(value)
 

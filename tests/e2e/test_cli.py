@@ -212,7 +212,8 @@ def test_a_path_that_is_not_an_env(command, make, words, tmp_path):
 def test_usage_errors_are_one_line_and_exit_2(args, words):
     proc = run_tfsetup(*args)
     assert_clean_error(proc, 2, *words)
-    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len([ln for ln in lines if not ln.startswith("  fix: ")]) == 1 and proc.stdout == ""  # + its fix
     with_json = run_tfsetup(*args, "--json")
     assert with_json.returncode == 2
     assert json.loads(with_json.stdout)["exit_code"] == 2  # still one document on stdout
