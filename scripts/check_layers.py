@@ -18,7 +18,8 @@ from typing import Dict, List, Set, Tuple
 ROOT = Path(__file__).resolve().parent.parent / "installer" / "tfsetup"
 MAX_LINES = 400
 LAYERS: List[Tuple[str, ...]] = [  # lowest first; a name is a module or a folder (prefix)
-    ("tfsetup", "tfsetup.errors", "tfsetup.platforms", "tfsetup.output", "tfsetup.inputs", "tfsetup.credentials",
+    ("tfsetup", "tfsetup.errors", "tfsetup.platforms", "tfsetup.output", "tfsetup.layout", "tfsetup.inputs",
+     "tfsetup.credentials",
      "tfsetup.validate",
      "tfsetup.trust"),
     ("tfsetup.record", "tfsetup.envpaths", "tfsetup.child", "tfsetup.probes", "tfsetup.macho", "tfsetup.inputs",

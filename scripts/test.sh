@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: makes its own venv, installs tfsetup (as a wheel, so the packaged
 # recipes are what is tested) with its test extras, and runs pytest. Extra args go to pytest.
-# Also runs the fast tests under Python 3.9 (tfsetup's floor) when one is installed.
+# Also runs the fast tests under Python 3.9 (tfsetup's floor): found like `tfsetup detect` finds
+# Pythons, else installed with uv; no 3.9 is an error unless TFSETUP_SKIP_PY39=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -20,14 +21,42 @@ make_env() {  # make_env DIR PYTHON
 
 make_env .test-venv "${TFSETUP_TEST_PYTHON:-python3}"
 
-py39=""
-# Ask each candidate to run: a pyenv shim is on PATH even when its version is not selected.
-for candidate in "$HOME/.pyenv/versions/3.9"*/bin/python3.9 python3.9; do
-  if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 9)' >/dev/null 2>&1; then
-    py39=$candidate; break
+is_py39() {  # ask each candidate to run: a pyenv shim is on PATH even when its version is not selected
+  [ -n "$1" ] && "$1" -c 'import sys; assert sys.version_info[:2] == (3, 9)' >/dev/null 2>&1
+}
+
+find_py39() {  # where `tfsetup detect` looks: pyenv (PYENV_ROOT, `pyenv root`), uv's Pythons, PATH
+  local roots=() root candidate
+  [ -n "${PYENV_ROOT:-}" ] && roots+=("$PYENV_ROOT")
+  if command -v pyenv >/dev/null 2>&1; then roots+=("$(pyenv root 2>/dev/null)"); fi
+  roots+=("$HOME/.pyenv")
+  for root in "${roots[@]}"; do
+    for candidate in "$root"/versions/3.9*/bin/python3.9; do
+      if is_py39 "$candidate"; then echo "$candidate"; return 0; fi
+    done
+  done
+  candidate=$(.test-venv/bin/python -m uv python find --no-config 3.9 2>/dev/null || true)
+  if is_py39 "$candidate"; then echo "$candidate"; return 0; fi
+  for candidate in python3.9 /usr/bin/python3.9 /usr/local/bin/python3.9 /opt/homebrew/bin/python3.9; do
+    if is_py39 "$candidate"; then command -v "$candidate"; return 0; fi
+  done
+  return 1
+}
+
+if [ "${TFSETUP_SKIP_PY39:-}" = 1 ]; then
+  echo "== fast tests on Python 3.9: skipped (TFSETUP_SKIP_PY39=1)"
+else
+  py39=$(find_py39 || true)
+  if [ -z "$py39" ]; then
+    echo "== no Python 3.9 found (pyenv, uv, PATH): installing one with uv"
+    .test-venv/bin/python -m uv python install --no-config 3.9 \
+      && py39=$(.test-venv/bin/python -m uv python find --no-config 3.9 2>/dev/null || true)
   fi
-done
-if [ -n "$py39" ] && [ -z "${TFSETUP_SKIP_PY39:-}" ]; then
+  if ! is_py39 "$py39"; then
+    echo "test.sh: error: no Python 3.9 for the fast tests (tfsetup's floor), and \`uv python install 3.9\` failed" >&2
+    echo "  fix: install one (pyenv install 3.9, or uv python install 3.9), or set TFSETUP_SKIP_PY39=1 to skip them" >&2
+    exit 1
+  fi
   echo "== fast tests on Python 3.9 ($py39)"
   make_env .test-venv-py39 "$py39"
   .test-venv-py39/bin/python -m pytest -q -m "not slow and not network" tests/unit

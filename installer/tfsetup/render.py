@@ -7,13 +7,15 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.host.facts import HostFacts
+from tfsetup.layout import command as print_command
+from tfsetup.layout import print_records, print_with_commands
 from tfsetup.output import console, err
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
 
 
 def render_facts(facts: HostFacts) -> None:
-    from rich.table import Table
+    from rich.markup import escape
 
     out = console()
     arch = facts.machine + (" (this process runs translated by Rosetta)" if facts.rosetta else "")
@@ -30,13 +32,10 @@ def render_facts(facts: HostFacts) -> None:
         out.print(f"GPU: {gpu.name} ({gpu.vendor}{', ' + extra if extra else ''})")
     if not facts.gpus:
         out.print("GPU: none usable by TensorFlow found")
-    table = Table(title="Python interpreters", title_justify="left")
-    for col in ("version", "archs", "source", "executable"):
-        table.add_column(col)
-    for py in sorted(facts.pythons, key=lambda p: _version_key(p.version), reverse=True):
-        table.add_row(py.version + (" (free-threaded)" if py.free_threaded else ""), " ".join(py.archs),
-                      py.source, py.executable)
-    out.print(table)
+    rows = [(py.version + (" (free-threaded)" if py.free_threaded else ""), " ".join(py.archs), py.source,
+             escape(py.executable)) for py in sorted(facts.pythons, key=lambda p: _version_key(p.version), reverse=True)]
+    print_records(out, "Python interpreters", ("version", "archs", "source", "executable"), rows,
+                  lambda r: [f"{r[0]}  {r[1]}  {r[2]}", r[3]])
     for skipped in facts.skipped_pythons:
         out.print(f"[dim]skipped {skipped.get('executable')}: {skipped.get('reason')}[/]")
 
@@ -49,18 +48,22 @@ def _version_key(version: str) -> Tuple[int, ...]:
 
 
 def render_recipes(rows: Sequence[Tuple[object, List[str]]], facts: HostFacts) -> None:
-    from rich.table import Table
+    from rich.markup import escape
 
-    table = Table(title=f"Recipes (this host: {facts.platform})", title_justify="left")
-    for col in ("id", "accel", "TensorFlow", "plug-in", "Pythons", "status", "fits this host?"):
-        table.add_column(col, overflow="fold", no_wrap=col == "id")  # ids are copied into --recipe
+    cells = []
     for recipe, reasons in rows:
         plugin = f"{recipe.plugin} {recipe.plugin_version}" if recipe.plugin else ""
         status = recipe.status.replace("prerelease", "pre-release") + (" (default)" if recipe.default else "")
-        fits = "[green]yes[/]" if not reasons else f"[red]no[/]: {reasons[0]}"
-        table.add_row(recipe.id, recipe.accelerator, f"{recipe.distribution} {recipe.tensorflow}", plugin,
-                      ", ".join(recipe.pythons), status, fits)
-    console().print(table)
+        fits = "[green]yes[/]" if not reasons else f"[red]no[/]: {escape(reasons[0])}"
+        cells.append((recipe.id, recipe.accelerator, f"{recipe.distribution} {recipe.tensorflow}", plugin,
+                      ", ".join(recipe.pythons), status, fits))
+
+    def block(r: Sequence[str]) -> List[str]:  # ids are copied into --recipe: each on a line of its own
+        return [f"[bold]{r[0]}[/]", f"{r[2]}{' + ' + r[3] if r[3] else ''} · {r[1]} · Python {r[4]} · {r[5]}",
+                f"fits this host: {r[6]}"]
+
+    print_records(console(), f"Recipes (this host: {facts.platform})",
+                  ("id", "accel", "TensorFlow", "plug-in", "Pythons", "status", "fits this host?"), cells, block)
 
 
 def render_plan(plan, project: Optional[dict] = None) -> None:
@@ -86,15 +89,11 @@ def render_plan(plan, project: Optional[dict] = None) -> None:
 
 
 def render_checks(checks: Sequence[dict], title: str) -> None:
-    from rich.table import Table
+    from rich.markup import escape
 
-    table = Table(title=title, title_justify="left")
-    for col in ("check", "status", "detail"):
-        table.add_column(col, overflow="fold")
-    for check in checks:
-        style = STATUS_STYLE.get(check["status"], "")
-        table.add_row(check["id"], f"[{style}]{check['status']}[/]", check.get("message", ""))
-    console().print(table)
+    rows = [(check["id"], f"[{STATUS_STYLE.get(check['status'], '')}]{check['status']}[/]",
+             escape(check.get("message", ""))) for check in checks]
+    print_records(console(), title, ("check", "status", "detail"), rows, lambda r: [f"{r[0]}  {r[1]}", r[2]])
 
 
 def render_install(result) -> None:
@@ -102,7 +101,8 @@ def render_install(result) -> None:
     if result.unchanged:
         out.print(f"[green bold]up to date[/] {result.target} already holds {result.plan.recipe.id} "
                   f"(verified {result.record.get('verified_at') or ''}); --force rebuilds it")
-        out.print(f"activate it with:  {result.to_json()['activate']}")
+        out.print("activate it with:")
+        print_command(out, result.to_json()['activate'])
         return
     if result.verification is not None:
         render_checks([c.to_json() for c in result.verification.checks], "Verification")
@@ -111,8 +111,10 @@ def render_install(result) -> None:
     out.print(f"{ready} {result.target} ({result.plan.recipe.id}, "
               f"{', '.join(f'{k} {v}' for k, v in result.plan.packages.items())}) in {total:.1f}s")
     if result.verification is None:  # --no-verify: nothing has shown that this stack works
-        out.print(f"[yellow]not verified:[/] run `tfsetup verify {shlex.quote(str(result.target))}` to check it")
-    out.print(f"activate it with:  {result.to_json()['activate']}")
+        out.print("[yellow]not verified:[/] check it with:")
+        print_command(out, f"tfsetup verify {shlex.quote(str(result.target))}")
+    out.print("activate it with:")
+    print_command(out, result.to_json()['activate'])
 
 
 def render_project_note(note: Optional[str]) -> None:
@@ -217,7 +219,8 @@ SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
 def render_findings(findings: List[Any], rp: Any, env: Any, fix: bool) -> None:
     """doctor's report on stdout: the findings table, then the repair plan."""
     from rich.markup import escape
-    from rich.table import Table
+
+    from tfsetup.layout import prose
 
     out = console()
     tf = ", ".join(f"{d.key} {d.version}" for d in env.tf_distributions()) or "no TensorFlow"
@@ -225,26 +228,28 @@ def render_findings(findings: List[Any], rp: Any, env: Any, fix: bool) -> None:
               f"{escape(tf)}")
     if not findings:
         out.print("[green]No problems found.[/]")
-    else:
-        table = Table(title="Findings", title_justify="left", show_lines=True)
-        for col in ("severity", "id", "problem", "fix"):
-            table.add_column(col, overflow="fold")
-        for f in findings:
-            style = SEVERITY_STYLE.get(f.severity, "")
-            detail = escape(f.message) + "".join(f"\n[dim]· {escape(e)}[/]" for e in f.evidence[:4])
-            table.add_row(f"[{style}]{f.severity}[/]", f.id, detail, escape(f.fix))
-        out.print(table)
+    for f in findings:  # one block per finding: prose wraps at words, commands stand on their own lines
+        out.print()
+        out.print(f"[bold {SEVERITY_STYLE.get(f.severity, '')}]{f.severity}[/] [bold]{escape(f.id)}[/]")
+        prose(out, escape(f.message), indent=2)
+        for e in f.evidence[:4]:
+            prose(out, f"[dim]· {escape(e)}[/]", indent=2)
+        print_with_commands(out, "[green]fix:[/] ", f.fix, indent=2)
     if rp.actions:
         if not (env.venv or env.conda):
             how = (" (--fix does not change a system Python: make a separate env with "
                    "`tfsetup install PATH` instead)")
         else:
             command = f"tfsetup doctor --fix {shlex.quote(env.path)}"
-            how = "" if fix else f" (run `{command}` to apply; the env is kept as it is if anything fails)"
+            how = "" if fix else " (the env is kept as it is if anything fails)"
+        out.print()
         out.print("[bold]Repair plan[/]" + escape(how) + ":")
         for i, action in enumerate(rp.actions, 1):
             label = "by hand" if action.kind == "manual" else action.kind
-            out.print(f"  {i}. {escape('[' + label + ']')} {escape(action.summary)}")
+            prose(out, f"{i}. {escape('[' + label + ']')} {escape(action.summary)}", indent=2)
+        if (env.venv or env.conda) and not fix:
+            out.print("apply it with:")
+            print_command(out, command)
 
 
 def render_doctor_result(outcome: Any) -> None:

@@ -105,6 +105,19 @@ def _label(dist: Distribution) -> str:
     return f"{dist.key} {dist.version}"
 
 
+def distinct_evidence(lines: Sequence[str]) -> Tuple[str, ...]:
+    """Each fact once: a line that another one repeats with more detail ("numpy 2.1.3 installed" beside
+    "numpy 2.1.3 installed (matches numpy>=2)") goes, the more detailed one stays where the first was."""
+    unique = list(dict.fromkeys(lines))
+    out: List[str] = []
+    for line in unique:
+        longer = next((other for other in unique if other != line and other.startswith(line + " (")), None)
+        keep = longer or line
+        if keep not in out:
+            out.append(keep)
+    return tuple(out)
+
+
 def _merge(findings: Iterable[Finding]) -> List[Finding]:
     """One finding per id: the first message and fix, the worst severity, all evidence and sources."""
     merged: Dict[str, Finding] = {}
@@ -120,8 +133,7 @@ def _merge(findings: Iterable[Finding]) -> List[Finding]:
                 data[key] = data[key] + [v for v in value if v not in data[key]]
             else:
                 data.setdefault(key, value)
-        merged[f.id] = Finding(prev.id, severity, prev.message, prev.fix,
-                               tuple(dict.fromkeys(prev.evidence + f.evidence)),
+        merged[f.id] = Finding(prev.id, severity, prev.message, prev.fix, distinct_evidence(prev.evidence + f.evidence),
                                tuple(dict.fromkeys(prev.sources + f.sources)), data)
     return worst_first(list(merged.values()))
 
