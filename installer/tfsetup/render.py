@@ -315,7 +315,6 @@ LIST_STATUS = {"ok": "[green]ok[/]", "not-verified": "[yellow]not verified[/]", 
 
 def render_list(result: Any) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
     out = console()
     for path in result.pruned:
@@ -323,21 +322,20 @@ def render_list(result: Any) -> None:
     if not result.envs:
         out.print("no envs made by tfsetup on this machine (`tfsetup install PATH` makes one)")
         return
-    table = Table(title="Envs made by tfsetup", title_justify="left")
-    for col in ("path", "recipe", "TF", "verified", "status"):
-        table.add_column(col, overflow="fold")
-    for env in result.envs:
-        table.add_row(escape(env["path"]), env.get("recipe") or "", env.get("tensorflow") or "",
-                      (env.get("verified_at") or "")[:16].replace("T", " "),
-                      LIST_STATUS.get(env["status"], env["status"]))
-    out.print(table)
+    rows = [(escape(env["path"]), env.get("recipe") or "", env.get("tensorflow") or "",
+             (env.get("verified_at") or "")[:16].replace("T", " "), LIST_STATUS.get(env["status"], env["status"]))
+            for env in result.envs]
+    print_records(out, "Envs made by tfsetup", ("path", "recipe", "TF", "verified", "status"), rows,
+                  lambda r: [f"{r[0]}  {r[4]}"] + ([f"{r[1]} (TF {r[2] or '?'})"
+                                                    + (f", verified {r[3]}" if r[3] else "")] if r[1] else []))
     missing = [e["path"] for e in result.envs if e["status"] == "missing"]
     if missing:
-        out.print(f"forget missing ones with `tfsetup list --prune` or `tfsetup remove --forget "
-                  f"{escape(shlex.quote(missing[0]))}`")
+        print_with_commands(out, "[red]missing:[/] ", f"forget them with `tfsetup list --prune`, or one with "
+                            f"`tfsetup remove --forget {shlex.quote(missing[0])}`", indent=0)
     unverified = [e["path"] for e in result.envs if e["status"] == "not-verified"]
     if unverified:
-        out.print(f"check unverified ones with `tfsetup verify {escape(shlex.quote(unverified[0]))}`")
+        print_with_commands(out, "[yellow]not verified:[/] ", f"check with `tfsetup verify "
+                            f"{shlex.quote(unverified[0])}`", indent=0)
 
 
 def render_remove(result: Any) -> None:
