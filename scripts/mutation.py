@@ -29,6 +29,7 @@ import ast
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -224,6 +225,9 @@ def justified_keys(path: Path = SURVIVORS_FILE) -> Set[str]:
     return keys
 
 
+_LAST_OUTPUT = [""]  # the last test run's output, shown when the unmutated control fails
+
+
 def run_tests(copy_root: Path, tests: Sequence[str], timeout: float) -> Tuple[str, float]:
     """'killed' | 'survived' | 'timeout' | 'error' (the copy's tests could not even start)."""
     env = dict(os.environ, PYTHONPATH=str(copy_root / "installer"), PYTHONDONTWRITEBYTECODE="1",
@@ -236,6 +240,7 @@ def run_tests(copy_root: Path, tests: Sequence[str], timeout: float) -> Tuple[st
     except subprocess.TimeoutExpired:
         return "timeout", time.monotonic() - started
     seconds = time.monotonic() - started
+    _LAST_OUTPUT[0] = proc.stdout + proc.stderr
     if proc.returncode == 0:
         return "survived", seconds
     if proc.returncode in (1, 2, 3):  # tests failed, interrupted or an internal error: the mutant showed
@@ -266,7 +271,8 @@ def run_module(module: str, tests: Sequence[str], max_mutants: Optional[int], se
         target.write_text(ast.unparse(ast.parse(source)), encoding="utf-8")  # the control: unparsed, unmutated
         outcome, seconds = run_tests(root, tests, timeout * 3)
         if outcome != "survived":
-            raise SystemExit(f"{module}: the tests fail on the unmutated copy ({outcome}); fix them first")
+            raise SystemExit(f"{_LAST_OUTPUT[0][-3000:]}\n{module}: the tests fail on the unmutated copy "
+                             f"({outcome}); fix them first")
         for n, mutant in enumerate(mutants, 1):
             target.write_text(mutate(source, mutant.index), encoding="utf-8")
             outcome, seconds = run_tests(root, tests, timeout)
@@ -300,6 +306,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per mutant")
     args = parser.parse_args(argv)
+    # Started in the background (`&`), this process inherits SIGINT ignored, and so would the tests (the
+    # signal tests need a real Ctrl-C): a handled SIGINT is reset to the default in every child.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     modules = args.module or list(MODULES)
     if args.list:
         for module in modules:

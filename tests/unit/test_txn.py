@@ -3,6 +3,11 @@ state the journal says it was in."""
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -179,3 +184,378 @@ def test_a_backup_keeps_owners(tmp_path):
     for root, dirs, files in os.walk(backup):
         for name in [root] + [os.path.join(root, n) for n in dirs + files]:
             assert (os.lstat(name).st_uid, os.lstat(name).st_gid) == (12345, 12345), name
+
+
+# ---------------------------------------------------------------------------------------------
+# names beside PATH: shared with the leftovers of older runs (and versions), so they are pinned
+
+def test_sibling_and_journal_names_start_with_the_env_name_cut_at_100_bytes(tmp_path):
+    short = tmp_path / "env"
+    key = txn._key(short)
+    assert txn.journal_path(short).name == f".env.tfsetup-journal-{key}.json"
+    assert sibling_prefix(short, txn.STAGE) == f".env.tfsetup-stage-{key}-"
+    long = tmp_path / ("n" * 200)
+    assert sibling_prefix(long, txn.OLD).startswith("." + "n" * 100 + ".tfsetup-old-")
+
+
+def test_a_255_byte_env_name_is_staged_and_promoted(tmp_path):
+    work = tmp_path / "w"
+    target = _env(work / ("e" * 255), "old")
+    with Transaction(target) as t:
+        stage = t.new_stage()
+        _env(stage, "new")
+        t.promote(stage)
+    assert (target / "lib" / "marker").read_text() == "new" and _beside(work) == [target.name]
+
+
+def test_the_lock_file_is_named_by_the_digest_of_the_real_path(tmp_path):
+    import hashlib
+
+    target = tmp_path / "env"
+    digest = hashlib.sha256(os.fsencode(os.path.realpath(target))).hexdigest()[:24]
+    assert txn.lock_file_for(target).name == f"{digest}.lock"  # two versions at once share the lock
+
+
+# ---------------------------------------------------------------------------------------------
+# the journal
+
+def test_a_journal_over_a_mebibyte_is_not_read(tmp_path):
+    target = tmp_path / "env"
+    write_journal(target, {"phase": "swap", "pad": "x" * (1 << 20)})
+    assert txn.read_journal(target) is None
+    write_journal(target, {"phase": "swap", "pad": "x" * 1000})
+    assert txn.read_journal(target)["phase"] == "swap"
+
+
+def test_a_journal_cannot_name_a_directory_beside_the_env_that_is_not_its_own(tmp_path):
+    work = tmp_path / "w"
+    target = _env(work / "env", "mine")
+    neighbour = _env(work / "neighbour", "not yours")  # same parent, not one of env's siblings
+    write_journal(target, {"phase": "repair", "backup": str(neighbour)})
+    recover(target)
+    assert (target / "lib" / "marker").read_text() == "mine" and (neighbour / "lib" / "marker").exists()
+    elsewhere = tmp_path / "other"
+    far = _env(elsewhere / (sibling_prefix(target, txn.BACKUP) + "z"), "far")  # its name, another dir
+    write_journal(target, {"phase": "repair", "backup": str(far)})
+    recover(target)
+    assert (target / "lib" / "marker").read_text() == "mine" and (far / "lib" / "marker").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# the lock
+
+def test_busy_names_the_pid_that_holds_the_lock(tmp_path):
+    target = tmp_path / "env"
+    with path_lock(target):
+        with pytest.raises(Busy) as raised:
+            with path_lock(target):
+                pass
+    assert f"pid {os.getpid()}" in str(raised.value)
+
+
+def test_the_lock_is_released_even_while_the_error_that_left_it_is_still_held(tmp_path):
+    target = tmp_path / "env"
+    with pytest.raises(RuntimeError) as raised:
+        with path_lock(target):
+            raise RuntimeError("failed inside")
+    assert raised.value.__traceback__ is not None  # the traceback (and its frames) is still alive
+    with path_lock(target):  # not Busy
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# signals
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name == "nt", reason="POSIX signals")
+def test_sigterm_interrupts_once_then_is_ignored_until_the_block_ends():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with txn.sigterm_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(100):  # the handler runs between bytecodes
+                time.sleep(0.01)
+            raise AssertionError("SIGTERM did not interrupt")
+    with txn.sigterm_as_interrupt():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+        except KeyboardInterrupt:
+            pass
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # a hammered Ctrl-C cannot cut the rollback
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_signals_are_held_only_on_the_main_thread():
+    with txn.signals_deferred():
+        assert signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    seen = []
+
+    def worker() -> None:
+        with txn.signals_deferred(), txn.sigterm_as_interrupt():
+            seen.append(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [False]  # a worker thread's children must not inherit a blocked mask
+
+
+# ---------------------------------------------------------------------------------------------
+# backups
+
+def test_a_backup_keeps_symlinks_as_links_and_the_top_directory_mode(tmp_path):
+    work = tmp_path / "w"
+    target = _env(work / "env", "x")
+    (target / "bin" / "python").symlink_to("/usr/bin/python3")
+    (target / "lib64").symlink_to("lib")  # as in every Linux venv: a link to a directory stays a link
+    os.chmod(target, 0o751)
+    backup = work / "copy"
+    txn.copy_tree(target, backup)
+    assert os.readlink(backup / "bin" / "python") == "/usr/bin/python3"
+    assert os.readlink(backup / "lib64") == "lib"
+    assert backup.stat().st_mode & 0o777 == 0o751
+    assert manifest(backup) == manifest(target)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="only root can make files for another user")
+def test_a_backup_keeps_a_group_that_differs_from_the_owners(tmp_path):
+    work = tmp_path / "w"
+    target = _env(work / "env", "x")
+    os.lchown(target / "lib", 0, 12345)  # root's directory, another group
+    backup = work / "copy"
+    txn.copy_tree(target, backup)
+    assert (os.lstat(backup / "lib").st_uid, os.lstat(backup / "lib").st_gid) == (0, 12345)
+
+
+def test_the_journal_announces_a_backup_before_its_first_file_is_linked(tmp_path, monkeypatch):
+    work = tmp_path / "w"
+    target = _env(work / "env", "x")
+    phases = []
+    real_link = os.link
+
+    def link(source, destination, *args, **kwargs):  # the OS boundary: note what a kill now would find
+        phases.append((txn.read_journal(target) or {}).get("phase"))
+        return real_link(source, destination, *args, **kwargs)
+
+    monkeypatch.setattr(os, "link", link)
+    with Transaction(target) as t:
+        t.backup()
+        t.keep()
+    assert phases and set(phases) == {"backup"}
+
+
+def test_a_backup_that_cannot_be_made_leaves_no_copy_and_no_journal(tmp_path, monkeypatch):
+    work = tmp_path / "w"
+    target = _env(work / "env", "x")
+    before = manifest(target)
+
+    def no_space(source, destination, *args, **kwargs):  # the OS boundary: the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "link", no_space)
+    monkeypatch.setattr(txn.shutil, "copy2", no_space)
+    with pytest.raises(OSError):
+        with Transaction(target) as t:
+            t.backup()
+    assert manifest(target) == before and _beside(work) == ["env"]
+
+
+# ---------------------------------------------------------------------------------------------
+# promotion, keep and rollback details
+
+def test_promote_onto_a_path_that_does_not_exist_yet(tmp_path):
+    work = tmp_path / "w"
+    target = work / "env"
+    with Transaction(target) as t:
+        _env(t.new_stage(), "new")
+        t.promote(t._stage)
+    assert (target / "lib" / "marker").read_text() == "new" and _beside(work) == ["env"]
+
+
+def test_promote_reports_removing_the_old_env_while_the_journal_still_names_it(tmp_path):
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    seen = []
+
+    def progress(line: str) -> None:
+        seen.append((line, (txn.read_journal(target) or {}).get("phase")))
+
+    with Transaction(target, progress) as t:
+        stage = t.new_stage()
+        _env(stage, "new")
+        t.promote(stage)
+    assert seen == [("removing the old env ...", "swap")]
+    assert not journal_path(target).exists()
+
+
+def test_a_kill_while_a_kept_repair_drops_its_backup_keeps_the_repair(tmp_path, monkeypatch):
+    """keep() is past the commit point: a kill while the backup is being deleted (here: the delete
+    stops half-way) must not make the next run put the half-deleted backup back."""
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    real_rmtree = txn.shutil.rmtree
+
+    def killed_half_way(path, *args, **kwargs):
+        if ".tfsetup-backup-" in os.fspath(path):
+            (Path(path) / "lib" / "marker").unlink()
+            raise KeyboardInterrupt("killed")
+        return real_rmtree(path, *args, **kwargs)
+
+    with Transaction(target) as t:
+        t.backup()
+        (target / "lib" / "marker").unlink()
+        (target / "lib" / "marker").write_text("repaired")
+        monkeypatch.setattr(txn.shutil, "rmtree", killed_half_way)
+        t.keep()
+    monkeypatch.setattr(txn.shutil, "rmtree", real_rmtree)
+    recover(target)
+    assert (target / "lib" / "marker").read_text() == "repaired" and _beside(work) == ["env"]
+
+
+def _undeletable(directory: Path) -> None:
+    """A file under `directory` that rmtree cannot remove (until _release)."""
+    blocked = directory / "blocked"
+    blocked.mkdir()
+    (blocked / "f").write_text("x")
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(blocked / "f")], capture_output=True).returncode != 0:
+            pytest.skip("root, and no chattr +i here")
+    else:
+        os.chmod(blocked, 0o500)
+
+
+def _release(root: Path) -> None:
+    """Undo every _undeletable under root (wherever the transaction moved it), so pytest can clean up."""
+    for path in root.rglob("blocked"):
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path / "f")], check=True)
+        else:
+            os.chmod(path, 0o700)
+
+
+@pytest.mark.skipif(os.name == "nt" or shutil.which("chattr") is None and os.geteuid() == 0,
+                    reason="needs a file that cannot be deleted")
+def test_an_old_env_that_cannot_be_fully_deleted_does_not_fail_a_committed_install(tmp_path):
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    _undeletable(target)
+    try:
+        with Transaction(target) as t:
+            stage = t.new_stage()
+            _env(stage, "new")
+            t.promote(stage)
+        assert (target / "lib" / "marker").read_text() == "new"
+    finally:
+        _release(work)
+
+
+@pytest.mark.skipif(os.name == "nt" or shutil.which("chattr") is None and os.geteuid() == 0,
+                    reason="needs a file that cannot be deleted")
+def test_a_stage_that_cannot_be_fully_deleted_does_not_hide_the_error(tmp_path):
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    try:
+        with pytest.raises(RuntimeError, match="verify failed"):
+            with Transaction(target) as t:
+                stage = t.new_stage()
+                _env(stage, "new")
+                _undeletable(stage)
+                raise RuntimeError("verify failed")
+        assert (target / "lib" / "marker").read_text() == "old"
+    finally:
+        _release(work)
+
+
+@pytest.mark.skipif(os.name == "nt" or shutil.which("chattr") is None and os.geteuid() == 0,
+                    reason="needs a file that cannot be deleted")
+def test_a_partial_backup_that_cannot_be_fully_deleted_does_not_hide_the_error(tmp_path, monkeypatch):
+    work = tmp_path / "w"
+    target = _env(work / "env", "x")
+    real_copy_tree = txn.copy_tree
+
+    def copy_then_fail(source, destination):  # the copy stops (disk full) after a blocked file
+        real_copy_tree(source, destination)
+        _undeletable(destination)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(txn, "copy_tree", copy_then_fail)
+    try:
+        with pytest.raises(OSError, match="No space"):
+            with Transaction(target) as t:
+                t.backup()
+        assert (target / "lib" / "marker").read_text() == "x"
+    finally:
+        _release(work)
+
+
+# ---------------------------------------------------------------------------------------------
+# recovery details
+
+def test_recover_without_a_journal_puts_an_old_env_back_and_says_so(tmp_path):
+    work = tmp_path / "w"
+    target = work / "env"
+    old = _env(work / (sibling_prefix(target, txn.OLD) + "x"), "old")
+    notes = recover(target)
+    assert (target / "lib" / "marker").read_text() == "old" and not old.exists()
+    assert notes == [f"restored {target} from an interrupted run"]
+
+
+def test_recover_notes_each_kind_of_leftover_for_what_it_is(tmp_path):
+    work = tmp_path / "w"
+    target = _env(work / "env", "x")
+    _env(work / (sibling_prefix(target, txn.FAILED) + "f"), "failed")
+    notes = recover(target)
+    assert notes == [] and _beside(work) == ["env"]  # a failed swap's leftover: removed quietly
+    backup = _env(work / (sibling_prefix(target, txn.BACKUP) + "b"), "b")
+    notes = recover(target)
+    assert notes == [f"removed the backup of a finished repair ({backup.name})"] and _beside(work) == ["env"]
+
+
+def test_recover_a_swap_into_a_new_path_killed_before_the_rename(tmp_path):
+    work = tmp_path / "w"
+    work.mkdir()
+    target = work / "env"
+    stage = _env(work / (sibling_prefix(target, txn.STAGE) + "s"), "new")
+    write_journal(target, {"phase": "swap", "stage": str(stage), "old": None})
+    notes = recover(target)
+    assert not target.exists() and _beside(work) == []
+    assert notes == [f"removed a staging directory left by an interrupted run ({stage.name})"]
+
+
+def test_recover_a_swap_puts_the_old_env_back_over_whatever_is_at_path(tmp_path):
+    work = tmp_path / "w"
+    target = _env(work / "env", "half")
+    old = _env(work / (sibling_prefix(target, txn.OLD) + "o"), "old")
+    stage = _env(work / (sibling_prefix(target, txn.STAGE) + "s"), "new")
+    write_journal(target, {"phase": "swap", "stage": str(stage), "old": str(old)})
+    recover(target)
+    assert (target / "lib" / "marker").read_text() == "old" and _beside(work) == ["env"]
+
+
+def test_recover_if_idle_does_nothing_without_leftovers(tmp_path):
+    target = _env(tmp_path / "w" / "env", "x")
+    assert txn.recover_if_idle(target) == []
+    assert not txn.lock_file_for(target).exists()  # not even the lock is taken
+
+
+def test_recover_if_idle_recovers_a_journal_alone_and_a_sibling_alone(tmp_path):
+    work = tmp_path / "w"
+    target = _env(work / "env", "x")
+    write_journal(target, {"phase": "cleanup"})
+    assert txn.recover_if_idle(target) == [] and _beside(work) == ["env"]
+    stage = _env(work / (sibling_prefix(target, txn.STAGE) + "s"), "new")
+    assert txn.recover_if_idle(target) == [
+        f"removed a staging directory left by an interrupted run ({stage.name})"]
+    assert _beside(work) == ["env"]
+
+
+def test_recover_if_idle_leaves_a_running_tfsetup_alone(tmp_path):
+    work = tmp_path / "w"
+    target = _env(work / "env", "x")
+    stage = _env(work / (sibling_prefix(target, txn.STAGE) + "s"), "new")
+    with path_lock(target):
+        assert txn.recover_if_idle(target) == []
+    assert stage.exists()
