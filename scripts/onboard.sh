@@ -3,7 +3,10 @@
 #   1. finds a python3 >= 3.9 (on a Mac without one: asks for the Command Line Tools and stops),
 #   2. installs tfsetup into its own isolated env in the user's data directory
 #      (from this checkout, a wheel, or the index: TFSETUP_SOURCE=path|wheel|requirement),
-#   3. runs `tfsetup install` with this script's arguments (e.g. --yes, a PATH, --tf 2.19).
+#   3. puts `tfsetup` in the user's bin directory (~/.local/bin, like pipx and `uv tool`: a symlink to
+#      the tool env's tfsetup) and, when that directory is not on PATH, says how to add it for the
+#      user's shell (--modify-path: adds it; on a terminal it asks; --no-modify-path: never asks),
+#   4. runs `tfsetup install` with this script's other arguments (e.g. --yes, a PATH, --tf 2.19).
 # Idempotent: a second run reinstalls tfsetup only when its source changed.
 set -eu
 
@@ -56,6 +59,20 @@ fingerprint() {
   fi
 }
 
+# --modify-path / --no-modify-path are this script's; every other argument goes to `tfsetup install`.
+modify_path=ask
+for arg in "$@"; do
+  shift
+  case "$arg" in
+    --modify-path) modify_path=yes ;;
+    --no-modify-path) modify_path=no ;;
+    *) set -- "$@" "$arg" ;;
+  esac
+done
+
+started=$(date +%s)
+elapsed() { printf '%ss' "$(( $(date +%s) - started ))"; }
+
 python=$(find_python)
 mkdir -p "$data_dir" || die "cannot create $data_dir"
 stamp="$tool_env/.tfsetup-source"
@@ -68,14 +85,92 @@ if [ -x "$tool_env/bin/tfsetup" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$
 elif [ -x "$tool_env/bin/tfsetup" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   say "tfsetup is up to date in $tool_env"
 else
-  say "installing tfsetup into $tool_env (python: $python)"
+  say "installing tfsetup into $tool_env (python: $python; about a minute the first time)"
   # Built in place: a venv embeds its own path, so it cannot be built elsewhere and moved.
   rm -rf "$tool_env"
+  say "  1/2 creating the tool env (python -m venv) ..."
   "$python" -m venv "$tool_env" || die "could not create a venv with $python (Debian/Ubuntu: sudo apt install python3-venv)"
-  "$tool_env/bin/python" -m pip install --quiet --disable-pip-version-check "$source_spec" \
+  say "  2/2 installing tfsetup and its dependencies (typer, rich, packaging, platformdirs, uv) with pip ... ($(elapsed) so far)"
+  # On a terminal pip shows what it downloads; captured (CI, scripts) it stays quiet.
+  if [ -t 2 ]; then quiet=--progress-bar=on; else quiet=--quiet; fi
+  "$tool_env/bin/python" -m pip install "$quiet" --disable-pip-version-check "$source_spec" >&2 \
     || { rm -rf "$tool_env"; die "could not install tfsetup from $source_spec"; }
   printf '%s\n' "$want" > "$stamp"
+  say "tfsetup installed in $(elapsed)"
 fi
 
-say "running: tfsetup install $*"
-exec "$tool_env/bin/tfsetup" install "$@"
+# The command on PATH, as pipx and `uv tool` do it: a symlink in the user's bin directory.
+bin_dir="${XDG_BIN_HOME:-$HOME/.local/bin}"
+link="$bin_dir/tfsetup"
+linked=no
+mkdir -p "$bin_dir" 2>/dev/null || true
+if [ -L "$link" ] || [ ! -e "$link" ]; then
+  current=$(readlink "$link" 2>/dev/null || true)
+  case "$current" in
+    ""|*/tool-env/bin/tfsetup)  # nothing there, or ours (from this or an older tool env)
+      ln -sf "$tool_env/bin/tfsetup" "$link" && linked=yes ;;
+    *) say "warning: $link points to $current; left as it is (tfsetup is at $tool_env/bin/tfsetup)" ;;
+  esac
+else
+  say "warning: $link exists and is not a link; left as it is (tfsetup is at $tool_env/bin/tfsetup)"
+fi
+
+# How to put bin_dir on PATH for this user's shell, and in which file.
+case "$bin_dir" in
+  "$HOME"/*) bin_expr="\$HOME/${bin_dir#"$HOME"/}" ;;
+  *) bin_expr=$bin_dir ;;
+esac
+shell_name=$(basename "${SHELL:-sh}")
+case "$shell_name" in
+  zsh) rc_files="$HOME/.zshrc"; path_line="export PATH=\"$bin_expr:\$PATH\"" ;;
+  bash)
+    # Terminal on macOS starts login shells (~/.bash_profile); on Linux a terminal reads ~/.bashrc and a
+    # login shell ~/.bash_profile, else ~/.profile.
+    if [ "$(uname -s)" = Darwin ]; then rc_files="$HOME/.bash_profile"
+    elif [ -f "$HOME/.bash_profile" ]; then rc_files="$HOME/.bashrc $HOME/.bash_profile"
+    else rc_files="$HOME/.bashrc $HOME/.profile"; fi
+    path_line="export PATH=\"$bin_expr:\$PATH\"" ;;
+  fish) rc_files="$HOME/.config/fish/config.fish"; path_line="fish_add_path \"$bin_expr\"" ;;
+  *) rc_files="$HOME/.profile"; path_line="export PATH=\"$bin_expr:\$PATH\"" ;;
+esac
+
+add_to_path() {
+  for rc in $rc_files; do
+    mkdir -p "$(dirname "$rc")"
+    if [ -f "$rc" ] && grep -qF "$path_line" "$rc"; then continue; fi
+    printf '\n# added by tfsetup onboarding: the user bin directory (tfsetup)\n%s\n' "$path_line" >> "$rc"
+    say "added to $rc: $path_line"
+  done
+}
+
+on_path=no
+case ":${PATH:-}:" in *":$bin_dir:"*) on_path=yes ;; esac
+if [ "$linked" = yes ] && [ "$on_path" = no ]; then
+  if [ "$modify_path" = ask ] && [ -t 0 ] && [ -t 2 ]; then
+    printf 'onboard: %s is not on your PATH. Add it in %s? [y/N] ' "$bin_dir" "$rc_files" >&2
+    read -r answer || answer=n
+    case "$answer" in [yY]*) modify_path=yes ;; *) modify_path=no ;; esac
+  fi
+  if [ "$modify_path" = yes ]; then add_to_path; fi
+fi
+
+report_path() {  # the last words: where tfsetup is, and how to reach it
+  if [ "$linked" = yes ]; then say "tfsetup is installed as $link (-> $tool_env/bin/tfsetup)"; fi
+  if [ "$linked" = yes ] && [ "$on_path" = no ]; then
+    if [ "$modify_path" = yes ]; then
+      say "open a new terminal (or run: $path_line) and \`tfsetup\` works"
+    else
+      say "$bin_dir is not on your PATH ($shell_name). Add it:"
+      for rc in $rc_files; do
+        printf '    echo '"'"'%s'"'"' >> %s\n' "$path_line" "$rc" >&2
+      done
+      say "then open a new terminal (or run: $path_line), or run this script with --modify-path"
+    fi
+  fi
+}
+
+say "running: tfsetup install $* ($(elapsed) so far)"
+status=0
+"$tool_env/bin/tfsetup" install "$@" || status=$?
+report_path
+exit "$status"

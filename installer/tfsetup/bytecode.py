@@ -94,3 +94,10 @@ def _probe_env() -> dict:
     from tfsetup.child import clean_env
 
     return clean_env()
+
+
+def has_tf_pycs(env: Path) -> bool:
+    """Whether TensorFlow's modules already have their .pyc in `env` (restored from the cache): if not,
+    its first import compiles ~2,400 modules, which progress should say."""
+    return any(env.glob("lib/python3*/site-packages/tensorflow/__pycache__/__init__.*.pyc")) or \
+        any(env.glob("Lib/site-packages/tensorflow/__pycache__/__init__.*.pyc"))

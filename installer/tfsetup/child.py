@@ -5,7 +5,7 @@ import os
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional
 
 
 @dataclass(frozen=True)
@@ -26,19 +26,60 @@ def clean_env() -> Dict[str, str]:
     return env
 
 
-def run_child(argv: List[str], timeout: float) -> ChildResult:
+def run_child(argv: List[str], timeout: float, on_tick: Optional[Callable[[], None]] = None,
+              tick_s: float = 0.1) -> ChildResult:
+    """Run argv to its end, or kill it at the deadline (timed_out) or on any exception (Ctrl-C).
+    `on_tick`: called every `tick_s` while it runs and once after it ends (e.g. to stream a report
+    file as it grows); the deadline and the kill do not depend on it."""
     started = time.perf_counter()
+    deadline = started + timeout
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             text=True, env=clean_env(), errors="replace")
     timed_out = False
     try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        stdout, stderr = proc.communicate()
-        timed_out = True
+        while True:
+            left = deadline - time.perf_counter()
+            try:
+                stdout, stderr = proc.communicate(timeout=max(0.0, min(left, tick_s) if on_tick else left))
+                break
+            except subprocess.TimeoutExpired:  # communicate may be called again: nothing read is lost
+                if time.perf_counter() >= deadline:
+                    proc.kill()
+                    stdout, stderr = proc.communicate()
+                    timed_out = True
+                    break
+                if on_tick is not None:
+                    on_tick()
+        if on_tick is not None:
+            on_tick()
     except BaseException:
         proc.kill()
         proc.wait()
         raise
     return ChildResult(proc.returncode, stdout or "", stderr or "", time.perf_counter() - started, timed_out)
+
+
+class LineFollower:
+    """Calls `on_line` with each complete new line of a file another process appends to (the
+    verification probe's report), as it is written. For display only: what counts is read at the end."""
+
+    def __init__(self, path: str, on_line: Callable[[str], None], limit: int = 1 << 20) -> None:
+        self.path, self.on_line, self.limit = path, on_line, limit
+        self._offset = 0
+        self._partial = b""
+
+    def __call__(self) -> None:
+        if self._offset >= self.limit:
+            return
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read(self.limit - self._offset)
+        except OSError:  # not created yet
+            return
+        self._offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if line.strip():
+                self.on_line(line.decode("utf-8", "replace"))

@@ -269,7 +269,7 @@ def verify(
 
         validate.seconds(timeout, "--timeout")
         validate.env_path(path)
-        env, result = command.run(path, benchmark, timeout)
+        env, result = command.run(path, benchmark, timeout, None if json_out else lambda m: err(f"   {m}"))
         if json_out:
             emit_json(result.to_json())
         else:

@@ -19,8 +19,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 from tfsetup import bytecode
 from tfsetup.backends import BackendError, get_backend, install_lock
 from tfsetup.backends.base import Backend, PackageSource, Target, target_for
+from tfsetup.backends.hints import backend_fix
 from tfsetup.envpaths import bin_dir, env_python, is_tfsetup_env, is_venv
-from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError, index_unreachable
+from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.plan import Plan
 from tfsetup.platforms import relaunch
@@ -247,11 +248,15 @@ def install_target(plan: Plan, facts: HostFacts) -> Target:
     return target_for(facts.os, facts.os_version, facts.machine, plan.recipe.python_platform)
 
 
-def verify_plan(plan: Plan, facts: HostFacts, env: Path) -> VerifyResult:
+def verify_plan(plan: Plan, facts: HostFacts, env: Path, progress: Optional[Callable[[str], None]] = None
+                ) -> VerifyResult:
     """The verification suite in `env`, launched the way the plan launches its interpreter."""
+    from tfsetup.verify import progress_events as events  # progress: a line per check as it runs
+
     return run_verification(relaunch(plan.launch, env_python(env)), expected_versions(plan, plan.lock.pins),
                             plan.recipe.accelerator, facts.machine, plan.recipe.distribution,
-                            keras=plan.recipe.keras if plan.recipe.keras_package == "tf-keras" else None)
+                            keras=plan.recipe.keras if plan.recipe.keras_package == "tf-keras" else None,
+                            on_event=events(progress, first_import=not bytecode.has_tf_pycs(env)))
 
 
 ENV_PTH = "_tfsetup_env.pth"
@@ -332,6 +337,8 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
     @contextlib.contextmanager
     def stage(name: str) -> Iterator[None]:
         progress(name, "start")
+        if name == "install":  # what the wait is for
+            progress(name, f"{len(plan.lock.pins)} packages, hash-checked (a cold cache downloads them first)")
         t0 = time.perf_counter()
         yield
         timings[name] = time.perf_counter() - t0
@@ -346,7 +353,7 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
             verification = None
             if opts.verify:
                 with stage("verify"):
-                    verification = verify_plan(plan, facts, staging)
+                    verification = verify_plan(plan, facts, staging, lambda line: progress("verify", line))
                 if not verification.ok:
                     raise InstallFailed(
                         "verification failed: " + "; ".join(f"{c.id}: {c.message}" for c in verification.failed()),
@@ -373,28 +380,3 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
     except KeyboardInterrupt:
         pass  # the env is in place and verified: a late Ctrl-C must not report a failure
     return InstallResult(target, plan, verification, timings, replaced, record)
-
-
-def backend_fix(message: str, source: PackageSource) -> Optional[str]:
-    lowered = message.lower()
-    if "hash" in lowered and ("mismatch" in lowered or "do not match" in lowered or "hashes" in lowered):
-        return "a downloaded file does not match the lock's hash: the index or wheelhouse serves a " \
-               "different file; nothing was installed"
-    if "no space" in lowered:
-        return "the disk is full: free some space and run again"
-    if "file size limit" in lowered or "file too large" in lowered:
-        return "a file size limit (ulimit -f) stopped the install: raise it and run again"
-    missing = any(s in lowered for s in ("no solution", "not found", "unsatisfiable", "no matching distribution",
-                                         "could not find a version"))
-    # Offline, no index is asked at all: uv's "network connectivity is disabled, but the requested data
-    # wasn't found in the cache" means a missing wheel, never an unreachable index.
-    missing = missing or (source.offline and (index_unreachable(message) or "cache" in lowered))
-    if source.offline and not source.find_links and missing:
-        return "offline, and the wheels are not in the local cache: make a wheelhouse on a connected machine " \
-               "(`tfsetup wheelhouse DIR`) and pass --find-links DIR"
-    if source.offline and missing:
-        return "the wheelhouse lacks a wheel this lock needs (made for another lock, platform or Python?): " \
-               "rebuild it with `tfsetup wheelhouse DIR --platform P --python X.Y` for this host and lock"
-    if index_unreachable(message):
-        return "the package index could not be reached: check the network, or use --offline --find-links DIR"
-    return None

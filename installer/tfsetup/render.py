@@ -147,6 +147,12 @@ def stage_progress(json_out: bool) -> Callable[[str, str], None]:
             err(f"   done in {time.perf_counter() - started.get(stage, time.perf_counter()):.1f}s")
         else:
             err(f"   {event}")
+            if stage in spinners:  # the spinner says what it waits for now, on one line (a wrapped one stays)
+                import shutil
+
+                room = shutil.get_terminal_size().columns - 4
+                text = f"{label}: {event}"
+                spinners[stage].update(text if len(text) <= room else text[:max(room - 3, 10)] + "...")
 
     return report
 

@@ -6,7 +6,7 @@ import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 PROBE = str(Path(__file__).resolve().parent / "probes" / "verify_env.py")
 CHECK_IDS = ("python-arch", "tf-import", "tf-version", "numpy-version", "build-info", "cpu-ops",
@@ -80,6 +80,7 @@ def signal_name(returncode: int) -> Optional[str]:
 
 
 STATUSES = ("pass", "warn", "fail", "skip")
+SLOW_CHECKS = ("tf-import", "gpu-devices", "gpu-op", "train-step", "speedup")  # announced when they start
 KNOWN_IDS = CHECK_IDS + ("speedup",)
 
 
@@ -166,17 +167,54 @@ def parse_events(stdout: str, returncode: int, stderr: str, timed_out: bool = Fa
     return VerifyResult(ordered, 0.0, returncode, tail, sig, timed_out=timed_out and not done)
 
 
+def describe_event(line: str, first_import: bool = False) -> Optional[str]:
+    """One line of the probe's report as a progress line for people (None: nothing to show). Display
+    only: the report is validated when the probe has finished."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or _event_problem(event) is not None or event.get("event") == "done":
+        return None
+    check = event["id"]
+    if event["event"] == "start":
+        if check == "tf-import":
+            return ("first import of TensorFlow (compiling ~2,400 modules: up to a minute) ..." if first_import
+                    else "importing TensorFlow ...")
+        return f"{check} ..." if check in SLOW_CHECKS else None  # the quick ones: their result line is enough
+    seconds = event.get("seconds", 0)
+    detail = f": {event.get('message')}" if event["status"] in ("fail", "warn") and event.get("message") else ""
+    return f"{check}: {event['status']} ({seconds:.1f}s){detail}"
+
+
+def progress_events(progress: Optional[Callable[[str], None]], first_import: bool = False
+                    ) -> Optional[Callable[[str], None]]:
+    """An `on_event` for run_verification that hands `progress` a line per check (None without one).
+    `first_import`: the env has no TensorFlow bytecode yet (decided before the import writes any)."""
+    if progress is None:
+        return None
+
+    def on_event(line: str) -> None:
+        shown = describe_event(line, first_import)
+        if shown:
+            progress(shown)
+
+    return on_event
+
+
 def run_verification(python_cmd: List[str], expect: Dict[str, str], accelerator: str, machine: str,
                      distribution: str, benchmark: bool = False, timeout: float = DEFAULT_TIMEOUT_S,
-                     only: Optional[Sequence[str]] = None, keras: Optional[int] = None) -> VerifyResult:
+                     only: Optional[Sequence[str]] = None, keras: Optional[int] = None,
+                     on_event: Optional[Callable[[str], None]] = None) -> VerifyResult:
     """Run the probe with the env's python (python_cmd may start with `arch -arm64`). `keras`: the Keras
-    major tf.keras must be (checked when given)."""
+    major tf.keras must be (checked when given). `on_event`: each line of the report as it is written
+    (to show each check as it runs)."""
     config = {"expect": expect, "accelerator": accelerator, "machine": machine,
               "distribution": distribution, "benchmark": benchmark, "only": list(only or []), "keras": keras}
     import shutil
     import tempfile
 
-    from tfsetup.child import run_child
+    from tfsetup.child import LineFollower, run_child
     from tfsetup.errors import BadInput
     from tfsetup.inputs import read_text
 
@@ -185,7 +223,8 @@ def run_verification(python_cmd: List[str], expect: Dict[str, str], accelerator:
     private = tempfile.mkdtemp(prefix="tfsetup-verify-")
     config["events"] = os.path.join(private, f"events-{os.urandom(16).hex()}.jsonl")
     try:
-        child = run_child(list(python_cmd) + ["-I", PROBE, json.dumps(config)], timeout)
+        follow = LineFollower(config["events"], on_event) if on_event is not None else None
+        child = run_child(list(python_cmd) + ["-I", PROBE, json.dumps(config)], timeout, on_tick=follow)
         try:
             report = read_text(config["events"], "verification report") if os.path.exists(config["events"]) else ""
         except BadInput as exc:
@@ -198,7 +237,8 @@ def run_verification(python_cmd: List[str], expect: Dict[str, str], accelerator:
 
 
 def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT_TIMEOUT_S,
-                    only: Optional[Sequence[str]] = None) -> VerifyResult:
+                    only: Optional[Sequence[str]] = None,
+                    on_event: Optional[Callable[[str], None]] = None) -> VerifyResult:
     """`tfsetup verify PATH`: what the env's record promised, checked in the env as it is now (`only`:
     these checks, e.g. QUICK_CHECKS after `tfsetup add`)."""
     from tfsetup.envpaths import check_env_dir, env_python, is_venv
@@ -225,4 +265,4 @@ def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT
     # Checked where the recipe needs settings for it (a Keras 2 stack: tf-keras + TF_USE_LEGACY_KERAS=1).
     keras = record.get("keras") if record.get("keras") in (2, 3) and record.get("env") else None
     return run_verification(launch, expect, accelerator, facts.machine, distribution, benchmark, timeout,
-                            only=only, keras=keras)
+                            only=only, keras=keras, on_event=on_event)

@@ -231,13 +231,30 @@ def test_onboard_script_from_a_clean_home(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "VIRTUAL_ENV", "TFSETUP_HOME"))}
-    env.update(HOME=str(home), TFSETUP_PYTHON=sys.executable, TFSETUP_STATE_DIR=str(tmp_path / "state"))
+    env.update(HOME=str(home), TFSETUP_PYTHON=sys.executable, TFSETUP_STATE_DIR=str(tmp_path / "state"),
+               SHELL="/bin/bash")
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != str(home / ".local" / "bin"))
     target = tmp_path / "team env"
     argv = ["sh", str(REPO / "scripts" / "onboard.sh"), "--yes", "--python", PY, "--no-project", str(target)]
     first = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1200)
     assert first.returncode == 0, first.stderr[-3000:]
     tool_env = home / ".local" / "share" / "tfsetup" / "tool-env"
     assert (tool_env / "bin" / "tfsetup").is_file()
+    # It said what it was doing while the tool env installed, and at the end where tfsetup is.
+    assert "1/2 creating the tool env" in first.stderr and "2/2 installing tfsetup" in first.stderr
+    link = home / ".local" / "bin" / "tfsetup"
+    assert os.readlink(link) == str(tool_env / "bin" / "tfsetup")
+    assert f"tfsetup is installed as {link}" in first.stderr
+    assert f"{home / '.local' / 'bin'} is not on your PATH (bash). Add it:" in first.stderr
+    # The README's way: apply the lines it printed, then a login shell finds `tfsetup`.
+    lines = [ln.strip() for ln in first.stderr.splitlines() if ln.strip().startswith("echo 'export PATH=")]
+    assert [ln.rsplit(">> ", 1)[1] for ln in lines] == [str(home / ".bashrc"), str(home / ".profile")]
+    for line in lines:
+        subprocess.run(["sh", "-c", line], check=True, env=env)
+    login = subprocess.run(["bash", "-lc", "tfsetup --version && command -v tfsetup"], capture_output=True,
+                           text=True, env={"HOME": str(home), "PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    assert login.returncode == 0, login.stderr
+    assert login.stdout.splitlines() == [f"tfsetup {__import__('tfsetup').__version__}", str(link)]
     record = json.loads((target / "tfsetup-env.json").read_text())
     assert record["verification"]["ok"] is True
     created = record["created_at"]
@@ -251,6 +268,14 @@ def test_onboard_script_from_a_clean_home(tmp_path):
     bad = subprocess.run(["sh", str(REPO / "scripts" / "onboard.sh")], capture_output=True, text=True,
                          env=dict(env, TFSETUP_PYTHON=str(tmp_path / "no-python")), cwd=tmp_path)
     assert bad.returncode != 0 and "not a working Python" in bad.stderr
+    # zsh users are told about ~/.zshrc; --modify-path writes it once, however often it runs
+    zsh = dict(env, SHELL="/bin/zsh")
+    for _ in range(2):
+        again = subprocess.run(argv + ["--modify-path"], capture_output=True, text=True, env=zsh, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr[-3000:]
+    assert (home / ".zshrc").read_text().count('export PATH="$HOME/.local/bin:$PATH"') == 1
+    told = subprocess.run(argv, capture_output=True, text=True, env=dict(env, SHELL="/usr/bin/zsh"), cwd=tmp_path)
+    assert f"echo 'export PATH=\"$HOME/.local/bin:$PATH\"' >> {home / '.zshrc'}" in told.stderr
 
 
 def test_onboard_script_is_posix_and_shellcheck_clean():

@@ -8,7 +8,7 @@ import pytest
 from tfsetup.backends.base import PackageSource
 from tfsetup.doctor.explain import explain, with_host
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE
-from tfsetup.install import backend_fix
+from tfsetup.backends.hints import backend_fix
 from tfsetup.plan import PlanError, PlanRequest, plan
 from tfsetup.recipes import load_recipes
 from tfsetup.verify import parse_events

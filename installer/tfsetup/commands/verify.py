@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.verify import VerifyResult
 
 
-def run(path: Optional[Path], benchmark: bool, timeout: float) -> Tuple[Path, VerifyResult]:
+def run(path: Optional[Path], benchmark: bool, timeout: float,
+        progress: Optional[Callable[[str], None]] = None) -> Tuple[Path, VerifyResult]:
+    """`progress`: a line per check as it starts and ends."""
     from tfsetup.request import env_or_default
     from tfsetup.txn import recover_if_idle
     from tfsetup.verify import verify_existing
@@ -17,7 +19,9 @@ def run(path: Optional[Path], benchmark: bool, timeout: float) -> Tuple[Path, Ve
         raise TfsetupError(f"--timeout must be a positive number of seconds, not {timeout:g}", EXIT_BAD_INPUT)
     env = env_or_default(path)
     recover_if_idle(Path(env).absolute())
-    result = verify_existing(env, benchmark=benchmark, timeout=timeout)
+    from tfsetup.verify import progress_events
+
+    result = verify_existing(env, benchmark=benchmark, timeout=timeout, on_event=progress_events(progress))
     record_result(Path(env).absolute(), result)
     return env, result
 
