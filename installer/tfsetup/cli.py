@@ -334,6 +334,57 @@ def doctor(
 
 
 @app.command()
+def prove(
+    pins: List[str] = typer.Argument(None, metavar="[PIN...]", show_default=False,
+                                     help="Exact pins to prove without their dependencies, e.g. "
+                                     "tensorflow==2.20.0 tensorflow-metal==1.2.0 (needs --platform, --python)."),
+    platform: Optional[str] = typer.Option(None, "--platform", metavar="PLATFORM",
+                                           help="With PINs: macos-arm64 or macos-x86_64."),
+    macos: Optional[str] = typer.Option(None, "--macos", metavar="X.Y",
+                                        help="Judge minimum macOS against this version (default: the host's, "
+                                        "else the recipe's min_os)."),
+    env: Optional[Path] = typer.Option(None, "--env", metavar="PATH", help="Prove an env already on disk.",
+                                       file_okay=False),
+    host_file: Optional[Path] = HOST_FILE_OPT,
+    tf: Optional[str] = TF_OPT,
+    python: Optional[str] = PY_OPT,
+    recipe: Optional[str] = RECIPE_OPT,
+    cpu_only: bool = CPU_OPT,
+    accelerator: Optional[str] = ACCEL_OPT,
+    pre: bool = PRE_OPT,
+    find_links: List[str] = typer.Option([], "--find-links", metavar="DIR|URL",
+                                         help="Also take wheels from this directory or URL; repeatable."),
+    offline: bool = typer.Option(False, "--offline", help="No network: the uv cache or --find-links only."),
+    no_project: bool = NO_PROJECT_OPT,
+    recipes_file: Optional[Path] = RECIPES_OPT,
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Prove, without a Mac, that a macOS env loads: every binary's arch and minimum macOS, every
+    library and symbol it binds, and the Metal plug-in inside TensorFlow's process (static dyld model).
+
+    Subjects: the lock `install` would install for this host or --host-file; exact PINs with
+    --platform and --python; or --env PATH. Exit 0 loads, 1 problems, 2 bad input, 4 cannot fetch.
+    """
+
+    def body() -> int:
+        from tfsetup import validate
+        from tfsetup.commands import prove as command
+
+        validate.find_links(find_links)
+        flags = _flags(tf, python, cpu_only, accelerator, recipe, pre, find_links=tuple(find_links), offline=offline)
+        result = command.run(list(pins or []), platform, macos, env, flags, no_project, host_file, recipes_file)
+        if json_out:
+            emit_json(result.to_json())
+        else:
+            from tfsetup.render import render_prove
+
+            render_prove(result)
+        return 0 if result.loads else 1
+
+    run_command(json_out, body)
+
+
+@app.command()
 def explain(
     file: Optional[str] = typer.Argument(None, metavar="[FILE|-]",
                                          help="The error log or traceback; '-' or nothing reads stdin."),
@@ -585,6 +636,7 @@ SHORT_HELP = {
     "verify": "Run the verification suite in an env.",
     "doctor": "Find what is wrong in an env; --fix repairs it.",
     "explain": "Name the known problems in an error log.",
+    "prove": "Prove a macOS env loads, from its binaries (any OS).",
     "lock": "Lock the team's stack for every platform.",
     "wheelhouse": "Download a lock's wheels for offline installs.",
     "report": "Fleet inventory: host, envs, findings.",

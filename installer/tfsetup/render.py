@@ -351,3 +351,38 @@ def render_remove(result: Any) -> None:
         print(f"forgot {result.path} (tfsetup no longer lists it)")
     else:
         print("declined; nothing was removed")
+
+
+PROVE_SHOWN = ("tensorflow", "tensorflow-macos", "tensorflow-cpu", "tensorflow-metal", "numpy")
+
+
+def render_prove(result: Any) -> None:
+    """What dyld would print on the Mac first, then the fix, then the problems grouped per file and kind
+    (a count and a few examples each), then what was checked."""
+    names = [n for n in PROVE_SHOWN if n in result.packages] or sorted(result.packages)[:5]
+    stack = " + ".join(f"{n} {result.packages[n]}" for n in names) or "(no distributions)"
+    target = (f"{result.platform}, Python {result.python}, "
+              + (f"macOS {result.macos}" if result.macos else "any macOS"))
+    if result.loads:
+        print(f"loads: {stack} on {target}")
+    else:
+        print(result.headline())
+        print(f"fix: {result.fix}")
+        print()
+        print(f"does not load: {stack} on {target}")
+        for p in result.problems:
+            what = {"wrong-arch": f"has {p.have}, needs {p.needs}",
+                    "macos-too-old": f"built for macOS {p.needs}",
+                    "library-not-loaded": p.library or ""}.get(p.kind, f"expected in {p.expected_in}")
+            count = f" ({p.count} symbols)" if p.kind.startswith("symbol") and p.count > 1 else ""
+            print(f"  {p.kind}: {p.file}: {what}{count}")
+            for symbol in p.examples[:3]:
+                print(f"      {symbol}")
+            if p.kind.startswith("symbol") and p.count > 3:
+                print(f"      ... {p.count - min(3, len(p.examples))} more")
+    for note in result.notes:
+        print(f"note: {note}")
+    report = result.report
+    judged = f"; macOS {result.macos} from {result.macos_from}" if result.macos else ""
+    print(f"checked {report.files_checked} Mach-O files, {report.bindings_checked} bindings "
+          f"in {result.seconds:.1f} s ({result.subject}{judged})")

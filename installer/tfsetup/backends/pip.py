@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from tfsetup.backends._proc import run_step
-from tfsetup.backends.base import HASHED_LOCK, PackageSource, Target
+from tfsetup.backends.base import HASHED_LOCK, BackendError, PackageSource, Target
 
 PIP = ("-m", "pip")
 QUIET = ("--disable-pip-version-check", "--no-input")
@@ -34,3 +34,9 @@ class PipBackend:
 
     def uninstall_argv(self, python: Sequence[str], names: Sequence[str]) -> List[str]:
         return [*python, *PIP, "uninstall", "-y", *QUIET[:1], *names]
+
+    def install_target_dir_argv(self, directory: Path, python_version: str, python_platform: str,
+                                source: PackageSource, lock: Optional[Path] = None,
+                                specs: Sequence[str] = ()) -> List[str]:
+        # pip would need every macOS platform tag spelled out (--platform macosx_12_0_arm64 ...).
+        raise BackendError("fetch", "fetching wheels for another platform needs uv")

@@ -62,6 +62,19 @@ class UvBackend:
     def uninstall_argv(self, python: Sequence[str], names: Sequence[str]) -> List[str]:
         return [self.uv, "pip", "uninstall", "--python", str(python[-1]), *names]
 
+    def install_target_dir_argv(self, directory: Path, python_version: str, python_platform: str,
+                                source: PackageSource, lock: Optional[Path] = None,
+                                specs: Sequence[str] = ()) -> List[str]:
+        """Unpack the wheels of a lock (hash-checked) or of exact pins, for another OS or arch, into a plain
+        directory (`--target`): no interpreter of that platform is needed, and the uv cache makes the
+        second fetch of the same wheels a matter of hard links (`tfsetup prove`)."""
+        argv = [self.uv, "pip", "install", "--quiet", "--no-config", "--no-python-downloads", "--target",
+                str(directory), "--python-version", python_version, "--python-platform", python_platform,
+                "--no-deps", "--only-binary", ":all:"]
+        if lock is not None:
+            argv += ["--require-hashes", "-r", os.path.abspath(lock)]
+        return argv + source.args(no_network=["--offline"], no_index=["--no-index"]) + list(specs)
+
     def compile_argv(self, requirements: Path, constraints: Path, python: Sequence[str], source: PackageSource,
                      lowest: bool = False) -> List[str]:
         """Resolve (install nothing) a requirements file under a constraints file, hash-pinned; `python` is
