@@ -162,8 +162,8 @@ class ExportTrie:
                 return None
             visited.add(pos)
             terminal_size, p = _uleb(data, pos)
-            if consumed == len(target):
-                return _terminal(data, p, name) if terminal_size else None
+            if consumed == len(target) and terminal_size:
+                return _terminal(data, p, name)
             p += terminal_size
             if p >= end:
                 return None
@@ -174,7 +174,9 @@ class ExportTrie:
                 edge_end = data.index(b"\0", p)
                 edge = data[p:edge_end]
                 child, p = _uleb(data, edge_end + 1)
-                if edge and target.startswith(edge, consumed):
+                # dyld takes the first edge that matches whole; some linkers (numpy's libgfortran)
+                # write an empty edge to a name's terminal when a longer name shares it as a prefix.
+                if target.startswith(edge, consumed):
                     consumed += len(edge)
                     next_pos = child
                     break
