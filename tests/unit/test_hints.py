@@ -88,3 +88,22 @@ def test_sigill_on_a_host_with_avx_points_elsewhere():
     mac_log = "zsh: illegal hardware instruction  python -c 'import tensorflow'\n"
     assert with_host(explain(mac_log), mac_log, LINUX) == explain(mac_log)
     assert with_host(findings, LINUX_SIGILL, replace(LINUX, os="macos")) == findings
+
+
+def test_a_kept_in_place_repair_leaves_no_backup_and_names_none(tmp_path, isolated_state):
+    """doctor --fix's in-place path: the backup is deleted on success, so no line may point at it."""
+    from tfsetup.txn import Transaction
+
+    target = tmp_path / "env"
+    (target / "bin").mkdir(parents=True)
+    (target / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    said = []
+    with Transaction(target, said.append) as txn:
+        backup = txn.backup()
+        assert backup.is_dir()
+        (target / "bin" / "new").write_text("repaired\n")
+        txn.keep()
+    assert not backup.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["env", "state"] or \
+        sorted(p.name for p in tmp_path.iterdir()) == ["env"]
+    assert not any("backup:" in line or str(backup) in line for line in said)
