@@ -36,7 +36,7 @@ def run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], boo
     findings and the plan before anything is asked or changed."""
     from tfsetup.backends.uv import uv_or_none
     from tfsetup.doctor.apply import RepairFailed, apply_repair, refuse_system_python
-    from tfsetup.doctor.inspect import deep_import, inspect_env, launch_for_env
+    from tfsetup.doctor.inspect import deep_import, inspect_env, launch_for_env, with_loader
     from tfsetup.doctor.repair import needs_rebuild, plan_repair, project_stack_plan
     from tfsetup.doctor.rules import diagnose, problems
     from tfsetup.txn import recover_if_idle
@@ -46,7 +46,7 @@ def run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], boo
         progress(note)
     table = load_table(recipes_file)
     host = load_host(host_file, with_pythons=False)  # fast: no interpreter discovery
-    env = inspect_env(target)
+    env = with_loader(inspect_env(target), host.os, host.machine, host.os_version)
     if deep:
         progress("importing tensorflow in the env (up to 300 s) ...")
         env = replace(env, deep=deep_import(env, launch_for_env(Path(env.python), host.os, host.machine,
@@ -88,7 +88,8 @@ def run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], boo
     doc.update({"repaired": True, "verification": result.verification.to_json() if result.verification else None})
     outcome.exit_code = 0
     try:
-        outcome.after = diagnose(inspect_env(target), load_host(None, with_pythons=False), table)
+        here = load_host(None, with_pythons=False)
+        outcome.after = diagnose(with_loader(inspect_env(target), here.os, here.machine, here.os_version), here, table)
         doc["findings_after"] = [f.to_json() for f in outcome.after]
     except KeyboardInterrupt:
         doc["findings_after"] = None  # interrupted after the repair had succeeded: it stands

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from tfsetup.child import clean_env, run_child
 from tfsetup.envpaths import check_env_dir, is_conda_env, is_venv
+from tfsetup.macho.dyld import Report
 from tfsetup.platforms import ARCH_ARM64, native_launch
 from tfsetup.record import read_record
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
@@ -86,6 +87,10 @@ class EnvFacts:
     arm64_capable: Optional[bool] = None  # macOS: the binary also has an arm64 slice (None: not checked)
     record: Optional[Dict[str, Any]] = None  # tfsetup-env.json, when the env has one
     deep: Optional[ImportCheck] = None
+    # macOS envs: what dyld would do with the installed files (static model; `with_loader`). The
+    # binaries decide, not the metadata: a plug-in file that is not its dist-info's version is judged
+    # by its bytes.
+    loader: Optional[Report] = None
 
     @property
     def minor(self) -> str:
@@ -112,7 +117,16 @@ class EnvFacts:
             "distributions": len(self.distributions),
             "tensorflow": {d.key: d.version for d in self.tf_distributions()},
             "packages": {d.key: d.to_json() for d in self.distributions.values() if d.wheel_tags},
+            "loader": None if self.loader is None else loader_json(self.loader),
         }
+
+
+def loader_json(report: Report) -> Dict[str, Any]:
+    from tfsetup.prove import problem_json
+
+    return {"arch": report.arch, "macos": report.macos, "loads": report.ok,
+            "problems": [problem_json(p) for p in report.problems], "files": report.files_checked,
+            "bindings": report.bindings_checked}
 
 
 def normalize_machine(machine: str) -> str:
@@ -223,3 +237,27 @@ def deep_import(facts: EnvFacts, launch: List[str], timeout: float = DEEP_TIMEOU
     child = run_child(list(launch) + ["-I", "-B", "-c", DEEP_SNIPPET], timeout)
     return ImportCheck(returncode=child.returncode, stderr=child.stderr, seconds=child.seconds,
                        timed_out=child.timed_out)
+
+
+def with_loader(facts: EnvFacts, host_os: str, host_machine: str, host_macos: Optional[str]) -> EnvFacts:
+    """For a macOS env (its python says darwin, or the host is a Mac): the static dyld check of its
+    files (every Mach-O's arch and minos, its dependencies, and the TF plug-ins loaded in TF's process;
+    only the plug-ins' bindings, so it fits the fast pass). The arch is the hardware's: an env whose
+    python runs under Rosetta is still judged for arm64. Read from the files, never by running them,
+    so a Mac-shaped env on Linux is judged as the Mac would."""
+    if facts.sys_platform != "darwin" and host_os != "macos":
+        return facts
+    from tfsetup.prove import check_loads, find_site_packages
+
+    env = Path(facts.path)
+    site = env / "lib" / f"python{facts.minor}" / "site-packages"
+    if not site.is_dir():
+        try:
+            site = find_site_packages(env)[0]
+        except TfsetupError:
+            return facts
+    if host_os == "macos":
+        arch, macos = ("arm64" if host_machine in ("arm64", "aarch64") else "x86_64"), host_macos
+    else:
+        arch, macos = ("arm64" if facts.machine in ("arm64", "aarch64") else "x86_64"), None
+    return replace(facts, loader=check_loads(site, arch, macos, full=False))

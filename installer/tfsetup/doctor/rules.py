@@ -25,6 +25,7 @@ from tfsetup.doctor.explain import explain_exit
 from tfsetup.doctor.findings import SEVERITIES, Finding, worst_first
 from tfsetup.doctor.inspect import Distribution, EnvFacts
 from tfsetup.host.facts import HostFacts
+from tfsetup.macho.dyld import Problem, dyld_message
 from tfsetup.recipes import TF_DISTRIBUTIONS, Incompatible, Recipe, RecipeTable, normalize_name
 
 ROSETTA_URL = "https://developer.apple.com/documentation/apple-silicon/about-the-rosetta-translation-environment"
@@ -166,6 +167,8 @@ def _default_recipe(table: RecipeTable, host: HostFacts, accelerator: str) -> Op
 def _rosetta(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
     if not (host.os == "macos" and host.machine == "arm64" and env.machine == "x86_64"):
         return []
+    if env.sys_platform not in ("darwin", ""):  # a Mac-shaped env judged elsewhere (--host-file)
+        return []
     evidence = (f"the env's python ran as {env.machine} (platform.machine())",
                 f"this Mac's hardware is arm64 ({host.cpu or 'Apple Silicon'})",
                 f"interpreter: {env.base_executable or env.executable or env.python}")
@@ -209,6 +212,84 @@ def _x86_wheels(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Find
         "under Rosetta 2, without AVX (TensorFlow dies with an illegal instruction) and without Metal.",
         "Rebuild the env with an arm64 Python so that arm64 wheels are installed (`tfsetup doctor --fix`).",
         tuple(bad), (ROSETTA_URL, "https://pypi.org/simple/tensorflow/"))]
+
+
+PLUGIN_PREFIX = "tensorflow-plugins/"
+LOAD_KINDS = ("library-not-loaded", "symbol-not-found", "symbol-not-found-flat")
+
+
+def _dyld_line(p: Problem) -> str:
+    """The first line dyld prints for it, and where it was referenced from."""
+    head = dyld_message(p).splitlines()[0]
+    return head if p.kind in ("wrong-arch", "macos-too-old") else f"{head} (referenced from {p.file})"
+
+
+def _plugins_load(env: EnvFacts) -> bool:
+    """The loader check ran, found plug-in files and every one loads."""
+    report = env.loader
+    return report is not None and any(r.startswith(PLUGIN_PREFIX) for r in report.loaded) and not any(
+        p.file.startswith(PLUGIN_PREFIX) for p in report.problems)
+
+
+def _loader(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    """What dyld would refuse, read from the installed files (EnvFacts.loader): the binaries decide."""
+    report = env.loader
+    if report is None or report.ok:
+        return []
+    out: List[Finding] = []
+    plugin = [p for p in report.problems if p.kind in LOAD_KINDS and p.file.startswith(PLUGIN_PREFIX)]
+    if plugin:
+        first = plugin[0]
+        tf, metal = tf_distribution(env), env.dist("tensorflow-metal")
+        rows = sorted((r for r in _metal_recipes(table, host) if env.minor in r.pythons),
+                      key=lambda r: (r.status == "stable", r.default, r.tf_version), reverse=True)
+        fix = (f"Use {rows[0].distribution} {rows[0].tensorflow} with tensorflow-metal {rows[0].plugin_version} "
+               f"(recipe {rows[0].id}): `tfsetup doctor --fix` installs that set, or "
+               f"`tfsetup install --tf {rows[0].tf_minor} --force {shlex.quote(env.path)}`; or remove tensorflow-metal to run on the "
+               "CPU." if rows else "Remove tensorflow-metal and run TensorFlow on the CPU.")
+        installed = (f"{_label(tf)}" if tf else "no TensorFlow") + (f" and {_label(metal)}" if metal else "")
+        out.append(Finding(
+            "metal-plugin-abi-mismatch", "error",
+            f"The Metal plug-in does not load with the installed TensorFlow ({installed} by their metadata; "
+            f"judged from the files): dyld stops with `{dyld_message(first).splitlines()[0]}` in {first.file}, "
+            "so `import tensorflow` fails.",
+            fix, tuple(_dyld_line(p) + (f" and {p.count - 1} more" if p.count > 1 else "") for p in plugin),
+            _sources(table, "metal-plugin-abi-mismatch"),
+            {"loader": [{"kind": p.kind, "file": p.file, "library": p.library, "symbol": p.symbol}
+                        for p in plugin]}))
+    wrong = [p for p in report.problems if p.kind == "wrong-arch"]
+    if wrong and report.arch == "arm64":
+        shown = [f"{p.file}: {p.have} only, no arm64 slice" for p in wrong[:5]]
+        more = (f"and {len(wrong) - 5} more files",) if len(wrong) > 5 else ()
+        out.append(Finding(
+            "x86-wheel-on-arm64", "error",
+            f"{len(wrong)} installed binar{'y has' if len(wrong) == 1 else 'ies have'} no arm64 code (first: "
+            f"{wrong[0].file}): an arm64 Python cannot load {'it' if len(wrong) == 1 else 'them'} (dyld: "
+            "'incompatible architecture').",
+            "Reinstall arm64 wheels: `tfsetup doctor --fix` rebuilds the env with an arm64 Python.",
+            tuple(shown) + more, (ROSETTA_URL,)))
+    elif wrong:
+        out.append(Finding(
+            "unsupported-wheel", "error",
+            f"{len(wrong)} installed binaries have no {report.arch} code (first: {wrong[0].file}).",
+            "Reinstall the env's packages for this Mac's architecture (`tfsetup install PATH --force`).",
+            tuple(f"{p.file}: {p.have}" for p in wrong[:5])))
+    old = [p for p in report.problems if p.kind == "macos-too-old"]
+    if old:
+        need = max((p.needs or "0" for p in old), key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit()))
+        out.append(Finding(
+            "macos-too-old", "error",
+            f"Installed binaries need macOS {need}, newer than this Mac's {report.macos}: dyld refuses them.",
+            f"Update macOS to {need} or newer, or install a recipe whose minimum fits (`tfsetup recipes`).",
+            tuple(_dyld_line(p) for p in old[:5])))
+    core = [p for p in report.problems if p.kind in LOAD_KINDS and p.file.startswith("tensorflow/")]
+    if core:
+        out.append(Finding(
+            "tensorflow-import-failed", "error",
+            f"TensorFlow's own binaries do not load: `{dyld_message(core[0]).splitlines()[0]}` in {core[0].file}.",
+            "Reinstall TensorFlow from the recipe's lock (`tfsetup doctor --fix`).",
+            tuple(_dyld_line(p) for p in core[:5])))
+    return out
 
 
 def _conflicts(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
@@ -539,7 +620,7 @@ def _deep(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
 
 # Built-in rules speak first (their text is computed from this env's facts); a table entry for the same
 # finding id adds its evidence and sources, and speaks alone where no rule knows the problem.
-RULES = (_rosetta, _x86_wheels, _conflicts, _metal, _numpy, _keras, _requirements_rule, _table_entries,
+RULES = (_rosetta, _loader, _x86_wheels, _conflicts, _metal, _numpy, _keras, _requirements_rule, _table_entries,
          _macos_too_old, _no_avx, _cuda, _missing_tf, _not_verified, _deep)
 
 
@@ -551,6 +632,8 @@ def diagnose(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding
         # rules and the table's [[incompatible]] entries can be told (and tested) apart.
         origin = ["table"] if rule is _table_entries else ["rule"]
         findings.extend(replace(f, data=dict(f.data, origin=origin)) for f in rule(env, host, table))
+    if _plugins_load(env):  # the files load whatever their metadata says: the binaries decide
+        findings = [f for f in findings if f.id != "metal-plugin-abi-mismatch"]
     return [_naming_the_env(f, env) for f in _merge(findings)]
 
 
