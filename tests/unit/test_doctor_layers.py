@@ -132,3 +132,89 @@ def test_macos_11_is_too_old_for_arm64_tf_wheels_and_12_0_is_not():
     env = mac_stack(tf="2.15.1", metal=None, numpy="1.26.4", keras="2.15.0", tags=("cp311-cp311-macosx_12_0_arm64",))
     assert find(diagnose(env, replace(MAC, os_version="11.7.10"), RULES_ONLY), "macos-too-old") is not None
     assert find(diagnose(env, replace(MAC, os_version="12.0"), RULES_ONLY), "macos-too-old") is None
+
+
+def _cuda_fix(tf_version: str):
+    env = linux_221(d("tensorflow", tf_version, ()))
+    return find(diagnose(env, host_fixture("linux-x86_64-h100"), TABLE), "cuda-libs-missing")
+
+
+def test_cuda_fix_names_the_recipe_of_tfs_minor_else_the_default_cuda_recipe():
+    assert "recipe linux-x86_64-cuda-tf2.18 " in _cuda_fix("2.18.1").fix
+    assert "recipe linux-x86_64-cuda-tf2.21 " in _cuda_fix("2.19.1").fix  # no 2.19 CUDA recipe: the default
+    assert _cuda_fix("2.14.1") is not None  # TF 2.14 is the first with pip CUDA wheels
+    assert _cuda_fix("2.13.1") is None
+
+
+def test_unparseable_versions_do_not_break_the_rules():
+    env = linux_221(d("tensorflow", "2.x-custom", ()))
+    assert find(diagnose(env, host_fixture("linux-x86_64-h100"), RULES_ONLY), "cuda-libs-missing") is None
+    mac = replace(mac_stack(metal=None), version="3.x")
+    assert find(diagnose(mac, MAC, RULES_ONLY), "metal-unsupported-python") is None
+
+
+def test_not_verified_only_without_a_passed_verification_and_at_most_three_failed_checks():
+    passed = linux_221(record={"verification": {"ok": True}})
+    assert find(diagnose(passed, LINUX, TABLE), "not-verified") is None
+    checks = [{"id": f"c{i}", "status": "fail", "message": f"m{i}"} for i in range(5)]
+    failed = find(diagnose(linux_221(record={"verification": {"ok": False, "checks": checks}}), LINUX, TABLE),
+                  "not-verified")
+    assert failed.evidence == ("c0: m0", "c1: m1", "c2: m2") and "failed its last verification" in failed.message
+    none = find(diagnose(linux_221(record={}), LINUX, TABLE), "not-verified")
+    assert none.evidence == ("verification: none",)
+
+
+def test_marker_environment_of_windows_linux_and_other_implementations():
+    from tfsetup.doctor.rules import marker_environment
+
+    win = marker_environment(replace(linux_221(), sys_platform="win32", machine="x86_64"))
+    assert (win["os_name"], win["platform_system"], win["platform_machine"]) == ("nt", "Windows", "AMD64")
+    assert win["platform_python_implementation"] == "CPython"
+    lin = marker_environment(replace(linux_221(), implementation="pypy"))
+    assert (lin["os_name"], lin["platform_system"], lin["platform_machine"]) == ("posix", "Linux", "x86_64")
+    assert lin["platform_python_implementation"] == "pypy"
+
+
+def test_an_unmet_requirement_without_a_version_reads_any():
+    from tfsetup.doctor.rules import unmet_requirements
+
+    env = linux_221(d("tensorflow-cpu", "2.21.0", ("absl-py",)), d("absl-py", "0"))
+    env = replace(env, distributions={k: v for k, v in env.distributions.items() if k != "absl-py"})
+    assert {"by": "tensorflow-cpu 2.21.0", "package": "absl-py", "required": "any",
+            "installed": None} in unmet_requirements(env)
+
+
+def test_x86_conda_on_apple_silicon_depends_on_the_arm64_slice():
+    env = mac_stack(machine="x86_64", conda=True, arm64_capable=False)
+    assert find(diagnose(env, MAC, RULES_ONLY), "conda-x86-on-arm64") is not None
+    capable = find(diagnose(mac_stack(machine="x86_64", conda=True, arm64_capable=True), MAC, RULES_ONLY),
+                   "rosetta-python")
+    assert capable is not None and capable.severity == "warning"
+    rosetta = find(diagnose(mac_stack(machine="x86_64", arm64_capable=False), MAC, RULES_ONLY), "rosetta-python")
+    assert "interpreter: /usr/bin/python3" in rosetta.evidence  # the base interpreter, the one to replace
+
+
+def test_macos_too_old_reads_the_recipes_min_os_the_tf_version_and_wheel_tags():
+    stack = mac_stack(tags=())  # TF 2.19.1 + tensorflow-metal 1.2.0: the Metal recipe's min_os is 12.1
+    finding = find(diagnose(stack, replace(MAC, os_version="12.0"), RULES_ONLY), "macos-too-old")
+    assert finding is not None and "(macOS 12.1)" in finding.message
+    assert any("tensorflow-metal 1.2.0: its binaries need macOS 12.1" in e for e in finding.evidence)
+    tf213 = mac_stack(tf="2.13.1", metal=None, numpy="1.24.3", keras="2.13.1", tags=())
+    assert find(diagnose(tf213, replace(MAC, os_version="11.7"), RULES_ONLY), "macos-too-old") is not None
+    tagged = mac_stack(metal=None, tags=())
+    tagged = replace(tagged, distributions=dict(tagged.distributions,
+                                                numpy=d("numpy", "2.1.3", (), ("cp311-cp311-macosx_14_0_arm64",))))
+    finding = find(diagnose(tagged, replace(MAC, os_version="13.6"), RULES_ONLY), "macos-too-old")
+    assert finding is not None and "(macOS 14.0)" in finding.message
+
+
+def test_macos_too_old_names_the_recipe_whose_min_os_is_exactly_this_macos():
+    env = mac_stack(metal=None, tags=())
+    finding = find(diagnose(env, replace(MAC, os_version="11.3"), RULES_ONLY), "macos-too-old")
+    assert "only recipe macos11-arm64-cpu-tfmacos2.9" in finding.fix
+
+
+def test_python_313_metal_finding_speaks_with_the_tables_entry():
+    entry = next(e for e in TABLE.incompatible if e.finding == "metal-unsupported-python")
+    finding = find(diagnose(mac_stack(version="3.13.1"), MAC, TABLE), "metal-unsupported-python")
+    assert finding.message == entry.message and finding.severity == "error"
