@@ -25,7 +25,7 @@ from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError, in
 from tfsetup.macho.dyld import (PLUGIN_DIR, TF_CORE, TF_DLOPEN_CALLER, Problem, Process, Report, check_env,
                                 dyld_message, highest_minos, iter_macho_files)
 from tfsetup.macho.reader import version_tuple
-from tfsetup.platforms import UV_PLATFORMS
+from tfsetup.platforms import UV_PLATFORMS, deployment_target
 from tfsetup.recipes import Recipe, RecipeTable, normalize_name
 
 EXIT_CANNOT_FETCH = EXIT_INSTALL_FAILED  # 4: nothing was proven, nothing was changed
@@ -138,13 +138,17 @@ def check_python(value: Optional[str]) -> str:
 # the edge: fetching wheels
 
 def fetch(backend: Backend, directory: Path, python: str, platform: str, source: PackageSource,
-          lock: Optional[Path] = None, pins: Sequence[str] = ()) -> None:
-    """Unpack the wheels into `directory`; TfsetupError exit 4 when they cannot be had."""
+          lock: Optional[Path] = None, pins: Sequence[str] = (), macos: Optional[str] = None) -> None:
+    """Unpack the wheels into `directory`; TfsetupError exit 4 when they cannot be had. With `macos`, the
+    wheels `install` would pick on that macOS (a lock may list a macosx_11_0 and a macosx_14_0 numpy)."""
     from tfsetup.backends._proc import run_step
 
+    env = dict(source.env())
+    if macos:
+        env["MACOSX_DEPLOYMENT_TARGET"] = deployment_target(macos, arch_of(platform))
     try:
         argv = backend.install_target_dir_argv(directory, python, UV_PLATFORMS[platform], source, lock, pins)
-        run_step("fetch", argv, env=source.env())
+        run_step("fetch", argv, env=env)
     except BackendError as exc:
         raise TfsetupError(f"cannot fetch the wheels to prove: {exc.message}", EXIT_CANNOT_FETCH,
                            fix=fetch_fix(exc.message, source, python, platform)) from None
@@ -235,11 +239,11 @@ def fetch_and_prove(backend: Backend, platform: str, python: str, macos: Optiona
     started = time.perf_counter()
     arch_of(platform)
     if keep is not None:
-        fetch(backend, keep, python, platform, source, lock, pins)
+        fetch(backend, keep, python, platform, source, lock, pins, macos)
         return prove_dir(keep, platform, python, macos, macos_from, subject, table, started, full=full)
     with tempfile.TemporaryDirectory(prefix="tfsetup-prove-") as tmp:
         site = Path(tmp) / "site-packages"
-        fetch(backend, site, python, platform, source, lock, pins)
+        fetch(backend, site, python, platform, source, lock, pins, macos)
         return prove_dir(site, platform, python, macos, macos_from, subject, table, started, full=full)
 
 

@@ -75,6 +75,11 @@ class UvBackend:
             argv += ["--require-hashes", "-r", os.path.abspath(lock)]
         return argv + source.args(no_network=["--offline"], no_index=["--no-index"]) + list(specs)
 
+    def cache_clean_argv(self, names: Sequence[str]) -> List[str]:
+        """Drop these packages from uv's cache (scripts/prove_recipes.py --prune: each TF wheel is ~1 GB
+        unpacked)."""
+        return [self.uv, "cache", "clean", "--quiet", *names]
+
     def compile_argv(self, requirements: Path, constraints: Path, python: Sequence[str], source: PackageSource,
                      lowest: bool = False) -> List[str]:
         """Resolve (install nothing) a requirements file under a constraints file, hash-pinned; `python` is

@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""Prove every macOS recipe x Python lock loads, from its exact wheels, and file the proofs.
+
+For each macOS recipe and each Python it has a lock for: fetch the lock's wheels (hash-checked, for the
+recipe's platform, as a Mac at the recipe's min_os would pick them) with uv into a throwaway directory,
+run `tfsetup prove`'s checks over them (every Mach-O's arch slice and minos, every dependency, every
+binding, the Metal plug-in inside TensorFlow's process), and write recipes/proofs/<id>/py3.X.json:
+the verdict, the highest minos of the files, the problems, and for each Mach-O carrying wheel its
+version, tag, sha256 (from the lock) and a digest of the Mach-O bytes that were proven.
+
+    scripts/prove_recipes.py                 prove all and write the proofs
+    scripts/prove_recipes.py --check         re-prove and compare with the committed proofs (exit 1 on a difference)
+    scripts/prove_recipes.py --recipe ID --python 3.11   only these (repeatable)
+    scripts/prove_recipes.py --prune --cache-dir DIR     a dedicated uv cache, TF wheels dropped after use
+                                                         (each unpacked TF wheel is ~1 GB)
+    scripts/prove_recipes.py --discover      TF / tensorflow-metal / numpy releases on PyPI newer than the
+                                             table; each new TF proven with the newest plug-in (macOS arm64)
+
+UV_CACHE_DIR is honoured (a warm cache makes a proof a few seconds).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "installer"))
+
+from packaging.version import InvalidVersion, Version  # noqa: E402
+
+from tfsetup.backends.base import PackageSource  # noqa: E402
+from tfsetup.backends.uv import UvBackend  # noqa: E402
+from tfsetup.errors import TfsetupError  # noqa: E402
+from tfsetup.macho.dyld import iter_macho_files  # noqa: E402
+from tfsetup.prove import ProveResult, fetch, problem_json, prove_dir  # noqa: E402
+from tfsetup.recipes import Recipe, RecipeTable, load_recipes, normalize_name  # noqa: E402
+
+PROOFS = ROOT / "recipes" / "proofs"
+SCHEMA = 1
+
+
+def proof_path(recipe_id: str, python: str) -> Path:
+    return PROOFS / recipe_id / f"py{python}.json"
+
+
+def macos_pairs(table: RecipeTable, ids: Sequence[str] = (), pythons: Sequence[str] = ()) -> List[Tuple[Recipe, str]]:
+    """(recipe, python) for every macOS recipe's lock, grouped by TF wheel (so --prune drops each once)."""
+    pairs = [(r, py) for r in table.recipes if r.os == "macos" for py in sorted(r.locks, key=Version)
+             if (not ids or r.id in ids) and (not pythons or py in pythons)]
+    return sorted(pairs, key=lambda rp: (rp[0].distribution, rp[0].tf_version, rp[0].machine, Version(rp[1]), rp[0].id))
+
+
+# ---------------------------------------------------------------------------------------------
+# one proof
+
+def lock_hashes(lock: Path) -> Dict[str, List[str]]:
+    """name -> the sha256s the lock allows for it."""
+    out: Dict[str, List[str]] = {}
+    name = None
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if "==" in text and not text.startswith("--hash"):
+            name = normalize_name(text.split("==")[0].strip())
+            out.setdefault(name, [])
+        for part in text.split():
+            if part.startswith("--hash=sha256:") and name:
+                out[name].append(part[len("--hash=sha256:"):])
+    return out
+
+
+def owners(site: Path) -> Dict[str, Tuple[str, str, str]]:
+    """Installed file (relative) -> (distribution, version, wheel tag), from each dist-info's RECORD."""
+    out: Dict[str, Tuple[str, str, str]] = {}
+    for info in sorted(site.glob("*.dist-info")):
+        name, _, version = info.name[:-len(".dist-info")].partition("-")
+        tag = ""
+        wheel = info / "WHEEL"
+        if wheel.is_file():
+            tag = ",".join(ln.split(":", 1)[1].strip() for ln in wheel.read_text(errors="replace").splitlines()
+                           if ln.startswith("Tag:"))
+        record = info / "RECORD"
+        if record.is_file():
+            for line in record.read_text(errors="replace").splitlines():
+                path = line.rsplit(",", 2)[0]
+                out[os.path.normpath(path)] = (normalize_name(name), version, tag)
+    return out
+
+
+def wheels_of(site: Path, hashes: Dict[str, List[str]]) -> Dict[str, Dict[str, Any]]:
+    """The Mach-O carrying wheels: version, tag, sha256 (the lock's, when it allows one file) and a
+    sha256 over the Mach-O files proven (path and bytes)."""
+    who = owners(site)
+    files: Dict[str, List[str]] = {}
+    for path in iter_macho_files(site):
+        rel = os.path.relpath(path, site)
+        files.setdefault(who.get(rel, ("(unowned)", "", ""))[0], []).append(rel)
+    out: Dict[str, Dict[str, Any]] = {}
+    for name, rels in sorted(files.items()):
+        digest = hashlib.sha256()
+        for rel in sorted(rels):
+            digest.update(rel.encode() + b"\0")
+            with open(site / rel, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 22), b""):
+                    digest.update(chunk)
+        owner = who.get(rels[0], (name, "", ""))
+        allowed = hashes.get(name, [])
+        entry: Dict[str, Any] = {"version": owner[1], "tag": owner[2], "macho_files": len(rels),
+                                 "macho_sha256": digest.hexdigest()}
+        if len(allowed) == 1:
+            entry["sha256"] = allowed[0]
+        else:
+            entry["sha256_one_of"] = sorted(allowed)
+        out[name] = entry
+    return out
+
+
+def proof_doc(recipe: Recipe, python: str, result: ProveResult, wheels: Dict[str, Dict[str, Any]],
+              lock: Path) -> Dict[str, Any]:
+    return {
+        "schema": SCHEMA, "recipe": recipe.id, "python": python, "platform": recipe.platform,
+        "arch": result.report.arch, "macos": result.macos, "status": recipe.status,
+        "lock": recipe.lock_relpath(python), "lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest(),
+        "verdict": "loads" if result.loads else "does-not-load",
+        "highest_minos": {"minos": result.highest[0], "file": result.highest[1]} if result.highest else None,
+        "problems": [problem_json(p) for p in result.problems],
+        "dyld": result.headline(),
+        "checked": {"files": result.report.files_checked, "bindings": result.report.bindings_checked,
+                    "dependencies": result.report.dependencies_checked},
+        "wheels": wheels,
+        "made_by": "scripts/prove_recipes.py (tfsetup prove's static dyld model)",
+    }
+
+
+def prove_one(recipe: Recipe, python: str, table: RecipeTable, backend: UvBackend) -> Dict[str, Any]:
+    lock = Path(recipe.locks[python].path)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tfsetup-proof-") as tmp:
+        site = Path(tmp) / "site-packages"
+        fetch(backend, site, python, recipe.platform, PackageSource(), lock=lock, macos=recipe.min_os)
+        result = prove_dir(site, recipe.platform, python, recipe.min_os, f"recipe {recipe.id} min_os",
+                           f"lock {recipe.lock_relpath(python)}", table, started)
+        return proof_doc(recipe, python, result, wheels_of(site, lock_hashes(lock)), lock)
+
+
+def compare(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
+    return [f"{k}: committed {json.dumps(old.get(k))[:160]} != now {json.dumps(new.get(k))[:160]}"
+            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
+def summary(doc: Dict[str, Any]) -> str:
+    minos = (doc.get("highest_minos") or {}).get("minos")
+    kinds = sorted({p["kind"] for p in doc["problems"]})
+    return f"{doc['verdict']}, highest minos {minos}, min_os {doc['macos']}" + (f", {', '.join(kinds)}" if kinds else "")
+
+
+def prune(backend: UvBackend, names: Sequence[str]) -> None:
+    subprocess.run(backend.cache_clean_argv(names), check=False, capture_output=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# --discover
+
+def pypi_releases(name: str) -> Dict[str, List[str]]:
+    """version -> wheel file names, from PyPI's JSON API (one request per project)."""
+    with urllib.request.urlopen(f"https://pypi.org/pypi/{name}/json", timeout=30) as resp:
+        doc = json.load(resp)
+    return {v: [f["filename"] for f in files if f["filename"].endswith(".whl") and not f.get("yanked")]
+            for v, files in doc["releases"].items()}
+
+
+def _v(text: str) -> Optional[Version]:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def discover(table: RecipeTable, backend: UvBackend, python: str, pre: bool) -> int:
+    mac = [r for r in table.recipes if r.os == "macos" and r.machine == "arm64" and r.distribution == "tensorflow"]
+    metal_rows = [r for r in mac if r.plugin]
+    newest_tf = max(r.tf_version for r in mac)
+    newest_metal_tf = max(r.tf_version for r in metal_rows)
+    newest_plugin = max(Version(r.plugin_version) for r in metal_rows)
+    lock_numpy = max((_v(r.locks[p].pins.get("numpy", "0")) or Version("0")) for r in mac for p in r.locks)
+    cp = "cp" + python.replace(".", "")
+
+    def newer(name: str, floor: Version, need_mac: bool) -> List[Version]:
+        out = []
+        for text, files in pypi_releases(name).items():
+            v = _v(text)
+            if v is None or v <= floor or (v.is_prerelease and not pre):
+                continue
+            if need_mac and not any("macosx" in f and "arm64" in f and f"-{cp}-" in f for f in files):
+                continue
+            out.append(v)
+        return sorted(out)
+
+    tf_new = newer("tensorflow", newest_metal_tf, True)
+    metal_new = newer("tensorflow-metal", newest_plugin, False)
+    numpy_new = newer("numpy", lock_numpy, False)
+    plugin = metal_new[-1] if metal_new else newest_plugin
+    print(f"table: newest TF {newest_tf}, newest Metal row TF {newest_metal_tf} with tensorflow-metal {newest_plugin}; "
+          f"newest numpy in a macOS lock {lock_numpy}")
+    print(f"PyPI, newer ({cp} macOS arm64 wheels for TF): tensorflow {[str(v) for v in tf_new] or 'none'}, "
+          f"tensorflow-metal {[str(v) for v in metal_new] or 'none'}, numpy {[str(v) for v in numpy_new] or 'none'}")
+    for tf in tf_new:
+        pins = [f"tensorflow=={tf}", f"tensorflow-metal=={plugin}"]
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="tfsetup-discover-") as tmp:
+            site = Path(tmp) / "site-packages"
+            try:
+                fetch(backend, site, python, "macos-arm64", PackageSource(), pins=pins)
+            except TfsetupError as exc:
+                print(f"\n{' + '.join(pins)} (Python {python}): cannot fetch: {exc.headline()}")
+                continue
+            result = prove_dir(site, "macos-arm64", python, None, "not given", "pins", table, started)
+        print(f"\n{' + '.join(pins)} (Python {python}): {'LOADS' if result.loads else 'does not load'} "
+              f"({result.seconds:.1f} s)")
+        if result.loads:
+            minor = f"{tf.major}.{tf.minor}"
+            print("candidate row (lock it with scripts/lock_recipes.py, then prove it with this script):\n")
+            print(f'[[recipe]]\nid = "macos-arm64-metal-tf{minor}"\nos = "macos"\nmachine = "arm64"\n'
+                  f'accelerator = "metal"\ndistribution = "tensorflow"\ntensorflow = "{tf}"\n'
+                  f'plugin = "tensorflow-metal"\nplugin_version = "{plugin}"\n'
+                  f'min_os = "{result.highest[0] if result.highest else "12.0"}"\nstatus = "prerelease"\n')
+        else:
+            print(f"  {result.headline()}".replace("\n", "\n  "))
+            for p in result.problems:
+                print(f"  {p.kind}: {p.file} ({p.count})")
+    if not tf_new:
+        print("nothing new to prove")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="re-prove and compare with the committed proofs")
+    parser.add_argument("--recipe", action="append", default=[], help="only this recipe id (repeatable)")
+    parser.add_argument("--python", action="append", default=[], help="only this Python minor (repeatable)")
+    parser.add_argument("--cache-dir", help="uv cache directory (default: UV_CACHE_DIR or uv's own)")
+    parser.add_argument("--prune", action="store_true", help="drop each TF wheel from the uv cache after its proofs")
+    parser.add_argument("--discover", action="store_true", help="new PyPI releases, each new TF proven with Metal")
+    parser.add_argument("--pre", action="store_true", help="--discover: include pre-releases")
+    args = parser.parse_args(argv)
+    if args.cache_dir:
+        os.environ["UV_CACHE_DIR"] = os.path.abspath(args.cache_dir)
+    table = load_recipes(None)
+    backend = UvBackend()
+    if args.discover:
+        return discover(table, backend, (args.python or ["3.11"])[0], args.pre)
+    pairs = macos_pairs(table, args.recipe, args.python)
+    if not pairs:
+        print("no macOS recipe matches", file=sys.stderr)
+        return 2
+    failed = 0
+    for index, (recipe, python) in enumerate(pairs):
+        started = time.perf_counter()
+        try:
+            doc = prove_one(recipe, python, table, backend)
+        except TfsetupError as exc:
+            print(f"{recipe.id} py{python}: error: {exc.render()}", file=sys.stderr)
+            failed += 1
+            continue
+        path = proof_path(recipe.id, python)
+        took = f"{time.perf_counter() - started:.1f} s"
+        if args.check:
+            old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+            diffs = compare(old, doc) if old else ["no committed proof"]
+            print(f"{recipe.id} py{python}: {'same' if not diffs else 'DIFFERS'} ({summary(doc)}; {took})")
+            for line in diffs:
+                print(f"    {line}")
+            failed += bool(diffs)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            print(f"{recipe.id} py{python}: {summary(doc)} ({took}) -> {path.relative_to(ROOT)}")
+        following = pairs[index + 1] if index + 1 < len(pairs) else None
+        if args.prune and (following is None or (following[0].distribution, following[0].tensorflow,
+                                                 following[0].machine, following[1]) !=
+                           (recipe.distribution, recipe.tensorflow, recipe.machine, python)):
+            prune(backend, [recipe.distribution])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
