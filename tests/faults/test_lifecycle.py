@@ -158,6 +158,8 @@ class Stack:
     def __init__(self, root: Path) -> None:
         self.wheels = root / "wheels"
         self.table = root / "table" / "recipes.toml"
+        self.cache = root / "uv-cache"  # its own: the shared cache may hold the real pandas, which an
+        # offline resolution would also consider (this uv has no UV_NO_INDEX)
 
     def install_args(self, target: Path, *more: str) -> List[str]:
         return ["install", str(target), "--python", h.PY, "--recipes-file", str(self.table), "--offline",
@@ -165,7 +167,7 @@ class Stack:
 
     def env(self) -> Dict[str, str]:
         # add and upgrade have no source flags: uv is pointed at the wheelhouse the way a user's env would
-        return {"UV_OFFLINE": "1", "UV_NO_INDEX": "1", "UV_FIND_LINKS": str(self.wheels)}
+        return {"UV_OFFLINE": "1", "UV_FIND_LINKS": str(self.wheels), "UV_CACHE_DIR": str(self.cache)}
 
 
 def _tf_wheel(wheels: Path, version: str, numpy: str) -> Path:
