@@ -289,3 +289,108 @@ def test_old_protobuf_and_a_foreign_keras_2_get_their_own_explanations():
     assert "older than the protobuf that generated" in proto.message  # too old, not the 4.x-too-new case
     (keras,) = explain(_read(ERRORS / "keras-mismatch--register-load-context-function.txt"))
     assert "built for another TensorFlow version" in keras.message and "tf-keras" in keras.fix
+
+
+# ---------------------------------------------------------------------------------------------
+# branches scripts/mutation.py found untested
+
+def test_a_long_line_is_cut_to_400_characters_of_evidence():
+    line = "AttributeError: _ARRAY_API not found " + "".join(f"{i:05d}" for i in range(400))
+    (finding,) = explain(line)
+    assert finding.evidence == (line[:400].rstrip() + " ...",)
+    exact = line[:400]
+    assert explain(exact)[0].evidence == (exact,)  # 400 characters still fit
+
+
+def test_a_match_far_into_one_line_shows_the_4000_characters_before_it():
+    text = "Q" + "x" * 4000 + "_ARRAY_API not found"  # one line: its 'line' reaches back 4000 characters
+    (finding,) = explain(text)
+    assert finding.evidence[0].startswith("xxx") and "Q" not in finding.evidence[0]
+    (near,) = explain("Q" + "x" * 3999 + "_ARRAY_API not found")
+    assert near.evidence[0].startswith("Qxx")
+
+
+def test_with_host_rewrites_illegal_instruction_only_on_an_avx_linux_host():
+    from dataclasses import replace
+
+    from tests.conftest import host_fixture
+    from tfsetup.doctor.explain import with_host
+
+    text = "Illegal instruction (core dumped)\n"
+    findings = explain(text)
+    host = host_fixture("linux-x86_64-avx")
+    (mine,) = with_host(findings, text, host)
+    assert mine.message.startswith(findings[0].message.split(". ")[0] + ". This machine's CPU has AVX (avx")
+    assert "faulthandler" in mine.fix
+    assert with_host(findings, text, host_fixture("linux-x86_64-no-avx")) == findings
+    mac_text = "zsh: illegal hardware instruction  python\n"  # a Mac's log pasted here: left as it is
+    assert with_host(explain(mac_text), mac_text, host) == explain(mac_text)
+    assert with_host(findings, text, replace(host, os="macos")) == findings
+
+
+def test_equally_specific_table_entries_leave_the_first_one_speaking():
+    first = Incompatible(id="w-1", finding="weird-thing", when={}, signatures=("Aaa",), message="first.",
+                         fix="fix one", sources=("https://example.org/1",))
+    second = Incompatible(id="w-2", finding="weird-thing", when={}, signatures=("Bbb",), message="second.",
+                          fix="fix two", sources=("https://example.org/2",))
+    (finding,) = explain("Aaa\nBbb\n", _table(first, second))
+    assert (finding.message, finding.fix) == ("first.", "fix one")
+    assert finding.sources == ("https://example.org/1", "https://example.org/2")
+
+
+def test_no_matching_distribution_lists_up_to_four_versions_then_the_range():
+    def message(versions: str) -> str:
+        (finding,) = explain("ERROR: Could not find a version that satisfies the requirement tensorflow==2.1.0 "
+                             f"(from versions: {versions})\nERROR: No matching distribution found for "
+                             "tensorflow==2.1.0\n")
+        return finding.message
+
+    assert "pip only sees 2.16.1, 2.16.2, 2.17.0, 2.17.1." in message("2.16.1, 2.16.2, 2.17.0, 2.17.1")
+    assert "pip only sees 2.16.1 ... 2.18.0." in message("2.16.1, 2.16.2, 2.17.0, 2.17.1, 2.18.0")
+
+
+def test_rosetta_arm64_against_arm64e_is_not_called_rosetta():
+    (finding,) = explain("(mach-o file, but is an incompatible architecture (have 'arm64', need 'arm64e'))")
+    assert "wrong CPU architecture" in finding.message
+
+
+def test_unsupported_wheel_reads_linux_and_intel_mac_platforms():
+    (linux,) = explain("ERROR: tensorflow-2.15.0-cp311-cp311-manylinux_2_17_x86_64.whl is not a supported "
+                       "wheel on this platform.\n")
+    assert "its tags (cp311-cp311-manylinux_2_17_x86_64) do not match this interpreter" in linux.message
+    (mac,) = explain("ERROR: tensorflow-2.15.0-cp311-cp311-macosx_10_15_x86_64.whl is not a supported "
+                     "wheel on this platform.\n")
+    assert "it needs macosx_10_15_x86_64 but this Python is arm64" in mac.message
+
+
+def test_a_pattern_is_tried_on_its_first_1000_occurrences_only():
+    noise = "loading libmetal_plugin.dylib\n"  # the pattern, on lines the rule's line filter rejects
+    real = "dlopen(libmetal_plugin.dylib): Symbol not found: _TF_Foo\n"
+    assert [f.id for f in explain(noise * 999 + real)] == ["metal-plugin-abi-mismatch"]
+    assert explain(noise * 1000 + real) == []  # a log repeating a line thousands of times stays fast
+
+
+def test_a_silent_sigill_is_judged_by_the_rest_of_stderr():
+    (finding,) = explain_exit(-4, "  File \"/Users/me/train.py\", line 1, in <module>\n")
+    assert "This looks like a Mac" in finding.message
+
+
+def test_a_wheel_name_at_the_very_start_or_300_characters_back_is_read_whole():
+    (start,) = explain("tensorflow-2.15.0-cp311-cp311-manylinux_2_17_x86_64.whl is not a supported wheel on this "
+                       "platform.\n")
+    assert "The wheel tensorflow-2.15.0-cp311-cp311-manylinux_2_17_x86_64.whl (tensorflow 2.15.0)" in start.message
+    (far,) = explain("Z" + "a" * 300 + ".whl is not a supported wheel on this platform.\n")
+    assert "pip refused " + "a" * 300 + ".whl" in far.message and "Z" not in far.message  # looks back 300
+
+
+def test_the_library_dlerror_names_is_read_within_200_characters():
+    name = "L" * 189
+    (finding,) = explain("Could not load dynamic library 'libcudart.so.11.0'; dlerror: " + name + "Q: cannot open\n")
+    assert name in finding.message and name + "Q" not in finding.message
+
+
+def test_a_one_character_table_signature_still_speaks_over_the_builtin_rule():
+    entry = Incompatible(id="one", finding="numpy-abi-mismatch", when={}, signatures=("_",), message="one.",
+                         fix="fix one", sources=("https://example.org/1",))
+    (finding,) = explain("AttributeError: _ARRAY_API not found\n", _table(entry))
+    assert (finding.message, finding.fix) == ("one.", "fix one")
