@@ -14,7 +14,7 @@ from tfsetup.doctor.inspect import Distribution, EnvFacts
 from tfsetup.doctor.rules import diagnose
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.macho.dyld import Problem, Report
-from tfsetup.macho.reader import ExportTrie, version_tuple
+from tfsetup.macho.reader import ExportTrie
 from tfsetup.prove import ProveResult, arch_of, check_loads, check_macos, check_pins, fix_for, ordered
 from tfsetup.recipes import load_recipes
 
