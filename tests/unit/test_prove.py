@@ -92,6 +92,13 @@ def test_cli_bad_input_exits_2_with_one_error_and_a_fix(args, says):
     assert proc.stderr.startswith("tfsetup: error: ") and "fix:" in proc.stderr
 
 
+def test_a_linux_host_is_planned_then_said_to_be_not_proven():
+    proc = _cli("--host-file", str(ROOT / "tests" / "fixtures" / "hosts" / "linux-x86_64-avx.json"), "--json")
+    assert proc.returncode == 2
+    doc = json.loads(proc.stdout)
+    assert doc["error"].startswith("linux-x86_64 targets are not proven") and "--platform macos-arm64" in doc["fix"]
+
+
 def test_env_mode_on_a_plain_dir_is_bad_input(tmp_path):
     proc = _cli("--env", str(tmp_path))
     assert proc.returncode == 2 and "no site-packages" in proc.stderr
