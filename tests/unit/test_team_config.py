@@ -225,11 +225,15 @@ def test_the_readme_example_config_is_valid_and_plans_what_the_readme_says(tmp_p
 
     readme = (REPO / "README.md").read_text()
     block = readme.split("## For teams", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
-    write(tmp_path / "requirements-ml.txt", "scikit-learn>=1.5\n")
-    cfg = _config(tmp_path, block)
+    cfg = _config(tmp_path, block)  # as copied: no file it names needs to exist yet
     specs = section_specs(TABLE, cfg, cfg.platforms, [cfg.python], cfg.extra_requirements())
     assert {s.platform: s.recipe.tensorflow for s in specs} == {
         "macos-arm64": "2.19.1", "macos-x86_64": "2.16.2", "linux-x86_64": "2.21.0", "linux-x86_64-cuda": "2.21.0"}
+    assert all(s.requirements[-1:] == ("pandas==2.2.3",) for s in specs)
+    # its commented-out `requirements` line, once that file exists, adds to the extras
+    write(tmp_path / "requirements-ml.txt", "scikit-learn>=1.5\n")
+    cfg = _config(tmp_path, block.replace('# requirements = "requirements-ml.txt"', 'requirements = "requirements-ml.txt"'))
+    specs = section_specs(TABLE, cfg, cfg.platforms, [cfg.python], cfg.extra_requirements())
     assert all(s.requirements[-2:] == ("pandas==2.2.3", "scikit-learn>=1.5") for s in specs)
 
 
