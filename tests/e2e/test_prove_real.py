@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -134,3 +135,15 @@ def test_recipe_proof_is_reproduced(recipe):
     assert proc.stdout.startswith(f"{recipe} py3.11: same")
     doc = json.loads((ROOT / "recipes" / "proofs" / recipe / "py3.11.json").read_text())
     assert doc["wheels"]["tensorflow"]["sha256"] and doc["checked"]["files"] > 60
+
+
+def test_the_readme_transcript_is_what_prove_prints():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    command = "tfsetup prove --platform macos-arm64 --python 3.11 tensorflow==2.20.0 tensorflow-metal==1.2.0"
+    start = lines.index(f"$ {command}") + 1
+    shown = lines[start:lines.index("```", start)]
+    proc = run_tfsetup(*command.split()[1:])
+    assert proc.returncode == 1
+    printed = proc.stdout.splitlines()
+    assert printed[:-1] == shown[:-1]  # all but the timing line, word for word
+    assert re.sub(r"in [0-9.]+ s", "", printed[-1]) == re.sub(r"in [0-9.]+ s", "", shown[-1])

@@ -26,6 +26,8 @@ OTHER_COMMANDS = {
 TFSETUP_COMMANDS = {
     "tfsetup lock": "test_the_team_block_runs_as_written",
     "tfsetup lock --check": "test_the_team_block_runs_as_written",
+    "tfsetup prove --platform macos-arm64 --python 3.11 tensorflow==2.20.0 tensorflow-metal==1.2.0":
+        "tests/e2e/test_prove_real.py::test_the_readme_transcript_is_what_prove_prints",
 }
 
 
