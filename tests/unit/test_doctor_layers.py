@@ -218,3 +218,22 @@ def test_python_313_metal_finding_speaks_with_the_tables_entry():
     entry = next(e for e in TABLE.incompatible if e.finding == "metal-unsupported-python")
     finding = find(diagnose(mac_stack(version="3.13.1"), MAC, TABLE), "metal-unsupported-python")
     assert finding.message == entry.message and finding.severity == "error"
+
+
+def test_small_helpers_markers_evidence_and_failed_checks():
+    from tfsetup.doctor.rules import distinct_evidence, marker_environment
+
+    assert marker_environment(replace(linux_221(), sys_platform=""))["sys_platform"] == "linux"
+    assert distinct_evidence(["numpy 2.1.3 installed", "numpy 2.1.3 installed (matches numpy>=2)", "x"]) == (
+        "numpy 2.1.3 installed (matches numpy>=2)", "x")
+    checks = [{"id": "a", "status": "pass", "message": "ok"}, "garbage", {"id": "b", "status": "fail", "message": "no"}]
+    failed = find(diagnose(linux_221(record={"verification": {"ok": False, "checks": checks}}), LINUX, TABLE),
+                  "not-verified")
+    assert failed.evidence == ("b: no",)
+
+
+def test_without_a_default_metal_recipe_the_hint_names_the_first_one():
+    table = replace(RULES_ONLY, recipes=tuple(replace(r, default=False) for r in TABLE.recipes))
+    env = mac_stack(tf="2.21.0", metal=None)
+    finding = find(diagnose(env, MAC, table), "metal-plugin-missing")
+    assert "use recipe macos-arm64-metal-tf2.19 " in finding.fix
