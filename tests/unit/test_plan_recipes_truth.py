@@ -86,3 +86,18 @@ def test_doctor_macos_too_old_names_the_binaries_minimum():
     assert "macOS 12.1" in finding.message and "12.1 or newer" in finding.fix
     assert any("tensorflow-metal 1.2.0" in e and "12.1" in e for e in finding.evidence)
     assert "macos-too-old" not in {f.id for f in diagnose(env, mac("12.1"), TABLE)}
+
+
+def test_doctor_on_demand_binaries_over_the_macos_are_a_warning_not_a_broken_env():
+    from tfsetup.macho.dyld import Problem, Report
+
+    gcs = Problem("macos-too-old", "tensorflow_io_gcs_filesystem/core/python/ops/libtensorflow_io_gcs_filesystem.so",
+                  needs="14.0", have="13.6")
+    core = Problem("macos-too-old", "tensorflow/python/_pywrap_tensorflow_internal.so", needs="14.0", have="13.6")
+    env = mac_stack(tf="2.19.1", metal="1.2.0")
+    only_gcs = replace(env, loader=Report(root="/env", arch="arm64", macos="13.6", problems=[gcs]))
+    finding = by_id(diagnose(only_gcs, mac("13.6"), TABLE), "macos-too-old")
+    assert finding.severity == "warning" and "`import tensorflow` works" in finding.message
+    both = replace(env, loader=Report(root="/env", arch="arm64", macos="13.6", problems=[gcs, core]))
+    finding = by_id(diagnose(both, mac("13.6"), TABLE), "macos-too-old")
+    assert finding.severity == "error" and any("_pywrap_tensorflow_internal" in e for e in finding.evidence)

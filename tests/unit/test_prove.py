@@ -29,8 +29,7 @@ LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
 # macosx_12_0 tag; TF loads it only with TF_USE_MODULAR_FILESYSTEM=1. 0.34.0's is built for 11.0.
 # tensorboard-data-server's bin/server (a program TensorBoard starts, never loaded by TF) is built for
 # macOS 12.0 in its x86_64 wheel. Files that `import tensorflow` never loads: known, reported, xfailed.
-GCS = "tensorflow_io_gcs_filesystem/"
-ON_DEMAND = (GCS, "tensorboard_data_server/")
+from tfsetup.doctor.rules import ON_DEMAND  # noqa: E402  (one definition: doctor reads it too)
 
 
 # --- the export trie (reader) --------------------------------------------------------------------
@@ -234,30 +233,33 @@ def _only_gcs(doc: dict) -> bool:
                                          for p in doc["problems"])
 
 
+def _documented(recipe, doc: dict) -> bool:
+    """Every on-demand file over min_os is named in the row's notes, with the macOS it needs."""
+    return all(p["file"].split("/")[0].replace("_", "-") in recipe.notes and p["needs"] in recipe.notes
+               for p in doc["problems"])
+
+
 def test_stable_metal_recipes_have_a_passing_proof():
-    known, failing = [], []
+    failing = []
     for recipe, python in _mac_pairs():
         if recipe.accelerator != "metal" or recipe.status != "stable":
             continue
         doc = _proof(recipe.id, python)
-        if doc["verdict"] != "loads":
-            (known if _only_gcs(doc) else failing).append(f"{recipe.id} py{python}: {doc['dyld']}")
+        if doc["verdict"] != "loads" and not (_only_gcs(doc) and _documented(recipe, doc)):
+            failing.append(f"{recipe.id} py{python}: {doc['dyld']}")
     assert not failing
-    if known:
-        pytest.xfail(f"only files TF does not load (tensorflow-io-gcs-filesystem's .so) need a newer macOS in "
-                     f"{known}: reported to the lead")
 
 
 def test_min_os_covers_the_highest_minos_of_the_binaries():
-    known, failing = [], []
+    """min_os covers every binary `import tensorflow` loads; files loaded only on demand (ON_DEMAND) may
+    need more, and then the row's notes say which and what (never silently)."""
+    failing = []
     for recipe, python in _mac_pairs():
         doc = _proof(recipe.id, python)
         assert doc["macos"] == recipe.min_os, f"{recipe.id} py{python} was proven for another macOS: rerun"
         for p in doc["problems"]:
-            if p["kind"] == "macos-too-old":
-                (known if p["file"].startswith(ON_DEMAND) else failing).append(
-                    f"{recipe.id} py{python}: min_os {recipe.min_os} < {p['needs']} ({p['file']})")
+            if p["kind"] != "macos-too-old":
+                continue
+            if not (p["file"].startswith(ON_DEMAND) and _documented(recipe, {"problems": [p]})):
+                failing.append(f"{recipe.id} py{python}: min_os {recipe.min_os} < {p['needs']} ({p['file']})")
     assert not failing
-    if known:
-        pytest.xfail(f"only files `import tensorflow` does not load (tensorflow-io-gcs-filesystem's .so, loaded "
-                     f"with TF_USE_MODULAR_FILESYSTEM=1; tensorboard-data-server's program) are over min_os ({len(known)} locks, e.g. {known[0]}): reported to the lead")
