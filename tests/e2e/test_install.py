@@ -135,12 +135,12 @@ def test_path_that_is_a_file_and_unwritable_parent(workdir):
     proc = run_tfsetup("install", str(afile), "--python", PY)
     assert proc.returncode == 2 and "is a file" in proc.stderr
     assert afile.read_text() == "x"
-    if os.geteuid() == 0:
-        unwritable = Path("/proc/sys/tfsetup-env")  # root can write nearly anywhere, not here
+    if os.geteuid() == 0:  # root can write nearly anywhere; /proc is refused before any attempt
+        unwritable, expected = Path("/proc/sys/tfsetup-env"), "kernel interface"
     else:
         ro = workdir / "read-only"
         ro.mkdir(mode=0o555)
-        unwritable = ro / "env"
+        unwritable, expected = ro / "env", "permission denied"
     proc = run_tfsetup("install", str(unwritable), "--python", PY, "--json")
     assert proc.returncode == 2
-    assert "permission denied" in json_out(proc)["error"] and "Traceback" not in proc.stderr
+    assert expected in json_out(proc)["error"] and "Traceback" not in proc.stderr
