@@ -307,13 +307,15 @@ def up_to_date(target: Path, plan: Plan, digest: str) -> Optional[Dict[str, Any]
 
 
 def build_env(plan: Plan, facts: HostFacts, backend: Backend, staging: Path, final: Path, lock_path: Path,
-              source: PackageSource, stage: Callable[[str], Any]) -> None:
-    """A new env in `staging` from the lock (not verified yet): venv, the locked packages, cached pycs."""
+              source: PackageSource, stage: Callable[[str], Any],
+              on_download: Optional[Callable[[str], None]] = None) -> None:
+    """A new env in `staging` from the lock (not verified yet): venv, the locked packages, cached pycs.
+    `on_download` hears what the engine downloads, and how big it is, as it starts."""
     with stage("venv"):
         backend.create_venv(plan.launch, staging, prompt=safe_prompt(final.name))
     with stage("install"):
         install_lock(backend, relaunch(plan.launch, env_python(staging)), lock_path, source,
-                     install_target(plan, facts))
+                     install_target(plan, facts), on_download=on_download)
         apply_recipe_env(staging, plan.recipe.env)
         bytecode.restore(relaunch(plan.launch, env_python(staging)), staging)
 
@@ -349,7 +351,8 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
             # Again under the lock: another run may have put an env at PATH since the first look.
             replaced = check_target(target, opts.force or replaced, None)
             staging = txn.new_stage()
-            build_env(plan, facts, backend, staging, target, lock_path, opts.source, stage)
+            build_env(plan, facts, backend, staging, target, lock_path, opts.source, stage,
+                      on_download=lambda line: progress("install", line))
             verification = None
             if opts.verify:
                 with stage("verify"):

@@ -73,3 +73,41 @@ def test_engine_env_drops_settings_that_change_where_or_what(monkeypatch):
         assert env[key] == "keep", key
     assert env["MACOSX_DEPLOYMENT_TARGET"] == "14.4"
     assert env["PIP_CONFIG_FILE"] == __import__("os").devnull
+
+
+def test_run_step_streams_lines_as_they_come_and_keeps_the_deadline():
+    import sys
+    import time
+
+    import pytest
+
+    from tfsetup.backends._proc import run_step
+    from tfsetup.backends.base import BackendError
+
+    seen = []
+    script = "import sys, time\nprint('one', flush=True)\ntime.sleep(0.3)\nprint('two', flush=True)"
+    started = time.monotonic()
+    out = run_step("step", [sys.executable, "-c", script], on_line=lambda line: seen.append((line, time.monotonic())))
+    assert [line for line, _ in seen] == ["one", "two"] and out == "one\ntwo\n"
+    assert seen[0][1] - started < seen[1][1] - started - 0.2  # 'one' arrived before 'two' was printed
+    with pytest.raises(BackendError, match="timed out after 0.5s"):
+        run_step("step", [sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.5, on_line=seen.append)
+    with pytest.raises(BackendError, match="boom"):
+        run_step("step", [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"], on_line=seen.append)
+
+
+def test_install_lock_reports_what_the_engine_downloads():
+    import sys
+
+    from tfsetup.backends import install_lock
+
+    class Engine:  # the engine's output, as uv prints it on a cold cache
+        name = "uv"
+
+        def install_lock_argv(self, python, lock, source, target, reinstall=False):
+            return [sys.executable, "-c", "print('Resolved 33 packages'); print('Downloading tensorflow-cpu "
+                    "(240.1MiB)'); print(' Downloaded tensorflow-cpu'); print('Installed 33 packages')"]
+
+    downloads = []
+    install_lock(Engine(), ["/env/bin/python"], LOCK, PackageSource(), Target(), on_download=downloads.append)
+    assert downloads == ["Downloading tensorflow-cpu (240.1MiB)"]

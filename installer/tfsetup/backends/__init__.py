@@ -5,7 +5,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Sequence
+from typing import Callable, Dict, Iterator, Optional, Sequence
 
 from tfsetup.backends._proc import run_step
 from tfsetup.backends.base import Backend, BackendError, PackageSource, Target
@@ -24,10 +24,17 @@ def get_backend(name: str, uv: Optional[str] = None) -> Backend:
 
 
 def install_lock(backend: Backend, python: Sequence[str], lock: Path, source: PackageSource, target: Target,
-                 reinstall: bool = False) -> None:
+                 reinstall: bool = False, on_download: Optional[Callable[[str], None]] = None) -> None:
+    """`on_download` hears the engine's "Downloading <package> (<size>)" lines as they come."""
     env = dict(target.env)
     env.update(source.env())  # index credentials: in the environment, never on the argv
-    run_step("install", backend.install_lock_argv(python, lock, source, target, reinstall), env=env)
+
+    def on_line(line: str) -> None:
+        if on_download is not None and line.startswith("Downloading "):
+            on_download(line)
+
+    run_step("install", backend.install_lock_argv(python, lock, source, target, reinstall), env=env,
+             on_line=on_line if on_download is not None else None)
 
 
 @contextlib.contextmanager

@@ -46,7 +46,8 @@ class UvBackend:
         # 2.21, ~15 s on 2 cores), while the verification's first import (run with -I, so it writes
         # .pyc even under PYTHONDONTWRITEBYTECODE) compiles only the ~2,400 that `import
         # tensorflow` needs, and they land in the env before it is promoted (scripts/bench.py).
-        argv = [self.uv, "pip", "install", "--python", str(python[-1]), "--quiet", *HASHED_LOCK,
+        # Not --quiet: its "Downloading tensorflow-cpu (240.1MiB)" lines are the install's progress.
+        argv = [self.uv, "pip", "install", "--python", str(python[-1]), *HASHED_LOCK,
                 "--no-config", "-r", os.path.abspath(lock)]
         if reinstall:
             argv.append("--reinstall")
