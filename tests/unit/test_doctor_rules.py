@@ -17,7 +17,6 @@ from tfsetup.doctor.inspect import (PROBE, Distribution, EnvFacts, ImportCheck, 
                                     find_env_python, inspect_env)
 from tfsetup.doctor.repair import (desired_accelerator, needs_rebuild, plan_repair, top_level_packages)
 from tfsetup.doctor.rules import ROSETTA_URL, diagnose, problems, unmet_requirements
-from tfsetup.request import default_env
 from tfsetup.errors import TfsetupError
 from tfsetup.recipes import load_recipes
 
@@ -492,21 +491,6 @@ def test_inspect_env_on_a_real_venv():
         pytest.skip("the test interpreter is not inside an env")
     facts = inspect_env(env)
     assert facts.minor == f"{sys.version_info[0]}.{sys.version_info[1]}" and facts.dist("pytest") is not None
-
-
-def test_default_env_order(tmp_path):
-    """project env > $VIRTUAL_ENV > ./.venv > $CONDA_PREFIX > this Python's env only if it has TF > none."""
-    own = Path("/own")
-    assert default_env({}, tmp_path, None, None) is None  # tfsetup's own tool env is never a target
-    assert default_env({}, tmp_path, None, own) == own
-    assert default_env({"CONDA_PREFIX": "/c"}, tmp_path, None, own) == Path("/c")
-    (tmp_path / ".venv").mkdir()
-    assert default_env({"CONDA_PREFIX": "/c"}, tmp_path, None, own) == tmp_path / ".venv"
-    assert default_env({"VIRTUAL_ENV": "/v"}, tmp_path, None, own) == Path("/v")
-    project_env = tmp_path / "tfenv"
-    assert default_env({"VIRTUAL_ENV": "/v"}, tmp_path, project_env, own) == Path("/v")  # not made yet
-    project_env.mkdir()
-    assert default_env({"VIRTUAL_ENV": "/v"}, tmp_path, project_env, own) == project_env
 
 
 # ---------------------------------------------------------------------------------------------

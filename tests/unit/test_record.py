@@ -1,0 +1,43 @@
+"""record.py: the env record is written atomically, read defensively, and says what the env holds."""
+from __future__ import annotations
+
+import json
+
+from tfsetup.record import (RECORD_FILE, describe, is_verified, read_record, user_packages, verification_state,
+                            with_user_packages, write_record)
+
+
+def test_write_then_read_round_trips_and_leaves_no_temporary(tmp_path):
+    record = {"schema": 1, "recipe": "linux-x86_64-cpu-tf2.21", "distribution": "tensorflow-cpu",
+              "packages": {"tensorflow-cpu": "2.21.0"}, "verification": {"ok": True, "checks": []}}
+    write_record(tmp_path, record)
+    assert read_record(tmp_path) == record
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RECORD_FILE]
+    assert describe(record) == "linux-x86_64-cpu-tf2.21 (tensorflow-cpu 2.21.0)"
+
+
+def test_unreadable_records_are_none_never_an_error(tmp_path):
+    assert read_record(tmp_path) is None
+    (tmp_path / RECORD_FILE).write_text("{not json")
+    assert read_record(tmp_path) is None
+    (tmp_path / RECORD_FILE).write_text(json.dumps([1, 2]))
+    assert read_record(tmp_path) is None
+    (tmp_path / RECORD_FILE).write_text("[" * 100_000 + "]" * 100_000)
+    assert read_record(tmp_path) is None
+    (tmp_path / RECORD_FILE).unlink()
+    (tmp_path / RECORD_FILE).symlink_to("/dev/zero")
+    assert read_record(tmp_path) is None
+
+
+def test_verification_states():
+    assert verification_state({"verification": {"ok": True}}) == "ok" and is_verified({"verification": {"ok": True}})
+    assert verification_state({"verification": {"ok": False}}) == "failed"
+    assert verification_state({"verification": None}) == "not-verified" and not is_verified({"verification": None})
+    assert verification_state(None) == "not-verified" and not is_verified(None)
+
+
+def test_user_packages_merge_or_replace():
+    record = {"user_packages": {"pandas": "2.2.3"}}
+    assert user_packages(with_user_packages(record, {"tabulate": "0.9.0"})) == {"pandas": "2.2.3", "tabulate": "0.9.0"}
+    assert user_packages(with_user_packages(record, {"tabulate": "0.9.0"}, replace=True)) == {"tabulate": "0.9.0"}
+    assert user_packages({"user_packages": ["not", "a", "dict"]}) == {}

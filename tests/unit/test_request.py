@@ -1,0 +1,57 @@
+"""request.py: flags over the project config, and the one rule for the env a command means."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.request import Flags, default_env, env_or_default, merge
+
+
+def test_default_env_order(tmp_path):
+    """project env > $VIRTUAL_ENV > ./.venv > $CONDA_PREFIX > this Python's env only if it has TF > none."""
+    own = Path("/own")
+    assert default_env({}, tmp_path, None, None) is None  # tfsetup's own tool env is never a target
+    assert default_env({}, tmp_path, None, own) == own
+    assert default_env({"CONDA_PREFIX": "/c"}, tmp_path, None, own) == Path("/c")
+    (tmp_path / ".venv").mkdir()
+    assert default_env({"CONDA_PREFIX": "/c"}, tmp_path, None, own) == tmp_path / ".venv"
+    assert default_env({"VIRTUAL_ENV": "/v"}, tmp_path, None, own) == Path("/v")
+    project_env = tmp_path / "tfenv"
+    assert default_env({"VIRTUAL_ENV": "/v"}, tmp_path, project_env, own) == Path("/v")  # not made yet
+    project_env.mkdir()
+    assert default_env({"VIRTUAL_ENV": "/v"}, tmp_path, project_env, own) == project_env
+
+
+def test_an_activated_tool_env_is_skipped_unless_it_holds_tensorflow(tmp_path):
+    tool = tmp_path / "tool-env"
+    tool.mkdir()
+    # the dedicated tool env (no TensorFlow) activated: never the default, the next candidate is
+    assert default_env({"VIRTUAL_ENV": str(tool)}, tmp_path, None, None, tool_env=tool) is None
+    (tmp_path / ".venv").mkdir()
+    assert default_env({"VIRTUAL_ENV": str(tool)}, tmp_path, None, None, tool_env=tool) == tmp_path / ".venv"
+    # tfsetup installed into a TensorFlow env: that env is a fine default
+    assert default_env({"VIRTUAL_ENV": str(tool)}, tmp_path, None, tool, tool_env=tool) == tool
+
+
+def test_env_or_default_names_the_fix_when_there_is_no_env(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for key in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        monkeypatch.delenv(key, raising=False)
+    assert env_or_default(Path("given")) == Path("given")
+    with pytest.raises(TfsetupError) as info:
+        env_or_default(None)
+    assert info.value.exit_code == EXIT_BAD_INPUT and "tfsetup install" in info.value.fix
+
+
+def test_flags_override_and_contradictions_are_bad_input():
+    with pytest.raises(TfsetupError, match="--cpu-only contradicts --accelerator metal"):
+        Flags(cpu_only=True, accelerator="metal")
+    with pytest.raises(TfsetupError, match="--keras must be 2 or 3"):
+        Flags(keras=1)
+    settings = merge(Flags(tf="2.19", keras=2, path=Path("/envs/tf")), None)
+    assert settings.request.tf == "2.19" and settings.request.keras == 2 and settings.target == Path("/envs/tf")
+    assert merge(Flags(cpu_only=True), None).request.accelerator == "cpu"
+    assert merge(Flags(), None).target == Path(".venv")
