@@ -107,8 +107,10 @@ def recipes(
     """List the recipes table, marking which rows fit this host and why the others do not."""
 
     def body() -> int:
+        from tfsetup import validate
         from tfsetup.commands import recipes as command
 
+        validate.input_file(host_file, "--host-file")
         result = command.run(show_all, host_file, recipes_file)
         if json_out:
             emit_json(result.to_json())
@@ -167,8 +169,10 @@ def plan(
     """Choose the recipe and interpreter for this host (or --host-file) and say why; installs nothing."""
 
     def body() -> int:
+        from tfsetup import validate
         from tfsetup.commands import plan as command
 
+        validate.input_file(host_file, "--host-file")
         planned = command.run(_flags(tf, python, cpu_only, accelerator, recipe, pre, keras=keras), no_project,
                               host_file, recipes_file)
         if json_out:
@@ -307,6 +311,7 @@ def doctor(
         from tfsetup.commands import doctor as command
 
         validate.env_path(path)
+        validate.input_file(host_file, "--host-file")
         from tfsetup.render import render_doctor_result, render_findings
         from tfsetup.request import env_or_default
 
@@ -371,6 +376,8 @@ def prove(
         from tfsetup.commands import prove as command
 
         validate.find_links(find_links)
+        validate.env_path(env, "--env")
+        validate.input_file(host_file, "--host-file")
         flags = _flags(tf, python, cpu_only, accelerator, recipe, pre, find_links=tuple(find_links), offline=offline)
         result = command.run(list(pins or []), platform, macos, env, flags, no_project, host_file, recipes_file)
         if json_out:
@@ -472,8 +479,10 @@ def wheelhouse(
     """
 
     def body() -> int:
+        from tfsetup import validate
         from tfsetup.commands import wheelhouse as command
 
+        validate.env_path(directory, "DIR")  # it is written to: the same rules as an env PATH
         if index_url is not None:
             _check_url(index_url, "--index-url")
         summary = command.run(directory, platform, python, tf, cpu_only, index_url, no_project, recipes_file,
@@ -499,8 +508,11 @@ def report(
     """One document for fleet inventory: host facts, the envs tfsetup manages, and doctor findings."""
 
     def body() -> int:
+        from tfsetup import validate
         from tfsetup.commands import report as command
 
+        for one in paths or []:
+            validate.env_path(one)
         doc = command.run(list(paths or []), recipes_file)
         if json_out:
             emit_json(doc)
@@ -532,8 +544,10 @@ def add(
     """
 
     def body() -> int:
+        from tfsetup import validate
         from tfsetup.commands import add as command
 
+        validate.env_path(env, "--env")
         result = command.run(packages, env, lambda m: err(f"   {m}"))
         if json_out:
             emit_json(result.to_json())
@@ -563,9 +577,11 @@ def upgrade(
     """
 
     def body() -> int:
+        from tfsetup import validate
         from tfsetup.commands import upgrade as command
         from tfsetup.render import render_upgrade, render_upgrade_plan, stage_progress
 
+        validate.env_path(path)
         ask = _confirm(yes)
         confirm = None if ask is None else (lambda up: ask(f"Upgrade {up.env} to {up.new}?"))
         result = command.run(path, tf, recipes_file, confirm, lambda m: err(f"   {m}"), stage_progress(json_out),
@@ -613,8 +629,10 @@ def remove(
     """Delete an env tfsetup made (it has a tfsetup-env.json) and forget it; refuses anything else."""
 
     def body() -> int:
+        from tfsetup import validate
         from tfsetup.commands import remove as command
 
+        validate.env_path(path)
         result = command.run(path, forget, _confirm(yes))
         if json_out:
             emit_json(result.to_json())

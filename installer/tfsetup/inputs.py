@@ -5,6 +5,8 @@ the file; a parser never sees more than MAX_BYTES, so `/dev/zero` or a 2 GB file
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any, BinaryIO, Optional, Union
@@ -15,16 +17,38 @@ MAX_BYTES = 16 << 20  # the largest real input (a team lock with hashes for 4 pl
 MAX_DEPTH = 64  # no tfsetup document nests deeper than ~5 levels
 
 
-def read_bytes(path: Union[str, Path], what: str = "file", limit: int = MAX_BYTES) -> bytes:
-    """At most `limit` bytes of `path`; BadInput when it is bigger, unreadable or not a regular file's data."""
-    try:
-        with open(path, "rb") as handle:
-            return read_stream(handle, f"{what} {path}", limit)
+def read_bytes(path: Union[str, Path], what: str = "file", limit: int = MAX_BYTES, regular: bool = False) -> bytes:
+    """At most `limit` bytes of `path`; BadInput when it is bigger, unreadable or a directory, and with
+    `regular` when it is not a regular file (a link to a device, a FIFO): a lock is never one of those."""
+    where = f"{what} {path}"
+    try:  # O_NONBLOCK: opening a FIFO nobody writes to would otherwise wait forever
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except IsADirectoryError:
-        raise BadInput(f"{what} {path} is a directory", fix="give the path of a file") from None
+        raise BadInput(f"{where} is a directory", fix="give the path of a file") from None
     except OSError as exc:
-        raise BadInput(f"cannot read {what} {path}: {exc.strerror or exc}",
+        raise BadInput(f"cannot read {where}: {exc.strerror or exc}",
                        fix="check that the file exists and that you can read it") from None
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISDIR(mode) or (regular and not stat.S_ISREG(mode)):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise BadInput(f"{where} is a directory", fix="give the path of a file")
+        raise BadInput(f"{where} is not a regular file (a device, a FIFO or a link to one)",
+                       fix=f"replace {path} with the real file")
+    with os.fdopen(fd, "rb") as handle:
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)  # a pipe with a writer (`<(...)`) is read to its end
+        try:
+            return read_stream(handle, where, limit)
+        except OSError as exc:
+            raise BadInput(f"cannot read {where}: {exc.strerror or exc}",
+                           fix="check that the file exists and that you can read it") from None
+
+
+def present(path: Union[str, Path]) -> bool:
+    """Whether anything is at `path`: a file, a directory, a device, a FIFO, a link (even a dangling one).
+    An input that is there is read (and refused with its name when it is unusable), never skipped."""
+    return os.path.lexists(path)
 
 
 def read_stream(handle: BinaryIO, where: str, limit: int = MAX_BYTES) -> bytes:
@@ -46,8 +70,8 @@ def decode(data: bytes, where: str) -> str:
         raise BadInput(f"{where} is not UTF-8 text: {exc}", fix="save the file as UTF-8") from None
 
 
-def read_text(path: Union[str, Path], what: str = "file", limit: int = MAX_BYTES) -> str:
-    return decode(read_bytes(path, what, limit), f"{what} {path}")
+def read_text(path: Union[str, Path], what: str = "file", limit: int = MAX_BYTES, regular: bool = False) -> str:
+    return decode(read_bytes(path, what, limit, regular), f"{what} {path}")
 
 
 def too_deep(doc: Any, limit: int = MAX_DEPTH) -> bool:

@@ -289,7 +289,7 @@ def parse_lock_text(text: str, where: str) -> Dict[str, str]:
 def read_lock(path: Path) -> Lock:
     from tfsetup.inputs import read_bytes
 
-    data = read_bytes(path, "lock")
+    data = read_bytes(path, "lock", regular=True)  # a link to /dev/zero, a FIFO, a directory: exit 2, named
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -309,7 +309,7 @@ def default_recipes_path() -> Path:
 def load_recipes(path: Optional[Path] = None) -> RecipeTable:
     """Load, validate and attach locks. Locks are read lazily-cheap: only their pins and digest."""
     path = Path(path) if path else default_recipes_path()
-    from tfsetup.inputs import loads_toml, read_bytes
+    from tfsetup.inputs import loads_toml, present, read_bytes
 
     try:  # bounded: a huge file, /dev/zero or deep nesting is one clear error
         raw = read_bytes(path, "recipes file")
@@ -341,7 +341,7 @@ def load_recipes(path: Optional[Path] = None) -> RecipeTable:
     for r in recipes:
         for py in r.pythons:
             lock_path = path.parent / r.lock_relpath(py)
-            if lock_path.is_file():
+            if present(lock_path):  # there but unusable is bad input (exit 2), not "no lock" (exit 3)
                 r.locks[py] = read_lock(lock_path)
     incompatible = [_incompatible(d, f"{where}: incompatible[{i}]")
                     for i, d in enumerate(_get(doc, "incompatible", list, where, []))]

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from tfsetup.backends.base import PackageSource
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.host.facts import HostFacts
+from tfsetup.inputs import present
 from tfsetup.plan import Plan, PlanRequest, plan
 from tfsetup.recipes import TF_DISTRIBUTIONS, RecipeTable
 from tfsetup.team.config import ProjectConfig
@@ -82,7 +83,7 @@ def plan_for_project(settings: Settings, facts: HostFacts, table: RecipeTable) -
     """(plan, record additions): the project's team lock section when it has a tfsetup.lock, else the
     recipe the request picks. The additions say where the settings came from."""
     config = settings.config
-    if config is not None and config.lock_path.is_file():
+    if config is not None and present(config.lock_path):  # there but unusable: exit 2, named
         from tfsetup.team.project import plan_with_team_lock
 
         return plan_with_team_lock(config, facts, table, settings.request)

@@ -3,7 +3,7 @@
 Numbers must be finite and in range (nan, inf and negatives are refused); an env PATH must be valid
 UTF-8, must not start with '-' (an engine would read it as an option) and must not lie under /proc,
 /sys or /dev (kernel interfaces, not directories to build an env in); a --find-links directory must
-exist.
+exist; a file only read (--host-file) must be UTF-8 and not look like an option.
 """
 from __future__ import annotations
 
@@ -42,14 +42,27 @@ def env_path(path: Optional[Path], option: str = "PATH") -> None:
     raw = text(str(path), option)
     if not raw.strip():
         raise BadInput(f"{option} is empty", fix="give the directory of the environment, e.g. .venv")
-    if Path(raw).name.startswith("-"):
+    if Path(raw).name.startswith("-"):  # engines get the staging dir beside it by name: any '-name' is refused
         raise BadInput(f"{option} {raw!r} starts with '-' and would be read as an option",
-                       fix=f"write it as ./{raw}" if not raw.startswith("/") else "rename it")
+                       fix="choose a name that does not start with '-'")
     real = os.path.realpath(raw)
     for tree in SYSTEM_TREES:
         if real == tree or real.startswith(tree + "/"):
             raise BadInput(f"{option} {raw!r} is under {tree}, a kernel interface, not a place for an environment",
                            fix="give a directory in your home or project, e.g. ./.venv")
+
+
+def input_file(path: Optional[Path], option: str) -> None:
+    """A file tfsetup only reads (--host-file): UTF-8, and not a name an engine or a shell would take for
+    an option; `-` is stdin, and /dev/stdin or a `<(...)` pipe under /dev/fd are fine to read."""
+    if path is None:
+        return
+    raw = text(str(path), option)
+    if not raw.strip():
+        raise BadInput(f"{option} is empty", fix="give the path of a file, or - for stdin")
+    if raw != "-" and raw.startswith("-"):
+        raise BadInput(f"{option} {raw!r} starts with '-' and would be read as an option",
+                       fix=f"give its full path: {os.path.abspath(raw)}")
 
 
 def find_links(links: Sequence[str]) -> None:

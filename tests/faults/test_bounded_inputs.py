@@ -68,12 +68,83 @@ def test_recipe_lock(fake, work, kind):
     content(kind, lock, "x==1 --hash=sha256:" + "[" * 100000)
     proc = h.run("install", str(work / "env"), "--python", h.PY, "--recipes-file", str(directory / "recipes.toml"),
                  "--offline", "--find-links", str(fake.wheels), "--yes", "--no-verify", "--json", cwd=work, timeout=60)
-    if kind == "/dev/zero":  # not a regular file: the recipe has no lock for this Python (exit 3)
-        assert proc.returncode == 3 and "no lock for Python" in proc.stdout, proc.stderr
-        h.error_line(proc.stderr)
-    else:
-        one_error(proc)
+    assert str(lock) in one_error(proc)["error"]  # /dev/zero too: there but unusable is exit 2, not "no lock"
     assert not (work / "env").exists()
+
+
+def special(kind: str, path: Path) -> None:
+    """Files that exist but are no lock: a FIFO nobody writes to, a directory, a dangling link."""
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path.symlink_to(path.parent / "nowhere")
+
+
+SPECIAL = ["fifo", "directory", "dangling link"]
+
+
+@pytest.mark.parametrize("kind", SPECIAL)
+def test_recipe_lock_that_is_not_a_file(fake, work, kind):
+    directory = work / "table"
+    directory.mkdir()
+    (directory / "recipes.toml").write_text(fake.table.read_text())
+    lock = directory / "locks" / "faults-fake-tf" / f"py{h.PY}.txt"
+    lock.parent.mkdir(parents=True)
+    special(kind, lock)
+    proc = h.run("install", str(work / "env"), "--python", h.PY, "--recipes-file", str(directory / "recipes.toml"),
+                 "--offline", "--find-links", str(fake.wheels), "--yes", "--no-verify", "--json", cwd=work, timeout=60)
+    doc = one_error(proc)
+    assert str(lock) in doc["error"] and "no lock" not in doc["error"], doc
+    assert not (work / "env").exists()
+
+
+@pytest.mark.parametrize("kind", SPECIAL + ["/dev/zero"])
+def test_team_lock_that_is_not_a_file(fake, work, kind):
+    project = work / "project"
+    project.mkdir()
+    (project / "tfsetup.toml").write_text(f'python = "{h.PY}"\n')
+    lock = project / "tfsetup.lock"
+    if kind == "/dev/zero":
+        lock.symlink_to("/dev/zero")
+    else:
+        special(kind, lock)
+    proc = h.run("plan", "--recipes-file", str(fake.table), "--json", cwd=project, timeout=60)
+    doc = one_error(proc)
+    assert "tfsetup.lock" in doc["error"], doc
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dangling link"])
+def test_host_file_that_is_not_a_file(fake, work, kind):
+    facts = work / "host.json"
+    special(kind, facts)
+    for args in (["plan", "--recipes-file", str(fake.table)], ["doctor", str(work / "env")]):
+        doc = one_error(h.run(*args, "--host-file", str(facts), "--json", cwd=work, timeout=60))
+        assert str(facts) in doc["error"], doc
+
+
+@pytest.mark.parametrize("config", ["tfsetup.toml", "pyproject.toml"])
+def test_a_missing_find_links_in_the_config_is_refused_before_any_work(fake, work, traps, config):
+    project = work / "project"
+    project.mkdir()
+    prefix = "[tool.tfsetup]\n" if config == "pyproject.toml" else ""
+    (project / config).write_text(f'{prefix}python = "{h.PY}"\nfind-links = ["https://example.invalid/wheels", '
+                                  '"no such wheelhouse"]\n')
+    for path in (traps / "audit").glob("*.jsonl"):
+        path.unlink()
+    for args in (["install", "--recipes-file", str(fake.table), "--offline", "--yes", "--json"],
+                 ["lock", "--recipes-file", str(fake.table), "--json"]):
+        doc = one_error(h.run(*args, cwd=project, timeout=60))
+        key = "tool.tfsetup.find-links" if config == "pyproject.toml" else "find-links"
+        assert f"'{key}'" in doc["error"] and str(project / config) in doc["error"], doc
+        assert "'no such wheelhouse' does not exist" in doc["error"] and "wheelhouse" in doc["fix"], doc
+    assert h.audit_records(traps) == [] and not (project / ".venv").exists()  # no engine, no venv
+    assert not (project / "tfsetup.lock").exists()
+    (project / "no such wheelhouse").mkdir()  # once it exists, the URL beside it is not checked
+    proc = h.run("install", "--recipes-file", str(fake.table), "--offline", "--find-links", str(fake.wheels),
+                 "--yes", "--no-verify", "--json", cwd=project, timeout=300)
+    assert proc.returncode == 0, proc.stderr
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -125,6 +196,39 @@ def test_kernel_trees_are_not_env_paths(fake, work, where):
     for args in (fake.install_args(Path(where), "--no-verify", "--json"), ["verify", where, "--json"],
                  ["doctor", where, "--json"]):
         one_error(h.run(*args, cwd=work, timeout=60))
+
+
+@pytest.mark.parametrize("where", ["/proc/self/tf-env", "/sys/kernel/tf-env", "/dev/shm/../null", "-rf"])
+def test_every_path_option_is_validated(fake, work, where):
+    """add --env, upgrade, remove, prove --env, wheelhouse DIR and report go through the PATH rules of
+    install/verify/doctor: refused (exit 2) before any work."""
+    table = ["--recipes-file", str(fake.table)]
+    for args in (["add", "pandas", f"--env={where}", "--json"], ["upgrade", "--yes", "--json", "--", where],
+                 ["remove", "--yes", "--json", "--", where], ["prove", f"--env={where}", "--json"],
+                 ["wheelhouse", *table, "--json", "--", where], ["report", "--json", "--", where]):
+        doc = one_error(h.run(*args, cwd=work, timeout=60))
+        assert ("kernel interface" if where != "-rf" else "starts with '-'") in doc["error"], (args, doc)
+    assert os.listdir(work) == []
+
+
+def test_the_fix_for_a_name_like_an_option_is_honest(fake, work):
+    """`./-rf` and `/full/-rf` are refused too (uv gets the staging dir beside it by name): the fix says rename."""
+    for given in ("-rf", "./-rf", str(work / "-rf")):
+        args = ["install", "--python", h.PY, "--recipes-file", str(fake.table), "--offline", "--find-links",
+                str(fake.wheels), "--yes", "--no-verify", "--json", "--", given]
+        assert one_error(h.run(*args, cwd=work, timeout=60))["fix"] == "choose a name that does not start with '-'"
+    assert os.listdir(work) == []
+
+
+def test_host_file_names(fake, work):
+    bad = os.fsencode(str(work)) + b"/host-\xff.json"
+    for command in ([b"plan"], [b"doctor", os.fsencode(work / "env")], [b"prove"], [b"recipes"]):
+        proc = subprocess.run([tfsetup_exe().encode(), *command, b"--host-file", bad, b"--json"], capture_output=True,
+                              text=True, errors="replace", env=h.child_env(), cwd=work, timeout=60)
+        assert "--host-file" in one_error(proc)["error"] and "not valid UTF-8" in proc.stdout, proc.stdout
+    proc = h.run("plan", "--recipes-file", str(fake.table), "--json", "--host-file", "-", cwd=work, timeout=60,
+                 input=h.run("detect", "--json", cwd=work, timeout=60).stdout)
+    assert proc.returncode == 0, proc.stderr  # `-` is stdin, not an option
 
 
 def test_names_that_look_like_options_and_non_utf8_paths(fake, work):

@@ -8,7 +8,7 @@ from tfsetup.commands._common import load_host
 from tfsetup.commands.plan import PlanResult, make_plan
 from tfsetup.errors import TfsetupError
 from tfsetup.install import InstallOptions, InstallResult, Progress, run_install
-from tfsetup.request import Flags
+from tfsetup.request import Flags, load_project
 
 
 def run(flags: Flags, no_project: bool, recipes_file: Optional[Path], backend: str, force: bool, verify: bool,
@@ -18,6 +18,9 @@ def run(flags: Flags, no_project: bool, recipes_file: Optional[Path], backend: s
 
     if backend not in ("uv", "pip"):
         raise TfsetupError(f"unknown backend {backend!r}; choose uv or pip")
+    project = load_project(no_project)
+    if project is not None:  # a missing wheelhouse is bad input (exit 2) before any work, detection included
+        project.check_find_links()
     facts = load_host(None)
     planned = make_plan(flags, no_project, facts, recipes_file)
     if show_plan is not None:

@@ -42,6 +42,8 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
     if config is None:
         raise TfsetupError("no project here: no tfsetup.toml or pyproject.toml with [tool.tfsetup] in this "
                            "directory or above", EXIT_BAD_INPUT, fix="create tfsetup.toml (see README, 'For teams')")
+    if not check:  # a missing wheelhouse is bad input (exit 2) before any work (--check resolves nothing)
+        config.check_find_links()
     table = load_table(recipes_file)
     platforms = list(platform) or list(config.platforms) or [lock_platform_for(load_host(None))]
     for value in python:

@@ -74,6 +74,16 @@ class ProjectConfig:
         """Relative directories are relative to the config file, like every path in it."""
         return [link if _URL.match(link) else str((self.root / link).resolve()) for link in self.find_links]
 
+    def check_find_links(self) -> None:
+        """A local find-links directory must exist (like --find-links): checked before an install, a
+        lock or a prove uses it, never at load (`tfsetup wheelhouse DIR` creates it). URLs are not checked."""
+        key = ("tool.tfsetup." if self.path.name == "pyproject.toml" else "") + "find-links"
+        for link, resolved in zip(self.find_links, self.find_links_resolved()):
+            if not _URL.match(link) and not os.path.exists(resolved):
+                raise ConfigError(f"{self.path}: '{key}' {link!r} does not exist ({resolved})",
+                                  fix=f"create it with `tfsetup wheelhouse {resolved}`, or correct '{key}' "
+                                      "in that file (or ignore the project with --no-project)")
+
     def extra_requirements(self) -> List[str]:
         """`packages` plus the lines of the `requirements` file (comments and blanks dropped)."""
         lines = list(self.packages)

@@ -246,7 +246,7 @@ def read_team_lock(path: Path) -> TeamLock:
     from tfsetup.inputs import loads_toml, read_text
 
     try:  # bounded: a huge file, /dev/zero or deep nesting is one clear error
-        doc = loads_toml(read_text(path, "team lock"), str(path))
+        doc = loads_toml(read_text(path, "team lock", regular=True), str(path))
     except BadInput as exc:
         raise TfsetupError(exc.message, EXIT_BAD_INPUT, fix="run `tfsetup lock` to rewrite it") from None
     if doc.get("version") != LOCK_VERSION:

@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from tfsetup.envpaths import private_state_dir
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError
 from tfsetup.host.facts import HostFacts
+from tfsetup.inputs import present
 from tfsetup.plan import Plan, PlanError, PlanRequest, plan, tf_matches
 from tfsetup.recipes import RecipeTable
 from tfsetup.team.config import ProjectConfig
@@ -80,7 +81,7 @@ def wheelhouse_locks(config: Optional[ProjectConfig], table: RecipeTable, platfo
                      explicit: bool, tf: Optional[str], cpu_only: bool) -> List[LockText]:
     """What `tfsetup wheelhouse` serves: the project's tfsetup.lock sections (filtered by the
     --platform/--python given), else each platform's recipe lock."""
-    if config is not None and config.lock_path.is_file():
+    if config is not None and present(config.lock_path):  # there but unusable: exit 2, named
         team = read_team_lock(config.lock_path)
         chosen = [LockText(s.platform, s.python, s.requirements) for s in team.sections
                   if (not explicit or s.platform in platforms) and (not pythons or s.python in pythons)]
