@@ -48,8 +48,9 @@ MODULES: Dict[str, Tuple[str, ...]] = {
     "doctor/explain.py": ("tests/unit/test_explain.py", "tests/unit/test_explain_incompatible.py"),
     "recipes.py": ("tests/unit/test_recipes.py", "tests/unit/test_recipes_table.py",
                    "tests/unit/test_plan_matrix.py"),
-    "team/lockfile.py": ("tests/unit/test_team_config.py", "tests/unit/test_lock_merge.py",
-                         "tests/unit/test_lock_check.py", "tests/unit/test_lock_filter.py"),
+    "team/lockfile.py": ("tests/unit/test_lockfile.py", "tests/unit/test_team_config.py",
+                         "tests/unit/test_lock_merge.py", "tests/unit/test_lock_check.py",
+                         "tests/unit/test_lock_filter.py"),
     "txn.py": ("tests/unit/test_txn.py", "tests/faults/test_failed_verification.py::"
                "test_ctrl_c_during_the_rollback_of_a_failed_install_waits_for_it",
                "tests/faults/test_failed_verification.py::"
