@@ -344,10 +344,14 @@ def prove(
                                      help="Exact pins to prove without their dependencies, e.g. "
                                      "tensorflow==2.20.0 tensorflow-metal==1.2.0 (needs --platform, --python)."),
     platform: Optional[str] = typer.Option(None, "--platform", metavar="PLATFORM",
-                                           help="With PINs: macos-arm64 or macos-x86_64."),
+                                           help="With PINs: macos-arm64, macos-x86_64, linux-x86_64 or "
+                                           "linux-aarch64."),
     macos: Optional[str] = typer.Option(None, "--macos", metavar="X.Y",
                                         help="Judge minimum macOS against this version (default: the host's, "
                                         "else the recipe's min_os)."),
+    glibc: Optional[str] = typer.Option(None, "--glibc", metavar="X.Y",
+                                        help="Linux: judge GLIBC_ symbol versions against this glibc (default: the "
+                                        "recipe's min_glibc, else the host's)."),
     env: Optional[Path] = typer.Option(None, "--env", metavar="PATH", help="Prove an env already on disk.",
                                        file_okay=False),
     host_file: Optional[Path] = HOST_FILE_OPT,
@@ -366,6 +370,8 @@ def prove(
 ) -> None:
     """Prove, without a Mac, that a macOS env loads: every binary's arch and minimum macOS, every
     library and symbol it binds, and the Metal plug-in inside TensorFlow's process (static dyld model).
+    For Linux: every ELF file's machine, every DT_NEEDED (RUNPATH $ORIGIN, the env, the manylinux
+    allow-list) and its GLIBC_ versions against --glibc or the recipe's min_glibc.
 
     Subjects: the lock `install` would install for this host or --host-file; exact PINs with
     --platform and --python; or --env PATH. Exit 0 loads, 1 problems, 2 bad input, 4 cannot fetch.
@@ -379,7 +385,8 @@ def prove(
         validate.env_path(env, "--env")
         validate.input_file(host_file, "--host-file")
         flags = _flags(tf, python, cpu_only, accelerator, recipe, pre, find_links=tuple(find_links), offline=offline)
-        result = command.run(list(pins or []), platform, macos, env, flags, no_project, host_file, recipes_file)
+        result = command.run(list(pins or []), platform, macos, env, flags, no_project, host_file, recipes_file,
+                             glibc=glibc)
         if json_out:
             emit_json(result.to_json())
         else:
@@ -654,7 +661,7 @@ SHORT_HELP = {
     "verify": "Run the verification suite in an env.",
     "doctor": "Find what is wrong in an env; --fix repairs it.",
     "explain": "Name the known problems in an error log.",
-    "prove": "Prove a macOS env loads, from its binaries (any OS).",
+    "prove": "Prove a macOS or Linux env loads, from its binaries (any OS).",
     "lock": "Lock the team's stack for every platform.",
     "wheelhouse": "Download a lock's wheels for offline installs.",
     "report": "Fleet inventory: host, envs, findings.",

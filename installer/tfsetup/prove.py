@@ -7,8 +7,8 @@ that has loaded TensorFlow's images.
 
 Wheels come through the backend (backends/uv.py: `uv pip install --target DIR --python-platform ...
 --no-deps`, hash-checked for a lock) into a throwaway directory: the uv cache keeps them, so a second
-proof of the same wheels costs hard links. Only Mach-O (macOS) targets are proven; ELF is not
-modelled.
+proof of the same wheels costs hard links. Mach-O (macOS) targets are proven here; Linux (ELF) ones
+in prove_linux.py.
 """
 from __future__ import annotations
 
@@ -102,9 +102,10 @@ def arch_of(platform: str) -> str:
     if platform in ARCHS:
         return ARCHS[platform]
     if platform in UV_PLATFORMS:
-        raise TfsetupError(f"{platform} targets are not proven: prove models macOS's loader (Mach-O), not "
-                           "ELF or PE", EXIT_BAD_INPUT,
-                           fix="prove a Mac target: --platform macos-arm64, or --host-file of a Mac")
+        raise TfsetupError(f"{platform} targets are not proven: prove models macOS's loader (Mach-O) and "
+                           "Linux's (ELF, prove_linux.py), not Windows's (PE)", EXIT_BAD_INPUT,
+                           fix="prove a Mac or Linux target: --platform macos-arm64 or linux-x86_64, or --host-file "
+                           "of a Mac or a Linux machine")
     raise TfsetupError(f"unknown --platform {platform!r}", EXIT_BAD_INPUT,
                        fix=f"use one of {', '.join(ARCHS)}")
 

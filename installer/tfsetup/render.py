@@ -359,10 +359,11 @@ PROVE_SHOWN = ("tensorflow", "tensorflow-macos", "tensorflow-cpu", "tensorflow-m
 def render_prove(result: Any) -> None:
     """What dyld would print on the Mac first, then the fix, then the problems grouped per file and kind
     (a count and a few examples each), then what was checked."""
+    linux = result.platform.startswith("linux")  # prove_linux.py: ld.so, glibc, ELF
     names = [n for n in PROVE_SHOWN if n in result.packages] or sorted(result.packages)[:5]
     stack = " + ".join(f"{n} {result.packages[n]}" for n in names) or "(no distributions)"
-    target = (f"{result.platform}, Python {result.python}, "
-              + (f"macOS {result.macos}" if result.macos else "any macOS"))
+    system, version = ("glibc", result.glibc) if linux else ("macOS", result.macos)
+    target = f"{result.platform}, Python {result.python}, " + (f"{system} {version}" if version else f"any {system}")
     if result.loads:
         print(f"loads: {stack} on {target}")
     else:
@@ -373,7 +374,8 @@ def render_prove(result: Any) -> None:
         for p in result.problems:
             what = {"wrong-arch": f"has {p.have}, needs {p.needs}",
                     "macos-too-old": f"built for macOS {p.needs}",
-                    "library-not-loaded": p.library or ""}.get(p.kind, f"expected in {p.expected_in}")
+                    "glibc-too-old": f"needs GLIBC_{p.needs}", "library-not-found": p.library or "",
+                    "library-not-loaded": p.library or ""}.get(p.kind, f"expected in {getattr(p, 'expected_in', '')}")
             count = f" ({p.count} symbols)" if p.kind.startswith("symbol") and p.count > 1 else ""
             print(f"  {p.kind}: {p.file}: {what}{count}")
             for symbol in p.examples[:3]:
@@ -383,6 +385,13 @@ def render_prove(result: Any) -> None:
     for note in result.notes:
         print(f"note: {note}")
     report = result.report
+    if linux:
+        newest = f"; newest needed GLIBC_{report.highest_glibc[0]} by {report.highest_glibc[1]}" \
+            if report.highest_glibc else ""
+        judged = f"; glibc {result.glibc} from {result.glibc_from}" if result.glibc else ""
+        print(f"checked {report.files_checked} ELF files, {report.dependencies_checked} DT_NEEDED "
+              f"in {result.seconds:.1f} s ({result.subject}{judged}{newest})")
+        return
     judged = f"; macOS {result.macos} from {result.macos_from}" if result.macos else ""
     print(f"checked {report.files_checked} Mach-O files, {report.bindings_checked} bindings "
           f"in {result.seconds:.1f} s ({result.subject}{judged})")
