@@ -374,7 +374,7 @@ def render_prove(result: Any) -> None:
         for p in result.problems:
             what = {"wrong-arch": f"has {p.have}, needs {p.needs}",
                     "macos-too-old": f"built for macOS {p.needs}",
-                    "glibc-too-old": f"needs GLIBC_{p.needs}", "library-not-found": p.library or "",
+                    "glibc-too-old": f"over glibc {p.have}:", "library-not-found": p.library or "",
                     "library-not-loaded": p.library or ""}.get(p.kind, f"expected in {getattr(p, 'expected_in', '')}")
             count = f" ({p.count} symbols)" if p.kind.startswith("symbol") and p.count > 1 else ""
             print(f"  {p.kind}: {p.file}: {what}{count}")
