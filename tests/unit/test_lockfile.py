@@ -15,6 +15,7 @@ from typing import Iterator, List
 import pytest
 
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.platforms import TEAM_PLATFORMS
 from tfsetup.recipes import load_recipes
 from tfsetup.team.config import ProjectConfig
 from tfsetup.team.lockfile import (LockSection, TeamLock, _digest, describe, extra_section_specs,
@@ -128,6 +129,14 @@ def test_stale_reasons_name_a_missing_a_changed_and_an_unwanted_section(tmp_path
         "linux-x86_64 py3.11: the config or recipe changed since it was locked",
         "no section for windows-x86_64 py3.11",
         "macos-arm64 py3.12: no longer asked for by the config"]
+
+
+def test_section_specs_name_the_first_unknown_platform(tmp_path):
+    config = config_at(tmp_path)
+    with pytest.raises(TfsetupError) as caught:
+        section_specs(TABLE, config, ["linux-x86_64", "vax", "pdp11"], ["3.11"], [])
+    assert caught.value.exit_code == EXIT_BAD_INPUT
+    assert caught.value.message == f"unknown platform 'vax'; choose from {', '.join(TEAM_PLATFORMS)}"
 
 
 # ---------------------------------------------------------------------------------------------
