@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 
@@ -78,6 +78,17 @@ def _fail(json_out: bool, doc: dict, message: str, code: int, extra: Optional[Li
     raise typer.Exit(code)
 
 
+def _show(json_out: bool, doc: Any, draw: Callable[[Any], None]) -> None:
+    """The one output rule: with --json one document on stdout, else render.py draws it for people
+    (`draw` gets the render module, imported only then: rich costs ~0.1 s)."""
+    if json_out:
+        emit_json(doc)
+        return
+    from tfsetup import render
+
+    draw(render)
+
+
 @app.command()
 def detect(json_out: bool = JSON_OPT) -> None:
     """Show this machine's facts: OS, chip, Rosetta, GPUs and the Python interpreters found."""
@@ -86,12 +97,7 @@ def detect(json_out: bool = JSON_OPT) -> None:
         from tfsetup.commands._common import load_host
 
         facts = load_host(None)
-        if json_out:
-            emit_json(facts.to_json())
-        else:
-            from tfsetup.render import render_facts
-
-            render_facts(facts)
+        _show(json_out, facts.to_json(), lambda render: render.render_facts(facts))
         return 0
 
     run_command(json_out, body)
@@ -112,12 +118,7 @@ def recipes(
 
         validate.input_file(host_file, "--host-file")
         result = command.run(show_all, host_file, recipes_file)
-        if json_out:
-            emit_json(result.to_json())
-        else:
-            from tfsetup.render import render_recipes
-
-            render_recipes(result.rows, result.facts)
+        _show(json_out, result.to_json(), lambda render: render.render_recipes(result.rows, result.facts))
         return 0
 
     run_command(json_out, body)
@@ -175,10 +176,7 @@ def plan(
         validate.input_file(host_file, "--host-file")
         planned = command.run(_flags(tf, python, cpu_only, accelerator, recipe, pre, keras=keras), no_project,
                               host_file, recipes_file)
-        if json_out:
-            emit_json(planned.to_json())
-        else:
-            _show_plan(planned)
+        _show(json_out, planned.to_json(), lambda render: _show_plan(planned))
         return 0
 
     run_command(json_out, body)
@@ -246,12 +244,7 @@ def install(
                        find_links=tuple(find_links), offline=offline, keras=keras)
         result = command.run(flags, no_project, recipes_file, backend, force, not no_verify, _confirm(yes),
                              stage_progress(json_out), show_plan=None if json_out else _show_plan)
-        if json_out:
-            emit_json(result.to_json())
-        else:
-            from tfsetup.render import render_install
-
-            render_install(result)
+        _show(json_out, result.to_json(), lambda render: render.render_install(result))
         return 0
 
     run_command(json_out, body)
@@ -274,12 +267,8 @@ def verify(
         validate.seconds(timeout, "--timeout")
         validate.env_path(path)
         env, result = command.run(path, benchmark, timeout, None if json_out else lambda m: err(f"   {m}"))
-        if json_out:
-            emit_json(result.to_json())
-        else:
-            from tfsetup.render import render_checks
-
-            render_checks([c.to_json() for c in result.checks], f"Verification of {env}")
+        _show(json_out, result.to_json(),
+              lambda render: render.render_checks([c.to_json() for c in result.checks], f"Verification of {env}"))
         if not result.ok:
             from tfsetup.render import render_verify_failed
 
@@ -312,7 +301,7 @@ def doctor(
 
         validate.env_path(path)
         validate.input_file(host_file, "--host-file")
-        from tfsetup.render import render_doctor_result, render_findings
+        from tfsetup.render import render_findings
         from tfsetup.request import env_or_default
 
         def confirm(repair) -> bool:
@@ -325,10 +314,7 @@ def doctor(
 
         show = None if json_out else (lambda findings, repair, env: render_findings(findings, repair, env, fix))
         outcome = command.run(env_or_default(path), deep, fix, confirm, recipes_file, err, show, host_file)
-        if json_out:
-            emit_json(outcome.to_json())
-        else:
-            render_doctor_result(outcome)
+        _show(json_out, outcome.to_json(), lambda render: render.render_doctor_result(outcome))
         if outcome.doc.get("error"):  # a failed repair is an error like any other: one line on stderr
             failed = TfsetupError(f"repair failed: {outcome.doc['error']}", outcome.exit_code,
                                   fix=outcome.doc.get("fix"))
@@ -387,12 +373,7 @@ def prove(
         flags = _flags(tf, python, cpu_only, accelerator, recipe, pre, find_links=tuple(find_links), offline=offline)
         result = command.run(list(pins or []), platform, macos, env, flags, no_project, host_file, recipes_file,
                              glibc=glibc)
-        if json_out:
-            emit_json(result.to_json())
-        else:
-            from tfsetup.render import render_prove
-
-            render_prove(result)
+        _show(json_out, result.to_json(), lambda render: render.render_prove(result))
         return 0 if result.loads else 1
 
     run_command(json_out, body)
@@ -494,12 +475,7 @@ def wheelhouse(
             _check_url(index_url, "--index-url")
         summary = command.run(directory, platform, python, tf, cpu_only, index_url, no_project, recipes_file,
                               None if json_out else lambda m: err(f"   {m}"))
-        if json_out:
-            emit_json(summary)
-        else:
-            from tfsetup.render import render_wheelhouse
-
-            render_wheelhouse(summary, directory)
+        _show(json_out, summary, lambda render: render.render_wheelhouse(summary, directory))
         return 0
 
     run_command(json_out, body)
@@ -521,12 +497,7 @@ def report(
         for one in paths or []:
             validate.env_path(one)
         doc = command.run(list(paths or []), recipes_file)
-        if json_out:
-            emit_json(doc)
-        else:
-            from tfsetup.render import render_report
-
-            render_report(doc)
+        _show(json_out, doc, lambda render: render.render_report(doc))
         return 0
 
     run_command(json_out, body)
@@ -556,12 +527,7 @@ def add(
 
         validate.env_path(env, "--env")
         result = command.run(packages, env, lambda m: err(f"   {m}"))
-        if json_out:
-            emit_json(result.to_json())
-        else:
-            from tfsetup.render import render_add
-
-            render_add(result)
+        _show(json_out, result.to_json(), lambda render: render.render_add(result))
         return 0
 
     run_command(json_out, body)
@@ -586,17 +552,14 @@ def upgrade(
     def body() -> int:
         from tfsetup import validate
         from tfsetup.commands import upgrade as command
-        from tfsetup.render import render_upgrade, render_upgrade_plan, stage_progress
+        from tfsetup.render import render_upgrade_plan, stage_progress
 
         validate.env_path(path)
         ask = _confirm(yes)
         confirm = None if ask is None else (lambda up: ask(f"Upgrade {up.env} to {up.new}?"))
         result = command.run(path, tf, recipes_file, confirm, lambda m: err(f"   {m}"), stage_progress(json_out),
                              show=None if json_out else render_upgrade_plan)
-        if json_out:
-            emit_json(result.to_json())
-        else:
-            render_upgrade(result)
+        _show(json_out, result.to_json(), lambda render: render.render_upgrade(result))
         return 1 if result.declined else 0
 
     run_command(json_out, body)
@@ -614,12 +577,7 @@ def list_envs(
         from tfsetup.commands import list as command
 
         result = command.run(prune)
-        if json_out:
-            emit_json(result.to_json())
-        else:
-            from tfsetup.render import render_list
-
-            render_list(result)
+        _show(json_out, result.to_json(), lambda render: render.render_list(result))
         return 0
 
     run_command(json_out, body)
@@ -641,12 +599,7 @@ def remove(
 
         validate.env_path(path)
         result = command.run(path, forget, _confirm(yes))
-        if json_out:
-            emit_json(result.to_json())
-        else:
-            from tfsetup.render import render_remove
-
-            render_remove(result)
+        _show(json_out, result.to_json(), lambda render: render.render_remove(result))
         return 0 if (result.removed or result.forgotten) else 1
 
     run_command(json_out, body)
