@@ -9,6 +9,12 @@ root=$PWD
 export UV_CACHE_DIR="${UV_CACHE_DIR:-$root/.cache/uv}"
 export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$root/.cache/pip}"
 export TFSETUP_STATE_DIR="${TFSETUP_STATE_DIR:-$root/.cache/state}"
+# The tests' temp dir sits beside the uv cache, so their envs are hard links into it: a /tmp on another
+# filesystem (a tmpfs, say) would get a full copy of TensorFlow, ~1 GB, for every env a test makes.
+export TMPDIR="${TFSETUP_TEST_TMPDIR:-$(dirname "$UV_CACHE_DIR")/tmp}"
+mkdir -p "$UV_CACHE_DIR" "$TMPDIR"
+free_on() { df -Ph "$1" | awk 'NR == 2 {print $4 " free on " $6}'; }
+echo "== disk: $(free_on "$UV_CACHE_DIR") (from an empty cache the tests need about 12 GB there)"
 
 make_env() {  # make_env DIR PYTHON
   local dir=$1 python=$2
@@ -63,4 +69,7 @@ else
 fi
 
 echo "== all tests on $(.test-venv/bin/python --version)"
-exec .test-venv/bin/python -m pytest "$@"
+status=0
+.test-venv/bin/python -m pytest "$@" || status=$?
+echo "== disk: uv cache $(du -sh "$UV_CACHE_DIR" | cut -f1), $(free_on "$UV_CACHE_DIR")"
+exit "$status"

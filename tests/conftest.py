@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import pytest
 
@@ -61,6 +65,30 @@ def mac_runner(*dirs: str, translated: Optional[bool] = None, sw_vers: Optional[
 
 def host_fixture(name: str) -> HostFacts:
     return facts_from_json(json.loads((FIXTURES / "hosts" / f"{name}.json").read_text()))
+
+
+@contextmanager
+def scratch(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A module's or session's temp dir, deleted when its fixture ends: envs of real wheels are GBs, and
+    pytest would otherwise keep every fixture's dir until the whole run ends (CI's disk is finite)."""
+    path = factory.mktemp(name)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def drop_replaced_wheels() -> Iterator[None]:
+    """uv unpacks a wheel again when an install checks hashes and its cached copy was made without them
+    (tests install some wheels plainly; tfsetup always checks), and the first copy stays, unreferenced:
+    ~1 GB per TensorFlow wheel. After each module, `uv cache prune` (well under a second) drops those,
+    so a run holds one unpacked copy of each wheel. Only the test cache (scripts/test.sh sets it)."""
+    yield
+    if os.environ.get("UV_CACHE_DIR"):
+        from tfsetup.backends.uv import find_uv
+
+        subprocess.run([find_uv(), "cache", "prune"], capture_output=True, timeout=300)
 
 
 @pytest.fixture

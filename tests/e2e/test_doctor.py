@@ -14,6 +14,7 @@ from typing import List
 
 import pytest
 
+from tests.conftest import scratch
 from tests.e2e.helpers import json_out, leftovers, manifest, run_tfsetup
 
 pytestmark = [pytest.mark.slow, pytest.mark.network,
@@ -67,9 +68,10 @@ def bundled_locks():
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("doctor") / "doctor envs ü"
-    path.mkdir()
-    return path
+    with scratch(tmp_path_factory, "doctor") as root:
+        path = root / "doctor envs ü"
+        path.mkdir()
+        yield path
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +91,9 @@ def test_fast_pass_finds_numpy_2_under_tf_215(numpy2_env):
     assert any("requires numpy<2.0.0,>=1.23.5; numpy 2.1.3 is installed" in e for e in conflict["evidence"])
     assert doc["env"]["tensorflow"] == {"tensorflow-cpu": "2.15.1"} and doc["repaired"] is False
     kinds = [a["kind"] for a in doc["repair_plan"]]
-    assert kinds == ["install-lock"], doc["repair_plan"]
-    assert "linux-x86_64-cpu-tf2.15" in doc["repair_plan"][0]["summary"]
+    assert kinds == ["uninstall", "install-lock"], doc["repair_plan"]  # not --reinstall: no second download
+    assert "numpy" in doc["repair_plan"][0]["packages"] and "tabulate" not in doc["repair_plan"][0]["packages"]
+    assert "linux-x86_64-cpu-tf2.15" in doc["repair_plan"][1]["summary"]
     assert "deep" not in doc  # the fast pass never imports TensorFlow
 
 

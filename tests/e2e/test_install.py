@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, scratch
 from tests.e2e.helpers import PY, json_out, leftovers, manifest, run_tfsetup
 
 pytestmark = [pytest.mark.slow, pytest.mark.network,
@@ -18,10 +18,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.network,
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    # Spaces and non-ASCII on purpose: valid paths must work.
-    path = tmp_path_factory.mktemp("install") / "my envs ü"
-    path.mkdir()
-    return path
+    with scratch(tmp_path_factory, "install") as root:
+        path = root / "my envs ü"  # spaces and non-ASCII on purpose: valid paths must work
+        path.mkdir()
+        yield path
 
 
 @pytest.fixture(scope="module")

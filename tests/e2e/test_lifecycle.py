@@ -16,6 +16,7 @@ from typing import Dict
 
 import pytest
 
+from tests.conftest import scratch
 from tests.e2e.helpers import json_out, leftovers, manifest, run_tfsetup
 
 pytestmark = [pytest.mark.slow, pytest.mark.network,
@@ -27,13 +28,14 @@ STACK = ("tensorflow-cpu", "tensorflow", "numpy", "keras", "protobuf", "ml-dtype
 
 @pytest.fixture(scope="module")
 def env215(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("lifecycle") / "envs ü"
-    root.mkdir()
-    target = root / "tf 2.15"
-    proc = run_tfsetup("install", str(target), "--tf", "2.15", "--python", "3.11", "--json")
-    assert proc.returncode == 0, proc.stderr
-    assert json_out(proc)["plan"]["recipe"] == "linux-x86_64-cpu-tf2.15"
-    return target
+    with scratch(tmp_path_factory, "lifecycle") as scratch_root:
+        root = scratch_root / "envs ü"
+        root.mkdir()
+        target = root / "tf 2.15"
+        proc = run_tfsetup("install", str(target), "--tf", "2.15", "--python", "3.11", "--json")
+        assert proc.returncode == 0, proc.stderr
+        assert json_out(proc)["plan"]["recipe"] == "linux-x86_64-cpu-tf2.15"
+        yield target
 
 
 def installed(env: Path) -> Dict[str, str]:

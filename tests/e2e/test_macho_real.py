@@ -9,12 +9,14 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Iterator, Tuple
 
 import pytest
 
 from tfsetup.macho.dyld import check_env, dyld_message, highest_minos, prove_plugins
 from tfsetup.macho.reader import read_macho
+
+from tests.conftest import scratch
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -29,7 +31,7 @@ def uv_bin() -> str:
 
 
 class MacWheels:
-    """Install sets of macOS arm64 wheels into target dirs, each set once per session."""
+    """Install sets of macOS arm64 wheels into target dirs, each set once per module."""
 
     def __init__(self, base: Path) -> None:
         self.base = base
@@ -46,9 +48,10 @@ class MacWheels:
         return self.done[key]
 
 
-@pytest.fixture(scope="session")
-def mac_wheels(tmp_path_factory) -> MacWheels:
-    return MacWheels(tmp_path_factory.mktemp("mac-wheels"))
+@pytest.fixture(scope="module")
+def mac_wheels(tmp_path_factory) -> Iterator[MacWheels]:
+    with scratch(tmp_path_factory, "mac-wheels") as root:
+        yield MacWheels(root)
 
 
 @pytest.mark.parametrize("tf", ["2.18.0", "2.19.1"])

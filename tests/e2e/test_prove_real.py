@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Sequence
 
 import pytest
 
@@ -36,12 +37,13 @@ def uv(*args: str) -> None:
     subprocess.run([str(find_uv_bin()), *args], check=True, timeout=1800, env=dict(os.environ))
 
 
-def mac_env(path: Path, *specs: str, platform: str = "aarch64-apple-darwin") -> Path:
-    """A Mac-shaped venv: a Linux python, macOS wheels (--no-deps)."""
+def mac_env(path: Path, *specs: str, platform: str = "aarch64-apple-darwin", replace: Sequence[str] = ()) -> Path:
+    """A Mac-shaped venv: a Linux python, macOS wheels (--no-deps); `replace`: installed packages to put in
+    again for this platform (--reinstall-package; a plain --reinstall would download TensorFlow again)."""
     if not path.exists():
         uv("venv", "--quiet", "--python", "3.11", str(path))
     uv("pip", "install", "--quiet", "--python", str(path / "bin" / "python"), "--python-platform", platform,
-       "--no-deps", "--reinstall", *specs)
+       "--no-deps", *(a for name in replace for a in ("--reinstall-package", name)), *specs)
     return path
 
 
@@ -122,7 +124,7 @@ def test_doctor_judges_the_plugin_by_its_bytes_not_its_dist_info(tmp_path):
 
 def test_doctor_names_an_x86_64_numpy_in_an_arm64_env(tmp_path):
     env = mac_env(tmp_path / "mixed", "tensorflow==2.19.1", "tensorflow-metal==1.2.0", NUMPY)
-    mac_env(env, NUMPY, platform="x86_64-apple-darwin")
+    mac_env(env, NUMPY, platform="x86_64-apple-darwin", replace=["numpy"])
     x86 = finding(doctor(env), "x86-wheel-on-arm64")
     assert "numpy/" in x86["message"] and any(e.startswith("numpy/") and "x86_64 only" in e for e in x86["evidence"])
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, scratch
 from tests.e2e.helpers import PY, json_out, leftovers, manifest, run_tfsetup
 
 PY311 = "3.11"
@@ -141,11 +141,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def wheelhouse(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("wheelhouse") / "wheels"
-    proc = run_tfsetup("wheelhouse", str(directory), "--platform", "linux-x86_64", "--python", PY311,
-                       "--no-project", "--json")
-    assert proc.returncode == 0, proc.stderr
-    return directory, json_out(proc)
+    with scratch(tmp_path_factory, "wheelhouse") as root:
+        directory = root / "wheels"
+        proc = run_tfsetup("wheelhouse", str(directory), "--platform", "linux-x86_64", "--python", PY311,
+                           "--no-project", "--json")
+        assert proc.returncode == 0, proc.stderr
+        yield directory, json_out(proc)
 
 
 @pytest.fixture

@@ -13,10 +13,11 @@ LOCK = Path("/locks/py3.11.txt")
 def test_uv_lock_install_enforces_hashes_and_the_platform():
     uv = get_backend("uv", "/bin/uv")
     argv = uv.install_lock_argv(["arch", "-arm64", "/env/bin/python"], LOCK, PackageSource(),
-                                Target(python_platform="aarch64-apple-darwin"), reinstall=True)
+                                Target(python_platform="aarch64-apple-darwin"))
     assert argv[:5] == ["/bin/uv", "pip", "install", "--python", "/env/bin/python"]
-    for flag in ("--require-hashes", "--no-deps", "--no-config", "--reinstall"):
+    for flag in ("--require-hashes", "--no-deps", "--no-config"):
         assert flag in argv
+    assert not [a for a in argv if a.startswith(("--reinstall", "--refresh"))]  # they download every wheel again
     assert argv[argv.index("--only-binary") + 1] == ":all:"
     assert argv[argv.index("-r") + 1] == str(LOCK)
     assert argv[argv.index("--python-platform") + 1] == "aarch64-apple-darwin"
@@ -26,9 +27,9 @@ def test_uv_lock_install_enforces_hashes_and_the_platform():
 def test_pip_lock_install_runs_the_envs_own_pip_launched_natively():
     pip = get_backend("pip")
     argv = pip.install_lock_argv(["arch", "-arm64", "/env/bin/python"], LOCK, PackageSource(offline=True,
-                                 find_links=["/wh"]), Target(), reinstall=True)
+                                 find_links=["/wh"]), Target())
     assert argv[:5] == ["arch", "-arm64", "/env/bin/python", "-m", "pip"]
-    assert {"--require-hashes", "--no-deps", "--force-reinstall", "--no-index"} <= set(argv)
+    assert {"--require-hashes", "--no-deps", "--no-index"} <= set(argv)
     assert argv[argv.index("--find-links") + 1] == "/wh"
 
 
@@ -104,7 +105,7 @@ def test_install_lock_reports_what_the_engine_downloads():
     class Engine:  # the engine's output, as uv prints it on a cold cache
         name = "uv"
 
-        def install_lock_argv(self, python, lock, source, target, reinstall=False):
+        def install_lock_argv(self, python, lock, source, target):
             return [sys.executable, "-c", "print('Resolved 33 packages'); print('Downloading tensorflow-cpu "
                     "(240.1MiB)'); print(' Downloaded tensorflow-cpu'); print('Installed 33 packages')"]
 

@@ -388,15 +388,20 @@ def test_repair_plan_reinstalls_the_matching_locked_stack(tmp_path):
     findings = diagnose(env, host, table)
     rp = plan_repair(findings, env, host, table, engine="uv", uv="/bin/uv")
     assert rp.plan is not None and rp.plan.recipe.id == "linux-x86_64-cpu-tf2.15"
-    assert [a.kind for a in rp.actions] == ["install-lock"]
-    argv = rp.actions[0].argv
+    assert [a.kind for a in rp.actions] == ["uninstall", "install-lock"]
+    # the locked packages present are uninstalled, then the lock puts them back from the cache
+    # (uv's --reinstall would download every wheel again)
+    assert rp.actions[0].packages == ("keras", "numpy", "protobuf", "tensorflow-cpu")  # not absl-py: not pinned
+    assert rp.actions[0].argv[-4:] == rp.actions[0].packages
+    argv = rp.actions[1].argv
     assert argv[:5] == ("/bin/uv", "pip", "install", "--python", "/work/env/bin/python")
-    for flag in ("--require-hashes", "--no-deps", "--reinstall"):
+    for flag in ("--require-hashes", "--no-deps"):
         assert flag in argv
+    assert "--reinstall" not in argv
     assert "--compile-bytecode" not in argv  # as in install: cached pycs are placed before the verification
     assert argv[argv.index("--only-binary") + 1] == ":all:"
     assert argv[argv.index("-r") + 1].endswith("linux-x86_64-cpu-tf2.15/py3.11.txt")
-    assert "numpy" in rp.actions[0].summary and set(rp.addresses) == {"numpy-abi-mismatch", "requirement-conflict"}
+    assert "numpy" in rp.actions[1].summary and set(rp.addresses) == {"numpy-abi-mismatch", "requirement-conflict"}
 
 
 def test_repair_plan_removes_the_distribution_the_recipe_does_not_use(tmp_path):
@@ -405,8 +410,11 @@ def test_repair_plan_removes_the_distribution_the_recipe_does_not_use(tmp_path):
     host = host_fixture("linux-x86_64-avx")
     rp = plan_repair(diagnose(env, host, table), env, host, table, engine="uv", uv="/bin/uv")
     assert [a.kind for a in rp.actions] == ["uninstall", "install-lock"]
-    assert rp.actions[0].packages == ("tensorflow",)
-    assert rp.actions[0].argv == ("/bin/uv", "pip", "uninstall", "--python", "/work/env/bin/python", "tensorflow")
+    assert rp.actions[0].packages == ("tensorflow", "keras", "numpy", "protobuf", "tensorflow-cpu")  # intruder first
+    assert rp.actions[0].argv == ("/bin/uv", "pip", "uninstall", "--python", "/work/env/bin/python",
+                                  *rp.actions[0].packages)
+    assert rp.actions[0].summary == ("uninstall tensorflow (not part of recipe linux-x86_64-cpu-tf2.21); and the 4 "
+                                     "locked packages now installed, to be put back from the lock")
 
 
 def test_repair_plan_without_a_lock_for_the_python_is_manual(tmp_path):

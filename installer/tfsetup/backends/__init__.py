@@ -24,7 +24,7 @@ def get_backend(name: str, uv: Optional[str] = None) -> Backend:
 
 
 def install_lock(backend: Backend, python: Sequence[str], lock: Path, source: PackageSource, target: Target,
-                 reinstall: bool = False, on_download: Optional[Callable[[str], None]] = None) -> None:
+                 on_download: Optional[Callable[[str], None]] = None) -> None:
     """`on_download` hears the engine's "Downloading <package> (<size>)" lines as they come."""
     env = dict(target.env)
     env.update(source.env())  # index credentials: in the environment, never on the argv
@@ -33,7 +33,7 @@ def install_lock(backend: Backend, python: Sequence[str], lock: Path, source: Pa
         if on_download is not None and line.startswith("Downloading "):
             on_download(line)
 
-    run_step("install", backend.install_lock_argv(python, lock, source, target, reinstall), env=env,
+    run_step("install", backend.install_lock_argv(python, lock, source, target), env=env,
              on_line=on_line if on_download is not None else None)
 
 

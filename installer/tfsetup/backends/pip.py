@@ -20,11 +20,9 @@ class PipBackend:
     def create_venv(self, launch: List[str], path: Path, prompt: str) -> None:
         run_step("create venv", list(launch) + ["-m", "venv", "--prompt", prompt, str(path)])
 
-    def install_lock_argv(self, python: Sequence[str], lock: Path, source: PackageSource, target: Target,
-                          reinstall: bool = False) -> List[str]:
+    def install_lock_argv(self, python: Sequence[str], lock: Path, source: PackageSource,
+                          target: Target) -> List[str]:
         argv = [*python, *PIP, "install", "--quiet", *QUIET, *HASHED_LOCK, "-r", os.path.abspath(lock)]
-        if reinstall:
-            argv.append("--force-reinstall")
         return argv + source.args(no_network=["--no-index"], no_index=[])
 
     def install_packages_argv(self, python: Sequence[str], specs: Sequence[str], constraints: Path,

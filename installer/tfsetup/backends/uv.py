@@ -40,8 +40,8 @@ class UvBackend:
         run_step("create venv", [self.uv, "venv", "--quiet", "--relocatable", "--no-config",
                                  "--prompt", prompt, "--python", launch[-1], str(path)])
 
-    def install_lock_argv(self, python: Sequence[str], lock: Path, source: PackageSource, target: Target,
-                          reinstall: bool = False) -> List[str]:
+    def install_lock_argv(self, python: Sequence[str], lock: Path, source: PackageSource,
+                          target: Target) -> List[str]:
         # No --compile-bytecode: it compiles every .py in the env (4,400 files for tensorflow-cpu
         # 2.21, ~15 s on 2 cores), while the verification's first import (run with -I, so it writes
         # .pyc even under PYTHONDONTWRITEBYTECODE) compiles only the ~2,400 that `import
@@ -49,8 +49,6 @@ class UvBackend:
         # Not --quiet: its "Downloading tensorflow-cpu (240.1MiB)" lines are the install's progress.
         argv = [self.uv, "pip", "install", "--python", str(python[-1]), *HASHED_LOCK,
                 "--no-config", "-r", os.path.abspath(lock)]
-        if reinstall:
-            argv.append("--reinstall")
         if target.python_platform:
             argv += ["--python-platform", target.python_platform]
         return argv + source.args(no_network=["--offline"], no_index=["--no-index"])

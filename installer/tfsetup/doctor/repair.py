@@ -1,8 +1,9 @@
 """findings -> a repair plan (pure; doctor/apply.py carries it out through the shared transaction).
 
 Three kinds of repair, chosen from the findings:
-- stack: uninstall conflicting TensorFlow distributions (and a plug-in the recipe does not use), then
-  reinstall the matching recipe's hash-pinned lock with --reinstall; the user's other packages stay;
+- stack: uninstall conflicting TensorFlow distributions (and a plug-in the recipe does not use) and the
+  locked packages present, then install the matching recipe's hash-pinned lock, from the engine's cache
+  where it has the wheels; the user's other packages stay;
 - rebuild: a wrong-arch interpreter (Rosetta, x86 wheels, x86 conda) cannot be fixed in place: build a
   fresh env beside PATH from the host's native interpreter, reinstall the user's other top-level
   packages into it (name==version, constrained to the lock's pins), verify it, swap it in;
@@ -226,14 +227,20 @@ def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, tab
             handled = set()
         else:
             pins = chosen.lock.pins
-            remove = [d.name for d in env.tf_distributions() if d.key not in pins]
+            foreign = [d.name for d in env.tf_distributions() if d.key not in pins]
             metal = env.dist("tensorflow-metal")
             if metal is not None and "tensorflow-metal" not in pins:
-                remove.append(metal.name)
-            if remove:
-                actions.append(RepairAction("uninstall", f"uninstall {', '.join(remove)} (not part of recipe "
-                                            f"{chosen.recipe.id})", tuple(backend.uninstall_argv([python], remove)),
-                                            tuple(remove)))
+                foreign.append(metal.name)
+            # The locked packages present go too, so the lock puts every file back (an uninstalled
+            # intruder takes files it shared with them). Not `--reinstall`: uv then downloads every
+            # wheel again (it implies --refresh), ~600 MB for TensorFlow, and fails offline.
+            locked = [d.name for key, d in sorted(env.distributions.items()) if key in pins and d.name not in foreign]
+            parts = ([f"{', '.join(foreign)} (not part of recipe {chosen.recipe.id})"] if foreign else []) + \
+                ([f"the {len(locked)} locked packages now installed, to be put back from the lock"] if locked else [])
+            if parts:
+                remove = foreign + locked
+                actions.append(RepairAction("uninstall", f"uninstall {'; and '.join(parts)}",
+                                            tuple(backend.uninstall_argv([python], remove)), tuple(remove)))
             changed = sorted(k for k, v in pins.items() if env.version_of(k) != v)
             actions.append(RepairAction(
                 "install-lock", f"{'reinstall' if env.tf_distributions() else 'install'} the locked stack of recipe "
@@ -242,7 +249,7 @@ def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, tab
                 f"checked{'; changes ' + ', '.join(changed) if changed else ''}); your other packages stay",
                 tuple(backend.install_lock_argv([python], Path(chosen.lock.path), PackageSource(),
                                                 target_for(host.os, host.os_version, host.machine,
-                                                           chosen.recipe.python_platform), reinstall=True)),
+                                                           chosen.recipe.python_platform))),
                 tuple(f"{k}=={v}" for k, v in sorted(pins.items()))))
     for f in todo:
         if f.id not in handled:
