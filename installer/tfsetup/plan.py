@@ -169,9 +169,15 @@ def request_reasons(recipe: Recipe, request: PlanRequest) -> List[str]:
     return reasons
 
 
+def opt_in_flag(recipe: Recipe) -> Optional[str]:
+    """The flag that selects a row the planner never picks on its own (a Keras 2 stack on TF >= 2.16
+    with tf-keras), or None."""
+    return f"--keras {recipe.keras}" if recipe.keras_package == "tf-keras" else None
+
+
 def opt_in(recipe: Recipe, request: PlanRequest) -> bool:
-    """Rows only a request selects (a Keras 2 stack on TF >= 2.16 with tf-keras: --keras 2 or --recipe)."""
-    return recipe.keras_package == "tf-keras" and not request.keras and request.recipe_id != recipe.id
+    """Rows only a request selects: their flag (opt_in_flag) or --recipe."""
+    return opt_in_flag(recipe) is not None and not request.keras and request.recipe_id != recipe.id
 
 
 def _is_prerelease(version: str) -> bool:
