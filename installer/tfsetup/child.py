@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
@@ -31,10 +33,22 @@ def run_child(argv: List[str], timeout: float, on_tick: Optional[Callable[[], No
     """Run argv to its end, or kill it at the deadline (timed_out) or on any exception (Ctrl-C).
     `on_tick`: called every `tick_s` while it runs and once after it ends (e.g. to stream a report
     file as it grows); the deadline and the kill do not depend on it."""
+    # Its own temp dir, deleted when it ends: TensorFlow leaves a generated module there for every
+    # function autograph traces (the training check), which would pile up in /tmp with each verify.
+    scratch = tempfile.mkdtemp(prefix="tfsetup-child-")
+    env = dict(clean_env(), TMPDIR=scratch, TEMP=scratch, TMP=scratch)
+    try:
+        return _run(argv, timeout, env, on_tick, tick_s)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(argv: List[str], timeout: float, env: Dict[str, str], on_tick: Optional[Callable[[], None]],
+         tick_s: float) -> ChildResult:
     started = time.perf_counter()
     deadline = started + timeout
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            text=True, env=clean_env(), errors="replace")
+                            text=True, env=env, errors="replace")
     timed_out = False
     try:
         while True:
