@@ -14,7 +14,7 @@ export TFSETUP_STATE_DIR="${TFSETUP_STATE_DIR:-$root/.cache/state}"
 export TMPDIR="${TFSETUP_TEST_TMPDIR:-$(dirname "$UV_CACHE_DIR")/tmp}"
 mkdir -p "$UV_CACHE_DIR" "$TMPDIR"
 free_on() { df -Ph "$1" | awk 'NR == 2 {print $4 " free on " $6}'; }
-echo "== disk: $(free_on "$UV_CACHE_DIR") (a run from an empty cache needs about 10 GB there)"
+echo "== disk: $(free_on "$UV_CACHE_DIR") (a run from an empty cache needs about 12 GB there)"
 
 make_env() {  # make_env DIR PYTHON
   local dir=$1 python=$2
