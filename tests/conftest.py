@@ -1,13 +1,16 @@
 """Shared test helpers: fixture paths and recorded-runner builders (the OS-command boundary)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Dict, Iterator, Optional, Tuple
 
 import pytest
@@ -18,6 +21,16 @@ from tfsetup.host.runner import CommandResult, RecordedRunner
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent
 UNKNOWN_OID = FIXTURES / "macos" / "intel-x86_64-unknown-oid" / "sysctl-hw.optional.arm64.stderr.txt"
+
+
+def load_script(name: str) -> ModuleType:
+    """scripts/<name>.py, freshly executed as the module `name` (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while being created
+    spec.loader.exec_module(module)
+    return module
 
 
 def sysctl_dump(text: str) -> Dict[str, str]:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -21,20 +19,13 @@ import pytest
 
 from tfsetup.recipes import Recipe, load_recipes, normalize_name, parse_lock_text
 
+from tests.conftest import load_script
+
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes" / "recipes.toml"
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("lock_recipes", REPO / "scripts" / "lock_recipes.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("lock_recipes", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-lr = _load_script()
+lr = load_script("lock_recipes")
 
 
 def _uv() -> str:

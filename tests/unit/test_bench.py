@@ -1,22 +1,14 @@
 """scripts/bench.py's pure helpers: statistics, ratios, target verdicts (no timing asserted)."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCH_PATH = Path(__file__).resolve().parents[2] / "scripts" / "bench.py"
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("tfsetup_bench", BENCH_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being created
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench")
 
 
 def test_summarize_median_min_max(bench):

@@ -1,19 +1,11 @@
 """The architecture contract (scripts/check_layers.py) holds, and the checker itself can fail."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "check_layers.py"
+from tests.conftest import load_script
 
 
 def _checker():
-    spec = importlib.util.spec_from_file_location("check_layers", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["check_layers"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("check_layers")
 
 
 def test_no_upward_arrow_no_cycle_no_oversized_module():

@@ -1,18 +1,11 @@
 """The must-hold / drift split of `scripts/lock_recipes.py --check`: pure, no network."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 from tfsetup.recipes import Recipe
 
-REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("lock_recipes", REPO / "scripts" / "lock_recipes.py")
-assert _spec and _spec.loader
-lr = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("lock_recipes", lr)
-_spec.loader.exec_module(lr)
+from tests.conftest import load_script
+
+lr = load_script("lock_recipes")
 
 H_TF, H_NP, H_NP_MAC, H_CN = "a" * 64, "b" * 64, "c" * 64, "d" * 64
 
@@ -139,5 +132,4 @@ def test_the_header_records_when_it_was_resolved():
 
 
 def test_check_exit_codes_are_documented():
-    assert "exit: 0 ok; 1 must-hold failure; 2 usage; 3 drift with --fail-on-drift" in open(
-        REPO / "scripts" / "lock_recipes.py").read()
+    assert "exit: 0 ok; 1 must-hold failure; 2 usage; 3 drift with --fail-on-drift" in open(lr.__file__).read()

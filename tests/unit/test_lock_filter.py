@@ -1,18 +1,11 @@
 """The hash shrinking of scripts/lock_recipes.py: pure, no network."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("lock_recipes", REPO / "scripts" / "lock_recipes.py")
-assert _spec and _spec.loader
-lr = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("lock_recipes", lr)
-_spec.loader.exec_module(lr)
+from tests.conftest import load_script
+
+lr = load_script("lock_recipes")
 
 NUMPY = [
     ("numpy-2.1.3-cp311-cp311-macosx_10_9_x86_64.whl", "a" * 64),

@@ -1,7 +1,6 @@
 """request.py: flags over the project config, and the one rule for the env a command means."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
