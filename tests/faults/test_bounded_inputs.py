@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Tuple
 
 import pytest
 
@@ -58,16 +59,26 @@ def test_recipes_file(fake, work, kind):
     one_error(proc)
 
 
+def _table_without_its_lock(fake, work: Path) -> Tuple[Path, Path]:
+    """A copy of the fake recipes table, and where its lock goes (not written: the test puts it there)."""
+    table = work / "table" / "recipes.toml"
+    table.parent.mkdir()
+    table.write_text(fake.table.read_text())
+    lock = table.parent / "locks" / "faults-fake-tf" / f"py{h.PY}.txt"
+    lock.parent.mkdir(parents=True)
+    return table, lock
+
+
+def _install_with(fake, work: Path, table: Path) -> subprocess.CompletedProcess:
+    return h.run("install", str(work / "env"), "--python", h.PY, "--recipes-file", str(table), "--offline",
+                 "--find-links", str(fake.wheels), "--yes", "--no-verify", "--json", cwd=work, timeout=60)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_recipe_lock(fake, work, kind):
-    directory = work / "table"
-    directory.mkdir()
-    (directory / "recipes.toml").write_text(fake.table.read_text())
-    lock = directory / "locks" / "faults-fake-tf" / f"py{h.PY}.txt"
-    lock.parent.mkdir(parents=True)
+    table, lock = _table_without_its_lock(fake, work)
     content(kind, lock, "x==1 --hash=sha256:" + "[" * 100000)
-    proc = h.run("install", str(work / "env"), "--python", h.PY, "--recipes-file", str(directory / "recipes.toml"),
-                 "--offline", "--find-links", str(fake.wheels), "--yes", "--no-verify", "--json", cwd=work, timeout=60)
+    proc = _install_with(fake, work, table)
     assert str(lock) in one_error(proc)["error"]  # /dev/zero too: there but unusable is exit 2, not "no lock"
     assert not (work / "env").exists()
 
@@ -87,14 +98,9 @@ SPECIAL = ["fifo", "directory", "dangling link"]
 
 @pytest.mark.parametrize("kind", SPECIAL)
 def test_recipe_lock_that_is_not_a_file(fake, work, kind):
-    directory = work / "table"
-    directory.mkdir()
-    (directory / "recipes.toml").write_text(fake.table.read_text())
-    lock = directory / "locks" / "faults-fake-tf" / f"py{h.PY}.txt"
-    lock.parent.mkdir(parents=True)
+    table, lock = _table_without_its_lock(fake, work)
     special(kind, lock)
-    proc = h.run("install", str(work / "env"), "--python", h.PY, "--recipes-file", str(directory / "recipes.toml"),
-                 "--offline", "--find-links", str(fake.wheels), "--yes", "--no-verify", "--json", cwd=work, timeout=60)
+    proc = _install_with(fake, work, table)
     doc = one_error(proc)
     assert str(lock) in doc["error"] and "no lock" not in doc["error"], doc
     assert not (work / "env").exists()

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Dict, List, Tuple
 
 import pytest
 
@@ -55,28 +56,42 @@ def _fill(directory: Path, files: int = 50) -> None:
         (sub / f"m{i}.txt").write_text("x" * 64)
 
 
-@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs POSIX signal masks")
-def test_ctrl_c_during_the_rollback_of_a_failed_install_waits_for_it(fresh_state, tmp_path, monkeypatch):
-    """A failure (say, verification) rolls back the staging dir; a Ctrl-C sent at the moment the rollback
-    starts deleting it must wait until the rollback is complete."""
+def _old_env(tmp_path: Path) -> Tuple[Path, Dict[str, str]]:
+    """An env at <tmp_path>/env, and its manifest."""
+    target = tmp_path / "env"
+    target.mkdir()
+    (target / "old.txt").write_text("the env that was there\n")
+    return target, h.manifest(target)
+
+
+def _sigint_when_the_stage_is_deleted(monkeypatch) -> List[str]:
+    """Send this process SIGINT when the transaction begins deleting a staging dir (the controlled
+    point); the list returned holds the path once it was sent."""
     import shutil
 
     from tfsetup import txn as txn_mod
 
-    target = tmp_path / "env"
-    target.mkdir()
-    (target / "old.txt").write_text("the env that was there\n")
-    before = h.manifest(target)
     real_rmtree = shutil.rmtree
-    sent = []
+    sent: List[str] = []
 
-    def rmtree_signalled(path, *args, **kwargs):  # the controlled point: the rollback's delete begins
+    def rmtree_signalled(path, *args, **kwargs):
         if ".tfsetup-stage-" in os.fspath(path) and not sent:
-            sent.append(path)
+            sent.append(os.fspath(path))
             os.kill(os.getpid(), signal.SIGINT)  # delivered now, unless the rollback defers it
         return real_rmtree(path, *args, **kwargs)
 
     monkeypatch.setattr(txn_mod.shutil, "rmtree", rmtree_signalled)
+    return sent
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="needs POSIX signal masks")
+def test_ctrl_c_during_the_rollback_of_a_failed_install_waits_for_it(fresh_state, tmp_path, monkeypatch):
+    """A failure (say, verification) rolls back the staging dir; a Ctrl-C sent at the moment the rollback
+    starts deleting it must wait until the rollback is complete."""
+    from tfsetup import txn as txn_mod
+
+    target, before = _old_env(tmp_path)
+    sent = _sigint_when_the_stage_is_deleted(monkeypatch)
     with pytest.raises((KeyboardInterrupt, RuntimeError)) as raised:
         with txn_mod.Transaction(target) as txn:
             staging = txn.new_stage()
@@ -120,24 +135,10 @@ def test_ctrl_c_during_the_restore_of_a_failed_repair_waits_for_it(fresh_state, 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_a_second_ctrl_c_during_the_rollback_of_an_interrupted_install(fresh_state, tmp_path, monkeypatch):
     """Ctrl-C (the first) interrupts; a second one, sent when the rollback starts deleting, changes nothing."""
-    import shutil
-
     from tfsetup import txn as txn_mod
 
-    target = tmp_path / "env"
-    target.mkdir()
-    (target / "old.txt").write_text("the env that was there\n")
-    before = h.manifest(target)
-    real_rmtree = shutil.rmtree
-    sent = []
-
-    def rmtree_signalled(path, *args, **kwargs):
-        if ".tfsetup-stage-" in os.fspath(path) and not sent:
-            sent.append(path)
-            os.kill(os.getpid(), signal.SIGINT)
-        return real_rmtree(path, *args, **kwargs)
-
-    monkeypatch.setattr(txn_mod.shutil, "rmtree", rmtree_signalled)
+    target, before = _old_env(tmp_path)
+    sent = _sigint_when_the_stage_is_deleted(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         with txn_mod.Transaction(target) as txn:
             staging = txn.new_stage()
