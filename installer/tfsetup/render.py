@@ -56,7 +56,7 @@ def render_recipes(rows: Sequence[Tuple[object, List[str]]], facts: HostFacts) -
     for recipe, reasons in rows:
         plugin = f"{recipe.plugin} {recipe.plugin_version}" if recipe.plugin else ""
         status = recipe.status.replace("prerelease", "pre-release") + (" (default)" if recipe.default else "")
-        only_with = f", with {opt_in_flag(recipe)}" if opt_in_flag(recipe) else ""
+        only_with = f", with {flag}" if (flag := opt_in_flag(recipe)) else ""
         fits = f"[red]no[/]: {escape(reasons[0])}" if reasons else f"[green]yes[/]{only_with}"
         cells.append((recipe.id, recipe.accelerator, f"{recipe.distribution} {recipe.tensorflow}", plugin,
                       ", ".join(recipe.pythons), status, fits))

@@ -234,7 +234,7 @@ def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, tab
             # The locked packages present go too, so the lock puts every file back (an uninstalled
             # intruder takes files it shared with them). Not `--reinstall`: uv then downloads every
             # wheel again (it implies --refresh), ~600 MB for TensorFlow, and fails offline.
-            locked = [d.name for key, d in sorted(env.distributions.items()) if key in pins and d.name not in foreign]
+            locked = [d.name for key, d in sorted(env.distributions.items()) if key in pins]  # none is foreign
             parts = ([f"{', '.join(foreign)} (not part of recipe {chosen.recipe.id})"] if foreign else []) + \
                 ([f"the {len(locked)} locked packages now installed, to be put back from the lock"] if locked else [])
             if parts:
