@@ -175,6 +175,13 @@ def opt_in_flag(recipe: Recipe) -> Optional[str]:
     return f"--keras {recipe.keras}" if recipe.keras_package == "tf-keras" else None
 
 
+def flags_to_pick(recipe: Recipe) -> List[str]:
+    """The flags without which `plan` never picks this row, even where it fits the host."""
+    flags = ["--pre"] if recipe.status == "prerelease" else []
+    keras = opt_in_flag(recipe)
+    return flags + [keras] if keras else flags
+
+
 def opt_in(recipe: Recipe, request: PlanRequest) -> bool:
     """Rows only a request selects: their flag (opt_in_flag) or --recipe."""
     return opt_in_flag(recipe) is not None and not request.keras and request.recipe_id != recipe.id

@@ -50,13 +50,13 @@ def _version_key(version: str) -> Tuple[int, ...]:
 def render_recipes(rows: Sequence[Tuple[object, List[str]]], facts: HostFacts) -> None:
     from rich.markup import escape
 
-    from tfsetup.plan import opt_in_flag
+    from tfsetup.plan import flags_to_pick
 
     cells = []
     for recipe, reasons in rows:
         plugin = f"{recipe.plugin} {recipe.plugin_version}" if recipe.plugin else ""
         status = recipe.status.replace("prerelease", "pre-release") + (" (default)" if recipe.default else "")
-        only_with = f", with {flag}" if (flag := opt_in_flag(recipe)) else ""
+        only_with = f", with {' '.join(flags)}" if (flags := flags_to_pick(recipe)) else ""
         fits = f"[red]no[/]: {escape(reasons[0])}" if reasons else f"[green]yes[/]{only_with}"
         cells.append((recipe.id, recipe.accelerator, f"{recipe.distribution} {recipe.tensorflow}", plugin,
                       ", ".join(recipe.pythons), status, fits))

@@ -118,13 +118,17 @@ def test_recipes_marks_fit_and_reasons(isolated_state):
     metal = rows["macos-arm64-metal-tf2.19"]
     assert metal["fits"] is False and any("3.13" in reason for reason in metal["reasons"])
     assert rows["linux-x86_64-cpu-tf2.21"]["fits"] is False
-    # a Keras 2 row fits, but only --keras 2 selects it (plan never picks it on its own)
+    # a Keras 2 row or a pre-release fits, but plan picks it only with its flag
     keras2 = rows["macos-arm64-cpu-tf2.21-keras2"]
-    assert keras2["fits"] is True and keras2["only_with"] == "--keras 2"
-    assert rows["macos-arm64-cpu-tf2.21"]["only_with"] is None
+    assert keras2["fits"] is True and keras2["only_with"] == ["--keras 2"]
+    assert rows["macos-arm64-cpu-tf2.22rc0"]["fits"] is True
+    assert rows["macos-arm64-cpu-tf2.22rc0"]["only_with"] == ["--pre"]
+    assert rows["macos-arm64-cpu-tf2.21"]["only_with"] == []
     shown = run_tfsetup("recipes", "--host-file", str(HOSTS / "m2-python313-only.json")).stdout
     block = shown[shown.index("macos-arm64-cpu-tf2.21-keras2\n"):].split("\n")[:3]
     assert block[2] == "  fits this host: yes, with --keras 2", shown
+    rc = shown[shown.index("macos-arm64-cpu-tf2.22rc0\n"):].split("\n")[:4]
+    assert "  fits this host: yes, with --pre" in rc, shown
     assert all(row["sources"] for row in rows.values()), "every recipe cites its sources"
     # without --all: only this host's platform
     own = json_out(run_tfsetup("recipes", "--json", "--host-file", str(HOSTS / "m2-python313-only.json")))

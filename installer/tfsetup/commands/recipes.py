@@ -16,7 +16,7 @@ class RecipesResult:
     rows: List[Tuple[Recipe, List[str]]]
 
     def to_json(self) -> Dict[str, Any]:
-        from tfsetup.plan import opt_in_flag
+        from tfsetup.plan import flags_to_pick
 
         return {"host": self.facts.platform, "recipes": [
             {"id": r.id, "platform": r.platform, "accelerator": r.accelerator,
@@ -24,7 +24,7 @@ class RecipesResult:
              "plugin": f"{r.plugin}=={r.plugin_version}" if r.plugin else None,
              "pythons": list(r.pythons), "default": r.default, "status": r.status,
              "summary": r.summary, "sources": list(r.sources),
-             "locks": sorted(r.locks), "fits": not reasons, "reasons": reasons, "only_with": opt_in_flag(r)}
+             "locks": sorted(r.locks), "fits": not reasons, "reasons": reasons, "only_with": flags_to_pick(r)}
             for r, reasons in self.rows]}
 
 
