@@ -414,7 +414,8 @@ def test_repair_plan_removes_the_distribution_the_recipe_does_not_use(tmp_path):
     assert rp.actions[0].argv == ("/bin/uv", "pip", "uninstall", "--python", "/work/env/bin/python",
                                   *rp.actions[0].packages)
     assert rp.actions[0].summary == ("uninstall tensorflow (not part of recipe linux-x86_64-cpu-tf2.21); and the 4 "
-                                     "locked packages now installed, to be put back from the lock")
+                                     "locked packages now installed (the next step puts them back, from the cache "
+                                     "where it has them)")
 
 
 def test_repair_plan_without_a_lock_for_the_python_is_manual(tmp_path):

@@ -236,7 +236,8 @@ def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, tab
             # wheel again (it implies --refresh), ~600 MB for TensorFlow, and fails offline.
             locked = [d.name for key, d in sorted(env.distributions.items()) if key in pins]  # none is foreign
             parts = ([f"{', '.join(foreign)} (not part of recipe {chosen.recipe.id})"] if foreign else []) + \
-                ([f"the {len(locked)} locked packages now installed, to be put back from the lock"] if locked else [])
+                ([f"the {len(locked)} locked packages now installed (the next step puts them back, from the cache "
+                  "where it has them)"] if locked else [])
             if parts:
                 remove = foreign + locked
                 actions.append(RepairAction("uninstall", f"uninstall {'; and '.join(parts)}",
