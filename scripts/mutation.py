@@ -8,9 +8,15 @@ For each module below, every mutation site is found with simple AST operators:
   const   a number +1 (0 -> 1), True <-> False
   return  a returned value replaced by None
   call    a call statement removed (replaced by `pass`)
+  stmt    any other statement removed: an assignment, a `raise`, a whole `if`/`for`/`try` block
+  with    a `with` dropped, its body kept (the lock, the signal deferral, the temp dir never entered)
+  swap    two adjacent statements of one body swapped (a journal written after the rename it guards)
 Each mutant is written into a copy of installer/ in a temporary directory (the working tree is never
 touched: others may be editing it) and the module's fast tests run against it (pytest -x, with
-PYTHONPATH on the copy and a per-mutant timeout). A mutant is killed when a test fails or times out.
+PYTHONPATH on the copy and a per-mutant timeout). A mutant is killed when a test fails (pytest exit 1)
+or the run times out (the mutant hangs a test). Any other exit (2 interrupted or a collection error,
+3 internal error, 4 usage, 5 no tests) or a crash is an *error*: reported with its output, never
+counted as killed, so a mutant that only breaks the harness does not inflate the score.
 
 Survivors that cannot be killed because they do not change behaviour (equivalent mutants) are listed in
 tests/mutation-survivors.md, one `- module :: function :: mutation` key a line, each with its reason;
@@ -21,6 +27,8 @@ Not part of CI (minutes per module); run before each release:
     scripts/mutation.sh                                  # every module, every mutant
     scripts/mutation.sh --max-per-module 60 --seed 1     # a sample (about 20 minutes on 2 cores)
     scripts/mutation.sh --module plan.py --list          # the mutants, without running anything
+    scripts/mutation.sh --max-per-module 40 --seed 1 --report README.md
+                                                         # and write the scores table into README.md
 """
 from __future__ import annotations
 
@@ -34,16 +42,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 REPO = Path(__file__).resolve().parent.parent
 SURVIVORS_FILE = REPO / "tests" / "mutation-survivors.md"
 
-# module (under installer/tfsetup) -> the fast tests that must notice a change in it
+# module (under installer/tfsetup) -> the fast tests that must notice a change in it. Every decision and
+# safety module is here: what to install, what to trust, what to print, where an env is, what loads.
+_TXN_SIGNAL_TESTS = (
+    "tests/faults/test_failed_verification.py::test_ctrl_c_during_the_rollback_of_a_failed_install_waits_for_it",
+    "tests/faults/test_failed_verification.py::test_ctrl_c_during_the_restore_of_a_failed_repair_waits_for_it",
+    "tests/faults/test_failed_verification.py::test_a_second_ctrl_c_during_the_rollback_of_an_interrupted_install",
+)
 MODULES: Dict[str, Tuple[str, ...]] = {
     "plan.py": ("tests/unit/test_plan_matrix.py", "tests/unit/test_plan_order.py", "tests/unit/test_plan_reasons.py"),
+    "request.py": ("tests/unit/test_request.py",),
     "doctor/rules.py": ("tests/unit/test_doctor_rules.py", "tests/unit/test_doctor_layers.py"),
     "doctor/explain.py": ("tests/unit/test_explain.py", "tests/unit/test_explain_incompatible.py"),
     "recipes.py": ("tests/unit/test_recipes.py", "tests/unit/test_recipes_table.py",
@@ -51,13 +66,23 @@ MODULES: Dict[str, Tuple[str, ...]] = {
     "team/lockfile.py": ("tests/unit/test_lockfile.py", "tests/unit/test_team_config.py",
                          "tests/unit/test_lock_merge.py", "tests/unit/test_lock_check.py",
                          "tests/unit/test_lock_filter.py"),
-    "txn.py": ("tests/unit/test_txn.py", "tests/faults/test_failed_verification.py::"
-               "test_ctrl_c_during_the_rollback_of_a_failed_install_waits_for_it",
-               "tests/faults/test_failed_verification.py::"
-               "test_ctrl_c_during_the_restore_of_a_failed_repair_waits_for_it",
-               "tests/faults/test_failed_verification.py::"
-               "test_a_second_ctrl_c_during_the_rollback_of_an_interrupted_install"),
+    "txn.py": ("tests/unit/test_txn.py", *_TXN_SIGNAL_TESTS),
+    "install.py": ("tests/unit/test_install.py",),
+    "trust.py": ("tests/unit/test_trust.py",),
+    "output.py": ("tests/unit/test_output.py",),
+    "envpaths.py": ("tests/unit/test_envpaths.py", "tests/unit/test_txn.py"),
+    "envs/manage.py": ("tests/unit/test_manage.py",),
+    "macho/dyld.py": ("tests/unit/test_prove.py", "tests/unit/test_macho_reader.py"),
+    "elfcheck/reader.py": ("tests/unit/test_elfcheck.py",),
+    "elfcheck/ld.py": ("tests/unit/test_elfcheck.py",),
+    "probes/bytecode.py": ("tests/unit/test_bytecode.py",),
 }
+
+
+def existing_tests(tests: Sequence[str]) -> List[str]:
+    """The test ids whose file exists (a module's unit test file may not be written yet)."""
+    return [t for t in tests if (REPO / t.split("::")[0]).is_file()]
+
 
 CMP_FLIPS = {ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.Eq: ast.NotEq,
              ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}
@@ -139,9 +164,47 @@ class _Sites:
             elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and parent is not None \
                     and not _is_docstring(parent, node):
                 yield node, "call", None, f"`{_short(node)}` removed"
+            elif isinstance(node, REMOVABLE) and parent is not None and \
+                    not isinstance(parent, (ast.Module, ast.ClassDef)):
+                yield node, "stmt", None, f"`{_short(node)}` removed"
+            if isinstance(node, (ast.With, ast.AsyncWith)):
+                yield node, "with", None, f"`with` dropped (body kept) in `{_short(node)}`"
+            for field in ("body", "orelse", "finalbody"):
+                body = getattr(node, field, None)
+                if not isinstance(body, list) or isinstance(node, (ast.Module, ast.ClassDef)):
+                    continue
+                for i in range(len(body) - 1):
+                    first, second = body[i], body[i + 1]
+                    if _swappable(first) and _swappable(second) and not _feeds(first, second):
+                        yield first, "swap", (field, i), f"swapped `{_short(first, 40)}` and `{_short(second, 40)}`"
 
     def function_of(self, node: ast.AST) -> str:
         return self.functions.get(id(node), "<module>")
+
+
+# statements whose removal is a mutant of its own ("call" covers bare calls, "return" returned values)
+REMOVABLE = (ast.Assign, ast.AugAssign, ast.Raise, ast.Delete, ast.If, ast.For, ast.While, ast.Try)
+
+
+def _swappable(node: ast.stmt) -> bool:
+    """Two statements are swapped only when neither ends the block's flow or defines a name the reader
+    looks for (a swapped `return` or `def` is noise, not a plausible slip)."""
+    return not isinstance(node, (ast.Return, ast.Break, ast.Continue, ast.FunctionDef, ast.AsyncFunctionDef,
+                                 ast.ClassDef, ast.Import, ast.ImportFrom, ast.Pass)) and \
+        not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+
+
+def _names(node: ast.AST, ctx: type) -> Set[str]:
+    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
+    if ctx is ast.Load:  # `x += 1` reads x too
+        names |= {n.target.id for n in ast.walk(node) if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
+    return names
+
+
+def _feeds(first: ast.stmt, second: ast.stmt) -> bool:
+    """`second` reads a name `first` binds: swapping them is a NameError any test kills, not a plausible
+    slip, so it would only inflate the score."""
+    return bool(_names(first, ast.Store) & _names(second, ast.Load))
 
 
 def _annotations(tree: ast.Module) -> Set[int]:
@@ -193,9 +256,27 @@ def mutate(source: str, index: int) -> str:
         node.value = payload  # type: ignore[attr-defined]
     elif kind == "return":
         node.value = ast.Constant(None)  # type: ignore[attr-defined]
-    elif kind == "call":
+    elif kind in ("call", "stmt"):
         _replace(parent, node, ast.Pass())
+    elif kind == "with":
+        _replace_with_body(parent, node, node.body)  # type: ignore[attr-defined]
+    elif kind == "swap":
+        field, i = payload  # type: ignore[misc]
+        body = getattr(parent, field)
+        body[i], body[i + 1] = body[i + 1], body[i]
     return ast.unparse(ast.fix_missing_locations(tree))
+
+
+def _replace_with_body(parent: Optional[ast.AST], old: ast.AST, body: List[ast.stmt]) -> None:
+    """A statement replaced by several (a `with` by its body), in the statement list that holds it."""
+    assert parent is not None
+    for _field, value in ast.iter_fields(parent):
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                if item is old:
+                    value[i:i + 1] = body
+                    return
+    raise AssertionError("statement not found under its parent")
 
 
 def _replace(parent: Optional[ast.AST], old: ast.AST, new: ast.AST) -> None:
@@ -230,8 +311,19 @@ def justified_keys(path: Path = SURVIVORS_FILE) -> Set[str]:
 _LAST_OUTPUT = [""]  # the last test run's output, shown when the unmutated control fails
 
 
+def classify(returncode: int) -> str:
+    """pytest's exit code -> the mutant's outcome. Only 1 (tests failed) is a kill: 2 (interrupted or a
+    collection error), 3 (internal error), 4 (usage), 5 (no tests ran) and a crash mean the harness
+    broke, which says nothing about whether a test noticed the mutant."""
+    if returncode == 0:
+        return "survived"
+    if returncode == 1:
+        return "killed"
+    return "error"
+
+
 def run_tests(copy_root: Path, tests: Sequence[str], timeout: float) -> Tuple[str, float]:
-    """'killed' | 'survived' | 'timeout' | 'error' (the copy's tests could not even start)."""
+    """'killed' | 'survived' | 'timeout' | 'error' (see classify)."""
     env = dict(os.environ, PYTHONPATH=str(copy_root / "installer"), PYTHONDONTWRITEBYTECODE="1",
                TFSETUP_STATE_DIR=str(copy_root / "state"))
     started = time.monotonic()
@@ -243,11 +335,7 @@ def run_tests(copy_root: Path, tests: Sequence[str], timeout: float) -> Tuple[st
         return "timeout", time.monotonic() - started
     seconds = time.monotonic() - started
     _LAST_OUTPUT[0] = proc.stdout + proc.stderr
-    if proc.returncode == 0:
-        return "survived", seconds
-    if proc.returncode in (1, 2, 3):  # tests failed, interrupted or an internal error: the mutant showed
-        return "killed", seconds
-    return "error", seconds  # 4 usage, 5 no tests collected
+    return classify(proc.returncode), seconds
 
 
 def make_copy(root: Path) -> Path:
@@ -257,16 +345,38 @@ def make_copy(root: Path) -> Path:
     return root
 
 
+@dataclass
+class ModuleResult:
+    module: str
+    sites: int
+    run: int
+    killed: int = 0
+    timeouts: int = 0  # counted as killed: the mutant hung a test, which a test run notices
+    justified: List[Mutant] = field(default_factory=list)
+    survivors: List[Mutant] = field(default_factory=list)
+    errors: List[Mutant] = field(default_factory=list)
+    seconds: float = 0.0
+    skipped: str = ""  # why the module was not run (no test file yet)
+
+    @property
+    def score(self) -> float:
+        """killed (timeouts included) + justified, of all mutants run: errors count against the score."""
+        return 100.0 * (self.killed + len(self.justified)) / self.run if self.run else 100.0
+
+
 def run_module(module: str, tests: Sequence[str], max_mutants: Optional[int], seed: int, timeout: float,
-               justified: Set[str], verbose: bool) -> Dict[str, object]:
+               justified: Set[str], verbose: bool) -> ModuleResult:
     path = REPO / "installer" / "tfsetup" / module
     source = path.read_text(encoding="utf-8")
     mutants = list_mutants(module, source)
     total = len(mutants)
     if max_mutants is not None and len(mutants) > max_mutants:
         mutants = sorted(random.Random(f"{seed}:{module}").sample(mutants, max_mutants), key=lambda m: m.index)
-    result: Dict[str, object] = {"module": module, "sites": total, "run": len(mutants), "killed": 0,
-                                 "justified": [], "survivors": [], "seconds": 0.0}
+    result = ModuleResult(module, total, len(mutants))
+    tests = existing_tests(tests)
+    if not tests:
+        result.run, result.skipped = 0, "no test file yet"
+        return result
     with tempfile.TemporaryDirectory(prefix="tfsetup-mutation-") as tmp:
         root = make_copy(Path(tmp))
         target = root / "installer" / "tfsetup" / module
@@ -278,23 +388,55 @@ def run_module(module: str, tests: Sequence[str], max_mutants: Optional[int], se
         for n, mutant in enumerate(mutants, 1):
             target.write_text(mutate(source, mutant.index), encoding="utf-8")
             outcome, seconds = run_tests(root, tests, timeout)
-            result["seconds"] = float(result["seconds"]) + seconds  # type: ignore[arg-type]
-            if outcome in ("killed", "timeout", "error"):
-                result["killed"] = int(result["killed"]) + 1  # type: ignore[call-overload]
+            result.seconds += seconds
+            if outcome == "killed":
+                result.killed += 1
+            elif outcome == "timeout":
+                result.killed += 1
+                result.timeouts += 1
+            elif outcome == "error":
+                result.errors.append(mutant)
+                print(f"  ERROR {module}:{mutant.line} - {mutant.key}\n"
+                      + "\n".join("      " + line for line in _LAST_OUTPUT[0].strip().splitlines()[-5:]), flush=True)
             elif mutant.key in justified:
-                result["justified"].append(mutant)  # type: ignore[attr-defined]
+                result.justified.append(mutant)
             else:
-                result["survivors"].append(mutant)  # type: ignore[attr-defined]
+                result.survivors.append(mutant)
             if verbose:
                 print(f"  [{n}/{len(mutants)}] {outcome:8s} {seconds:5.1f}s {module}:{mutant.line} "
                       f"{mutant.description}", flush=True)
     return result
 
 
-def score(result: Dict[str, object]) -> float:
-    run = int(result["run"])  # type: ignore[call-overload]
-    ok = int(result["killed"]) + len(result["justified"])  # type: ignore[call-overload, arg-type]
-    return 100.0 * ok / run if run else 100.0
+TABLE_HEAD = ("| module | score | killed | justified | survived | errors | run / sites |\n"
+              "|---|---:|---:|---:|---:|---:|---:|")
+REPORT_START = "<!-- mutation-report:start (written by scripts/mutation.sh --report; do not edit) -->"
+REPORT_END = "<!-- mutation-report:end -->"
+
+
+def scores_table(results: Sequence[ModuleResult], command: str) -> str:
+    """The markdown block README includes: generated from one run, never typed."""
+    rows = []
+    for r in results:
+        if r.skipped:
+            rows.append(f"| {r.module} | – | – | – | – | – | not run: {r.skipped} |")
+            continue
+        rows.append(f"| {r.module} | {r.score:.0f}% | {r.killed} | {len(r.justified)} | {len(r.survivors)} | "
+                    f"{len(r.errors)} | {r.run} / {r.sites} |")
+    return "\n".join([f"`{command}` ({time.strftime('%Y-%m-%d')}):", "", TABLE_HEAD, *rows])
+
+
+def write_report(path: Path, table: str) -> None:
+    """Replaces the block between the report markers in `path` (README.md); a file without them gets the
+    block appended, so the first report is written where the reader is told to look."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = f"{REPORT_START}\n{table}\n{REPORT_END}"
+    if REPORT_START in text and REPORT_END in text:
+        head, rest = text.split(REPORT_START, 1)
+        text = head + block + rest.split(REPORT_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
+    path.write_text(text, encoding="utf-8")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -306,6 +448,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant's test run (default 120)")
     parser.add_argument("--min-score", type=float, default=85.0, help="exit 1 below this score (default 85)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--report", type=Path, metavar="FILE",
+                        help="write the scores table between the report markers of FILE (README.md)")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per mutant")
     args = parser.parse_args(argv)
     # Started in the background (`&`), this process inherits SIGINT ignored, and so would the tests (the
@@ -318,23 +462,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"{module}:{m.line} [{m.index}] {m.key}")
         return 0
     justified = justified_keys()
-    results = []
+    results: List[ModuleResult] = []
     for module in modules:
         print(f"== {module} ({', '.join(t.split('::')[0] for t in dict.fromkeys(MODULES[module]))})", flush=True)
         result = run_module(module, MODULES[module], args.max_per_module, args.seed, args.timeout, justified,
                             args.verbose)
         results.append(result)
-        for m in result["survivors"]:  # type: ignore[attr-defined]
+        if result.skipped:
+            print(f"  {module}: not run ({result.skipped})", flush=True)
+            continue
+        for m in result.survivors:
             print(f"  SURVIVED {module}:{m.line}  - {m.key}")
-        print(f"  {module}: {score(result):.0f}% ({result['killed']} killed + {len(result['justified'])} "
-              f"justified of {result['run']} run; {result['sites']} sites; {result['seconds']:.0f}s)", flush=True)
-    print("\nmodule               score  killed  justified  survived  run/sites")
-    worst = 100.0
-    for r in results:
-        worst = min(worst, score(r))
-        print(f"{r['module']:20s} {score(r):5.0f}%  {r['killed']:6}  {len(r['justified']):9}  "
-              f"{len(r['survivors']):8}  {r['run']}/{r['sites']}")
-    return 0 if worst >= args.min_score else 1
+        print(f"  {module}: {result.score:.0f}% ({result.killed} killed ({result.timeouts} by timeout) + "
+              f"{len(result.justified)} justified of {result.run} run; {len(result.errors)} errors; "
+              f"{result.sites} sites; {result.seconds:.0f}s)", flush=True)
+    command = "scripts/mutation.sh " + " ".join(a for a in (argv if argv is not None else sys.argv[1:])
+                                                 if not a.startswith("--report") and a != str(args.report))
+    table = scores_table(results, command.strip())
+    print("\n" + table)
+    if args.report:
+        write_report(args.report, table)
+        print(f"\nwrote the table into {args.report}")
+    ran = [r for r in results if not r.skipped]
+    worst = min((r.score for r in ran), default=100.0)
+    return 0 if worst >= args.min_score and all(not r.skipped for r in results) else 1
 
 
 if __name__ == "__main__":
