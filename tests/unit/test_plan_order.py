@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from tfsetup.plan import PlanRequest, _ranked, plan
+from tfsetup.plan import PlanError, PlanRequest, _ranked, plan
 from tfsetup.recipes import load_recipes
 
 from tests.conftest import host_fixture
@@ -27,7 +27,7 @@ def fitting(facts, table, request=PlanRequest()):
     for recipe in table.recipes:
         try:
             chosen = plan(facts, table, replace(request, recipe_id=recipe.id))
-        except Exception:  # noqa: BLE001 - a rejection (exit 3) or a refused request
+        except PlanError:  # a rejection (exit 3) or a refused request; any other exception is a bug
             continue
         if chosen.recipe.id == recipe.id and chosen.recipe.status != "prerelease":
             out.append(recipe)

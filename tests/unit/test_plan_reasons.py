@@ -8,7 +8,7 @@ import pytest
 
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE
 from tfsetup.host.facts import PythonInfo
-from tfsetup.plan import PlanError, PlanRequest, plan
+from tfsetup.plan import PlanError, PlanRequest, host_reasons, plan
 from tfsetup.recipes import load_recipes
 
 from tests.conftest import host_fixture
@@ -172,3 +172,12 @@ def test_python_request_that_only_cpu_fits_names_the_python_that_would_give_the_
     assert warning.endswith("For CUDA: --tf 2.21.") or "For CUDA: --python" in warning, warning
     assert chosen.to_json()["rejected"][0]["recipe"] == "linux-x86_64-cuda-tf2.21"
     assert PlanError("x").to_json()["rejected"] == [] and PlanError("x").exit_code == EXIT_NO_RECIPE
+
+
+def test_a_metal_row_on_a_host_without_an_apple_gpu_says_so(table):
+    """Reachable through `--recipes-file` (a team's table with a Metal row for another platform): the
+    reason must be given, so the mutant that drops it is not equivalent (it was once listed as such)."""
+    linux_cpu = next(r for r in table.recipes if r.platform == LINUX.platform and r.accelerator == "cpu")
+    metal_on_linux = replace(linux_cpu, accelerator="metal")
+    assert host_reasons(metal_on_linux, LINUX) == ["needs an Apple Silicon GPU"]
+    assert host_reasons(linux_cpu, LINUX) == []
