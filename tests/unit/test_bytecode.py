@@ -78,3 +78,18 @@ def test_a_corrupt_cache_entry_is_not_used(tmp_path):
     second = tree(tmp_path / "second")
     assert probe("restore", cache, second) == {"restored": 0, "missing": 1, "rejected": 1}  # __init__: never cached
     assert not entry.exists()  # dropped: the next harvest writes a good one
+
+
+def test_an_entry_signed_with_another_key_is_rejected(tmp_path):
+    """The MAC itself is checked, not only the pyc's own header: an entry whose pyc is intact but whose
+    tag was made with another key (or forged) is never restored."""
+    cache = tmp_path / "cache"
+    first = tree(tmp_path / "first")
+    py_compile.compile(str(first / "pkg" / "mod.py"), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    probe("harvest", cache, first)
+    (entry,) = [p for p in cache.rglob("*.pyc")]
+    data = entry.read_bytes()
+    entry.write_bytes(bytes(b ^ 0xFF for b in data[:8]) + data[8:])  # the tag's first bytes flipped, pyc intact
+    second = tree(tmp_path / "second")
+    assert probe("restore", cache, second) == {"restored": 0, "missing": 1, "rejected": 1}
+    assert not Path(importlib.util.cache_from_source(str(second / "pkg" / "mod.py"))).exists()

@@ -471,3 +471,13 @@ def test_group_counts_and_examples():
         ("symbol-not-found-flat", None, 7, "_s0"), ("library-not-loaded", "@rpath/x", 1, None),
         ("library-not-loaded", "@rpath/y", 1, None)]
     assert grouped[0].examples == ["_s0", "_s1", "_s2", "_s3", "_s4"]
+
+
+@pytest.mark.parametrize("macos,too_old", [("12.0.1", True), ("12.1", False), ("12.1.0", False), ("13.0", False)])
+def test_a_binary_built_for_the_targets_exact_macos_loads(tmp_path, macos, too_old):
+    """dyld refuses an image only when its minos is *newer* than the running macOS: a plug-in built for
+    12.1 loads on 12.1 (the equal case is where `>` vs `>=` differs; prove and doctor share this)."""
+    env = tf_env(tmp_path, plugin_binds=GOOD_BINDS, plugin_minos="12.1")
+    for check in (check_env, prove_plugins):  # doctor's fast pass and prove's loader
+        kinds = [p.kind for p in check(env, macos=macos).problems]
+        assert ("macos-too-old" in kinds) is too_old, (check.__name__, kinds)

@@ -1,0 +1,81 @@
+"""envs/manage.py: `remove` deletes only envs tfsetup made, never a plain venv, a directory without the
+record, or an env that also holds the user's files; a declined prompt changes nothing."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tfsetup.envs.manage import remove_env
+from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.fleet import register_env, registered_envs
+from tfsetup.record import write_record
+
+
+@pytest.fixture(autouse=True)
+def _state(isolated_state):
+    """Every test here gets its own registry (tfsetup's state dir)."""
+
+
+def venv(path: Path) -> Path:
+    """The shape of a venv: pyvenv.cfg and a python (a link to this interpreter), nothing installed."""
+    (path / "bin").mkdir(parents=True)
+    (path / "pyvenv.cfg").write_text(f"home = {Path(sys.executable).parent}\nversion = 3.11.7\n")
+    os.symlink(sys.executable, path / "bin" / "python")
+    return path
+
+
+def tfsetup_made(path: Path) -> Path:
+    venv(path)
+    write_record(path, {"schema": 1, "recipe": "linux-x86_64-cpu-tf2.21", "packages": {"tensorflow": "2.21.0"}})
+    register_env(path)
+    return path
+
+
+def refused(path: Path, says: str) -> TfsetupError:
+    with pytest.raises(TfsetupError) as caught:
+        remove_env(path, confirm=lambda question: True)
+    assert caught.value.exit_code == EXIT_BAD_INPUT
+    assert says in str(caught.value), str(caught.value)
+    return caught.value
+
+
+def test_a_venv_without_tfsetups_record_is_not_removed(tmp_path):
+    env = venv(tmp_path / "env")
+    refused(env, "is not an env tfsetup made (no tfsetup-env.json)")
+    assert (env / "pyvenv.cfg").is_file() and (env / "bin" / "python").exists()
+
+
+def test_a_directory_that_is_not_a_venv_is_not_removed(tmp_path):
+    plain = tmp_path / "data"
+    plain.mkdir()
+    (plain / "tfsetup-env.json").write_text("{}")
+    refused(plain, "is not an env tfsetup made (no pyvenv.cfg)")
+    assert (plain / "tfsetup-env.json").is_file()
+
+
+def test_an_env_holding_the_users_files_is_not_removed(tmp_path):
+    env = tfsetup_made(tmp_path / "env")
+    (env / "notebooks").mkdir()
+    (env / "notebooks" / "analysis.ipynb").write_text("{}")
+    refused(env, "notebooks")
+    assert (env / "notebooks" / "analysis.ipynb").is_file()
+
+
+def test_no_answer_and_a_no_change_nothing(tmp_path):
+    env = tfsetup_made(tmp_path / "env")
+    with pytest.raises(TfsetupError) as caught:
+        remove_env(env, confirm=None)
+    assert caught.value.exit_code == EXIT_BAD_INPUT and "--yes" in (caught.value.fix or "")
+    result = remove_env(env, confirm=lambda question: False)
+    assert not result.removed and env.is_dir() and str(env.resolve()) in registered_envs()
+
+
+def test_a_tfsetup_env_is_removed_and_forgotten(tmp_path):
+    env = tfsetup_made(tmp_path / "env")
+    result = remove_env(env, confirm=lambda question: True)
+    assert result.removed and result.forgotten
+    assert not env.exists() and [p.name for p in tmp_path.iterdir()] == ["state"]  # no hidden sibling left
+    assert str(env.resolve()) not in registered_envs()
