@@ -427,8 +427,11 @@ def explain(
 def lock(
     platform: List[str] = PLATFORM_OPT,
     python: List[str] = PYTHONS_OPT,
-    check: bool = typer.Option(False, "--check", help="Only check: exit 1 when tfsetup.lock is stale against the "
-                               "config (no network)."),
+    check: bool = typer.Option(False, "--check", help="Only check: exit 1 when tfsetup.lock (or a pylock file "
+                               "beside it) is stale against the config (no network)."),
+    fmt: str = typer.Option("tfsetup", "--format", metavar="FORMAT",
+                            help="tfsetup (tfsetup.lock) or pylock: also write PEP 751 pylock.<platform>-py<XY>.toml "
+                                 "files, one per section, that `uv pip install -r` and other tools read."),
     recipes_file: Optional[Path] = RECIPES_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
@@ -438,7 +441,8 @@ def lock(
         from tfsetup.commands import lock as command
         from tfsetup.render import render_lock
 
-        result = command.run(platform, python, check, recipes_file, None if json_out else lambda m: err(f"   {m}"))
+        result = command.run(platform, python, check, recipes_file, None if json_out else lambda m: err(f"   {m}"),
+                             fmt)
         if json_out:
             emit_json(result.to_json())
         render_lock(result, json_out)

@@ -201,6 +201,8 @@ def render_lock(result: Any, json_out: bool = False) -> None:
         return
     if not json_out:
         print(f"wrote {result.lock} ({_sections(len(result.sections))})")
+        for path in result.pylocks:
+            print(f"wrote {path} (install it with: uv pip install -r {shlex.quote(str(path))})")
 
 
 def render_wheelhouse(summary: Dict[str, Any], directory: Any) -> None:

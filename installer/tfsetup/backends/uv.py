@@ -74,6 +74,15 @@ class UvBackend:
             argv += ["--require-hashes", "-r", os.path.abspath(lock)]
         return argv + source.args(no_network=["--offline"], no_index=["--no-index"]) + list(specs)
 
+    def pylock_argv(self, requirements: Path, python_version: str, python_platform: str,
+                    source: PackageSource) -> List[str]:
+        """PEP 751 pylock.toml of exact, hashed pins (a lock section) for another platform: no resolution
+        (`--no-deps`: the pins are already the closure), uv only looks up each wheel's URL and size."""
+        return [self.uv, "pip", "compile", os.path.abspath(requirements), "--no-config", "--quiet",
+                "--no-python-downloads", "--format", "pylock.toml", "--no-header", "--no-deps",
+                "--python-version", python_version, "--python-platform", python_platform,
+                "--only-binary", ":all:", *source.args(no_network=["--offline"], no_index=["--no-index"])]
+
     def cache_clean_argv(self, names: Sequence[str]) -> List[str]:
         """Drop these packages from uv's cache (scripts/prove_recipes.py --prune: each TF wheel is ~1 GB
         unpacked)."""

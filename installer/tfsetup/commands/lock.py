@@ -16,6 +16,7 @@ class LockResult:
     checked: bool = False  # --check: compared, nothing written
     reasons: List[str] = field(default_factory=list)  # why the lock is stale
     notes: List[str] = field(default_factory=list)  # sections kept, dropped or resolved again, and why
+    pylocks: List[Path] = field(default_factory=list)  # --format pylock: the PEP 751 files written
 
     @property
     def up_to_date(self) -> bool:
@@ -27,17 +28,24 @@ class LockResult:
             doc.update(up_to_date=self.up_to_date, reasons=self.reasons)
         else:
             doc["notes"] = self.notes
+        if self.pylocks:
+            doc["pylock"] = [str(p) for p in self.pylocks]
         return doc
 
 
+FORMATS = ("tfsetup", "pylock")
+
+
 def run(platform: List[str], python: List[str], check: bool, recipes_file: Optional[Path],
-        progress: Optional[Callable[[str], None]]) -> LockResult:
+        progress: Optional[Callable[[str], None]], fmt: str = "tfsetup") -> LockResult:
     from tfsetup.plan import check_python_request
     from tfsetup.request import load_project
     from tfsetup.team.lockfile import (extra_section_specs, plan_lock_update, read_team_lock, render_lock,
                                        resolve_sections, section_specs, stale_reasons)
     from tfsetup.team.project import lock_platform_for
 
+    if fmt not in FORMATS:
+        raise TfsetupError(f"unknown lock format {fmt!r}", EXIT_BAD_INPUT, fix=f"choose {' or '.join(FORMATS)}")
     config = load_project()
     if config is None:
         raise TfsetupError("no project here: no tfsetup.toml or pyproject.toml with [tool.tfsetup] in this "
@@ -60,6 +68,10 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
                                                  extras)
             specs += more
             reasons = stale_reasons(existing, config, specs) + problems
+            if not reasons:  # pylock files beside a current lock: do they still match it?
+                from tfsetup.team.pylock import stale_pylocks
+
+                reasons = stale_pylocks(existing, config.lock_path.parent)
         return LockResult(config.lock_path, _describe(specs), checked=True, reasons=reasons)
     explicit = bool(platform or python)
     config_specs = section_specs(table, config, list(config.platforms), pythons_of(config), extras) \
@@ -83,7 +95,40 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
         if tmp.exists():
             tmp.unlink()
         raise TfsetupError(f"cannot write {config.lock_path}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
-    return LockResult(config.lock_path, _describe(specs), notes=update.notes)
+    pylocks = export_pylocks(config, progress) if fmt == "pylock" else []
+    return LockResult(config.lock_path, _describe(specs), notes=update.notes, pylocks=pylocks)
+
+
+def export_pylocks(config, progress: Optional[Callable[[str], None]]) -> List[Path]:
+    """The PEP 751 files of the lock just written (team/pylock.py says why one per section)."""
+    import tempfile
+
+    from tfsetup.backends._proc import run_step
+    from tfsetup.backends.base import BackendError, PackageSource
+    from tfsetup.backends.uv import UvBackend
+    from tfsetup.team.lockfile import read_team_lock
+    from tfsetup.team.pylock import write_pylocks
+
+    lock = read_team_lock(config.lock_path)
+    uv = UvBackend()
+    urls = config.index_urls()
+    source = PackageSource(index_url=urls[0] if urls else None, extra_index_urls=urls[1:],
+                           find_links=config.find_links_resolved())
+
+    def export(section) -> str:
+        if progress:
+            progress(f"pylock for {section.name}: looking up each wheel's URL")
+        with tempfile.TemporaryDirectory(prefix="tfsetup-pylock-") as tmp:
+            requirements = Path(tmp) / "requirements.txt"
+            requirements.write_text(section.requirements, encoding="utf-8")
+            try:
+                return run_step("pylock", uv.pylock_argv(requirements, section.python, section.python_platform,
+                                                         source), env=source.env(), timeout=600)
+            except BackendError as exc:
+                raise TfsetupError(f"cannot make the pylock of {section.name}: {exc}", 4,
+                                   fix="check the network and the index URLs of the project config") from None
+
+    return write_pylocks(lock, config.lock_path.parent, export)
 
 
 def pythons_of(config) -> List[str]:
