@@ -92,13 +92,23 @@ def macos_target(recipe: Recipe) -> Optional[str]:
 
 
 def uv_compile(uv: str, recipe: Recipe, python: str, lines: Sequence[str], *, hashes: bool = True,
-               index_url: str = INDEX_URL, timeout: float = 300.0) -> str:
+               index_url: str = INDEX_URL, timeout: float = 300.0, exclude_newer: Optional[str] = None) -> str:
     return _uv_compile(uv, recipe.python_platform, python, lines, hashes=hashes, macos_target=macos_target(recipe),
-                       index_urls=(index_url,), timeout=timeout)
+                       index_urls=(index_url,), timeout=timeout, exclude_newer=exclude_newer)
 
 
 def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_cutoff(text: str) -> str:
+    """--exclude-newer's value: an RFC 3339 UTC time (2026-12-07T10:00:00Z) or a date (its midnight, UTC)."""
+    for fmt, out in (("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%SZ"), ("%Y-%m-%d", "%Y-%m-%dT00:00:00Z")):
+        try:
+            return datetime.datetime.strptime(text, fmt).strftime(out)
+        except ValueError:
+            continue
+    raise argparse.ArgumentTypeError(f"not a UTC time like 2026-12-07T10:00:00Z or a date: {text!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,7 +212,9 @@ def shrink(recipe: Recipe, python: str, entries: Sequence[Entry], index_url: str
 
 def render_lock(recipe: Recipe, python: str, entries: Sequence[Entry], today: Optional[str] = None,
                 resolved: Optional[str] = None, uv: Optional[str] = None) -> str:
-    """The lock text. `resolved` is the UTC time the resolution ran (ISO 8601), `today` its date."""
+    """The lock text. `resolved` is the resolution's cut-off (uv's --exclude-newer, ISO 8601 UTC): nothing
+    uploaded after it was seen, so resolving again at that cut-off gives these bytes again. The header
+    holds nothing else that changes between runs (no wall-clock time)."""
     target = macos_target(recipe)
     resolved = resolved or (f"{today}T00:00:00Z" if today else utc_now())
     lines = [
@@ -212,18 +224,26 @@ def render_lock(recipe: Recipe, python: str, entries: Sequence[Entry], today: Op
         f"# python: {python}",
         "# input: " + " ; ".join(recipe.resolver_input()),
         f"# date: {today or resolved[:10]}",
-        f"# resolved: {resolved}" + (f" with uv {uv}" if uv else ""),
+        f"# exclude-newer: {resolved}" + (f" (uv {uv})" if uv else ""),
     ]
     return "\n".join(lines) + "\n" + render_requirements(entries)
 
 
-def build_lock(uv: str, recipe: Recipe, python: str, index_url: str = INDEX_URL, uv_ver: Optional[str] = None) -> LockResult:
+def lock_cutoff(text: str) -> Optional[str]:
+    """The cut-off a lock was resolved with (None: an older lock that did not record one)."""
+    value = read_header(text).get("exclude-newer")
+    return value.split()[0] if value else None
+
+
+def build_lock(uv: str, recipe: Recipe, python: str, index_url: str = INDEX_URL, uv_ver: Optional[str] = None,
+               cutoff: Optional[str] = None) -> LockResult:
+    """Resolve the recipe at `cutoff` (default: now, to the second) and render its lock."""
     result = LockResult(recipe, python)
     try:
-        started = utc_now()
-        out = uv_compile(uv, recipe, python, recipe.resolver_input(), index_url=index_url)
-        entries = shrink(recipe, python, parse_uv_output(out), index_url)
-        result.text = render_lock(recipe, python, entries, resolved=started, uv=uv_ver)
+        cutoff = cutoff or utc_now()
+        out = uv_compile(uv, recipe, python, recipe.resolver_input(), index_url=index_url, exclude_newer=cutoff)
+        entries = shrink(recipe, python, parse_uv_output(out), index_url)  # within uv's hashes: the cut-off holds
+        result.text = render_lock(recipe, python, entries, resolved=cutoff, uv=uv_ver)
         result.pins = parse_lock_text(result.text, recipe.lock_relpath(python))
     except (LockError, RecipeError, subprocess.TimeoutExpired) as exc:
         result.error = str(exc)
@@ -416,6 +436,24 @@ def classify(recipe: Recipe, python: str, text: str, listings: Mapping[str, obje
     return report
 
 
+def security_names(recipe: Recipe) -> Set[str]:
+    """The packages the row's security_notes are about (each note starts with the package's name)."""
+    return {canonicalize_name(note.split()[0]) for note in recipe.security_notes if note.split()}
+
+
+def security_first(recipe: Recipe, drift: Sequence[str]) -> List[str]:
+    """Drift lines with the ones that may close an advisory first, marked: a newer release of a package
+    the row's security_notes name is what a reviewer must look at before the idna bumps."""
+    names = security_names(recipe)
+
+    def name_of(line: str) -> str:
+        body = line[2:] if line[:2] in ("~ ", "+ ", "- ") else ""
+        return canonicalize_name(body.split("==")[0].split()[0]) if body else ""
+
+    flagged = [f"{line}  [security: named in security_notes]" for line in drift if name_of(line) in names]
+    return flagged + [line for line in drift if name_of(line) not in names]
+
+
 def resolve_pins(uv: str, recipe: Recipe, python: str, lines: Sequence[str], index_url: str) -> Dict[str, str]:
     out = uv_compile(uv, recipe, python, lines, hashes=False, index_url=index_url)
     return {name: version for name, version, _ in parse_uv_output(out)}
@@ -449,11 +487,45 @@ def check_lock(uv: str, index: Index, recipe: Recipe, python: str, path: Path, *
     report = classify(recipe, python, text, listings, resolves_to, fresh)
     if not drift:
         report.drift = []  # --no-drift: not even the index hints
+    report.drift = security_first(recipe, report.drift)
     return report
 
 
 # ---------------------------------------------------------------------------------------------
 # CLI
+
+
+def reproduce(uv: str, jobs: Sequence[Tuple[Recipe, str]], recipes_dir: Path, index_url: str, workers: int) -> int:
+    """Each lock resolved again at its recorded cut-off, with this uv: the same bytes, or say how not."""
+    uv_ver = uv_version(uv)
+
+    def one(recipe: Recipe, python: str) -> Tuple[str, str]:
+        path = recipes_dir / recipe.lock_relpath(python)
+        text = path.read_text(encoding="utf-8")
+        cutoff = lock_cutoff(text)
+        if cutoff is None:
+            return "no-cutoff", "records no cut-off (re-lock it: scripts/lock_recipes.py --recipe ID --python X.Y)"
+        again = build_lock(uv, recipe, python, index_url, uv_ver, cutoff)
+        if again.error is not None:
+            return "failed", again.error.splitlines()[0]
+        if again.text == text:
+            return "same", f"same bytes at {cutoff}"
+        recorded = read_header(text).get("exclude-newer", "")
+        why = f" (made with {recorded.split(' ', 1)[1].strip('()')}, now uv {uv_ver})" if f"uv {uv_ver}" not in recorded \
+            else ""
+        return "differs", "; ".join(pin_diff(parse_lock_text(text, str(path)), again.pins or {})) or \
+            f"same pins, other bytes{why}"
+
+    bad = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(one, r, py): (r, py) for r, py in jobs}
+        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            recipe, python = futures[future]
+            outcome, detail = future.result()
+            bad += outcome != "same"
+            print(f"{_label(recipe.id, python, done, len(jobs))}: {outcome}: {detail}", file=sys.stderr)
+    print(f"{len(jobs)} lock(s) re-resolved at their cut-off: {len(jobs) - bad} same, {bad} not", file=sys.stderr)
+    return 1 if bad else 0
 
 
 def _label(recipe_id: str, python: str, done: int, total: int) -> str:
@@ -469,6 +541,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="must-hold checks (exit 1) and a drift report (exit 0)")
     mode.add_argument("--update", action="store_true", help="re-lock only the locks that drifted or are missing")
+    mode.add_argument("--reproduce", action="store_true",
+                      help="re-resolve each lock at the cut-off its header records and compare the bytes (exit 1 "
+                           "when one differs or records no cut-off)")
+    parser.add_argument("--exclude-newer", type=check_cutoff, metavar="TIME",
+                        help="the resolution's cut-off for the locks written (default: now); recorded in each header")
     parser.add_argument("--no-drift", action="store_true", help="with --check: skip the fresh re-resolution")
     parser.add_argument("--fail-on-drift", action="store_true", help="with --check: exit 3 when locks drifted")
     parser.add_argument("-j", "--jobs", type=int, default=4, help="parallel resolutions (default 4)")
@@ -494,6 +571,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     uv = args.uv or find_uv()
     wanted = {(recipes_dir / r.lock_relpath(py)).resolve() for r in table.recipes for py in r.pythons}
+    if args.reproduce:
+        return reproduce(uv, jobs, recipes_dir, args.index_url, args.jobs)
 
     if args.check or args.update:
         index = Index(args.index_url)
@@ -539,9 +618,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 0
 
     uv_ver = uv_version(uv)
+    cutoff = args.exclude_newer or utc_now()  # one cut-off for every lock of this run
     failed_builds: List[LockResult] = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(build_lock, uv, r, py, args.index_url, uv_ver) for r, py in jobs]
+        futures = [pool.submit(build_lock, uv, r, py, args.index_url, uv_ver, cutoff) for r, py in jobs]
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             res = future.result()
             label = _label(res.recipe.id, res.python, done, len(jobs))

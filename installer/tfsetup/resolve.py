@@ -266,7 +266,7 @@ def uv_env(macos_target: Optional[str]) -> Dict[str, str]:
 
 def uv_compile(uv: str, python_platform: str, python: str, lines: Sequence[str], *, hashes: bool = True,
                macos_target: Optional[str] = None, index_urls: Sequence[str] = (INDEX_URL,),
-               find_links: Sequence[str] = (), timeout: float = 300.0) -> str:
+               find_links: Sequence[str] = (), timeout: float = 300.0, exclude_newer: Optional[str] = None) -> str:
     """Run `uv pip compile` for another platform and Python; return its stdout or raise ResolveError.
 
     Requirements go in on stdin, never on a command line, so a hostile name cannot become an option.
@@ -291,6 +291,8 @@ def uv_compile(uv: str, python_platform: str, python: str, lines: Sequence[str],
         cmd += ["--find-links", link]
     if hashes:
         cmd.append("--generate-hashes")
+    if exclude_newer:  # the resolution's cut-off: files uploaded later do not exist for it (reproducible)
+        cmd += ["--exclude-newer", exclude_newer]
     try:
         proc = subprocess.run(cmd, input="\n".join(lines) + "\n", capture_output=True, text=True,
                               env=dict(uv_env(macos_target), **secret_env), timeout=timeout)

@@ -103,3 +103,19 @@ def test_lock_must_hold(recipe: Recipe, python: str) -> None:
     if isinstance(report, Exception):
         pytest.fail(f"the check itself crashed: {report!r}")
     assert report.ok, "\n".join(report.failures)
+
+
+@pytest.mark.network
+def test_a_lock_regenerated_at_its_cutoff_is_the_same_bytes(tmp_path: Path) -> None:
+    """The header's exclude-newer is the resolution's cut-off: resolving again at it, against the real
+    index, gives the lock byte for byte (grpcio 1.85.3 came out 2026-11-18: at 11-16 the lock has 1.85.1)."""
+    copy = tmp_path / "recipes"
+    copy.mkdir()
+    (copy / "recipes.toml").write_text(RECIPES.read_text(encoding="utf-8"), encoding="utf-8")
+    args = ["--recipes", str(copy / "recipes.toml"), "--recipe", "linux-x86_64-cpu-tf2.21", "--python", "3.11",
+            "--uv", _uv()]
+    assert lr.main([*args, "--exclude-newer", "2026-11-16"]) == 0
+    written = (copy / "locks" / "linux-x86_64-cpu-tf2.21" / "py3.11.txt").read_text(encoding="utf-8")
+    assert lr.lock_cutoff(written) == "2026-11-16T00:00:00Z"
+    assert parse_lock_text(written, "x")["grpcio"] == "1.85.1"
+    assert lr.main([*args, "--reproduce"]) == 0

@@ -125,10 +125,10 @@ def test_pins_that_stop_resolving_fail():
     assert report.failures == ["the lock's own pins resolve to a different set: + six==1.17.0"]
 
 
-def test_the_header_records_when_it_was_resolved():
+def test_the_header_records_the_resolutions_cutoff():
     text = lr.render_lock(_recipe(), "3.11", [("numpy", "2.1.3", [H_NP])], resolved="2026-11-30T10:11:12Z", uv="0.13.9")
     head = lr.read_header(text)
-    assert head["date"] == "2026-11-30" and head["resolved"] == "2026-11-30T10:11:12Z with uv 0.13.9"
+    assert head["date"] == "2026-11-30" and head["exclude-newer"] == "2026-11-30T10:11:12Z (uv 0.13.9)"
 
 
 def test_check_exit_codes_are_documented():

@@ -83,3 +83,39 @@ def test_render_and_parse_round_trip() -> None:
     assert "MACOSX_DEPLOYMENT_TARGET=12.0" in text and "# date: 2026-01-01" in text
     assert parse_lock_text(text, "x") == {"numpy": "2.1.3", "tensorflow": "2.19.1"}
     assert lr.parse_uv_output(text) == entries
+
+
+def test_a_lock_records_its_cutoff_and_nothing_else_that_changes_between_runs() -> None:
+    entries = [("numpy", "2.1.3", ["b" * 64])]
+    first = lr.render_lock(_recipe(), "3.11", entries, resolved="2026-12-07T10:00:00Z", uv="0.13.9")
+    again = lr.render_lock(_recipe(), "3.11", entries, resolved="2026-12-07T10:00:00Z", uv="0.13.9")
+    assert first == again
+    assert lr.lock_cutoff(first) == "2026-12-07T10:00:00Z" and "# date: 2026-12-07" in first
+    assert lr.lock_cutoff(first.replace("# exclude-newer", "# other")) is None
+    assert lr.check_cutoff("2026-12-07") == "2026-12-07T00:00:00Z"
+    with pytest.raises(Exception, match="not a UTC time"):
+        lr.check_cutoff("yesterday")
+
+
+def test_build_lock_passes_the_cutoff_to_uv(monkeypatch) -> None:
+    seen = {}
+
+    def fake_compile(uv, recipe, python, lines, **kw):
+        seen.update(kw)
+        return "numpy==2.1.3 \\\n    --hash=sha256:" + "b" * 64 + "\n"
+
+    monkeypatch.setattr(lr, "uv_compile", fake_compile)
+    monkeypatch.setattr(lr, "shrink", lambda recipe, python, entries, index_url=None: list(entries))
+    result = lr.build_lock("uv", _recipe(), "3.11", cutoff="2026-11-16T00:00:00Z")
+    assert seen["exclude_newer"] == "2026-11-16T00:00:00Z"
+    assert result.text is not None and lr.lock_cutoff(result.text) == "2026-11-16T00:00:00Z"
+
+
+def test_drift_in_a_package_with_a_security_note_comes_first() -> None:
+    from dataclasses import replace
+
+    recipe = replace(_recipe(), security_notes=("urllib3 2.6.3 (Python 3.9 lock): CVE-X fixed in 2.7.0 - https://x",))
+    drift = ["~ idna 3.10 -> 3.11", "~ urllib3 2.6.3 -> 2.7.0", "+ six==1.17.0"]
+    out = lr.security_first(recipe, drift)
+    assert out[0].startswith("~ urllib3 2.6.3 -> 2.7.0") and "security" in out[0]
+    assert out[1:] == ["~ idna 3.10 -> 3.11", "+ six==1.17.0"]
