@@ -63,7 +63,8 @@ def install(fake, project: Path) -> subprocess.CompletedProcess:
 def assert_refused(proc: subprocess.CompletedProcess, path: Path) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     line = h.error_line(proc.stderr)
-    assert f"refusing the project file {path}" in line, line
+    what = "team lock" if path.name == "tfsetup.lock" else "project file"
+    assert f"refusing the {what} {path}" in line, line
     assert "chmod go-w" in json.loads(proc.stdout)["fix"]
 
 

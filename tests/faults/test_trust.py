@@ -71,7 +71,8 @@ def test_a_planted_project_file_is_refused_with_the_fix(work, how):
     proc = plan_json(deep)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     line = h.error_line(proc.stderr)
-    assert "refusing the project file" in line and str(parent) in line, line
+    what = "team lock" if "lock" in how else "project file"
+    assert f"refusing the {what} {parent}" in line, line
     assert "--no-project" in proc.stderr and "fix:" in proc.stderr
     doc = json.loads(proc.stdout)
     assert "refusing" in doc["error"] and "--no-project" in doc["fix"]

@@ -116,7 +116,8 @@ def test_every_steering_reader_refuses_a_world_writable_file(tmp_path):
         path.chmod(0o602)
         with pytest.raises(Untrusted) as caught:
             read()
-        assert f"refusing the project file {path}" in caught.value.message
+        what = "team lock" if path == lock else "project file"
+        assert f"refusing the {what} {path}" in caught.value.message
         path.chmod(0o644)
 
 

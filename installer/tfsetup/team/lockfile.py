@@ -247,7 +247,7 @@ def read_team_lock(path: Path) -> TeamLock:
     from tfsetup.trust import Untrusted, read_steering
 
     try:  # trust-checked (it decides what is installed) and bounded, like every steering file
-        doc = loads_toml(read_steering(path, "project file"), str(path))
+        doc = loads_toml(read_steering(path, "team lock"), str(path))
     except Untrusted:
         raise
     except BadInput as exc:
