@@ -254,3 +254,19 @@ def test_a_literal_secret_in_a_committed_config_is_refused_with_the_fix(fake, wo
     assert f"'{key}'" in line and "hunter2" not in line and "ghp_" not in line, line
     assert "${TFSETUP_INDEX_" in json.loads(proc.stdout)["fix"]
     secret_free(traps, proc.stdout, proc.stderr)
+
+
+def test_the_pip_engine_gets_find_links_credentials_from_its_environment(fake, work, traps, private_index, tmp_path):
+    """The pip fallback, for real: PIP_INDEX_URL and PIP_FIND_LINKS carry the `${VAR}` credentials; the
+    audit hook sees every child tfsetup starts, and none has the secret on its command line."""
+    project = work / "project"
+    project.mkdir()
+    url = f"http://{USER}:${{TFSETUP_INDEX_PASSWORD}}@{private_index}"
+    (project / "tfsetup.toml").write_text(f'python = "{h.PY}"\nindex-url = "{url}"\n'
+                                          f'find-links = ["{url}tensorflow-cpu/"]\n')
+    proc = h.run("install", "--backend", "pip", "--recipes-file", str(fake.table), "--yes", "--no-verify", "--json",
+                 cwd=project, env={"TFSETUP_INDEX_PASSWORD": SECRET, "PIP_CACHE_DIR": str(tmp_path / "cold")})
+    assert proc.returncode == 0, proc.stderr
+    assert h.python_runs(project / ".venv")
+    assert any("pip" in (r.get("argv") or []) for r in h.audit_records(traps))
+    secret_free(traps, proc.stdout, proc.stderr)
