@@ -2,12 +2,14 @@
 
 A URL's userinfo (`https://user:secret@host/simple`) is a secret. tfsetup
 - shows every URL redacted (`https://user:****@host/simple`), and output.py redacts whatever it prints;
-- passes credentialed index URLs to the engines in their environment (UV_INDEX_URL, PIP_INDEX_URL ...),
-  never on the argv, which every user of the machine can read in `ps`;
+- passes credentialed index and find-links URLs to the engines in their environment (UV_INDEX_URL,
+  UV_FIND_LINKS, PIP_INDEX_URL, PIP_FIND_LINKS ...), never on the argv, which every user of the machine
+  can read in `ps` (an engine's environment is readable only by you and root); `refuse_secret_argv`
+  stops any command line that would still carry one, at the one place engines are started;
 - sends them to an index itself (wheelhouse) as an Authorization header, or from ~/.netrc;
 - digests URLs without userinfo (a rotated password does not make a team lock stale);
-- refuses a password written into a committed file: write `${TFSETUP_INDEX_PASSWORD}` (any variable
-  name) there and set the variable.
+- refuses a password, or a token written as the user name, in a committed file: write
+  `${TFSETUP_INDEX_PASSWORD}` (any variable name) there and set the variable.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from tfsetup.errors import BadInput
 
 PASSWORD_VAR = "TFSETUP_INDEX_PASSWORD"
+TOKEN_VAR = "TFSETUP_INDEX_TOKEN"
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]*)(?::(?P<pw>[^/\s@]*))?@")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -45,6 +48,8 @@ def has_secret(url: str) -> bool:
 
 
 def _redact_match(match: "re.Match[str]") -> str:
+    if _VAR.fullmatch(match.group("pw") or match.group("user") or ""):  # `${VAR}`: a name, not a secret
+        return match.group(0)  # (so a fix that says "write https://alice:${VAR}@host" reads as it should)
     if match.group("pw") is None:  # a token as the user name (`https://TOKEN@host`)
         return f"{match.group('scheme')}****@"
     return f"{match.group('scheme')}{match.group('user')}:****@"
@@ -67,19 +72,42 @@ def expand(url: str, where: str) -> str:
 
 
 def refuse_literal_secret(url: str, where: str) -> None:
-    """A password in a file meant to be committed is refused; `${VAR}` references are fine."""
+    """A secret in a file meant to be committed is refused; `${VAR}` references are fine. The secret is
+    the password, or, with no password, the user name itself (`https://TOKEN@host`: how GitHub, GitLab
+    and most token-based indexes are written), which is as secret as a password."""
     _, user, password = split(url)
-    literal = password if password is not None else None
-    if literal and not _VAR.fullmatch(literal):
-        raise BadInput(f"{where}: the URL {redact(url)} holds a password; committed files must not",
-                       fix=f"write it as https://{user or 'USER'}:${{{PASSWORD_VAR}}}@host/... and set "
-                           f"{PASSWORD_VAR} in the environment (or use ~/.netrc)")
+    if password is not None:
+        if password and not _VAR.fullmatch(password):
+            raise BadInput(f"{where}: the URL {redact(url)} holds a password; committed files must not",
+                           fix=f"write it as https://{user or 'USER'}:${{{PASSWORD_VAR}}}@host/... and set "
+                               f"{PASSWORD_VAR} in the environment (or use ~/.netrc)")
+    elif user and not _VAR.fullmatch(user):
+        raise BadInput(f"{where}: the URL {redact(url)} holds a user name or token with no password; a token "
+                       "there is a secret, and committed files must not hold one",
+                       fix=f"write it as https://${{{TOKEN_VAR}}}@host/... and set {TOKEN_VAR} in the "
+                           "environment, or drop the user name and put the credentials in ~/.netrc")
 
 
-def engine_env(index_url: Optional[str], extra_urls: Sequence[str]) -> Tuple[List[str], Dict[str, str]]:
-    """(argv, env) for an engine's index options: URLs with credentials travel in the environment
-    (uv and pip both read UV_/PIP_INDEX_URL and the space-separated *_EXTRA_INDEX_URL; an option on
-    the argv would override them, so a list with any credentials goes whole into the environment)."""
+def refuse_secret_argv(argv: Sequence[str]) -> None:
+    """The last guard before an engine starts: no element of its command line holds a credential (every
+    local user can read a command line in `ps`; credentials go in the environment, see engine_env)."""
+    for arg in argv:
+        if "@" in arg and redact(arg) != arg:
+            raise BadInput(f"refusing to start {os.path.basename(str(argv[0]))} with a credential on its "
+                           f"command line ({redact(arg)}): every user of this machine could read it",
+                           fix="this is a tfsetup bug: please report it; meanwhile put the credentials in "
+                               "~/.netrc and drop them from the URL")
+
+
+def engine_env(index_url: Optional[str], extra_urls: Sequence[str],
+               find_links: Sequence[str] = ()) -> Tuple[List[str], Dict[str, str]]:
+    """(argv, env) for an engine's index and find-links options: URLs with credentials travel in the
+    environment, never on the argv. uv and pip both read UV_/PIP_INDEX_URL and the space-separated
+    *_EXTRA_INDEX_URL; find-links are UV_FIND_LINKS (comma-separated, uv >= 0.4.19: "Equivalent to the
+    --find-links command-line argument", docs.astral.sh/uv/reference/environment) and PIP_FIND_LINKS
+    (space-separated, like every list option of pip's environment). An option on the argv replaces
+    the variable (uv ignores UV_FIND_LINKS once --find-links is given), so a list with any credentials
+    goes whole into the environment."""
     argv: List[str] = []
     env: Dict[str, str] = {}
     if index_url:
@@ -93,7 +121,23 @@ def engine_env(index_url: Optional[str], extra_urls: Sequence[str]) -> Tuple[Lis
     else:
         for extra in extra_urls:
             argv += ["--extra-index-url", extra]
+    if any(has_secret(link) for link in find_links):
+        env.update(find_links_env(find_links))
+    else:
+        for link in find_links:
+            argv += ["--find-links", link]
     return argv, env
+
+
+def find_links_env(find_links: Sequence[str]) -> Dict[str, str]:
+    """UV_FIND_LINKS and PIP_FIND_LINKS for these links; a link holding the lists' separators cannot be
+    told apart from two links there, so it is refused (exit 2) rather than split."""
+    for link in find_links:
+        if "," in link or any(c.isspace() for c in link):
+            raise BadInput(f"the find-links location {redact(link)} holds a comma or a space; with credentials "
+                           "on another find-links URL, every location travels in one list where those "
+                           "separate entries", fix="rename that directory (or percent-encode the URL)")
+    return {"UV_FIND_LINKS": ",".join(find_links), "PIP_FIND_LINKS": " ".join(find_links)}
 
 
 def request_auth(url: str, index_url: Optional[str] = None) -> Tuple[str, Dict[str, str]]:

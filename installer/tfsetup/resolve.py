@@ -18,7 +18,7 @@ from packaging import tags as ptags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from tfsetup.credentials import has_secret, redact, request_auth
+from tfsetup.credentials import find_links_env, has_secret, redact, refuse_secret_argv, request_auth
 from tfsetup.errors import BadInput
 from tfsetup.inputs import decode, loads_json, read_stream
 from tfsetup.recipes import normalize_name
@@ -287,12 +287,16 @@ def uv_compile(uv: str, python_platform: str, python: str, lines: Sequence[str],
             cmd += ["--index", extra]
     else:
         cmd.append("--no-index")
-    for link in find_links:
-        cmd += ["--find-links", link]
+    if any(has_secret(link) for link in find_links):  # credentials: never on the argv
+        secret_env.update(find_links_env(find_links))
+    else:
+        for link in find_links:
+            cmd += ["--find-links", link]
     if hashes:
         cmd.append("--generate-hashes")
     if exclude_newer:  # the resolution's cut-off: files uploaded later do not exist for it (reproducible)
         cmd += ["--exclude-newer", exclude_newer]
+    refuse_secret_argv(cmd)
     try:
         proc = subprocess.run(cmd, input="\n".join(lines) + "\n", capture_output=True, text=True,
                               env=dict(uv_env(macos_target), **secret_env), timeout=timeout)

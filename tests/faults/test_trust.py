@@ -36,7 +36,8 @@ def plan_json(cwd: Path, *more: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("how", ["file of another user", "directory of another user",
                                  "group-writable file", "world-writable directory", "lock of another user",
-                                 "pyproject of another user"])
+                                 "pyproject of another user", "file 0o602", "file 0o646", "file 0o666",
+                                 "directory 0o757", "world-writable lock beside a pyproject"])
 def test_a_planted_project_file_is_refused_with_the_fix(work, how):
     parent = work / "shared"
     deep = parent / "a" / "b"
@@ -54,6 +55,15 @@ def test_a_planted_project_file_is_refused_with_the_fix(work, how):
     elif how == "lock of another user":
         (parent / "tfsetup.lock").write_text("schema = 1\n")
         os.chown(parent / "tfsetup.lock", OTHER_UID, OTHER_UID)
+    elif how.startswith("file 0o"):  # world-writable, group-writable or not: refused alike
+        config.chmod(int(how.split()[-1], 8))
+    elif how == "directory 0o757":
+        parent.chmod(0o757)
+    elif how == "world-writable lock beside a pyproject":
+        config.unlink()
+        (parent / "pyproject.toml").write_text(f'[tool.tfsetup]\npython = "{h.PY}"\n')
+        (parent / "tfsetup.lock").write_text("version = 1\n")
+        (parent / "tfsetup.lock").chmod(0o646)
     elif how == "pyproject of another user":
         config.unlink()
         (parent / "pyproject.toml").write_text(f'[tool.tfsetup]\npython = "{h.PY}"\n')
@@ -61,7 +71,8 @@ def test_a_planted_project_file_is_refused_with_the_fix(work, how):
     proc = plan_json(deep)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     line = h.error_line(proc.stderr)
-    assert "refusing the project file" in line and str(parent) in line, line
+    what = "team lock" if "lock" in how else "project file"
+    assert f"refusing the {what} {parent}" in line, line
     assert "--no-project" in proc.stderr and "fix:" in proc.stderr
     doc = json.loads(proc.stdout)
     assert "refusing" in doc["error"] and "--no-project" in doc["fix"]

@@ -41,3 +41,30 @@ def test_user_packages_merge_or_replace():
     assert user_packages(with_user_packages(record, {"tabulate": "0.9.0"})) == {"pandas": "2.2.3", "tabulate": "0.9.0"}
     assert user_packages(with_user_packages(record, {"tabulate": "0.9.0"}, replace=True)) == {"tabulate": "0.9.0"}
     assert user_packages({"user_packages": ["not", "a", "dict"]}) == {}
+
+
+def test_add_upgrade_and_remove_change_only_envs_with_a_record(tmp_path):
+    """tfsetup_env (add, upgrade, list/remove): a venv without tfsetup-env.json is not tfsetup's (exit 2,
+    naming the missing file); the same venv with a record is accepted, record and all."""
+    import os
+    import sys
+
+    import pytest
+
+    from tfsetup.envs import tfsetup_env
+    from tfsetup.errors import TfsetupError
+
+    env = tmp_path / "env"
+    (env / "bin").mkdir(parents=True)
+    (env / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    os.symlink(sys.executable, env / "bin" / "python")
+    with pytest.raises(TfsetupError) as caught:
+        tfsetup_env(env)
+    assert caught.value.exit_code == 2 and caught.value.message == f"{env} is not an env tfsetup made " \
+        "(no tfsetup-env.json)"
+    record = {"schema": 1, "recipe": "r"}
+    write_record(env, record)
+    assert tfsetup_env(env) == (env, record)
+    (env / "pyvenv.cfg").unlink()  # a record alone is not enough either
+    with pytest.raises(TfsetupError, match=r"no pyvenv\.cfg"):
+        tfsetup_env(env)

@@ -8,6 +8,7 @@ import threading
 from typing import Callable, Dict, List, Optional, Tuple
 
 from tfsetup.backends.base import BackendError
+from tfsetup.credentials import refuse_secret_argv
 
 
 # What an engine may take from the user's environment: where it caches, how it reaches the network
@@ -44,6 +45,7 @@ def run_step(step: str, argv: List[str], env: Optional[Dict[str, str]] = None, t
              on_line: Optional[Callable[[str], None]] = None) -> str:
     """Run an engine command; its output is returned, and with `on_line` each line is also passed on as
     it arrives (uv's "Downloading tensorflow-cpu (240.1MiB)" while a cold cache fills)."""
+    refuse_secret_argv(argv)  # credentials travel in `env`: a command line is readable by every user (ps)
     full_env = engine_env(env)
     try:
         if on_line is None:

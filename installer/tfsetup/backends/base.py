@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.credentials import engine_env
 
@@ -40,17 +40,17 @@ class PackageSource:
             argv += no_network
         if self.offline and self.find_links:
             argv += no_index
-        else:
-            argv += engine_env(self.index_url, self.extra_index_urls)[0]
-        for link in self.find_links:
-            argv += ["--find-links", link]
-        return argv
+        return argv + self._engine_options()[0]
 
     def env(self) -> Dict[str, str]:
-        """The credentialed index URLs, which travel in the engine's environment, never its argv."""
-        if self.offline and self.find_links:
-            return {}
-        return engine_env(self.index_url, self.extra_index_urls)[1]
+        """The credentialed index and find-links URLs, which travel in the engine's environment, never its
+        argv (args() and env() split one list: see credentials.engine_env)."""
+        return self._engine_options()[1]
+
+    def _engine_options(self) -> Tuple[List[str], Dict[str, str]]:
+        if self.offline and self.find_links:  # the wheelhouse only: no index at all
+            return engine_env(None, [], self.find_links)
+        return engine_env(self.index_url, self.extra_index_urls, self.find_links)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 
 from tfsetup.errors import EXIT_BAD_INPUT, BadInput, TfsetupError
-from tfsetup.inputs import MAX_BYTES, loads_toml, read_text
+from tfsetup.inputs import MAX_BYTES, loads_toml
 from tfsetup.platforms import TEAM_PLATFORMS
+from tfsetup.trust import Untrusted, read_steering
 
 CONFIG_FILE = "tfsetup.toml"
 LOCK_FILE = "tfsetup.lock"
@@ -90,8 +91,9 @@ class ProjectConfig:
         if self.requirements:
             path = self.root / self.requirements
             try:
-                check_trusted(path)
-                text = read_text(path, "requirements file")
+                text = read_steering(path, "project file")  # steers what is locked: trust-checked
+            except Untrusted:
+                raise
             except BadInput as exc:
                 raise ConfigError(f"{self.path}: 'requirements' = {self.requirements!r}: {exc.message}") from None
             for number, raw in enumerate(text.splitlines(), 1):
@@ -120,8 +122,9 @@ def find_config(start: Path) -> Optional[Path]:
     """The nearest tfsetup.toml, or pyproject.toml with [tool.tfsetup], from `start` upwards.
 
     The search stops at the repository root (a directory holding .git) or at $HOME, like git's own
-    discovery; a file found is obeyed only when it is trusted (trust.py): anyone who can plant a
-    tfsetup.toml in a parent directory could otherwise point installs at their own index."""
+    discovery. A file found is obeyed only when it is trusted: load_config, read_team_lock and the
+    `requirements` file are read through trust.read_steering (anyone who can plant a tfsetup.toml or
+    a tfsetup.lock in a parent directory could otherwise point installs at their own packages)."""
     here = start.resolve()
     home = Path(os.path.expanduser("~")).resolve() if os.environ.get("HOME") or os.name == "nt" else None
     for folder in (here, *here.parents):
@@ -130,28 +133,16 @@ def find_config(start: Path) -> Optional[Path]:
                 raise ConfigError(f"{candidate} is not a regular file", fix="remove it, or run with --no-project")
             if not candidate.is_file() or (candidate.name == "pyproject.toml" and not _has_tool_table(candidate)):
                 continue
-            check_trusted(candidate)
-            lock = folder / LOCK_FILE
-            if candidate.name == CONFIG_FILE and (lock.exists() or lock.is_symlink()):
-                check_trusted(lock)
             return candidate
         if folder == home or (folder / ".git").exists():
             break
     return None
 
 
-def check_trusted(path: Path) -> None:
-    """Refuse a project file another user could have written (see find_config)."""
-    from tfsetup.trust import file_reason
-
-    reason = file_reason(path)
-    if reason:
-        raise ConfigError(f"refusing the project file {path}: {reason}",
-                          fix="run with --no-project to ignore it; if it is yours, `chown` it and "
-                              "`chmod go-w` it and its directory, else move it away")
-
-
 def _has_tool_table(pyproject: Path) -> bool:
+    # Read before any trust check, only to decide whether this pyproject is a tfsetup config at all
+    # (a shared parent's pyproject without the table must neither apply nor block); what it says is
+    # obeyed only after load_config reads it again through the trusted opener.
     try:
         with open(pyproject, "rb") as handle:
             text = handle.read(MAX_BYTES).decode("utf-8", "replace")
@@ -161,8 +152,11 @@ def _has_tool_table(pyproject: Path) -> bool:
 
 
 def load_config(path: Path) -> ProjectConfig:
+    """The config in `path` (found by find_config, or named in an env's record), trust-checked."""
     try:
-        doc = loads_toml(read_text(path, "project file"), str(path))
+        doc = loads_toml(read_steering(path, "project file"), str(path))
+    except Untrusted:
+        raise
     except BadInput as exc:
         raise ConfigError(exc.message, fix=exc.fix) from None
     if path.name == "pyproject.toml":

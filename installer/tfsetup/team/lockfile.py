@@ -243,10 +243,13 @@ def read_team_lock(path: Path) -> TeamLock:
         return TfsetupError(f"{path}: {message}", EXIT_BAD_INPUT, fix="run `tfsetup lock` to rewrite it")
 
     from tfsetup.errors import BadInput
-    from tfsetup.inputs import loads_toml, read_text
+    from tfsetup.inputs import loads_toml
+    from tfsetup.trust import Untrusted, read_steering
 
-    try:  # bounded: a huge file, /dev/zero or deep nesting is one clear error
-        doc = loads_toml(read_text(path, "team lock", regular=True), str(path))
+    try:  # trust-checked (it decides what is installed) and bounded, like every steering file
+        doc = loads_toml(read_steering(path, "team lock"), str(path))
+    except Untrusted:
+        raise
     except BadInput as exc:
         raise TfsetupError(exc.message, EXIT_BAD_INPUT, fix="run `tfsetup lock` to rewrite it") from None
     if doc.get("version") != LOCK_VERSION:
