@@ -200,9 +200,8 @@ def render_lock(result: Any, json_out: bool = False) -> None:
             print(f"{result.lock.name} is up to date ({_sections(len(result.sections))})")
         return
     if not json_out:
-        print(f"wrote {result.lock} ({_sections(len(result.sections))})")
-        for path in result.pylocks:
-            print(f"wrote {path} (install it with: uv pip install -r {shlex.quote(str(path))})")
+        print("\n".join([f"wrote {result.lock} ({_sections(len(result.sections))})"] +
+                        [f"wrote {p} (install with: uv pip install -r {shlex.quote(str(p))})" for p in result.pylocks]))
 
 
 def render_wheelhouse(summary: Dict[str, Any], directory: Any) -> None:

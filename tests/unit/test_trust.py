@@ -147,6 +147,8 @@ NOT_STEERING = {
     "fleet:registered_envs": "the env registry in the private state dir",
     "host.interpreters:ProbeCache.__init__": "the interpreter cache in the private state dir",
     "team.lockfile:materialize": "a lock section tfsetup wrote itself into the private state dir",
+    "team.pylock:recorded_digest": "a pylock file tfsetup exports: only its digest is compared with the lock "
+                                   "(lock --check says stale or not); tfsetup never installs from it",
     "bytecode:key_file": "the per-user HMAC key in the private state dir (0600, checked owner and mode)",
     "probes.bytecode:read_nofollow": "bytecode cache entries: HMAC-checked before use",
     "probes.bytecode:restore": "env sources, hashed to match a signed cache entry",
