@@ -88,7 +88,8 @@ def render_plan(plan, project: Optional[dict] = None) -> None:
     if plan.rejected and not section:  # with a team lock the section decided, not the table
         out.print("[dim]not chosen:[/]")
         for rej in plan.rejected:
-            out.print(f"[dim]  {rej.recipe}: {escape('; '.join(rej.reasons))}[/]")
+            pick = f"; {' '.join(rej.select.flags)} picks it" if rej.select is not None else ""
+            out.print(f"[dim]  {rej.recipe}: {escape('; '.join(rej.reasons) + pick)}[/]")
 
 
 def render_checks(checks: Sequence[dict], title: str) -> None:
