@@ -245,7 +245,7 @@ def install(
         result = command.run(flags, no_project, recipes_file, backend, force, not no_verify, _confirm(yes),
                              stage_progress(json_out), show_plan=None if json_out else _show_plan)
         _show(json_out, result.to_json(), lambda render: render.render_install(result))
-        return 0
+        return 1 if result.declined else 0  # a no at the prompt: nothing done, as for upgrade and remove
 
     run_command(json_out, body)
 

@@ -364,14 +364,74 @@ def test_upgrade_without_yes_on_a_pipe_refuses(stack, env21, work):
     assert proc.returncode == 2 and "--yes" in proc.stderr
 
 
-def test_install_replace_question_shows_old_new_and_the_packages_left_behind(stack, env21, work):
-    assert tfsetup(stack, "add", "pandas", "--env", str(env21), cwd=work).returncode == 0
-    from tfsetup.install import check_target
+def _with_added_packages(stack: Stack, env: Path, work: Path, python: str = "3.10.0") -> None:
+    """pandas through `tfsetup add`, tabulate by hand (uv pip), and a record that says the env was made
+    with another Python than the one the plan picks now (an env from an older interpreter)."""
+    assert tfsetup(stack, "add", "pandas", "--env", str(env), cwd=work).returncode == 0
+    from tfsetup.backends.uv import find_uv
 
-    asked: List[str] = []
-    check_target(env21, False, lambda q: asked.append(q) or True, "fake-tf2.20 (tensorflow-cpu 2.20.0)")
-    assert "fake-tf2.21 (tensorflow-cpu 2.21.0) -> fake-tf2.20 (tensorflow-cpu 2.20.0)" in asked[0]
-    assert "pandas 2.2.3 will not be carried over" in asked[0]
+    subprocess.run([find_uv(), "pip", "install", "--quiet", "--python", str(env / "bin" / "python"), "--offline",
+                    "--no-index", "--find-links", str(stack.wheels), "tabulate"], check=True)
+    rec = record(env)
+    rec["python"]["version"] = python
+    (env / "tfsetup-env.json").write_text(json.dumps(rec))
+
+
+WILL_NOT_CARRY = "your added packages pandas 2.2.3, tabulate 0.9.0 will not be carried over"
+
+
+@pytest.mark.parametrize("how", ["--force", "--yes"])
+@pytest.mark.parametrize("json_out", [True, False])
+def test_install_over_an_env_says_what_it_drops_and_the_python_change(stack, env21, work, how, json_out):
+    """Issue 18 item 6: with --force or --yes nobody is asked, and still it is said (stderr), and in JSON."""
+    _with_added_packages(stack, env21, work)
+    args = [a for a in stack.install_args(env21) if a != "--yes"] + [how]
+    proc = tfsetup(stack, *args, *(["--json"] if json_out else []), cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    now = f"3.10.0 -> {h.PY}."
+    said = " ".join(proc.stderr.split())
+    assert f"warning: {WILL_NOT_CARRY}" in said and f"warning: the env's Python changes: {now}" in said, said
+    if json_out:
+        replace = json.loads(proc.stdout)["replace"]
+        assert [(x["package"], x["version"]) for x in replace["dropped"]] == [("pandas", "2.2.3"), ("tabulate", "0.9.0")]
+        assert "`tfsetup upgrade` carries them" in replace["dropped"][0]["reason"]
+        assert replace["python"]["from"] == "3.10.0" and replace["python"]["to"].startswith(h.PY + ".")
+        assert replace["python"]["changes"] is True
+    assert "pandas" not in pkgs(env21) and "tabulate" not in pkgs(env21)
+
+
+def test_install_prompt_names_the_changes_and_a_no_changes_nothing(stack, env21, work):
+    """On a terminal without --force/--yes: the question says what goes; N is the user's choice: nothing
+    changed, exit 1 (as for upgrade and remove), no error line and no "pass --force" advice."""
+    from tests.e2e.terminal import run_in_pty
+
+    _with_added_packages(stack, env21, work)
+    before = h.manifest(env21)
+    args = [a for a in stack.install_args(env21) if a != "--yes"]
+    code, screen = run_in_pty([h.tfsetup_exe(), *args], cols=200, cwd=work, env=dict(h.BASE_ENV, **stack.env()),
+                              reply=("Replace it", b"n\n"))
+    flat = " ".join(screen.split())
+    assert code == 1, screen
+    assert WILL_NOT_CARRY in flat and f"the env's Python changes: 3.10.0 -> {h.PY}." in flat
+    assert "declined; nothing was changed" in flat
+    assert "tfsetup: error" not in flat and "--force" not in flat.split("Replace it")[-1]
+    assert h.manifest(env21) == before
+
+
+@pytest.mark.parametrize("json_out", [True, False])
+def test_upgrade_says_when_the_python_changes(stack, env21, work, json_out):
+    """upgrade --tf 2.20 from an env the record says is on Python 3.10: no 3.10 lock, so another Python;
+    said in the plan it prints (with --yes too) and in JSON."""
+    _with_added_packages(stack, env21, work)
+    proc = tfsetup(stack, "upgrade", str(env21), "--tf", "2.20", "--yes", *(["--json"] if json_out else []),
+                   "--recipes-file", str(stack.table), cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    if json_out:
+        doc = json.loads(proc.stdout)
+        assert doc["replace"]["python"]["from"] == "3.10.0" and doc["replace"]["python"]["changes"] is True
+        assert doc["replace"]["dropped"] == [] and set(doc["carried"]) == {"pandas", "tabulate"}
+    else:
+        assert f"Python: 3.10.0 -> {h.PY}." in " ".join(proc.stdout.split()), proc.stdout
 
 
 # ---------------------------------------------------------------------------------------------
