@@ -9,6 +9,7 @@ transaction, the verification probe, the record, the registry.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Dict, List
@@ -288,7 +289,9 @@ def test_add_refuses_a_package_that_needs_numpy_1_and_names_the_conflict(stack, 
     assert proc.returncode == 4
     line = h.error_line(proc.stderr)
     assert "oldlib" in line and "numpy<2" in line and "numpy 2.1.3" in line, line
-    assert "no version of it fits" in proc.stderr
+    # what it needs is another NumPy: said, and no `tfsetup upgrade` is offered where none has it (this
+    # env's table is not the one upgrade plans from)
+    assert "fix: numpy<2 conflicts with the env's locked stack (numpy 2.1.3)" in proc.stderr, proc.stderr
     assert h.manifest(env21) == before
 
 
@@ -500,3 +503,56 @@ def test_remove_waits_for_nothing_while_an_install_holds_the_env(stack, env21, w
     with path_lock(env21):  # as an install or add in progress holds it
         proc = h.run("remove", str(env21), "--yes", cwd=work)
     assert proc.returncode == 4 and "another tfsetup" in proc.stderr and env21.is_dir()
+
+
+# ---------------------------------------------------------------------------------------------
+# advice that works (issue 18, item 9)
+
+def test_add_takes_the_env_positionally_like_every_other_command(stack, env21, work):
+    proc = tfsetup(stack, "add", "tabulate", str(env21), "--json", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["added"] == {"tabulate": "0.9.0"} and pkgs(env21)["tabulate"] == "0.9.0"
+    alone = tfsetup(stack, "add", str(env21), cwd=work)  # the env, and no package
+    assert alone.returncode == 2 and "no package was named" in h.error_line(alone.stderr)
+    both = tfsetup(stack, "add", "pandas", "--env", str(env21), cwd=work)  # with --env every argument is a package
+    assert both.returncode == 0, both.stderr
+    kernel = tfsetup(stack, "add", "pandas", "/proc/self/tf-env", cwd=work)  # the PATH rules of --env apply
+    assert kernel.returncode == 2 and "kernel interface" in h.error_line(kernel.stderr)
+
+
+def test_add_of_a_package_that_does_not_exist_does_not_suggest_upgrade(stack, env21, work):
+    proc = tfsetup(stack, "add", "this-package-does-not-exist", str(env21), cwd=work)
+    assert proc.returncode == 4, proc.stderr
+    assert "upgrade" not in proc.stderr and "check the name" in proc.stderr, proc.stderr
+
+
+def test_add_of_a_locked_package_never_suggests_the_version_already_there(stack, env21, work):
+    proc = tfsetup(stack, "add", "numpy<2", str(env21), "--json", cwd=work)
+    assert proc.returncode == 4, proc.stderr
+    fix = json.loads(proc.stdout)["fix"]
+    assert "numpy==2.1.3" not in fix and "tfsetup add" not in fix, fix
+    assert "numpy<2" in fix and "numpy 2.1.3" in fix
+
+
+FIX_COMMAND = re.compile(r"`(tfsetup [^`]+)`")
+
+
+def test_every_fix_a_failure_prints_works(stack, env21, work):
+    """Each failure below prints a fix with a command; running that command must not fail the same way:
+    it succeeds, or is refused for another reason."""
+    import shlex
+
+    failures = [("add", "pandas==3.0.0", str(env21)),  # the nearest version that fits
+                ("add", str(env21)),  # the env but no package
+                ("add", "oldlib", "--env", str(env21))]
+    checked = 0
+    for args in failures:
+        first = tfsetup(stack, *args, "--json", cwd=work)
+        assert first.returncode != 0, first.stderr
+        doc = json.loads(first.stdout)
+        for command in FIX_COMMAND.findall(doc.get("fix") or ""):
+            argv = shlex.split(command)[1:]
+            then = tfsetup(stack, *argv, "--json", cwd=work)
+            assert then.returncode == 0 or json.loads(then.stdout).get("error") != doc["error"], (args, command)
+            checked += 1
+    assert checked >= 2
