@@ -594,8 +594,9 @@ def _warnings(facts: HostFacts, table: RecipeTable, request: PlanRequest, recipe
                         + fix)
     if recipe.requires_avx and not facts.cpu_flags and facts.machine == "x86_64":
         warnings.append("could not read the CPU's flags; assuming AVX (without it the import dies with SIGILL)")
-    if recipe.status == "legacy":
-        warnings.append(f"{recipe.id} is a legacy set kept for compatibility: {recipe.summary}".rstrip(": "))
+    if recipe.status == "legacy":  # how to select it is moot: it is selected (and may repeat a given flag)
+        summary = re.sub(r";\s*select with [^;]*$", "", recipe.summary)
+        warnings.append(f"{recipe.id} is a legacy set kept for compatibility: {summary}".rstrip(": "))
     warnings.extend(recipe.warnings)
     for note in security_notes(recipe, py.minor):
         warnings.append(f"known advisory the lock cannot move past: {note}")
