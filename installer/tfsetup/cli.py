@@ -245,7 +245,7 @@ def install(
         result = command.run(flags, no_project, recipes_file, backend, force, not no_verify, _confirm(yes),
                              stage_progress(json_out), show_plan=None if json_out else _show_plan)
         _show(json_out, result.to_json(), lambda render: render.render_install(result))
-        return 0
+        return 1 if result.declined else 0  # a no at the prompt: nothing done, as for upgrade and remove
 
     run_command(json_out, body)
 
@@ -396,11 +396,9 @@ def explain(
         from tfsetup.commands import explain as command
 
         if file in (None, "-"):
-            if file is None and sys.stdin.isatty():
-                raise TfsetupError("give a log FILE, or pipe the text in: `tfsetup explain - < error.log`",
-                                   EXIT_BAD_INPUT)
-            if sys.stdin.isatty():  # `tfsetup explain -` typed at a prompt
-                err("paste the log, then press Ctrl-D on a line of its own")
+            if sys.stdin.isatty():  # typed at a prompt: read what is pasted until end of input, as `cat` does
+                eof = "Ctrl-Z, then Enter" if sys.platform == "win32" else "Ctrl-D on a line of its own"
+                err(f"paste the log, then press {eof} (or give a FILE: `tfsetup explain error.log`)")
             data = sys.stdin.buffer.read(command.MAX_LOG_BYTES)
         else:
             try:
@@ -512,10 +510,12 @@ def report(
 
 @app.command()
 def add(
-    packages: List[str] = typer.Argument(..., metavar="PKG...", help="Packages to add, e.g. pandas jupyter "
-                                         "'transformers>=4.40'."),
+    packages: List[str] = typer.Argument(..., metavar="PKG... [ENV]", help="Packages to add, e.g. pandas jupyter "
+                                         "'transformers>=4.40'; then, optionally, the env: a path (./env, "
+                                         "~/envs/tf) or a directory that is a tfsetup env."),
     env: Optional[Path] = typer.Option(None, "--env", metavar="PATH", help="The tfsetup env (default: the "
-                                       "project's env, $VIRTUAL_ENV, ./.venv or $CONDA_PREFIX)."),
+                                       "project's env, $VIRTUAL_ENV, ./.venv or $CONDA_PREFIX); with it, every "
+                                       "argument is a package."),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Add packages to a tfsetup env without moving its verified stack (TensorFlow, NumPy, Keras ...).

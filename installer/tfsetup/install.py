@@ -3,6 +3,9 @@
 The target PATH holds, at every moment a user can observe, either exactly what was there before or
 the complete, verified new env: the env is built in a staging directory beside PATH, verified there,
 and renamed into place by `Transaction.promote`.
+
+Over 400 lines because the checks of what is at PATH (may it be replaced, and what a replace drops) live
+beside the pipeline that relies on them.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from tfsetup import bytecode
 from tfsetup.backends import BackendError, get_backend, install_lock
@@ -25,7 +28,8 @@ from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.plan import Plan
 from tfsetup.platforms import relaunch
-from tfsetup.record import build_record, is_verified, now_iso, read_record, replace_question, write_record
+from tfsetup.record import (ReplaceChanges, build_record, is_verified, now_iso, read_record, replace_question,
+                            write_record)
 from tfsetup.txn import Transaction
 from tfsetup.verify import VerifyResult, run_verification
 
@@ -45,6 +49,13 @@ class InstallOptions:
     confirm: Optional[Callable[[str], bool]] = None  # asks "replace?" when --force was not given
     lock_path: Optional[Path] = None  # a team lock section instead of the recipe's lock
     extra_record: Dict[str, Any] = field(default_factory=dict)
+    # what replacing the env at target would drop or change (None: nothing there); asked only when a build
+    # is due (an up-to-date env is left alone without inspecting it)
+    replace_changes: Optional[Callable[[Path], Optional[ReplaceChanges]]] = None
+
+
+class Declined(Exception):
+    """The user answered no to "replace?": nothing was changed (a choice, not bad input)."""
 
 
 @dataclass
@@ -56,11 +67,14 @@ class InstallResult:
     replaced: bool
     record: Dict[str, Any]
     unchanged: bool = False  # PATH already held this plan's env, verified: nothing was done
+    changes: Optional[ReplaceChanges] = None  # with replaced: what the replace dropped or changed
+    declined: bool = False  # the user answered no to "replace?": nothing was done
 
     def to_json(self) -> Dict[str, Any]:
         return {"ok": True, "target": str(self.target), "plan": self.plan.to_json(),
                 "timings": {k: round(v, 3) for k, v in self.timings.items()},
-                "replaced": self.replaced, "unchanged": self.unchanged,
+                "replaced": self.replaced, "unchanged": self.unchanged, "declined": self.declined,
+                "replace": self.changes.to_json() if (self.replaced or self.declined) and self.changes else None,
                 "verified": is_verified(self.record),
                 "verification": self.verification.to_json() if self.verification else None,
                 "activate": activate_hint(self.target)}
@@ -114,15 +128,18 @@ def running_env() -> Path:
     return Path(os.path.realpath(sys.prefix))
 
 
-def check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bool]], new: str = "") -> bool:
-    """Validate PATH; True when an existing env will be replaced. Never touches anything."""
+def check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bool]], new: str = "",
+                 changes: Sequence[str] = ()) -> bool:
+    """Validate PATH; True when an existing env will be replaced (Declined when the user says no). Never
+    touches anything. `changes`: what the replace drops or changes, for the question."""
     try:
-        return _check_target(target, force, confirm, new)
+        return _check_target(target, force, confirm, new, changes)
     except OSError as exc:  # e.g. a name longer than the filesystem allows, a symlink loop
         raise TfsetupError(f"cannot use {target}: {exc.strerror or exc}") from None
 
 
-def _check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bool]], new: str) -> bool:
+def _check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bool]], new: str,
+                  changes: Sequence[str]) -> bool:
     parent = target.parent
     if target.is_symlink() and not target.exists():
         raise TfsetupError(f"{target} is a dangling symlink; remove it or choose another path")
@@ -153,9 +170,12 @@ def _check_target(target: Path, force: bool, confirm: Optional[Callable[[str], b
     kind = "tfsetup env" if is_tfsetup_env(target) else "virtual environment"
     if force:
         return True
-    if confirm is not None and confirm(replace_question(target, kind, read_record(target), new)):
-        return True
-    raise TfsetupError(f"{target} is an existing {kind}", fix="pass --force to replace it")
+    if confirm is not None:
+        if confirm(replace_question(target, kind, read_record(target), new, changes)):
+            return True
+        raise Declined(str(target))
+    raise TfsetupError(f"{target} is an existing {kind} and there is no terminal to ask whether to replace it",
+                       fix="pass --force to replace it")
 
 
 _HASH = re.compile(r"--hash[= ](\S+)")
@@ -328,8 +348,17 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
         current = up_to_date(target, plan, digest)
         if current is not None:
             return InstallResult(target, plan, None, {}, False, current, unchanged=True)
-    replaced = check_target(target, opts.force, opts.confirm, f"{plan.recipe.id} ({plan.recipe.distribution} "
-                            f"{plan.packages.get(plan.recipe.distribution, plan.recipe.tensorflow)})")
+    changes = opts.replace_changes(target) if opts.replace_changes is not None else None
+    lines = changes.lines() if changes is not None else []
+    try:
+        replaced = check_target(target, opts.force, opts.confirm, f"{plan.recipe.id} ({plan.recipe.distribution} "
+                                f"{plan.packages.get(plan.recipe.distribution, plan.recipe.tensorflow)})", lines)
+    except Declined:
+        return InstallResult(target, plan, None, {}, False, read_record(target) or {}, changes=changes,
+                             declined=True)
+    if replaced:
+        for line in lines:  # said again, as the build starts: with --force or --yes nobody was asked
+            progress("replace", f"warning: {line}")
     check_lock_hashes(lock_path)
     backend = get_backend(opts.backend)
     check_engine_path(backend.name, target)
@@ -382,4 +411,4 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
             bytecode.harvest_later(relaunch(plan.launch, env_python(target)), target)
     except KeyboardInterrupt:
         pass  # the env is in place and verified: a late Ctrl-C must not report a failure
-    return InstallResult(target, plan, verification, timings, replaced, record)
+    return InstallResult(target, plan, verification, timings, replaced, record, changes=changes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from packaging.version import InvalidVersion, Version
 
@@ -38,12 +38,35 @@ class PlanRequest:
 
 
 @dataclass(frozen=True)
+class Hint:
+    """A request to try instead, checked by planning it (make_hint): the flags to type, only those that
+    differ from the request given, and what that request picks."""
+    request: PlanRequest
+    flags: Tuple[str, ...]
+    recipe: str
+    tensorflow: str
+    python: str
+    executable: str = ""  # the interpreter it picks
+
+    def text(self) -> str:
+        return f"{' '.join(self.flags)} ({self.recipe}: TensorFlow {self.tensorflow}, Python {self.python})"
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"flags": list(self.flags), "recipe": self.recipe, "tensorflow": self.tensorflow,
+                "python": self.python, "executable": self.executable}
+
+
+@dataclass(frozen=True)
 class Rejection:
     recipe: str
     reasons: List[str]
+    select: Optional[Hint] = None  # the flags that pick this row instead, where one change does
 
     def to_json(self) -> Dict[str, Any]:
-        return {"recipe": self.recipe, "reasons": list(self.reasons)}
+        doc: Dict[str, Any] = {"recipe": self.recipe, "reasons": list(self.reasons)}
+        if self.select is not None:
+            doc["select"] = self.select.to_json()
+        return doc
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,7 @@ class Plan:
     lock: Lock
     warnings: List[str] = field(default_factory=list)
     rejected: List[Rejection] = field(default_factory=list)
+    hints: List[Hint] = field(default_factory=list)  # the checked requests the warnings suggest
 
     @property
     def packages(self) -> Dict[str, str]:
@@ -72,6 +96,7 @@ class Plan:
             "warnings": list(self.warnings),
             "rejected": [r.to_json() for r in self.rejected],
             # extensions (DESIGN §4: extend, never rename)
+            "hints": [h.to_json() for h in self.hints],
             "platform": self.recipe.platform,
             "python_platform": self.recipe.python_platform,
             "lock": {"path": self.recipe.lock_relpath(self.python.minor), "digest": self.lock.digest,
@@ -85,14 +110,17 @@ class PlanError(TfsetupError):
     """Nothing fits (exit 3, with every rejection) or the request itself is bad (exit 2)."""
 
     def __init__(self, message: str, exit_code: int = EXIT_NO_RECIPE,
-                 rejected: Sequence[Rejection] = (), fix: Optional[str] = None) -> None:
+                 rejected: Sequence[Rejection] = (), fix: Optional[str] = None,
+                 hints: Sequence[Hint] = ()) -> None:
         super().__init__(message, exit_code, fix)
         self.rejected = list(rejected)
+        self.hints = list(hints)  # the checked requests the fix names
 
     def to_json(self) -> Dict[str, Any]:
         doc = super().to_json()
         if self.exit_code == EXIT_NO_RECIPE:
             doc["rejected"] = [r.to_json() for r in self.rejected]
+            doc["hints"] = [h.to_json() for h in self.hints]
         return doc
 
 
@@ -323,11 +351,17 @@ def validate_request(table: RecipeTable, request: PlanRequest, facts: Optional[H
 
 def _evaluate(facts: HostFacts, table: RecipeTable, request: PlanRequest
               ) -> Tuple[Optional[Tuple[Recipe, PythonInfo]], List[Rejection]]:
+    """(the first row, in rank order, that fits the host and the request, with its interpreter; every
+    other row of the host's platform with why it was not chosen). Rows of other platforms are listed by
+    `tfsetup recipes --all`, not here."""
     chosen = None
     rejected = []
     for recipe in _ranked(table, request.accelerator or host_accelerator(facts)):
-        if recipe.platform != facts.platform or opt_in(recipe, request):
-            continue  # listed by `tfsetup recipes` (--all for other platforms), not here
+        if recipe.platform != facts.platform:
+            continue
+        if opt_in(recipe, request):
+            rejected.append(_opt_in_rejection(recipe, facts, request))
+            continue
         reasons = host_reasons(recipe, facts) + request_reasons(recipe, request)
         py = None
         if not reasons:
@@ -336,45 +370,158 @@ def _evaluate(facts: HostFacts, table: RecipeTable, request: PlanRequest
             rejected.append(Rejection(recipe.id, reasons))
         elif chosen is None and py is not None:
             chosen = (recipe, py)
+        elif chosen is not None and py is not None:  # fits too: ranked below the chosen row
+            rejected.append(Rejection(recipe.id, [_ranked_below(recipe, chosen[0])],
+                                      _select_hint(recipe, py, request)))
     return chosen, rejected
 
 
-def _nearest_tf(facts: HostFacts, table: RecipeTable, request: PlanRequest) -> Optional[str]:
+def _opt_in_rejection(recipe: Recipe, facts: HostFacts, request: PlanRequest) -> Rejection:
+    """A row only its flag selects: that, and what else would stand in its way with the flag given."""
+    flag = opt_in_flag(recipe)
+    with_flag = replace(request, keras=recipe.keras)
+    reasons = host_reasons(recipe, facts) + request_reasons(recipe, with_flag)
+    py = None
+    if not reasons:
+        py, reasons = choose_interpreter(recipe, facts, with_flag)
+    first = f"a Keras {recipe.keras} stack ({recipe.keras_package}), chosen only with {flag}"
+    return Rejection(recipe.id, [first] + reasons,
+                     _select_hint(recipe, py, request) if py is not None else None)
+
+
+def _ranked_below(recipe: Recipe, chosen: Recipe) -> str:
+    """Why a row that fits was not chosen: the rank order of _ranked, in words."""
+    if recipe.accelerator != chosen.accelerator:
+        why = f"{ACCELERATOR_NAMES[chosen.accelerator]} comes first on this host"
+    elif recipe.status == "prerelease" and chosen.status != "prerelease":
+        why = "a stable release comes first"
+    elif chosen.default and not recipe.default:
+        why = "it is the default"
+    else:
+        why = "it is newer"
+    return f"fits too, but {chosen.id} is chosen ({why})"
+
+
+def _select_hint(recipe: Recipe, py: PythonInfo, request: PlanRequest) -> Hint:
+    """--recipe ID on top of the request: the row fits with it, so planning it picks the row (checked by
+    the tests, which plan every hint)."""
+    wanted = replace(request, recipe_id=recipe.id)
+    return Hint(wanted, flag_changes(request, wanted), recipe.id, recipe.tensorflow, py.minor, py.executable)
+
+
+# ---------------------------------------------------------------------------------------------
+# hints: requests to try instead, each checked by planning it before it is suggested
+
+def request_flags(request: PlanRequest) -> Dict[str, str]:
+    """The command-line flags that give this request (flag -> value, "" for a switch)."""
+    flags: Dict[str, str] = {}
+    if request.tf:
+        flags["--tf"] = request.tf
+    if request.python:
+        flags["--python"] = request.python
+    if request.accelerator == "cpu":
+        flags["--cpu-only"] = ""
+    elif request.accelerator:
+        flags["--accelerator"] = request.accelerator
+    if request.recipe_id:
+        flags["--recipe"] = request.recipe_id
+    if request.pre:
+        flags["--pre"] = ""
+    if request.keras:
+        flags["--keras"] = str(request.keras)
+    return flags
+
+
+def flag_changes(given: PlanRequest, wanted: PlanRequest) -> Tuple[str, ...]:
+    """What to type on top of the given flags to get `wanted`: new or changed flags, and "without X" for
+    one to leave out. Never a flag exactly as it was given."""
+    old, new = request_flags(given), request_flags(wanted)
+    changes = [f"{flag} {value}".strip() for flag, value in new.items() if old.get(flag) != value]
+    changes += [f"without {flag}" for flag in old if flag not in new]
+    return tuple(changes)
+
+
+def make_hint(facts: HostFacts, table: RecipeTable, given: PlanRequest, wanted: PlanRequest,
+              accept: Optional[Callable[[Recipe], bool]] = None) -> Optional[Hint]:
+    """`wanted` as a hint when it differs from `given` and plans (and its recipe is acceptable), else None."""
+    flags = flag_changes(given, wanted)
+    if not flags:
+        return None
+    try:
+        validate_request(table, wanted, facts)
+    except PlanError:
+        return None
+    found, _ = _evaluate(facts, table, wanted)
+    if found is None or (accept is not None and not accept(found[0])):
+        return None
+    recipe, py = found
+    return Hint(wanted, flags, recipe.id, recipe.tensorflow, py.minor, py.executable)
+
+
+def _host_minors(facts: HostFacts) -> List[str]:
+    return sorted({py.minor for py in facts.pythons}, key=lambda v: -int(v.split(".")[1]))
+
+
+def _platform_tf_minors(table: RecipeTable, facts: HostFacts, accelerator: Optional[str] = None) -> List[str]:
+    """The TensorFlow minors of the host platform's rows (of one accelerator), newest first."""
+    rows = [r for r in _ranked(table, accelerator or host_accelerator(facts)) if r.platform == facts.platform
+            and (accelerator is None or r.accelerator == accelerator) and not host_reasons(r, facts)]
+    minors: List[str] = []
+    for recipe in rows:
+        if recipe.tf_minor not in minors:
+            minors.append(recipe.tf_minor)
+    return minors
+
+
+def _better_accelerator(facts: HostFacts, table: RecipeTable, request: PlanRequest, best: str) -> Optional[Hint]:
+    """The nearest request that plans a recipe for the host's best accelerator: another Python of this
+    host, another TensorFlow, or without --keras; checked by planning it."""
+    candidates = [replace(request, python=minor) for minor in _host_minors(facts)]
+    candidates += [replace(request, tf=minor) for minor in _platform_tf_minors(table, facts, best)]
+    candidates += [replace(request, tf=minor, python=None) for minor in _platform_tf_minors(table, facts, best)
+                   if request.python]
+    candidates.append(replace(request, keras=None))
+    for candidate in candidates:
+        hint = make_hint(facts, table, request, candidate, accept=lambda r: r.accelerator == best)
+        if hint is not None:
+            return hint
+    return None
+
+
+def _nearest_tf(facts: HostFacts, table: RecipeTable, request: PlanRequest) -> List[Hint]:
     """The working TensorFlow versions nearest to the one asked: the closest below and above (closer first)."""
     asked = Version(request.tf or "0")
     working = []
     for minor in sorted({r.tf_minor for r in table.recipes if r.platform == facts.platform}, key=Version):
-        found, _ = _evaluate(facts, table, replace(request, tf=minor))
-        if found:
+        hint = make_hint(facts, table, request, replace(request, tf=minor))
+        if hint is not None:
             working.append((abs(Version(minor).minor - asked.minor) + 100 * abs(Version(minor).major - asked.major),
-                            Version(minor) > asked, minor, found))
+                            Version(minor) > asked, hint))
     below = [w for w in working if not w[1]][-1:]
     above = [w for w in working if w[1]][:1]
-    choices = sorted(below + above, key=lambda w: (w[0], w[1]))
-    return " or ".join(f"--tf {minor} ({recipe.id}: TensorFlow {recipe.tensorflow}, Python {py.minor})"
-                       for _, _, minor, (recipe, py) in choices) or None
+    return [hint for _, _, hint in sorted(below + above, key=lambda w: (w[0], w[1]))]
 
 
-def _nearest(facts: HostFacts, table: RecipeTable, request: PlanRequest) -> Optional[str]:
-    """The closest request that does work: drop one constraint at a time."""
+def _nearest(facts: HostFacts, table: RecipeTable, request: PlanRequest) -> List[Hint]:
+    """The closest requests that do work: change one constraint at a time, each checked by planning it."""
     if request.tf is not None and not _evaluate(facts, table, replace(request, pre=True))[0]:
         nearest_tf = _nearest_tf(facts, table, request)
         if nearest_tf:
             return nearest_tf
-    for relaxed, hint in ((replace(request, pre=True), "pre"), (replace(request, tf=None), "tf"),
-                          (replace(request, python=None), "python"),
-                          (replace(request, accelerator=None), "accelerator"),
-                          (replace(request, recipe_id=None), "recipe")):
-        if relaxed == request:
-            continue
-        found, _ = _evaluate(facts, table, relaxed)
-        if found:
-            recipe, py = found
-            option = {"tf": f"--tf {recipe.tf_minor}", "python": f"--python {py.minor}",
-                      "accelerator": "no --cpu-only/--accelerator",
-                      "recipe": f"--recipe {recipe.id}", "pre": "--pre"}[hint]
-            return f"{option} ({recipe.id}: TensorFlow {recipe.tensorflow}, Python {py.minor})"
-    return None
+    candidates: List[PlanRequest] = [replace(request, pre=True)]
+    candidates += [replace(request, tf=minor) for minor in _platform_tf_minors(table, facts)]
+    candidates += [replace(request, python=minor) for minor in _host_minors(facts)]
+    candidates += [replace(request, accelerator=None), replace(request, keras=None), replace(request, tf=None)]
+    if request.recipe_id:
+        relaxed = _evaluate(facts, table, replace(request, recipe_id=None))[0]
+        if relaxed is not None:
+            candidates.append(replace(request, recipe_id=relaxed[0].id))
+        candidates.append(replace(request, recipe_id=None))
+    for candidate in candidates:
+        hint = make_hint(facts, table, request, candidate)
+        if hint is not None:
+            return [hint]
+    return []
 
 
 def plan(facts: HostFacts, table: RecipeTable, request: PlanRequest = PlanRequest()) -> Plan:
@@ -383,6 +530,7 @@ def plan(facts: HostFacts, table: RecipeTable, request: PlanRequest = PlanReques
     if chosen is None:
         own = [r for r in table.recipes if r.platform == facts.platform]
         fix = None
+        hints: List[Hint] = []
         if not own:
             platforms = sorted({r.platform for r in table.recipes})
             message = (f"no recipe exists for {facts.os} {facts.machine}; "
@@ -393,20 +541,21 @@ def plan(facts: HostFacts, table: RecipeTable, request: PlanRequest = PlanReques
                 message = f"recipe {asked.id} is {host_reasons(asked, facts)[0]}"
             else:
                 message = f"no recipe fits this {_os_label(facts.os)} {facts.machine} host for this request"
-            nearest = _nearest(facts, table, request)
-            if nearest:
-                fix = f"nearest working choice: {nearest}"
+            hints = _nearest(facts, table, request)
+            if hints:
+                fix = "nearest working choice: " + " or ".join(h.text() for h in hints)
             elif any("no usable Python" in reason for rej in rejected for reason in rej.reasons):
                 fix = python_fix(facts, own[0])
             elif all(any("need AVX" in reason for reason in rej.reasons) for rej in rejected):
                 check = " (check: `grep -o -w avx /proc/cpuinfo`)" if facts.os == "linux" else ""
                 message += "; every x86_64 TensorFlow wheel on PyPI is built with AVX"
                 fix = f"use a machine whose CPU has AVX{check}, or build TensorFlow from source without it"
-        raise PlanError(message, EXIT_NO_RECIPE, rejected, fix)
+        raise PlanError(message, EXIT_NO_RECIPE, rejected, fix, hints)
     recipe, py = chosen
-    warnings = _warnings(facts, table, request, recipe, py, rejected)
+    hints = []
+    warnings = _warnings(facts, table, request, recipe, py, rejected, hints)
     return Plan(recipe=recipe, python=py, launch=launch_for(py, facts), lock=recipe.locks[py.minor],
-                warnings=warnings, rejected=rejected)
+                warnings=warnings, rejected=rejected, hints=hints)
 
 
 def security_notes(recipe: Recipe, python: str) -> List[str]:
@@ -421,32 +570,33 @@ def security_notes(recipe: Recipe, python: str) -> List[str]:
 
 
 def _warnings(facts: HostFacts, table: RecipeTable, request: PlanRequest, recipe: Recipe, py: PythonInfo,
-              rejected: List[Rejection]) -> List[str]:
+              rejected: List[Rejection], hints: List[Hint]) -> List[str]:
+    """The plan's warnings; a hint a warning names is appended to `hints`."""
     warnings = []
     best = host_accelerator(facts)
     if request.accelerator is None and recipe.accelerator != best:
         better = [r for r in rejected if (table.by_id(r.recipe) or recipe).accelerator == best]
         why = better[0].reasons[0] if better else "no recipe for it"
         fix = ""
-        if any("no usable Python" in reason for r in better for reason in r.reasons):
-            target = table.by_id(better[0].recipe) or recipe
-            usable, _ = choose_interpreter(target, facts, replace(request, python=None))
-            if request.python and usable is not None:  # the request, not the machine, is what stands in the way
-                fix = f" For {ACCELERATOR_NAMES[best]}: --python {usable.minor} ({usable.executable} is here)."
-            else:
-                fix = f" For {ACCELERATOR_NAMES[best]}: {python_fix(facts, target)}."
-        elif request.tf and any("not the requested" in reason for r in better for reason in r.reasons):
-            accel = [r for r in _ranked(table, best) if r.accelerator == best and r.platform == facts.platform
-                     and not host_reasons(r, facts)]
-            if accel:
-                fix = f" For {ACCELERATOR_NAMES[best]}: --tf {accel[0].tf_minor}."
+        hint = _better_accelerator(facts, table, request, best)
+        python_blocked = [r for r in better if any("no usable Python" in reason for reason in r.reasons)]
+        if hint is not None:
+            hints.append(hint)
+            changed = hint.request.python != request.python and len(hint.flags) == 1
+            fix = f" For {ACCELERATOR_NAMES[best]}: {' '.join(hint.flags)}" + \
+                (f" ({hint.executable} is here)." if changed
+                 else f" ({hint.recipe}: TensorFlow {hint.tensorflow}, Python {hint.python}).")
+        elif python_blocked:  # the machine, not the request, stands in the way: a Python to install
+            target = table.by_id(python_blocked[0].recipe) or recipe
+            fix = f" For {ACCELERATOR_NAMES[best]}: {python_fix(facts, target)}."
         warnings.append(f"{ACCELERATOR_NAMES[recipe.accelerator]} TensorFlow: no "
                         f"{ACCELERATOR_NAMES[best]} recipe fits ({better[0].recipe if better else best}: {why})."
                         + fix)
     if recipe.requires_avx and not facts.cpu_flags and facts.machine == "x86_64":
         warnings.append("could not read the CPU's flags; assuming AVX (without it the import dies with SIGILL)")
-    if recipe.status == "legacy":
-        warnings.append(f"{recipe.id} is a legacy set kept for compatibility: {recipe.summary}".rstrip(": "))
+    if recipe.status == "legacy":  # how to select it is moot: it is selected (and may repeat a given flag)
+        summary = re.sub(r";\s*select with [^;]*$", "", recipe.summary)
+        warnings.append(f"{recipe.id} is a legacy set kept for compatibility: {summary}".rstrip(": "))
     warnings.extend(recipe.warnings)
     for note in security_notes(recipe, py.minor):
         warnings.append(f"known advisory the lock cannot move past: {note}")

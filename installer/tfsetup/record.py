@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from tfsetup import __version__
 
@@ -132,12 +133,84 @@ def describe(record: Optional[Dict[str, Any]]) -> str:
     return f"{recipe} ({distribution} {version})" if version else str(recipe)
 
 
-def replace_question(target: Any, kind: str, record: Optional[Dict[str, Any]], new: str = "") -> str:
-    """install's "replace?" question: old -> new, and the user's packages the new env will not have."""
+def replace_question(target: Any, kind: str, record: Optional[Dict[str, Any]], new: str = "",
+                     changes: Sequence[str] = ()) -> str:
+    """install's "replace?" question: old -> new, and what the replace drops or changes (ReplaceChanges.lines)."""
     old = describe(record)
     change = f" ({old} -> {new})" if old and new else ""
-    users = user_packages(record)
-    dropped = (f"; its added packages {', '.join(f'{k} {v}' for k, v in users.items())} will not be carried "
-               "over (`tfsetup upgrade` carries them)") if users else ""
+    dropped = "".join(f"; {line}" for line in changes)
     return f"{target} is an existing {kind}{change}{dropped}. Replace it (it stays intact until the new env " \
            "has verified)?"
+
+
+# ---------------------------------------------------------------------------------------------
+# what a replace drops or changes: the one answer for install --force, upgrade and doctor's rebuild
+
+NOT_CARRIED_BY_INSTALL = "install builds from the lock only; `tfsetup upgrade` carries them"
+
+
+@dataclass(frozen=True)
+class Dropped:
+    name: str
+    version: str
+    reason: str
+
+    def to_json(self) -> Dict[str, str]:
+        return {"package": self.name, "version": self.version, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class ReplaceChanges:
+    dropped: Tuple[Dropped, ...]  # the user's packages the new env will not have
+    python_from: Optional[str]  # the old env's Python version ("3.12.4"); None when it cannot be known
+    python_to: str
+    unknown: Optional[str] = None  # why the hand-installed packages could not be listed (a broken env)
+
+    @property
+    def python_changes(self) -> bool:
+        return bool(self.python_from) and self.python_from != self.python_to
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.dropped) or self.python_changes or self.unknown is not None
+
+    def lines(self) -> List[str]:
+        """One line per kind of change, in words (the question, the warning before the swap)."""
+        lines = []
+        by_reason: Dict[str, List[str]] = {}
+        for d in self.dropped:
+            by_reason.setdefault(d.reason, []).append(f"{d.name} {d.version}")
+        for reason, names in by_reason.items():
+            lines.append(f"your added packages {', '.join(names)} will not be carried over ({reason})")
+        if self.unknown:
+            lines.append(f"packages installed by hand could not be listed ({self.unknown}); they will not be "
+                         "carried over")
+        if self.python_changes:
+            lines.append(f"the env's Python changes: {self.python_from} -> {self.python_to}")
+        return lines
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"dropped": [d.to_json() for d in self.dropped],
+                "python": {"from": self.python_from, "to": self.python_to, "changes": self.python_changes},
+                "unlisted": self.unknown}
+
+
+def replace_changes(record: Optional[Dict[str, Any]], python_to: str, new_pins: Mapping[str, str],
+                    added: Mapping[str, str] = {}, python_now: Optional[str] = None, carried: Iterable[str] = (),
+                    reasons: Optional[Mapping[str, str]] = None, default_reason: str = NOT_CARRIED_BY_INSTALL,
+                    unlisted: Optional[str] = None) -> ReplaceChanges:
+    """What replacing an env (its record, if any) by one on Python `python_to` from a lock of `new_pins`
+    drops and changes. `added`: the env's top-level packages outside its lock (pip/uv by hand), besides
+    those the record keeps (`tfsetup add`); `python_now`: the env's Python when the record does not say;
+    `carried`: what the command takes along; `reasons`: why each other one cannot follow (else
+    `default_reason`); `unlisted`: why the env's packages could not be listed (its Python does not run)."""
+    found = {k: v for k, v in user_packages(record).items() if k not in new_pins}
+    for name, version in added.items():
+        if name not in new_pins:
+            found.setdefault(name, version)
+    python_from = str(((record or {}).get("python") or {}).get("version") or "") or python_now
+    taken = set(carried)
+    why = dict(reasons or {})
+    dropped = tuple(Dropped(name, version, why.get(name, default_reason))
+                    for name, version in sorted(found.items()) if name not in taken)
+    return ReplaceChanges(dropped, python_from or None, python_to, unlisted)

@@ -1,4 +1,6 @@
-"""Human reports (rich, on stdout). Only presentation lives here."""
+"""Human reports (rich, on stdout). Only presentation lives here.
+
+Over 400 lines because it is the one home of every command's human rendering."""
 from __future__ import annotations
 
 import shlex
@@ -88,7 +90,8 @@ def render_plan(plan, project: Optional[dict] = None) -> None:
     if plan.rejected and not section:  # with a team lock the section decided, not the table
         out.print("[dim]not chosen:[/]")
         for rej in plan.rejected:
-            out.print(f"[dim]  {rej.recipe}: {escape('; '.join(rej.reasons))}[/]")
+            pick = f"; {' '.join(rej.select.flags)} picks it" if rej.select is not None else ""
+            out.print(f"[dim]  {rej.recipe}: {escape('; '.join(rej.reasons) + pick)}[/]")
 
 
 def render_checks(checks: Sequence[dict], title: str) -> None:
@@ -101,6 +104,9 @@ def render_checks(checks: Sequence[dict], title: str) -> None:
 
 def render_install(result) -> None:
     out = console()
+    if result.declined:
+        out.print(f"declined; nothing was changed ({result.target} is as it was)")
+        return
     if result.unchanged:
         out.print(f"[green bold]up to date[/] {result.target} already holds {result.plan.recipe.id} "
                   f"(verified {result.record.get('verified_at') or ''}); --force rebuilds it")
@@ -306,6 +312,8 @@ def render_upgrade_plan(up: Any) -> None:
         out.print(f"  carried: {name} {old}" + (f" -> {new}" if new != old else ""))
     for name, why in up.dropped.items():
         out.print(f"  [yellow]cannot follow:[/] {name}: {why}")
+    if up.changes is not None and up.changes.python_changes:  # a new interpreter: say so, --yes or not
+        out.print(f"  [yellow]Python:[/] {up.changes.python_from} -> {up.changes.python_to}")
 
 
 def render_upgrade(result: Any) -> None:

@@ -18,9 +18,11 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]")
 
 def run_in_pty(argv: Sequence[str], cols: int = 80, rows: int = 40, env: Optional[Dict[str, str]] = None,
                cwd: Optional[Path] = None, timeout: float = 120,
-               stamps: Optional[List[Tuple[float, str]]] = None) -> Tuple[int, str]:
+               stamps: Optional[List[Tuple[float, str]]] = None,
+               reply: Optional[Tuple[str, bytes]] = None) -> Tuple[int, str]:
     """(exit code, screen text with \\r\\n made \\n). stdin, stdout and stderr are the terminal, as in a
-    user's shell. `stamps` collects (seconds since start, chunk) as output arrives, to check progress."""
+    user's shell. `stamps` collects (seconds since start, chunk) as output arrives, to check progress.
+    `reply`: (text, keys): once `text` is on the screen, the keys are typed (an answer, a paste, Ctrl-D)."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     full_env = dict(os.environ)
@@ -46,6 +48,9 @@ def run_in_pty(argv: Sequence[str], cols: int = 80, rows: int = 40, env: Optiona
                 if not data:
                     break
                 chunks.append(data)
+                if reply is not None and reply[0] in ANSI.sub("", b"".join(chunks).decode("utf-8", "replace")):
+                    os.write(master, reply[1])
+                    reply = None
                 if stamps is not None:
                     stamps.append((time.monotonic() - started, ANSI.sub("", data.decode("utf-8", "replace"))))
             elif proc.poll() is not None:

@@ -289,3 +289,19 @@ def test_lock_with_the_index_unreachable_writes_nothing(tmp_path):
     assert proc.returncode == 4, proc.stderr
     assert "the package index could not be reached" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "tfsetup.lock").exists()
+
+
+def test_plan_lists_every_row_of_the_platform_human_and_json():
+    """--keras 2 on an M1: the Keras-2 CPU row fits but ranks below Metal; it is listed, with the flag that
+    picks it, in the JSON "rejected" and in the human "not chosen" (issue 18, item 8)."""
+    host = str(HOSTS / "m1-native-homebrew.json")
+    doc = json_out(run_tfsetup("plan", "--host-file", host, "--no-project", "--keras", "2", "--json"))
+    rows = {r["recipe"]: r for r in doc["rejected"]}
+    assert doc["recipe"] not in rows
+    assert sorted([doc["recipe"], *rows]) == sorted(r["id"] for r in json_out(
+        run_tfsetup("recipes", "--host-file", host, "--json"))["recipes"] if r["platform"] == "macos-arm64")
+    assert rows["macos-arm64-cpu-tf2.21-keras2"]["select"]["flags"] == ["--recipe macos-arm64-cpu-tf2.21-keras2"]
+    human = run_tfsetup("plan", "--host-file", host, "--no-project", "--keras", "2")
+    assert human.returncode == 0, human.stderr
+    assert "macos-arm64-cpu-tf2.21-keras2: fits too, but macos-arm64-metal-tf2.15 is chosen" in \
+        " ".join(human.stdout.split())

@@ -103,3 +103,17 @@ def test_binary_file_does_not_crash(recipes, tmp_path):
     proc = run_tfsetup("explain", str(blob), "--recipes-file", recipes, "--json", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert [f["id"] for f in json_out(proc)["findings"]] == ["illegal-instruction"]
+
+
+def test_no_argument_on_a_terminal_reads_the_pasted_log_until_ctrl_d(recipes):
+    """Like `cat`: on a terminal, `tfsetup explain` says to paste, reads until end of input and explains
+    (it used to refuse, exit 2, while saying it reads stdin)."""
+    from tests.e2e.helpers import tfsetup_exe
+    from tests.e2e.terminal import run_in_pty
+
+    text = "Traceback (most recent call last):\nFrobnicatorError: widget 7 is gone\n"
+    code, screen = run_in_pty([tfsetup_exe(), "explain", "--recipes-file", recipes], cols=120,
+                              reply=("Ctrl-D", text.encode() + b"\x04"))
+    assert code == 0, screen
+    assert "paste the log, then press Ctrl-D on a line of its own" in screen
+    assert "frobnicator-mismatch" in screen and "tfsetup: error" not in screen

@@ -9,6 +9,7 @@ transaction, the verification probe, the record, the registry.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Dict, List
@@ -288,7 +289,9 @@ def test_add_refuses_a_package_that_needs_numpy_1_and_names_the_conflict(stack, 
     assert proc.returncode == 4
     line = h.error_line(proc.stderr)
     assert "oldlib" in line and "numpy<2" in line and "numpy 2.1.3" in line, line
-    assert "no version of it fits" in proc.stderr
+    # what it needs is another NumPy: said, and no `tfsetup upgrade` is offered where none has it (this
+    # env's table is not the one upgrade plans from)
+    assert "fix: numpy<2 conflicts with the env's locked stack (numpy 2.1.3)" in proc.stderr, proc.stderr
     assert h.manifest(env21) == before
 
 
@@ -364,14 +367,74 @@ def test_upgrade_without_yes_on_a_pipe_refuses(stack, env21, work):
     assert proc.returncode == 2 and "--yes" in proc.stderr
 
 
-def test_install_replace_question_shows_old_new_and_the_packages_left_behind(stack, env21, work):
-    assert tfsetup(stack, "add", "pandas", "--env", str(env21), cwd=work).returncode == 0
-    from tfsetup.install import check_target
+def _with_added_packages(stack: Stack, env: Path, work: Path, python: str = "3.10.0") -> None:
+    """pandas through `tfsetup add`, tabulate by hand (uv pip), and a record that says the env was made
+    with another Python than the one the plan picks now (an env from an older interpreter)."""
+    assert tfsetup(stack, "add", "pandas", "--env", str(env), cwd=work).returncode == 0
+    from tfsetup.backends.uv import find_uv
 
-    asked: List[str] = []
-    check_target(env21, False, lambda q: asked.append(q) or True, "fake-tf2.20 (tensorflow-cpu 2.20.0)")
-    assert "fake-tf2.21 (tensorflow-cpu 2.21.0) -> fake-tf2.20 (tensorflow-cpu 2.20.0)" in asked[0]
-    assert "pandas 2.2.3 will not be carried over" in asked[0]
+    subprocess.run([find_uv(), "pip", "install", "--quiet", "--python", str(env / "bin" / "python"), "--offline",
+                    "--no-index", "--find-links", str(stack.wheels), "tabulate"], check=True)
+    rec = record(env)
+    rec["python"]["version"] = python
+    (env / "tfsetup-env.json").write_text(json.dumps(rec))
+
+
+WILL_NOT_CARRY = "your added packages pandas 2.2.3, tabulate 0.9.0 will not be carried over"
+
+
+@pytest.mark.parametrize("how", ["--force", "--yes"])
+@pytest.mark.parametrize("json_out", [True, False])
+def test_install_over_an_env_says_what_it_drops_and_the_python_change(stack, env21, work, how, json_out):
+    """Issue 18 item 6: with --force or --yes nobody is asked, and still it is said (stderr), and in JSON."""
+    _with_added_packages(stack, env21, work)
+    args = [a for a in stack.install_args(env21) if a != "--yes"] + [how]
+    proc = tfsetup(stack, *args, *(["--json"] if json_out else []), cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    now = f"3.10.0 -> {h.PY}."
+    said = " ".join(proc.stderr.split())
+    assert f"warning: {WILL_NOT_CARRY}" in said and f"warning: the env's Python changes: {now}" in said, said
+    if json_out:
+        replace = json.loads(proc.stdout)["replace"]
+        assert [(x["package"], x["version"]) for x in replace["dropped"]] == [("pandas", "2.2.3"), ("tabulate", "0.9.0")]
+        assert "`tfsetup upgrade` carries them" in replace["dropped"][0]["reason"]
+        assert replace["python"]["from"] == "3.10.0" and replace["python"]["to"].startswith(h.PY + ".")
+        assert replace["python"]["changes"] is True
+    assert "pandas" not in pkgs(env21) and "tabulate" not in pkgs(env21)
+
+
+def test_install_prompt_names_the_changes_and_a_no_changes_nothing(stack, env21, work):
+    """On a terminal without --force/--yes: the question says what goes; N is the user's choice: nothing
+    changed, exit 1 (as for upgrade and remove), no error line and no "pass --force" advice."""
+    from tests.e2e.terminal import run_in_pty
+
+    _with_added_packages(stack, env21, work)
+    before = h.manifest(env21)
+    args = [a for a in stack.install_args(env21) if a != "--yes"]
+    code, screen = run_in_pty([h.tfsetup_exe(), *args], cols=200, cwd=work, env=dict(h.BASE_ENV, **stack.env()),
+                              reply=("Replace it", b"n\n"))
+    flat = " ".join(screen.split())
+    assert code == 1, screen
+    assert WILL_NOT_CARRY in flat and f"the env's Python changes: 3.10.0 -> {h.PY}." in flat
+    assert "declined; nothing was changed" in flat
+    assert "tfsetup: error" not in flat and "--force" not in flat.split("Replace it")[-1]
+    assert h.manifest(env21) == before
+
+
+@pytest.mark.parametrize("json_out", [True, False])
+def test_upgrade_says_when_the_python_changes(stack, env21, work, json_out):
+    """upgrade --tf 2.20 from an env the record says is on Python 3.10: no 3.10 lock, so another Python;
+    said in the plan it prints (with --yes too) and in JSON."""
+    _with_added_packages(stack, env21, work)
+    proc = tfsetup(stack, "upgrade", str(env21), "--tf", "2.20", "--yes", *(["--json"] if json_out else []),
+                   "--recipes-file", str(stack.table), cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    if json_out:
+        doc = json.loads(proc.stdout)
+        assert doc["replace"]["python"]["from"] == "3.10.0" and doc["replace"]["python"]["changes"] is True
+        assert doc["replace"]["dropped"] == [] and set(doc["carried"]) == {"pandas", "tabulate"}
+    else:
+        assert f"Python: 3.10.0 -> {h.PY}." in " ".join(proc.stdout.split()), proc.stdout
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,3 +503,56 @@ def test_remove_waits_for_nothing_while_an_install_holds_the_env(stack, env21, w
     with path_lock(env21):  # as an install or add in progress holds it
         proc = h.run("remove", str(env21), "--yes", cwd=work)
     assert proc.returncode == 4 and "another tfsetup" in proc.stderr and env21.is_dir()
+
+
+# ---------------------------------------------------------------------------------------------
+# advice that works (issue 18, item 9)
+
+def test_add_takes_the_env_positionally_like_every_other_command(stack, env21, work):
+    proc = tfsetup(stack, "add", "tabulate", str(env21), "--json", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["added"] == {"tabulate": "0.9.0"} and pkgs(env21)["tabulate"] == "0.9.0"
+    alone = tfsetup(stack, "add", str(env21), cwd=work)  # the env, and no package
+    assert alone.returncode == 2 and "no package was named" in h.error_line(alone.stderr)
+    both = tfsetup(stack, "add", "pandas", "--env", str(env21), cwd=work)  # with --env every argument is a package
+    assert both.returncode == 0, both.stderr
+    kernel = tfsetup(stack, "add", "pandas", "/proc/self/tf-env", cwd=work)  # the PATH rules of --env apply
+    assert kernel.returncode == 2 and "kernel interface" in h.error_line(kernel.stderr)
+
+
+def test_add_of_a_package_that_does_not_exist_does_not_suggest_upgrade(stack, env21, work):
+    proc = tfsetup(stack, "add", "this-package-does-not-exist", str(env21), cwd=work)
+    assert proc.returncode == 4, proc.stderr
+    assert "upgrade" not in proc.stderr and "check the name" in proc.stderr, proc.stderr
+
+
+def test_add_of_a_locked_package_never_suggests_the_version_already_there(stack, env21, work):
+    proc = tfsetup(stack, "add", "numpy<2", str(env21), "--json", cwd=work)
+    assert proc.returncode == 4, proc.stderr
+    fix = json.loads(proc.stdout)["fix"]
+    assert "numpy==2.1.3" not in fix and "tfsetup add" not in fix, fix
+    assert "numpy<2" in fix and "numpy 2.1.3" in fix
+
+
+FIX_COMMAND = re.compile(r"`(tfsetup [^`]+)`")
+
+
+def test_every_fix_a_failure_prints_works(stack, env21, work):
+    """Each failure below prints a fix with a command; running that command must not fail the same way:
+    it succeeds, or is refused for another reason."""
+    import shlex
+
+    failures = [("add", "pandas==3.0.0", str(env21)),  # the nearest version that fits
+                ("add", str(env21)),  # the env but no package
+                ("add", "oldlib", "--env", str(env21))]
+    checked = 0
+    for args in failures:
+        first = tfsetup(stack, *args, "--json", cwd=work)
+        assert first.returncode != 0, first.stderr
+        doc = json.loads(first.stdout)
+        for command in FIX_COMMAND.findall(doc.get("fix") or ""):
+            argv = shlex.split(command)[1:]
+            then = tfsetup(stack, *argv, "--json", cwd=work)
+            assert then.returncode == 0 or json.loads(then.stdout).get("error") != doc["error"], (args, command)
+            checked += 1
+    assert checked >= 2

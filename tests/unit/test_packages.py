@@ -9,7 +9,7 @@ from tfsetup.doctor.inspect import EnvFacts
 from tfsetup.doctor.rules import diagnose
 from tfsetup.errors import TfsetupError
 from tfsetup.packages import delta, exact_version, explain_conflict, parse_specs
-from tfsetup.record import (describe, lock_pins, replace_question, user_packages, verification_state,
+from tfsetup.record import (describe, lock_pins, replace_changes, replace_question, user_packages, verification_state,
                             with_user_packages)
 from tests.conftest import host_fixture
 
@@ -79,9 +79,12 @@ def test_record_helpers():
     updated = with_user_packages(with_user_packages(record, {"pandas": "2.2.3"}), {"jupyter": "1.1.1"})
     assert user_packages(updated) == {"jupyter": "1.1.1", "pandas": "2.2.3"} and "user_packages" not in record
     assert describe(record) == "linux-x86_64-cpu-tf2.15 (tensorflow-cpu 2.15.1)"
-    question = replace_question("/e", "tfsetup env", updated, "linux-x86_64-cpu-tf2.21 (tensorflow-cpu 2.21.0)")
+    changes = replace_changes(dict(updated, python={"version": "3.12.4"}), "3.13.1", {"numpy": "2.1.3"})
+    question = replace_question("/e", "tfsetup env", updated, "linux-x86_64-cpu-tf2.21 (tensorflow-cpu 2.21.0)",
+                                changes.lines())
     assert "(linux-x86_64-cpu-tf2.15 (tensorflow-cpu 2.15.1) -> linux-x86_64-cpu-tf2.21" in question
     assert "jupyter 1.1.1, pandas 2.2.3 will not be carried over" in question
+    assert "the env's Python changes: 3.12.4 -> 3.13.1" in question
     assert replace_question("/e", "virtual environment", None) == \
         "/e is an existing virtual environment. Replace it (it stays intact until the new env has verified)?"
 

@@ -119,8 +119,11 @@ def test_keras2_rows_need_keras_2(table):
         "not the requested recipe linux-x86_64-cpu-tf2.21"
     chosen = plan(LINUX, table, PlanRequest())
     rows = {r.recipe: r.reasons for r in chosen.rejected}
-    assert "linux-x86_64-cpu-tf2.21-keras2" not in rows or \
-        rows["linux-x86_64-cpu-tf2.21-keras2"] == ["a Keras 2 stack (tf-keras); select it with --keras 2"]
+    # listed, not hidden: the flag it needs, and the one change that picks it (checked by planning it)
+    assert rows["linux-x86_64-cpu-tf2.21-keras2"] == ["a Keras 2 stack (tf-keras), chosen only with --keras 2"]
+    select = next(r.select for r in chosen.rejected if r.recipe == "linux-x86_64-cpu-tf2.21-keras2")
+    assert select is not None and select.flags == ("--recipe linux-x86_64-cpu-tf2.21-keras2",)
+    assert plan(LINUX, table, select.request).recipe.id == "linux-x86_64-cpu-tf2.21-keras2"
 
 
 def test_unknown_tf_versions(table):
@@ -169,7 +172,10 @@ def test_python_request_that_only_cpu_fits_names_the_python_that_would_give_the_
     assert chosen.recipe.id == "linux-x86_64-cpu-tf2.20"
     (warning,) = [w for w in chosen.warnings if "CUDA" in w]
     assert warning.startswith("CPU-only TensorFlow: no CUDA recipe fits (linux-x86_64-cuda-tf2.21: ")
-    assert warning.endswith("For CUDA: --tf 2.21.") or "For CUDA: --python" in warning, warning
+    # not --tf 2.21: CUDA 2.21 needs Python 3.10+, and --python 3.9 was given; 2.18 plans CUDA on 3.9
+    assert warning.endswith("For CUDA: --tf 2.18 (linux-x86_64-cuda-tf2.18: TensorFlow 2.18.1, Python 3.9)."), warning
+    (hint,) = chosen.hints
+    assert plan(gpu, table, hint.request).recipe.id == "linux-x86_64-cuda-tf2.18"
     assert chosen.to_json()["rejected"][0]["recipe"] == "linux-x86_64-cuda-tf2.21"
     assert PlanError("x").to_json()["rejected"] == [] and PlanError("x").exit_code == EXIT_NO_RECIPE
 

@@ -6,6 +6,7 @@ from typing import Callable, Optional
 
 from tfsetup.commands._common import load_host
 from tfsetup.commands.plan import PlanResult, make_plan
+from tfsetup.envs.replace import changes_of_replacing
 from tfsetup.errors import TfsetupError
 from tfsetup.install import InstallOptions, InstallResult, Progress, run_install
 from tfsetup.request import Flags, load_project
@@ -28,7 +29,9 @@ def run(flags: Flags, no_project: bool, recipes_file: Optional[Path], backend: s
     settings = planned.settings
     opts = InstallOptions(target=settings.target, backend=backend, force=force, verify=verify, confirm=confirm,
                           source=settings.source, extra_record=planned.record,
-                          lock_path=Path(planned.plan.lock.path))
+                          lock_path=Path(planned.plan.lock.path),
+                          replace_changes=lambda target: changes_of_replacing(target, planned.plan.python.version,
+                                                                              planned.plan.lock.pins))
     result = run_install(planned.plan, facts, opts, progress)
     register_env(result.target)
     return result

@@ -28,6 +28,7 @@ from tfsetup.doctor.rules import marker_environment, tf_distribution
 from tfsetup.host.facts import HostFacts, PythonInfo
 from tfsetup.plan import Plan, PlanError, PlanRequest, plan as make_plan
 from tfsetup.recipes import TF_DISTRIBUTIONS, RecipeTable, normalize_name
+from tfsetup.record import replace_changes
 
 LOCK_PINS = "<lock pins>"  # in an action's argv: the constraints file written when it runs
 NEVER_REINSTALL = ("pip", "setuptools", "wheel", "uv", "tensorflow-metal", "tensorflow-io-gcs-filesystem")
@@ -43,6 +44,7 @@ class RepairAction:
     argv: Tuple[str, ...] = ()
     packages: Tuple[str, ...] = ()
     finding: Optional[str] = None  # for manual actions: the finding it is about
+    replace: Optional[Dict[str, Any]] = None  # a rebuild: what it drops and the Python change (ReplaceChanges)
 
     def to_json(self) -> Dict[str, Any]:
         doc: Dict[str, Any] = {"kind": self.kind, "summary": self.summary}
@@ -52,6 +54,8 @@ class RepairAction:
             doc["packages"] = list(self.packages)
         if self.finding:
             doc["finding"] = self.finding
+        if self.replace is not None:
+            doc["replace"] = self.replace
         return doc
 
 
@@ -209,12 +213,18 @@ def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, tab
             from tfsetup.envpaths import env_python
 
             python = str(env_python(Path(env.path)))
+            keep = top_level_packages(env, exclude=list(chosen.lock.pins))
+            # the one answer to "what does this replace drop or change" (install --force and upgrade say it too);
+            # installed packages outside the lock are all reinstalled below, so only the Python can change
+            installed = {key: d.version for key, d in env.distributions.items()}
+            changes = replace_changes(env.record, chosen.python.version, chosen.lock.pins, added=installed,
+                                      python_now=env.version, carried=list(installed))
             actions.append(RepairAction(
                 "rebuild", f"rebuild {env.path} as a fresh venv from {chosen.python.executable} "
                 f"(Python {chosen.python.version}, {'/'.join(chosen.python.archs)}) with recipe {chosen.recipe.id} "
-                f"({', '.join(f'{k} {v}' for k, v in chosen.packages.items())})", packages=tuple(
-                    f"{k}=={v}" for k, v in sorted(chosen.lock.pins.items()))))
-            keep = top_level_packages(env, exclude=list(chosen.lock.pins))
+                f"({', '.join(f'{k} {v}' for k, v in chosen.packages.items())})"
+                + "".join(f"; {line}" for line in changes.lines()), packages=tuple(
+                    f"{k}=={v}" for k, v in sorted(chosen.lock.pins.items())), replace=changes.to_json()))
             if keep:
                 specs = tuple(f"{d.name}=={d.version}" for d in keep)
                 actions.append(RepairAction(

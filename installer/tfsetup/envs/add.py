@@ -8,9 +8,15 @@ puts the env back exactly (exit 4).
 """
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from packaging.requirements import Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
 
 from tfsetup.backends import BackendError
 from tfsetup.backends.base import PackageSource, target_for
@@ -49,20 +55,90 @@ class AddResult:
 
 
 class AddRefused(TfsetupError):
-    """The packages cannot be added without moving the verified set; nothing was changed."""
+    """The packages cannot be added without moving the verified set; nothing was changed. `fix`: a command
+    that works from here (refusal_fix), or None."""
 
-    def __init__(self, conflicts: Sequence[Conflict]) -> None:
+    def __init__(self, conflicts: Sequence[Conflict], fix: Optional[str] = None) -> None:
         first = conflicts[0]
         moving = f" would move {', '.join(first.moves)}" if first.moves else " cannot be installed here"
-        nearest = [f"{c.name}=={c.nearest}" for c in conflicts if c.nearest]
-        fix = (f"the nearest version that fits: `tfsetup add {' '.join(nearest)}`" if nearest else
-               "no version of it fits this env's stack; `tfsetup upgrade` may move the env to a stack it fits")
         super().__init__(f"{first.requirement}{moving}: {first.reason}; nothing was changed", EXIT_INSTALL_FAILED,
                          fix, {"conflicts": [c.to_json() for c in conflicts], "target_unchanged": True})
 
 
-def resolve_or_refuse(resolver: Resolver, lines: Sequence[str], progress: Progress) -> List:
-    """The closure of all the requested packages, or AddRefused naming each one that does not fit."""
+# explain_conflict's clause: "<who> needs <dep><spec> but the verified set has <dep> <version>"
+_NEEDS = re.compile(r"needs ([A-Za-z0-9][\w.\-]*)([<>=!~][^ ;]*) but the verified set has")
+_NOT_FOUND = ("not found in the package registry", "not found in the provided package locations",
+              "was not found in the cache", "no versions of")
+
+
+def locked_needs(conflicts: Sequence[Conflict], pins: Mapping[str, str]) -> Dict[str, SpecifierSet]:
+    """The versions of locked packages the refused packages need (name -> specifier): asked directly
+    (`add 'numpy<2'`) or through a dependency (oldlib needs numpy<2)."""
+    needs: Dict[str, SpecifierSet] = {}
+    for c in conflicts:
+        if c.name in pins:
+            needs[c.name] = needs.get(c.name, SpecifierSet()) & Requirement(c.requirement).specifier
+        for dep, spec in _NEEDS.findall(c.reason):
+            key = normalize_name(dep)
+            try:
+                needs[key] = needs.get(key, SpecifierSet()) & SpecifierSet(spec)
+            except InvalidSpecifier:
+                continue
+    return needs
+
+
+def stack_with(needs: Mapping[str, SpecifierSet], record: Mapping[str, Any], facts: Any, table: Any) -> Optional[Any]:
+    """The plan `tfsetup upgrade --tf X.Y` would make (the same planner, choose_plan) for the newest other
+    recipe whose lock has versions of the locked packages that satisfy `needs`; None when none does."""
+    from tfsetup.envs.upgrade import choose_plan
+    from tfsetup.plan import PlanError
+
+    current = str(record.get("recipe"))
+    minors = sorted({r.tf_minor for r in table.recipes if r.platform == facts.platform}, key=Version, reverse=True)
+    for minor in minors:
+        try:
+            chosen = choose_plan(dict(record), facts, table, minor)
+        except PlanError:
+            continue
+        pins = chosen.lock.pins
+        if chosen.recipe.id != current and all(name in pins and spec.contains(pins[name], prereleases=True)
+                                               for name, spec in needs.items()):
+            return chosen
+    return None
+
+
+def refusal_fix(conflicts: Sequence[Conflict], env: Path, record: Mapping[str, Any], pins: Mapping[str, str],
+                installed: Mapping[str, str], upgrade_plan: Callable[[Mapping[str, SpecifierSet]], Any]
+                ) -> Optional[str]:
+    """The fix line of a refusal: only a command that does something from here. The nearest version that
+    fits (never one already installed, never a locked package's own pin); else the `upgrade --tf` whose
+    stack has what the packages need (`upgrade_plan(needs)` plans it as upgrade would); else words."""
+    where = shlex.quote(str(env))
+    nearest = [f"{c.name}=={c.nearest}" for c in conflicts
+               if c.nearest and c.name not in pins and installed.get(c.name) != c.nearest]
+    if nearest:
+        return f"the nearest version that fits: `tfsetup add {' '.join(nearest)} {where}`"
+    missing = [c for c in conflicts if any(text in c.reason for text in _NOT_FOUND)]
+    if missing:
+        return f"check the name: {missing[0].name} is not on the package index this env uses"
+    needs = locked_needs(conflicts, pins)
+    if not needs:
+        return "no version of it fits this env's stack"
+    wanted = ", ".join(f"{name}{spec}" for name, spec in needs.items())
+    chosen = upgrade_plan(needs)
+    if chosen is None:
+        locks = ", ".join(f"{name} {pins[name]}" for name in needs if name in pins)
+        return (f"{wanted} conflicts with the env's locked stack ({locks}), and no recipe that upgrade can move "
+                "this env to has it")
+    have = ", ".join(f"{name} {chosen.lock.pins[name]}" for name in needs)
+    return (f"{wanted} needs another stack: `tfsetup upgrade {where} --tf {chosen.recipe.tf_minor}` moves the env to "
+            f"{chosen.recipe.id} ({have}), carrying your packages; then add again")
+
+
+def resolve_or_refuse(resolver: Resolver, lines: Sequence[str], progress: Progress,
+                      fix: Callable[[Sequence[Conflict]], Optional[str]] = lambda conflicts: None) -> List:
+    """The closure of all the requested packages, or AddRefused naming each one that does not fit (with
+    `fix(conflicts)` as its fix line)."""
     try:
         return resolver.resolve(lines)
     except ResolveError as joint:
@@ -81,7 +157,7 @@ def resolve_or_refuse(resolver: Resolver, lines: Sequence[str], progress: Progre
             else:
                 reason, moves = explain_conflict(str(joint), resolver.pins)
                 conflicts = [Conflict(" ".join(lines), f"they do not fit together: {reason}", moves)]
-        raise AddRefused(conflicts) from None
+        raise AddRefused(conflicts, fix(conflicts)) from None
 
 
 def add_packages(path: Path, specs: Sequence[str], progress: Progress) -> AddResult:
@@ -106,7 +182,15 @@ def add_packages(path: Path, specs: Sequence[str], progress: Progress) -> AddRes
     resolver = Resolver(uv, python, pins, source, target)
     lines = [str(r) for r in reqs]
     progress(f"resolving {', '.join(lines)} against the env's {len(pins)} pinned packages ...")
-    entries = resolve_or_refuse(resolver, lines, progress)
+
+    def upgrade_plan(needs: Mapping[str, SpecifierSet]) -> Any:
+        table = _bundled_table()  # what `tfsetup upgrade` plans from; an env of another table gets no upgrade hint
+        if table is None or table.by_id(str(record.get("recipe"))) is None:
+            return None
+        return stack_with(needs, record, detect_host(), table)
+
+    entries = resolve_or_refuse(resolver, lines, progress,
+                                lambda conflicts: refusal_fix(conflicts, env, record, pins, installed, upgrade_plan))
     versions = closure_versions(entries)
     names = [normalize_name(r.name) for r in reqs]
     added = {name: versions[name] for name in names if name in versions}

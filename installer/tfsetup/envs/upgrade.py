@@ -23,7 +23,7 @@ from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.packages import Entry, Resolver, closure_versions, explain_conflict, install_entries
 from tfsetup.plan import Plan, PlanError, PlanRequest, plan as make_plan
-from tfsetup.record import build_record, describe, now_iso, user_packages, write_record
+from tfsetup.record import ReplaceChanges, build_record, describe, now_iso, replace_changes, user_packages, write_record
 from tfsetup.resolve import ResolveError
 
 Progress = Callable[[str], None]
@@ -39,6 +39,7 @@ class UpgradePlan:
     dropped: Dict[str, str]  # name -> why it cannot follow
     entries: List[Entry] = field(default_factory=list)  # the carried packages' closure beyond the new lock
     up_to_date: bool = False
+    changes: Optional[ReplaceChanges] = None  # what the replace drops (= dropped) and whether Python changes
 
     @property
     def old(self) -> str:
@@ -53,7 +54,8 @@ class UpgradePlan:
         return {"env": str(self.env), "from": self.old, "to": self.new, "up_to_date": self.up_to_date,
                 "recipe": self.plan.recipe.id, "packages": self.plan.packages,
                 "carried": {k: {"from": a, "to": b} for k, (a, b) in self.carried.items()},
-                "dropped": [{"package": k, "reason": v} for k, v in self.dropped.items()]}
+                "dropped": [{"package": k, "reason": v} for k, v in self.dropped.items()],
+                "replace": self.changes.to_json() if self.changes is not None else None}
 
 
 @dataclass
@@ -91,12 +93,10 @@ def choose_plan(record: Dict[str, Any], facts: HostFacts, table: Any, tf: Option
 def to_carry(env: Path, record: Dict[str, Any], old_pins: Dict[str, str], plan: Plan) -> Dict[str, str]:
     """The user's packages: recorded by `add`, plus the env's other top-level packages (pip/uv installs)."""
     from tfsetup.doctor.inspect import inspect_env
-    from tfsetup.doctor.repair import top_level_packages
+    from tfsetup.envs.replace import hand_installed
 
     carry = {k: v for k, v in user_packages(record).items() if k not in plan.lock.pins}
-    facts = inspect_env(env)
-    for dist in top_level_packages(facts, exclude=list(old_pins) + list(plan.lock.pins) + list(carry)):
-        carry[dist.key] = dist.version
+    carry.update(hand_installed(inspect_env(env), list(old_pins) + list(plan.lock.pins) + list(carry)))
     return dict(sorted(carry.items()))
 
 
@@ -169,7 +169,9 @@ def plan_upgrade(path: Path, tf: Optional[str], recipes_file: Optional[Path], pr
         progress(f"resolving your packages ({describe_versions(carry)}) against {chosen.recipe.id} ...")
     carried, dropped, entries = resolve_carried(resolver, carry, progress)
     extra = [e for e in entries if e[0] not in chosen.lock.pins]
-    return UpgradePlan(env, record, chosen, facts, carried, dropped, extra)
+    changes = replace_changes(record, chosen.python.version, chosen.lock.pins, added=carry, carried=carried,
+                              reasons=dropped)
+    return UpgradePlan(env, record, chosen, facts, carried, dropped, extra, changes=changes)
 
 
 def apply_upgrade(up: UpgradePlan, progress: Callable[[str, str], None]) -> UpgradeResult:
