@@ -121,6 +121,7 @@ class IndexFile:
     sha256: str
     yanked: bool = False
     yanked_reason: str = ""
+    upload_time: str = ""  # PEP 700 `upload-time` (ISO 8601 UTC); "" where the index does not say
 
 
 Listing = Dict[str, List[IndexFile]]  # normalized version -> files
@@ -138,7 +139,8 @@ def parse_pep691(doc: Mapping[str, object], project: str) -> Listing:
             continue
         yanked = entry.get("yanked", False)
         listing.setdefault(version, []).append(IndexFile(
-            entry["filename"], sha, bool(yanked), yanked if isinstance(yanked, str) else ""))
+            entry["filename"], sha, bool(yanked), yanked if isinstance(yanked, str) else "",
+            str(entry.get("upload-time") or "")))
     return listing
 
 
