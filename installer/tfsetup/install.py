@@ -275,7 +275,7 @@ def verify_plan(plan: Plan, facts: HostFacts, env: Path, progress: Optional[Call
 
     return run_verification(relaunch(plan.launch, env_python(env)), expected_versions(plan, plan.lock.pins),
                             plan.recipe.accelerator, facts.machine, plan.recipe.distribution,
-                            keras=plan.recipe.keras if plan.recipe.keras_package == "tf-keras" else None,
+                            keras=plan.recipe.keras,
                             on_event=events(progress, first_import=not bytecode.has_tf_pycs(env)))
 
 

@@ -262,7 +262,7 @@ def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT
     has_metal = any((env / "lib").glob("python*/site-packages/tensorflow_metal*"))
     accelerator = record.get("accelerator") or ("metal" if has_metal else "cpu")
     launch = native_launch(python, facts.os, facts.machine, facts.rosetta)
-    # Checked where the recipe needs settings for it (a Keras 2 stack: tf-keras + TF_USE_LEGACY_KERAS=1).
-    keras = record.get("keras") if record.get("keras") in (2, 3) and record.get("env") else None
+    # The Keras major the recipe promises tf.keras is (every recipe has one; a record without it: unchecked).
+    keras = record.get("keras") if record.get("keras") in (2, 3) else None
     return run_verification(launch, expect, accelerator, facts.machine, distribution, benchmark, timeout,
                             only=only, keras=keras, on_event=on_event)

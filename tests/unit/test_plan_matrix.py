@@ -1,4 +1,4 @@
-"""The pure planner over the bundled recipes table and 18 host-facts fixtures (DESIGN §4).
+"""The pure planner over the bundled recipes table and every host-facts fixture (DESIGN §4).
 
 Each row states what a real user on that machine must get: recipe, TensorFlow, plug-in, the exact
 interpreter, how it is launched, and which warnings they see.
@@ -37,6 +37,9 @@ MATRIX: Dict[str, Expected] = {
     "m3-pro-uv-311": Expected("macos-arm64-metal-tf2.19", "2.19.1", "1.2.0",
                               "/Users/dev/.local/share/uv/python/cpython-3.11.10-macos-aarch64-none/bin/python3",
                               [], []),
+    # pyenv's 3.10 only: the Metal default on 3.10, with its 3.10 lock's advisory.
+    "m2-pyenv-310": Expected("macos-arm64-metal-tf2.19", "2.19.1", "1.2.0", "/Users/dev/.pyenv/versions/3.10.14/bin/python3.10",
+                             [], ["keras 3.12.4"]),
     # An x86 Homebrew in /usr/local next to the arm64 one: the arm64 one is chosen.
     "m4-max-two-homebrews": Expected("macos-arm64-metal-tf2.19", "2.19.1", "1.2.0",
                                      "/opt/homebrew/bin/python3.12", [], []),

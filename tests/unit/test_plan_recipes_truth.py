@@ -41,14 +41,48 @@ def test_tensorflow_macos_29_needs_macos_11_3():
     assert any("needs macOS 11.3" in r for r in reasons), reasons
 
 
-@pytest.mark.parametrize("host, recipe", [("linux-x86_64-avx", "linux-x86_64-cpu-tf2.21-keras2"),
-                                          ("m2-pythonorg-universal2", "macos-arm64-cpu-tf2.21-keras2")])
-def test_keras_2_on_python_312_is_tf_with_tf_keras(host, recipe):
+@pytest.mark.parametrize("host, recipe, version", [
+    ("linux-x86_64-avx", "linux-x86_64-cpu-tf2.21-keras2", "2.21.0"),
+    ("m2-pythonorg-universal2", "macos-arm64-metal-tf2.19-keras2", "2.19.1"),  # Metal: tf-keras 2.19.0
+])
+def test_keras_2_on_python_312_is_tf_with_tf_keras(host, recipe, version):
     chosen = plan(host_fixture(host), TABLE, PlanRequest(keras=2, python="3.12"))
-    assert chosen.recipe.id == recipe
-    assert chosen.packages["tf-keras"] == chosen.packages["tensorflow"] == "2.21.0"
+    assert chosen.recipe.id == recipe and chosen.packages["tensorflow"] == version
+    assert chosen.packages["tf-keras"] == version[:-1] + "0"  # tf-keras X.Y.0 goes with TF X.Y
     assert chosen.recipe.env == {"TF_USE_LEGACY_KERAS": "1"}
     assert chosen.to_json()["env"] == {"TF_USE_LEGACY_KERAS": "1"} and chosen.to_json()["keras"] == 2
+
+
+KERAS2_METAL = "macos-arm64-metal-tf2.19-keras2"
+
+
+@pytest.mark.parametrize("host, python", [("m1-xcode-python39-only", "3.9"), ("m2-pyenv-310", "3.10"),
+                                          ("m3-pro-uv-311", "3.11"), ("m2-pythonorg-universal2", "3.12"),
+                                          ("m1-native-homebrew", "3.12")])
+def test_keras_2_on_apple_silicon_is_metal_with_tf_keras(host, python):
+    """Not the 2.15 legacy set (metal 1.1.0, NumPy 1) nor CPU: TF 2.19.1 + tf-keras 2.19.0 + metal 1.2.0."""
+    chosen = plan(host_fixture(host), TABLE, PlanRequest(keras=2))
+    assert chosen.recipe.id == KERAS2_METAL and chosen.python.minor == python
+    assert chosen.recipe.accelerator == "metal" and chosen.recipe.keras == 2
+    assert {k: chosen.packages[k] for k in ("tensorflow", "tf-keras", "tensorflow-metal")} == {
+        "tensorflow": "2.19.1", "tf-keras": "2.19.0", "tensorflow-metal": "1.2.0"}
+    assert chosen.to_json()["env"] == {"TF_USE_LEGACY_KERAS": "1"}
+    assert plan(host_fixture(host), TABLE).recipe.id == "macos-arm64-metal-tf2.19"  # opt-in: never picked unasked
+
+
+def test_keras_2_on_python_313_is_cpu_and_says_why_not_metal():
+    chosen = plan(host_fixture("m2-python313-only"), TABLE, PlanRequest(keras=2))
+    assert chosen.recipe.id == "macos-arm64-cpu-tf2.21-keras2"
+    (metal,) = [r for r in chosen.rejected if r.recipe == KERAS2_METAL]
+    assert any("needs 3.9–3.12" in reason and "Python 3.13 is not supported" in reason for reason in metal.reasons)
+
+
+def test_keras_2_metal_needs_macos_12_1():
+    chosen = plan(mac("12.0"), TABLE, PlanRequest(keras=2))  # metal 1.1.0's binaries need 11.3 only
+    assert chosen.recipe.id == "macos-arm64-metal-tf2.15" and chosen.python.minor == "3.9"
+    (metal,) = [r for r in chosen.rejected if r.recipe == KERAS2_METAL]
+    assert any("needs macOS 12.1" in reason for reason in metal.reasons)
+    assert plan(mac("12.1"), TABLE, PlanRequest(keras=2)).recipe.id == KERAS2_METAL
 
 
 def test_keras_2_rows_are_never_chosen_unasked():

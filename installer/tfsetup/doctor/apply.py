@@ -72,7 +72,7 @@ def _verify(rp: RepairPlan, host: HostFacts, launch: List[str]) -> Any:
     recipe = rp.plan.recipe
     verification = run_verification(launch, expected_versions(rp.plan, rp.plan.lock.pins), recipe.accelerator,
                                     host.machine, recipe.distribution,
-                                    keras=recipe.keras if recipe.keras_package == "tf-keras" else None)
+                                    keras=recipe.keras)
     forced = os.environ.get(FAIL_VERIFY_ENV) == "1"  # test-only, see FAIL_VERIFY_ENV
     if forced or not verification.ok:
         why = "; ".join(f"{c.id}: {c.message}" for c in verification.failed()) or \

@@ -115,13 +115,40 @@ def check_tf_version(state, data):
     if want and not want.startswith(tf.__version__.split("-")[0].split("rc")[0]):
         raise AssertionError("tf.__version__ is %s, the lock says %s" % (tf.__version__, want))
     keras = state["config"].get("keras")
-    if keras:  # a Keras 2 stack on TF >= 2.16 needs tf-keras and TF_USE_LEGACY_KERAS=1 in every process
-        version = str(getattr(tf.keras, "__version__", "?"))
-        data["tf.keras.__version__"] = version
-        if not version.startswith("%d." % keras):
-            raise AssertionError("tf.keras is Keras %s, the recipe promises Keras %d" % (version, keras))
-        return "%s %s, tf.keras %s" % (dist, tf.__version__, version)
+    if keras:  # e.g. a Keras 2 stack on TF >= 2.16 needs tf-keras and TF_USE_LEGACY_KERAS=1 in every process
+        package, version = keras_behind(tf)
+        data["tf.keras"] = {"package": package, "version": version}
+        if not (version or "").startswith("%d." % keras):
+            raise AssertionError("tf.keras is %s %s, the recipe promises Keras %d" % (package, version or "?", keras))
+        return "%s %s, tf.keras is %s %s" % (dist, tf.__version__, package, version)
     return "%s %s" % (dist, tf.__version__)
+
+
+# Where a package that can back tf.keras gets its version when no module on the way declares one.
+KERAS_DISTRIBUTIONS = {"tf_keras": ("tf-keras",), "keras": ("keras", "keras-nightly")}
+
+
+def keras_behind(tf):
+    """(package, version) of the Keras that `tf.keras` resolves to, asked of Keras itself.
+
+    `tf.keras` is a lazy loader in TF >= 2.16 (Keras 3, or tf_keras with TF_USE_LEGACY_KERAS=1) and
+    has no `__version__`; before 2.16 it is the `keras` 2.x package's API. Either way `tf.keras.Model`
+    is the real class of the Keras behind it: its module names that package (tf_keras.src.engine...,
+    keras.src.models..., keras.engine...), and the nearest module up that path that declares
+    `__version__` is the Keras version (tf_keras, keras 2.x and keras 3 all declare one)."""
+    module_name = tf.keras.Model.__module__
+    package = module_name.split(".")[0]
+    parts = module_name.split(".")
+    for end in range(len(parts), 0, -1):
+        module = sys.modules.get(".".join(parts[:end]))
+        version = getattr(module, "__version__", None) if module is not None else None
+        if isinstance(version, str) and version:
+            return package, version
+    for dist in KERAS_DISTRIBUTIONS.get(package, (package,)):
+        version = _dist_version(dist)
+        if version:
+            return package, version
+    return package, None
 
 
 def check_numpy_version(state, data):
