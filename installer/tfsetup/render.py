@@ -172,7 +172,7 @@ def render_verify_failed(env: Any, result: Any) -> None:
             "minute on a slow disk)")
         return
     err(f"tfsetup: verification failed ({failed})\n  fix: `tfsetup doctor --deep --fix {shlex.quote(str(env))}` "
-        "imports TensorFlow to name the cause, repairs what it can and verifies again")
+        "imports TensorFlow to name the cause, repairs the stack and verifies again")
 
 
 SEVERITY_COLORS = {"error": "red", "warning": "yellow", "info": "blue"}

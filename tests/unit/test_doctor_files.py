@@ -204,7 +204,8 @@ def test_failed_verification_gets_deep_fix(tmp_path):
     finding, rp = not_verified({"verification": {"ok": False, "checks": [
         {"id": "tf-import", "status": "fail", "message": "ImportError"}]}}, tmp_path)
     assert "`tfsetup doctor --deep --fix /work/env`" in finding.fix and finding.evidence == ("tf-import: ImportError",)
-    assert rp.verify_only
+    # verifying again would fail again: the locked stack is reinstalled, then verified
+    assert [a.kind for a in rp.actions] == ["uninstall", "install-lock"] and "not-verified" in rp.addresses
 
 
 def test_a_stack_repair_settles_not_verified_itself(tmp_path):

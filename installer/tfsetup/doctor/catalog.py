@@ -85,8 +85,8 @@ KINDS: Tuple[FindingKind, ...] = (
     FindingKind("tensorflow-import-timeout", "`import tensorflow` did not finish in time", MANUAL),
     FindingKind("not-verified", "a tfsetup env that was never verified (--no-verify), whose last verification "
                 "timed out, or that failed it", VERIFY,
-                fix="runs the verification suite (after importing TensorFlow to find the cause when the last "
-                "verification failed) and records the result"),
+                fix="runs the verification suite and records the result; after a failed verification it "
+                "imports TensorFlow to name the cause, reinstalls the locked stack and verifies again"),
     FindingKind("metal-unsupported-python", "no tensorflow-metal wheel for this Python", MANUAL),
     FindingKind("macos-too-old", "the macOS version is older than the wheels need", MANUAL),
     FindingKind("no-avx", "the CPU lacks AVX, which TensorFlow's x86_64 wheels need", MANUAL),

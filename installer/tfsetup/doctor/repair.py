@@ -8,7 +8,9 @@ Three kinds of repair, chosen from the findings:
   fresh env beside PATH from the host's native interpreter, reinstall the user's other top-level
   packages into it (name==version, constrained to the lock's pins), verify it, swap it in;
 - verify: an env that only lacks a passed verification is verified (nothing in it changes) and the
-  result recorded; a stack repair or a rebuild verifies anyway, so it settles that finding too;
+  result recorded; a stack repair or a rebuild verifies anyway, so it settles that finding too. An env
+  whose last verification FAILED gets the stack repair: verifying it again would fail again, and
+  reinstalling its lock is what puts a drifted or damaged stack back;
 - manual: what tfsetup cannot change (the CPU, the macOS version): the finding's fix, shown.
 Which kind a finding needs is in doctor/catalog.py; every command line comes from backends/.
 """
@@ -84,6 +86,11 @@ class RepairPlan:
 
 def actionable(findings: Sequence[Finding]) -> List[Finding]:
     return [f for f in findings if f.severity in ("error", "warning")]
+
+
+def failed_verification(finding: Finding) -> bool:
+    """The not-verified finding of an env whose last verification failed (not one that timed out)."""
+    return finding.id in VERIFY_IDS and finding.data.get("verification") == "failed"
 
 
 def needs_rebuild(findings: Sequence[Finding]) -> bool:
@@ -203,7 +210,7 @@ def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, tab
     todo = actionable(findings)
     accelerator = desired_accelerator(env, host, todo)
     rebuild = needs_rebuild(todo)
-    stack = any(f.id in STACK_IDS for f in todo)
+    stack = any(f.id in STACK_IDS or failed_verification(f) for f in todo)
     handled = set(REBUILD_IDS if rebuild else ()) | (set(STACK_IDS) if (rebuild or stack) else set())
     actions: List[RepairAction] = []
     chosen: Optional[Plan] = None

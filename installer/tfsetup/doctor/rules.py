@@ -719,8 +719,9 @@ def _not_verified(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Fi
                          if isinstance(c, dict) and c.get("status") == "fail")[:3]
         return [Finding("not-verified", "warning",
                         "This tfsetup env failed its last verification; nothing shows that its stack works.",
-                        f"`tfsetup doctor --deep --fix {path}` imports TensorFlow to name the cause, repairs what "
-                        "it can and verifies again (it records the result)", evidence or ("verification: failed",))]
+                        f"`tfsetup doctor --deep --fix {path}` imports TensorFlow to name the cause, reinstalls the "
+                        "env's locked stack and verifies again (it records the result)",
+                        evidence or ("verification: failed",), (), {"verification": "failed"})]
     return [Finding("not-verified", "warning",
                     "This tfsetup env was installed without verification (--no-verify); nothing shows that its "
                     "stack works.",
