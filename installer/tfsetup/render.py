@@ -165,11 +165,13 @@ def stage_progress(json_out: bool) -> Callable[[str, str], None]:
 
 
 def render_verify_failed(env: Any, result: Any) -> None:
+    from tfsetup.verify import longer_timeout
+
     failed = ", ".join(c.id for c in result.checks if c.status == "fail") or "the probe"
     if getattr(result, "timed_out", False):  # slow, not broken: the doctor would find nothing
         err(f"tfsetup: verification timed out after {result.seconds:.0f}s ({failed})\n  fix: raise --timeout: "
-            f"`tfsetup verify {shlex.quote(str(env))} --timeout 600` (a first import of TensorFlow can take a "
-            "minute on a slow disk)")
+            f"`tfsetup verify {shlex.quote(str(env))} --timeout {longer_timeout(result.seconds)}` (a first import "
+            "of TensorFlow can take a minute on a slow disk)")
         return
     err(f"tfsetup: verification failed ({failed})\n  fix: `tfsetup doctor --deep --fix {shlex.quote(str(env))}` "
         "imports TensorFlow to name the cause, repairs the stack and verifies again")

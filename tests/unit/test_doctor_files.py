@@ -11,7 +11,8 @@ from typing import Dict, Optional
 import pytest
 
 from tests.conftest import host_fixture
-from tests.unit.test_doctor_rules import PINS_215, PINS_221, TABLE, _table_with_locks, d, linux_215, linux_221, mac_stack
+from tests.unit.test_doctor_rules import (PINS_215, PINS_221, TABLE, _table_with_locks, d, linux_215, linux_221,
+                                          mac_stack)
 from tfsetup.doctor.files import DistFiles, NativeFile, check_distribution, record_rows
 from tfsetup.doctor.findings import Finding
 from tfsetup.doctor.repair import plan_repair
@@ -88,6 +89,21 @@ def test_check_distribution_finds_missing_and_resized_files_and_reads_native_hea
     assert set(found.native) == {NativeFile("pkg/_core.cpython-311-x86_64-linux-gnu.so", "elf", ("aarch64",)),
                                  NativeFile("pkg/libs/libfoo.so.2", "elf", ("x86_64",)),
                                  NativeFile("pkg/_mac.so", "macho", ("x86_64", "arm64"))}
+
+
+def test_a_conda_package_is_checked_for_presence_only(tmp_path):
+    """conda rewrites its build prefix inside text files as it installs: sizes may differ from RECORD."""
+    from tfsetup.doctor.inspect import with_files as check_env
+
+    env = tmp_path / "env"
+    info = make_dist(env, {"pkg/__init__.py": b"x = 1\n", "pkg/gone.py": b""}, sizes={"pkg/__init__.py": 99})
+    (info.parent / "pkg" / "gone.py").unlink()
+    changed = (("pkg/__init__.py", 6, 99),)
+    for installer, resized in (("conda", ()), ("uv", changed), ("pip\n", changed)):
+        facts = replace(linux_221(), path=str(env), prefix=str(env), distributions={"pkg": replace(
+            d("pkg", "1.0"), installer=installer, dist_info=str(info))})
+        found = check_env(facts, ["pkg", "not-installed"]).files
+        assert len(found) == 1 and found[0].missing == ("pkg/gone.py",) and found[0].resized == resized, installer
 
 
 def test_check_distribution_without_a_record_says_why(tmp_path):
@@ -198,6 +214,12 @@ def test_timed_out_verification_gets_a_longer_timeout(tmp_path):
     assert [a.kind for a in rp.actions] == ["verify"]
     slow, _ = not_verified({"verification": {"ok": False, "timed_out": True, "seconds": 700.0}}, tmp_path / "2")
     assert "--timeout 2820" in slow.fix  # four times what it got, whole minutes
+
+
+def test_the_longer_timeout_verify_and_doctor_suggest():
+    from tfsetup.verify import longer_timeout
+
+    assert [longer_timeout(s) for s in (1, 2, 149, 150, 600, 700)] == [600, 600, 600, 660, 2460, 2820]
 
 
 def test_failed_verification_gets_deep_fix(tmp_path):

@@ -21,6 +21,10 @@ from tfsetup.elfcheck.reader import HEADER_BYTES, MAGIC as ELF_MAGIC, ElfError, 
 from tfsetup.macho.reader import MachOError, is_macho, read_slices
 
 MAX_RECORD_BYTES = 64 << 20  # TensorFlow's RECORD is ~1.5 MB
+# Installers that write a wheel's files as they are (INSTALLER in the dist-info): their sizes must match
+# RECORD. conda rewrites its build prefix inside text files when it installs, so a conda package's files
+# may differ in size from its RECORD: only their presence is checked.
+VERBATIM_INSTALLERS = ("pip", "uv", "poetry", "pdm")
 # Native libraries by name: foo.so, foo.cpython-311-x86_64-linux-gnu.so, libfoo.so.2, libfoo.2.dylib.
 NATIVE_NAME = re.compile(r"\.(so(\.\d+)*|dylib)$")
 
@@ -94,8 +98,9 @@ def _native(full: str, rel: str, mode: int) -> Optional[NativeFile]:
         return None
 
 
-def check_distribution(key: str, version: str, dist_info: str, env_root: str) -> DistFiles:
-    """Read DIST_INFO/RECORD and look at each file it lists under env_root (the edge: stat + headers)."""
+def check_distribution(key: str, version: str, dist_info: str, env_root: str, sizes: bool = True) -> DistFiles:
+    """Read DIST_INFO/RECORD and look at each file it lists under env_root (the edge: stat + headers);
+    `sizes`: compare the sizes too (see VERBATIM_INSTALLERS)."""
     record = os.path.join(dist_info, "RECORD")
     try:
         if os.stat(record).st_size > MAX_RECORD_BYTES:
@@ -126,7 +131,7 @@ def check_distribution(key: str, version: str, dist_info: str, env_root: str) ->
             continue
         if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode):
             continue
-        if size is not None and info.st_size != size:
+        if sizes and size is not None and info.st_size != size:
             resized.append((rel, info.st_size, size))
         found = _native(full, rel, info.st_mode)
         if found is not None:

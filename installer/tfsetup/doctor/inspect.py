@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from tfsetup.child import clean_env, run_child
-from tfsetup.doctor.files import DistFiles, check_distribution
+from tfsetup.doctor.files import VERBATIM_INSTALLERS, DistFiles, check_distribution
 from tfsetup.envpaths import check_env_dir, is_conda_env, is_venv
 from tfsetup.macho.dyld import Report
 from tfsetup.platforms import ARCH_ARM64, native_launch
@@ -281,5 +281,6 @@ def with_files(facts: EnvFacts, names: List[str]) -> EnvFacts:
     for name in names:
         dist = facts.dist(name)
         if dist is not None and dist.dist_info:
-            checked.append(check_distribution(dist.key, dist.version, dist.dist_info, facts.prefix or facts.path))
+            checked.append(check_distribution(dist.key, dist.version, dist.dist_info, facts.prefix or facts.path,
+                                              sizes=dist.installer.strip().lower() in VERBATIM_INSTALLERS))
     return replace(facts, files=tuple(checked))

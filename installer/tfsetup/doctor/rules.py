@@ -27,6 +27,7 @@ from tfsetup.doctor.inspect import Distribution, EnvFacts
 from tfsetup.host.facts import HostFacts
 from tfsetup.macho.dyld import Problem, dyld_message
 from tfsetup.record import lock_pins, verification_state
+from tfsetup.verify import longer_timeout
 from tfsetup.recipes import TF_DISTRIBUTIONS, Incompatible, Recipe, RecipeTable, normalize_name
 
 # Packages whose binaries `import tensorflow` never loads (recipes/proofs/ shows they may need a newer
@@ -708,7 +709,7 @@ def _not_verified(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Fi
     if state == "timed-out":
         seconds = verification.get("seconds")
         took = f" after {float(seconds):.0f}s" if isinstance(seconds, (int, float)) and seconds else ""
-        longer = max(600, int(float(seconds or 0) * 4 // 60 + 1) * 60)
+        longer = longer_timeout(float(seconds or 0))
         return [Finding("not-verified", "warning",
                         f"This tfsetup env is not verified: its last verification timed out{took} (a slow "
                         "machine or a first import of TensorFlow, not a failure).",
