@@ -154,7 +154,17 @@ def test_no_finding_when_every_file_is_there_or_files_were_not_checked():
 def test_wrong_arch_files(machine, sys_platform, native, wrong):
     env = with_files(replace(linux_221(), machine=machine, sys_platform=sys_platform),
                      DistFiles("numpy", "2.1.3", 10, native=(native,)))
-    assert bool(wrong_arch_files(env)) is wrong
+    assert bool(wrong_arch_files(env, LINUX)) is wrong
+
+
+def test_a_mac_shaped_env_built_on_linux_is_judged_as_the_mac_would():
+    """`doctor --host-file mac.json ENV`: a Linux python holding macOS wheels; its Mach-O files are right."""
+    mac = host_fixture("m1-native-homebrew")
+    arm = NativeFile("tensorflow/libtensorflow_framework.2.dylib", "macho", ("arm64",))
+    env = with_files(linux_221(), DistFiles("tensorflow", "2.19.1", 10, native=(arm,)))
+    assert wrong_arch_files(env, mac) == [] and wrong_arch_files(env, LINUX)
+    intel = with_files(linux_221(), DistFiles("numpy", "2.1.3", 10, native=(replace(arm, archs=("x86_64",)),)))
+    assert wrong_arch_files(intel, mac) == [("numpy 2.1.3", arm.path, "x86_64")]
 
 
 def test_wrong_arch_file_finding_names_files_distribution_and_arch():

@@ -550,13 +550,24 @@ BINARY_FORMAT = {"linux": "elf", "darwin": "macho"}
 ARCH_NAMES = {"x86_64": ("x86_64", "x86_64h"), "aarch64": ("aarch64",), "arm64": ("arm64", "arm64e")}
 
 
-def wrong_arch_files(env: EnvFacts) -> List[Tuple[str, str, str]]:
+def binary_target(env: EnvFacts, host: HostFacts) -> Tuple[Optional[str], Tuple[str, ...], str]:
+    """(binary format, arch names, arch shown) the env's native files must be, judged for `host`: a Mac
+    judges them as Mach-O for its own hardware when the env's python is not a Mac's (a Mac-shaped env
+    built on Linux, `--host-file mac.json`), as `with_loader` does; else the env's own platform and arch."""
+    if host.os == "macos" and env.sys_platform != "darwin":
+        machine = "arm64" if host.machine in ("arm64", "aarch64") else "x86_64"
+        return "macho", ARCH_NAMES[machine], machine
+    platform = "linux" if env.sys_platform.startswith("linux") else env.sys_platform
+    if not env.machine:
+        return None, (), ""
+    return BINARY_FORMAT.get(platform), ARCH_NAMES.get(env.machine, (env.machine,)), env.machine
+
+
+def wrong_arch_files(env: EnvFacts, host: HostFacts) -> List[Tuple[str, str, str]]:
     """(distribution, file, what it is) for each native file the env's python cannot load: another binary
     format than its platform's, or no code for its arch (ELF e_machine, Mach-O slices)."""
-    platform = "linux" if env.sys_platform.startswith("linux") else env.sys_platform
-    want = BINARY_FORMAT.get(platform)
-    archs = ARCH_NAMES.get(env.machine, (env.machine,))
-    if want is None or not env.machine:
+    want, archs, _ = binary_target(env, host)
+    if want is None:
         return []  # Windows (PE) is not read
     out = []
     for f in env.files or ():
@@ -569,7 +580,8 @@ def wrong_arch_files(env: EnvFacts) -> List[Tuple[str, str, str]]:
 
 
 def _wrong_arch_file(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
-    bad = wrong_arch_files(env)
+    bad = wrong_arch_files(env, host)
+    machine = binary_target(env, host)[2]
     if env.loader is not None:  # on a Mac the loader check already names its wrong-arch files
         seen = {p.file for p in env.loader.problems if p.kind == "wrong-arch"}
         bad = [b for b in bad if not any(b[1].endswith(s) or s.endswith(b[1]) for s in seen)]
@@ -579,11 +591,11 @@ def _wrong_arch_file(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List
     return [Finding(
         "wrong-arch-file", "error",
         f"{len(bad)} native file{'s' if len(bad) > 1 else ''} of {', '.join(dists)} "
-        f"{'are' if len(bad) > 1 else 'is'} not built for this env's {env.machine} Python (first: {bad[0][1]}, "
+        f"{'are' if len(bad) > 1 else 'is'} not built for this env's {machine} Python (first: {bad[0][1]}, "
         f"{bad[0][2]}): loading {'them' if len(bad) > 1 else 'it'} fails (a wheel for another platform was "
         "installed, e.g. with --platform or --python-platform).",
-        f"`tfsetup doctor --fix` reinstalls {', '.join(dists)} from the lock, for {env.machine}.",
-        tuple(f"{d}: {p}: {what}, not {env.machine}" for d, p, what in bad[:5])
+        f"`tfsetup doctor --fix` reinstalls {', '.join(dists)} from the lock, for {machine}.",
+        tuple(f"{d}: {p}: {what}, not {machine}" for d, p, what in bad[:5])
         + ((f"and {len(bad) - 5} more files",) if len(bad) > 5 else ()), (),
         {"files": [{"distribution": d, "path": p, "have": what} for d, p, what in bad]})]
 
