@@ -267,7 +267,7 @@ def verify(
         validate.seconds(timeout, "--timeout")
         validate.env_path(path)
         env, result = command.run(path, benchmark, timeout, None if json_out else lambda m: err(f"   {m}"))
-        _show(json_out, result.to_json(),
+        _show(json_out, command.result_doc(result),
               lambda render: render.render_checks([c.to_json() for c in result.checks], f"Verification of {env}"))
         if not result.ok:
             from tfsetup.render import render_verify_failed

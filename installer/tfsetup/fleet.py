@@ -67,30 +67,14 @@ def unregister_env(paths: Sequence[Path]) -> List[str]:
     return [e for e in envs if e in drop]
 
 
-def env_status(path: Path) -> str:
-    """ok | missing | not-verified | broken, from the disk and the env's record only (no probe): missing
-    (no directory), broken (not a venv, no python, or its last verification failed), not-verified (made
-    with --no-verify and not verified since)."""
-    from tfsetup.envpaths import env_python
-    from tfsetup.record import verification_state
-
-    if not path.is_dir():
-        return "missing"
-    if not is_venv(path) or not env_python(path).exists():
-        return "broken"
-    state = verification_state(read_record(path))
-    return {"ok": "ok", "failed": "broken"}.get(state, "not-verified")
-
-
 def env_entry(path: Path, host: Any, table: Any, registered: bool = False) -> Dict[str, Any]:
     """What the fleet needs to know about one env; never raises for a broken or missing env."""
-    from tfsetup.doctor.inspect import inspect_env
-    from tfsetup.doctor.rules import diagnose
-    from tfsetup.errors import TfsetupError
+    from tfsetup.doctor.status import status_of
 
+    status, env, findings = status_of(path, host, table)  # the one vocabulary (doctor/status.py)
     entry: Dict[str, Any] = {"path": str(path), "exists": path.is_dir(), "venv": is_venv(path),
                              "registered": registered,  # installed by tfsetup on this machine
-                             "status": env_status(path)}
+                             "status": status.state, "status_reason": status.reason or None}
     if not entry["exists"]:
         return entry
     record = read_record(path) or {}
@@ -101,17 +85,15 @@ def env_entry(path: Path, host: Any, table: Any, registered: bool = False) -> Di
         "tfsetup_version": record.get("tfsetup"),
         "installed_at": record.get("created_at"),
         "repairs": len(record.get("repairs") or []),
-        "last_verification": {"ok": verification.get("ok"), "at": record.get("verified_at")} if verification else None,
+        "last_verification": {"ok": verification.get("ok"), "timed_out": verification.get("timed_out"),
+                              "at": record.get("verified_at")} if verification else None,
         "user_packages": record.get("user_packages") or {},
     })
-    try:
-        env = inspect_env(path)
-        findings = diagnose(env, host, table)
+    entry["findings"] = [f.to_json() for f in findings]
+    if env is not None:
         entry["tensorflow"] = {d.key: d.version for d in env.tf_distributions()}
-        entry["findings"] = [f.to_json() for f in findings]
-    except TfsetupError as exc:
-        entry["findings"] = []
-        entry["error"] = exc.message
+    else:
+        entry["error"] = status.reason
     return entry
 
 

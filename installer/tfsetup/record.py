@@ -34,7 +34,8 @@ def host_summary(facts: "HostFacts") -> Dict[str, Any]:
 def verification_summary(verification: Optional["VerifyResult"]) -> Optional[Dict[str, Any]]:
     if verification is None:
         return None
-    return {"ok": verification.ok,
+    return {"ok": verification.ok, "timed_out": bool(getattr(verification, "timed_out", False)),
+            "seconds": round(float(getattr(verification, "seconds", 0.0) or 0.0), 1),
             "checks": [{"id": c.id, "status": c.status, "message": c.message} for c in verification.checks]}
 
 
@@ -86,11 +87,14 @@ def is_verified(record: Optional[Dict[str, Any]]) -> bool:
 
 
 def verification_state(record: Optional[Dict[str, Any]]) -> str:
-    """"ok" (the last verification passed), "failed" (it failed) or "not-verified" (never ran: --no-verify)."""
+    """"ok" (the last verification passed), "failed" (it failed), "timed-out" (it was stopped at its
+    deadline: a slow machine, not a broken env) or "not-verified" (never ran: --no-verify)."""
     verification = (record or {}).get("verification") or {}
     if verification.get("ok") is True:
         return "ok"
-    return "failed" if verification.get("ok") is False else "not-verified"
+    if verification.get("ok") is False:
+        return "timed-out" if verification.get("timed_out") is True else "failed"
+    return "not-verified"
 
 
 def lock_pins(record: Optional[Dict[str, Any]]) -> Dict[str, str]:

@@ -1,6 +1,7 @@
 """Human reports (rich, on stdout). Only presentation lives here.
 
-Over 400 lines because it is the one home of every command's human rendering."""
+Over 400 lines because it is the one home of every command's human rendering, which the JSON documents
+can be read against."""
 from __future__ import annotations
 
 import shlex
@@ -167,14 +168,16 @@ def stage_progress(json_out: bool) -> Callable[[str, str], None]:
 
 
 def render_verify_failed(env: Any, result: Any) -> None:
+    from tfsetup.verify import longer_timeout
+
     failed = ", ".join(c.id for c in result.checks if c.status == "fail") or "the probe"
     if getattr(result, "timed_out", False):  # slow, not broken: the doctor would find nothing
         err(f"tfsetup: verification timed out after {result.seconds:.0f}s ({failed})\n  fix: raise --timeout: "
-            f"`tfsetup verify {shlex.quote(str(env))} --timeout 600` (a first import of TensorFlow can take a "
-            "minute on a slow disk)")
+            f"`tfsetup verify {shlex.quote(str(env))} --timeout {longer_timeout(result.seconds)}` (a first import "
+            "of TensorFlow can take a minute on a slow disk)")
         return
-    err(f"tfsetup: verification failed ({failed})\n  fix: `tfsetup doctor {shlex.quote(str(env))}` "
-        "says what is wrong; `--fix` repairs it")
+    err(f"tfsetup: verification failed ({failed})\n  fix: `tfsetup doctor --deep --fix {shlex.quote(str(env))}` "
+        "imports TensorFlow to name the cause, repairs the stack and verifies again")
 
 
 SEVERITY_COLORS = {"error": "red", "warning": "yellow", "info": "blue"}
@@ -222,9 +225,7 @@ def render_report(doc: Dict[str, Any]) -> None:
     out.print(f"{doc['host']['os']} {doc['host']['os_version']} {doc['host']['machine']}: "
               f"{doc['summary']['envs']} env(s), {doc['summary']['errors']} error finding(s)")
     for env in doc["envs"]:
-        state = "missing" if not env["exists"] else (
-            ", ".join(f["id"] for f in env.get("findings", []) if f.get("severity") == "error")
-            or {"not-verified": "not verified", "broken": "broken"}.get(env.get("status", ""), "ok"))
+        state = env["status"].replace("-", " ") + (f" ({env['status_reason']})" if env.get("status_reason") else "")
         made = env.get("recipe") or ("made by tfsetup" if env.get("registered") else "not made by tfsetup")
         out.print(f"  {env['path']}: {made} — {state}")
 
@@ -273,6 +274,15 @@ def render_doctor_result(outcome: Any) -> None:
 
     out = console()
     doc = outcome.doc
+    if doc.get("verified") is not None:  # --fix that only verified: its result, and what the import found
+        v = doc.get("verification") or {}
+        failed = ", ".join(f"{c['id']}: {c.get('message', '')}" for c in v.get("checks") or [] if c["status"] == "fail")
+        out.print("[green bold]verified[/]: the env passed verification" if doc["verified"] else
+                  f"[red bold]verification {'timed out' if v.get('timed_out') else 'failed'}[/] ({escape(failed)})")
+        for f in [f for f in outcome.after or [] if f.severity in ("error", "warning") and f.id != "not-verified"]:
+            out.print(f"[yellow]found:[/] {f.id}: {escape(f.message)}")
+            print_with_commands(out, "  [green]fix:[/] ", f.fix, indent=2)
+        return
     if doc.get("repaired"):
         out.print("[green bold]repaired[/]: the env passed verification; the repair is recorded in tfsetup-env.json")
         remaining = [f for f in (outcome.after or []) if f.severity in ("error", "warning")]
@@ -341,7 +351,8 @@ def render_list(result: Any) -> None:
         out.print("no envs made by tfsetup on this machine (`tfsetup install PATH` makes one)")
         return
     rows = [(escape(env["path"]), env.get("recipe") or "", env.get("tensorflow") or "",
-             (env.get("verified_at") or "")[:16].replace("T", " "), LIST_STATUS.get(env["status"], env["status"]))
+             (env.get("verified_at") or "")[:16].replace("T", " "), LIST_STATUS.get(env["status"], env["status"])
+             + (f" ({escape(env['status_reason'])})" if env.get("status_reason") else ""))
             for env in result.envs]
     print_records(out, "Envs made by tfsetup", ("path", "recipe", "TF", "verified", "status"), rows,
                   lambda r: [f"{r[0]}  {r[4]}"] + ([f"{r[1]} (TF {r[2] or '?'})"
@@ -350,6 +361,10 @@ def render_list(result: Any) -> None:
     if missing:
         print_with_commands(out, "[red]missing:[/] ", f"forget them with `tfsetup list --prune`, or one with "
                             f"`tfsetup remove --forget {shlex.quote(missing[0])}`", indent=0)
+    broken = [e["path"] for e in result.envs if e["status"] == "broken"]
+    if broken:
+        print_with_commands(out, "[red]broken:[/] ", f"see why and repair: `tfsetup doctor --fix "
+                            f"{shlex.quote(broken[0])}`", indent=0)
     unverified = [e["path"] for e in result.envs if e["status"] == "not-verified"]
     if unverified:
         print_with_commands(out, "[yellow]not verified:[/] ", f"check with `tfsetup verify "

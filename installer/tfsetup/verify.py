@@ -16,6 +16,12 @@ DEFAULT_TIMEOUT_S = 600.0
 # the training step.
 QUICK_CHECKS = ("python-arch", "tf-import", "tf-version", "numpy-version", "cpu-ops")
 
+def longer_timeout(seconds: float) -> int:
+    """The --timeout to suggest after a verification timed out at `seconds`: four times as long, in whole
+    minutes, never under the default (a first import of TensorFlow can take minutes on a slow disk)."""
+    return max(int(DEFAULT_TIMEOUT_S), (int(seconds * 4) // 60 + 1) * 60)
+
+
 # Why a TensorFlow process dies by a signal, most likely first.
 SIGNAL_CAUSES = {
     "SIGILL": "illegal instruction: the CPU lacks an instruction set this TensorFlow build needs "

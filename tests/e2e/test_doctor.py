@@ -145,6 +145,53 @@ def test_fix_repairs_it_and_verify_passes(numpy2_env):
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+def test_a_file_deleted_from_tensorflow_is_found_by_the_fast_pass_and_fixed(numpy2_env):
+    """Issue 18 item 4: the fast pass (no import) reads RECORD; it said "No problems found" before."""
+    assert "files-missing" not in finding_ids(json_out(doctor(numpy2_env, "--json")))
+    site = numpy2_env / "lib" / "python3.11" / "site-packages"
+    gone = ["tensorflow/python/framework/ops.py", "tensorflow/libtensorflow_framework.so.2"]
+    for rel in gone:
+        (site / rel).unlink()
+    started = time.perf_counter()
+    proc = doctor(numpy2_env, "--json")
+    print(f"\nfast pass with the RECORD check, TF 2.15 env: {time.perf_counter() - started:.2f}s "
+          f"({json_out(proc)['env']['files']['checked']} files)")
+    assert proc.returncode == 1, proc.stderr
+    doc = json_out(proc)
+    finding = next(f for f in doc["findings"] if f["id"] == "files-missing")
+    assert finding["severity"] == "error" and "tensorflow-cpu 2.15.1" in finding["message"]
+    assert all(rel in finding["evidence"][0] for rel in gone), finding["evidence"]
+    assert "deep" not in doc and doc["status"] == "broken"
+    assert [a["kind"] for a in doc["repair_plan"]] == ["uninstall", "install-lock"]
+    fixed = doctor(numpy2_env, "--fix", "--yes", "--json")
+    assert fixed.returncode == 0, fixed.stderr
+    assert json_out(fixed)["repaired"] is True and all((site / rel).is_file() for rel in gone)
+    assert "files-missing" not in [f["id"] for f in json_out(fixed)["findings_after"]]
+    verify = run_tfsetup("verify", str(numpy2_env), "--json")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_an_aarch64_numpy_in_an_x86_64_env_is_a_wrong_arch_file_and_fixed(workdir):
+    """Issue 18 item 4: a wheel for another arch (uv pip install --python-platform) installs silently."""
+    import platform
+
+    if platform.machine() != "x86_64":
+        pytest.skip("the wrong arch is aarch64 on an x86_64 host")
+    env = make_env(workdir / "arm numpy", ["tensorflow-cpu==2.15.1"],
+                   ["numpy==1.26.4", "--reinstall-package", "numpy", "--python-platform", "aarch64-unknown-linux-gnu"])
+    proc = doctor(env, "--json")
+    assert proc.returncode == 1, proc.stderr
+    doc = json_out(proc)
+    finding = next(f for f in doc["findings"] if f["id"] == "wrong-arch-file")
+    assert "numpy 1.26.4" in finding["message"] and "x86_64" in finding["message"]
+    assert any(e.startswith("numpy 1.26.4: numpy/") and ": aarch64, not x86_64" in e for e in finding["evidence"])
+    fixed = doctor(env, "--fix", "--yes", "--json")
+    assert fixed.returncode == 0, fixed.stderr
+    assert "wrong-arch-file" not in [f["id"] for f in json_out(fixed)["findings_after"]]
+    check = subprocess.run([str(env / "bin" / "python"), "-c", "import numpy"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
 def test_two_tensorflow_distributions_are_fixed(workdir):
     env = make_env(workdir / "both", ["tensorflow-cpu==2.21.0"], ["tensorflow==2.21.0"])
     doc = json_out(doctor(env, "--json"))

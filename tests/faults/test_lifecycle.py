@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Dict, List
@@ -458,6 +459,101 @@ def test_no_verify_is_marked_until_verify_passes(stack, work):
     assert listed[0]["status"] == "ok" and listed[0]["tensorflow"] == "2.21.0" and listed[0]["verified_at"]
     doctor = h.run("doctor", str(env), "--json", "--recipes-file", str(stack.table), cwd=work)
     assert "not-verified" not in [f["id"] for f in json.loads(doctor.stdout)["findings"]]
+
+
+# Issue 18 items 4, 5, 7: one status everywhere, judged by the fast pass; the command that settles it
+
+SLOW_PTH = "import os, time; time.sleep(float(os.environ.get('FAKE_SLOW_START') or 0))\n"
+
+
+def statuses(stack: Stack, env: Path, work: Path) -> Dict[str, tuple]:
+    """The env's status as list, report and doctor give it: (status, status_reason) each."""
+    listed = json.loads(tfsetup(stack, "list", "--json", cwd=work).stdout)["envs"]
+    report = json.loads(tfsetup(stack, "report", "--json", "--recipes-file", str(stack.table), cwd=work).stdout)
+    doctor = json.loads(tfsetup(stack, "doctor", str(env), "--json", "--recipes-file", str(stack.table),
+                                cwd=work).stdout)
+    mine = [e for e in listed if e["path"] == str(env.resolve())]
+    reported = [e for e in report["envs"] if e["path"] == str(env.resolve())]
+    return {"list": (mine[0]["status"], mine[0]["status_reason"]),
+            "report": (reported[0]["status"], reported[0]["status_reason"]),
+            "doctor": (doctor["status"], doctor["status_reason"])}
+
+
+def registered(env: Path) -> Path:
+    from tfsetup.fleet import register_env
+
+    register_env(env)  # the copy of a verified env, made by tfsetup: listed like one
+    return env
+
+
+def test_a_timed_out_verification_is_not_verified_everywhere_and_doctor_fix_settles_it(stack, env21, work):
+    env = registered(env21)
+    site = next((env / "lib").glob("python*/site-packages"))
+    (site / "zz_slow_start.pth").write_text(SLOW_PTH)  # not in any RECORD: a slow machine, not a damage
+    timed_out = tfsetup(stack, "verify", str(env), "--timeout", "1", "--json", cwd=work,
+                        env={"FAKE_SLOW_START": "3"})
+    assert timed_out.returncode == 1
+    doc = json.loads(timed_out.stdout)
+    assert doc["timed_out"] is True and (doc["status"], doc["status_reason"]) == ("not-verified", "timed out")
+    assert record(env)["verification"]["timed_out"] is True
+    assert set(statuses(stack, env, work).values()) == {("not-verified", "timed out")}  # was "broken" in list
+    finding = next(f for f in json.loads(tfsetup(stack, "doctor", str(env), "--json", "--recipes-file",
+                                                 str(stack.table), cwd=work).stdout)["findings"]
+                   if f["id"] == "not-verified")
+    assert "timed out" in finding["message"] and "--timeout 600" in finding["fix"]
+    fixed = tfsetup(stack, "doctor", str(env), "--fix", "--yes", "--json", "--recipes-file", str(stack.table), cwd=work)
+    assert fixed.returncode == 0, fixed.stderr  # it verifies (it did nothing and exited 1 before)
+    doc = json.loads(fixed.stdout)
+    assert doc["verified"] is True and doc["verification"]["ok"] is True and doc["status"] == "ok"
+    assert record(env)["verification"]["ok"] is True
+    assert set(statuses(stack, env, work).values()) == {("ok", None)}
+
+
+def test_never_verified_doctor_fix_verifies_without_asking(stack, work):
+    env = work / "quick"
+    assert h.run(*stack.install_args(env, "--no-verify"), cwd=work).returncode == 0
+    assert set(statuses(stack, env, work).values()) == {("not-verified", "never verified")}
+    fixed = tfsetup(stack, "doctor", str(env), "--fix", "--recipes-file", str(stack.table), cwd=work, input="")
+    assert fixed.returncode == 0, fixed.stderr  # nothing in the env changes: no --yes needed
+    assert "verified" in fixed.stdout and record(env)["verification"]["ok"] is True
+
+
+def test_a_damaged_env_is_broken_everywhere_and_doctor_fix_repairs_it(stack, env21, work):
+    env = registered(env21)
+    assert set(statuses(stack, env, work).values()) == {("ok", None)}
+    init = next((env / "lib").glob("python*/site-packages")) / "tensorflow" / "__init__.py"
+    init.unlink()
+    assert set(statuses(stack, env, work).values()) == {("broken", "files-missing")}  # was "ok" in list
+    doc = json.loads(tfsetup(stack, "doctor", str(env), "--json", "--recipes-file", str(stack.table), cwd=work).stdout)
+    finding = next(f for f in doc["findings"] if f["id"] == "files-missing")
+    assert finding["evidence"][0].startswith("tensorflow-cpu 2.21.0: 1 of ") and "tensorflow/__init__.py" in \
+        finding["evidence"][0]
+    listed = tfsetup(stack, "list", cwd=work)
+    assert "broken (files-missing)" in listed.stdout and "tfsetup doctor --fix" in listed.stdout
+    fixed = tfsetup(stack, "doctor", str(env), "--fix", "--yes", "--json", "--recipes-file", str(stack.table), cwd=work)
+    assert fixed.returncode == 0, fixed.stderr
+    assert json.loads(fixed.stdout)["repaired"] is True and init.is_file()
+    assert set(statuses(stack, env, work).values()) == {("ok", None)}
+
+
+def test_a_failed_verification_advises_what_repairs_it(stack, env21, work):
+    """numpy moved under the lock: the fast pass sees nothing (the requirement still holds), verify fails;
+    its advice reinstalls the lock and verifies again."""
+    env = registered(env21)
+    from tfsetup.backends.uv import find_uv
+
+    moved = subprocess.run([find_uv(), "pip", "install", "--python", str(env / "bin" / "python"), "--no-deps",
+                            "numpy==1.26.4"], capture_output=True, text=True, env=h.child_env(stack.env()))
+    assert moved.returncode == 0, moved.stderr
+    failed = tfsetup(stack, "verify", str(env), cwd=work)
+    assert failed.returncode == 1 and "numpy-version" in failed.stderr
+    assert f"fix: `tfsetup doctor --deep --fix {shlex.quote(str(env))}`" in failed.stderr, failed.stderr
+    assert set(statuses(stack, env, work).values()) == {("broken", "its last verification failed")}
+    fixed = tfsetup(stack, "doctor", "--deep", "--fix", "--yes", str(env), "--json", "--recipes-file",
+                    str(stack.table), cwd=work)
+    assert fixed.returncode == 0, fixed.stderr
+    assert json.loads(fixed.stdout)["repaired"] is True and pkgs(env)["numpy"] == "2.1.3"
+    assert set(statuses(stack, env, work).values()) == {("ok", None)}
 
 
 def test_list_marks_missing_and_prunes_and_remove_deletes_only_tfsetup_envs(stack, work):

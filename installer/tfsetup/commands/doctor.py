@@ -36,9 +36,11 @@ def run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], boo
     findings and the plan before anything is asked or changed."""
     from tfsetup.backends.uv import uv_or_none
     from tfsetup.doctor.apply import RepairFailed, apply_repair, refuse_system_python
-    from tfsetup.doctor.inspect import deep_import, inspect_env, launch_for_env, with_loader
+    from tfsetup.doctor.inspect import deep_import, launch_for_env
     from tfsetup.doctor.repair import needs_rebuild, plan_repair, project_stack_plan
     from tfsetup.doctor.rules import diagnose, problems
+    from tfsetup.doctor.status import fast_facts, judge
+    from tfsetup.record import verification_state
     from tfsetup.txn import recover_if_idle
 
     target = Path(os.path.abspath(os.path.expanduser(str(target))))
@@ -46,9 +48,13 @@ def run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], boo
         progress(note)
     table = load_table(recipes_file)
     host = load_host(host_file, with_pythons=False)  # fast: no interpreter discovery
-    env = with_loader(inspect_env(target), host.os, host.machine, host.os_version)
-    if deep:
+    env = fast_facts(target, host)
+    if fix and not deep and verification_state(env.record) == "failed":
+        deep = True  # its last verification failed: the fast pass may not see why, the import will
+        progress("its last verification failed: importing tensorflow to find the cause ...")
+    elif deep:
         progress("importing tensorflow in the env (up to 300 s) ...")
+    if deep:
         env = replace(env, deep=deep_import(env, launch_for_env(Path(env.python), host.os, host.machine,
                                                                 host.rosetta)))
     findings = diagnose(env, host, table)
@@ -61,6 +67,7 @@ def run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], boo
         show(findings, rp, env)
     doc: Dict[str, Any] = {"env": env.to_json(), "findings": [f.to_json() for f in findings],
                            "repair_plan": rp.to_json(), "repaired": False, "verification": None}
+    doc.update(judge(env.record, findings).to_json())
     if env.deep is not None:
         doc["deep"] = dict(env.deep.to_json(), findings=[f.id for f in findings if f.data.get("deep")])
     code = 1 if problems(findings) else 0
@@ -75,6 +82,8 @@ def run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], boo
         raise TfsetupError("--fix repairs an env for this machine, not for --host-file",
                            fix="run `tfsetup doctor --fix` on the machine the env belongs to")
     refuse_system_python(env)  # before asking: the answer could not change it
+    if rp.verify_only:  # nothing in the env changes: no question to ask
+        return _verify(outcome, target, host, table, progress)
     if not confirm(rp):
         doc["fix"] = "declined"
         return outcome
@@ -87,10 +96,41 @@ def run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], boo
         return outcome
     doc.update({"repaired": True, "verification": result.verification.to_json() if result.verification else None})
     outcome.exit_code = 0
+    _after(outcome, target, table)
+    return outcome
+
+
+def _after(outcome: DoctorOutcome, target: Path, table: Any, deep: bool = False) -> None:
+    """The findings and the status once the fix ran (with `deep`, after importing TensorFlow)."""
+    from tfsetup.doctor.inspect import deep_import, launch_for_env
+    from tfsetup.doctor.rules import diagnose
+    from tfsetup.doctor.status import fast_facts, judge
+
     try:
         here = load_host(None, with_pythons=False)
-        outcome.after = diagnose(with_loader(inspect_env(target), here.os, here.machine, here.os_version), here, table)
-        doc["findings_after"] = [f.to_json() for f in outcome.after]
+        env = fast_facts(target, here)
+        if deep:
+            env = replace(env, deep=deep_import(env, launch_for_env(Path(env.python), here.os, here.machine,
+                                                                    here.rosetta)))
+        outcome.after = diagnose(env, here, table)
+        outcome.doc["findings_after"] = [f.to_json() for f in outcome.after]
+        outcome.doc.update(judge(env.record, outcome.after).to_json())
     except KeyboardInterrupt:
-        doc["findings_after"] = None  # interrupted after the repair had succeeded: it stands
+        outcome.doc["findings_after"] = None  # interrupted after the repair had succeeded: it stands
+
+
+def _verify(outcome: DoctorOutcome, target: Path, host: Any, table: Any, progress: Progress) -> DoctorOutcome:
+    """`doctor --fix` on an env that only lacks a passed verification: verify it, record the result (like
+    `tfsetup verify`), and when it fails, import TensorFlow to name the cause."""
+    from tfsetup.commands.verify import record_result
+    from tfsetup.doctor.status import of_verification
+    from tfsetup.verify import progress_events, verify_existing
+
+    progress(f"verifying {target} ...")
+    result = verify_existing(target, on_event=progress_events(progress))
+    record_result(target, result)
+    outcome.doc.update({"verified": result.ok, "verification": result.to_json()})
+    outcome.doc.update(of_verification(result).to_json())
+    outcome.exit_code = 0 if result.ok else 1
+    _after(outcome, target, table, deep=not result.ok and not result.timed_out)
     return outcome

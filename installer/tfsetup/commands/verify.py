@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.verify import VerifyResult
@@ -44,3 +44,10 @@ def record_result(env: Path, result: VerifyResult) -> bool:
     except (TfsetupError, OSError):
         return False
     return True
+
+
+def result_doc(result: VerifyResult) -> Dict[str, Any]:
+    """verify's JSON: the checks, and the env's status in the vocabulary list, doctor and report use."""
+    from tfsetup.doctor.status import of_verification
+
+    return dict(result.to_json(), **of_verification(result).to_json())

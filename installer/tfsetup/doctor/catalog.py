@@ -2,7 +2,8 @@
 public reports that document it. One table for doctor's rules, its repair planner and explain.
 
 Repair kinds: STACK reinstalls the matching recipe's hash-pinned lock into the env (the user's other
-packages stay); REBUILD makes a fresh env with a native interpreter (a wrong-arch Python cannot be
+packages stay); VERIFY runs the verification suite in the env and records the result (nothing in it
+changes); REBUILD makes a fresh env with a native interpreter (a wrong-arch Python cannot be
 fixed in place); MANUAL is what tfsetup cannot change (the CPU, the macOS version): the fix is shown.
 Sources of the explain rules were collected with their error texts (tests/fixtures/errors/SOURCES.md).
 """
@@ -14,14 +15,16 @@ from typing import Dict, FrozenSet, Tuple
 STACK = "stack"
 REBUILD = "rebuild"
 MANUAL = "manual"
+VERIFY = "verify"
 
 
 @dataclass(frozen=True)
 class FindingKind:
     id: str
     title: str
-    repair: str  # STACK | REBUILD | MANUAL
+    repair: str  # STACK | VERIFY | REBUILD | MANUAL
     sources: Tuple[str, ...] = ()
+    fix: str = ""  # what `doctor --fix` does about it, where the rule's own fix text does not say it all
 
 
 KINDS: Tuple[FindingKind, ...] = (
@@ -62,6 +65,16 @@ KINDS: Tuple[FindingKind, ...] = (
         "https://github.com/rwth-i6/returnn/issues/1806",
     )),
     FindingKind("tensorflow-missing", "no TensorFlow in the env", STACK),
+    FindingKind("files-missing", "installed files of a locked distribution are missing or not the size its "
+                "RECORD gives", STACK, (
+                    "https://packaging.python.org/en/latest/specifications/recording-installed-packages/",),
+                fix="reinstalls the damaged distributions with the rest of the lock (uninstall, then install "
+                "from the hash-pinned lock, from the cache where it has them), then verifies"),
+    FindingKind("wrong-arch-file", "a native file of a locked distribution is built for another arch or "
+                "platform", STACK, (
+                    "https://docs.astral.sh/uv/reference/cli/#uv-pip-install--python-platform",
+                    "https://refspecs.linuxfoundation.org/elf/gabi4+/ch4.eheader.html",),
+                fix="reinstalls those distributions from the lock for the env's own platform, then verifies"),
     FindingKind("tensorflow-import-failed", "`import tensorflow` fails", STACK),
     FindingKind("ml-dtypes-mismatch", "ml-dtypes is newer than this TensorFlow knows", STACK, (
         "https://github.com/jax-ml/ml_dtypes/issues/101",
@@ -70,8 +83,10 @@ KINDS: Tuple[FindingKind, ...] = (
         "https://pypi.org/simple/tensorflow/",
     )),
     FindingKind("tensorflow-import-timeout", "`import tensorflow` did not finish in time", MANUAL),
-    FindingKind("not-verified", "a tfsetup env that was never verified (--no-verify) or failed its last "
-                "verification", MANUAL),
+    FindingKind("not-verified", "a tfsetup env that was never verified (--no-verify), whose last verification "
+                "timed out, or that failed it", VERIFY,
+                fix="runs the verification suite and records the result; after a failed verification it "
+                "imports TensorFlow to name the cause, reinstalls the locked stack and verifies again"),
     FindingKind("metal-unsupported-python", "no tensorflow-metal wheel for this Python", MANUAL),
     FindingKind("macos-too-old", "the macOS version is older than the wheels need", MANUAL),
     FindingKind("no-avx", "the CPU lacks AVX, which TensorFlow's x86_64 wheels need", MANUAL),
@@ -109,6 +124,7 @@ def _ids(repair: str) -> FrozenSet[str]:
 
 
 STACK_IDS = _ids(STACK)
+VERIFY_IDS = _ids(VERIFY)
 REBUILD_IDS = _ids(REBUILD)
 
 

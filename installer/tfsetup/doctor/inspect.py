@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from tfsetup.child import clean_env, run_child
+from tfsetup.doctor.files import VERBATIM_INSTALLERS, DistFiles, check_distribution
 from tfsetup.envpaths import check_env_dir, is_conda_env, is_venv
 from tfsetup.macho.dyld import Report
 from tfsetup.platforms import ARCH_ARM64, native_launch
@@ -36,6 +37,7 @@ class Distribution:
     wheel_tags: Tuple[str, ...] = ()  # only read for the TensorFlow-related distributions
     installer: str = ""
     requested: bool = False
+    dist_info: str = ""  # its .dist-info directory (where RECORD is), as the env's python reported it
 
     @property
     def key(self) -> str:
@@ -91,6 +93,9 @@ class EnvFacts:
     # binaries decide, not the metadata: a plug-in file that is not its dist-info's version is judged
     # by its bytes.
     loader: Optional[Report] = None
+    # The installed files of the locked distributions against their RECORD (`with_files`; None: not
+    # checked): what a deleted file or a wheel of another arch leaves behind, without importing anything.
+    files: Optional[Tuple[DistFiles, ...]] = None
 
     @property
     def minor(self) -> str:
@@ -118,6 +123,10 @@ class EnvFacts:
             "tensorflow": {d.key: d.version for d in self.tf_distributions()},
             "packages": {d.key: d.to_json() for d in self.distributions.values() if d.wheel_tags},
             "loader": None if self.loader is None else loader_json(self.loader),
+            "files": None if self.files is None else {
+                "distributions": len(self.files), "checked": sum(f.checked for f in self.files),
+                "native": sum(len(f.native) for f in self.files),
+                "problems": [f.to_json() for f in self.files if f.missing or f.resized or f.unreadable]},
         }
 
 
@@ -141,7 +150,8 @@ def facts_from_probe(doc: Mapping[str, Any], path: str, python: str, venv: bool 
         dist = Distribution(name=str(item["name"]), version=str(item["version"]),
                             requires=tuple(item.get("requires") or ()),
                             wheel_tags=tuple(item.get("wheel_tags") or ()),
-                            installer=str(item.get("installer") or ""), requested=bool(item.get("requested")))
+                            installer=str(item.get("installer") or ""), requested=bool(item.get("requested")),
+                            dist_info=str(item.get("dist_info") or ""))
         dists.setdefault(dist.key, dist)
     return EnvFacts(
         path=path, python=python, version=str(doc.get("version", "")),
@@ -261,3 +271,16 @@ def with_loader(facts: EnvFacts, host_os: str, host_machine: str, host_macos: Op
     else:
         arch, macos = ("arm64" if facts.machine in ("arm64", "aarch64") else "x86_64"), None
     return replace(facts, loader=check_loads(site, arch, macos, full=False))
+
+
+def with_files(facts: EnvFacts, names: List[str]) -> EnvFacts:
+    """The installed files of these distributions (normalized names) checked against their RECORD: present,
+    their size, the arch of their native files (doctor/files.py). A distribution without a dist-info
+    directory (an egg, an editable install) is left out."""
+    checked = []
+    for name in names:
+        dist = facts.dist(name)
+        if dist is not None and dist.dist_info:
+            checked.append(check_distribution(dist.key, dist.version, dist.dist_info, facts.prefix or facts.path,
+                                              sizes=dist.installer.strip().lower() in VERBATIM_INSTALLERS))
+    return replace(facts, files=tuple(checked))

@@ -7,6 +7,10 @@ Three kinds of repair, chosen from the findings:
 - rebuild: a wrong-arch interpreter (Rosetta, x86 wheels, x86 conda) cannot be fixed in place: build a
   fresh env beside PATH from the host's native interpreter, reinstall the user's other top-level
   packages into it (name==version, constrained to the lock's pins), verify it, swap it in;
+- verify: an env that only lacks a passed verification is verified (nothing in it changes) and the
+  result recorded; a stack repair or a rebuild verifies anyway, so it settles that finding too. An env
+  whose last verification FAILED gets the stack repair: verifying it again would fail again, and
+  reinstalling its lock is what puts a drifted or damaged stack back;
 - manual: what tfsetup cannot change (the CPU, the macOS version): the finding's fix, shown.
 Which kind a finding needs is in doctor/catalog.py; every command line comes from backends/.
 """
@@ -23,7 +27,7 @@ from tfsetup.backends.base import PackageSource, target_for
 from tfsetup.backends.uv import uv_or_none
 from tfsetup.doctor.findings import Finding
 from tfsetup.doctor.inspect import Distribution, EnvFacts
-from tfsetup.doctor.catalog import REBUILD_IDS, STACK_IDS
+from tfsetup.doctor.catalog import REBUILD_IDS, STACK_IDS, VERIFY_IDS
 from tfsetup.doctor.rules import marker_environment, tf_distribution
 from tfsetup.host.facts import HostFacts, PythonInfo
 from tfsetup.plan import Plan, PlanError, PlanRequest, plan as make_plan
@@ -39,7 +43,7 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class RepairAction:
-    kind: str  # uninstall | install-lock | rebuild | install-packages | manual
+    kind: str  # uninstall | install-lock | rebuild | install-packages | verify | manual
     summary: str
     argv: Tuple[str, ...] = ()
     packages: Tuple[str, ...] = ()
@@ -72,6 +76,11 @@ class RepairPlan:
     def automatic(self) -> List[RepairAction]:
         return [a for a in self.actions if a.kind != "manual"]
 
+    @property
+    def verify_only(self) -> bool:
+        """The only automatic action is to verify the env (nothing in it changes)."""
+        return bool(self.automatic) and all(a.kind == "verify" for a in self.automatic)
+
     def to_json(self) -> List[Dict[str, Any]]:
         return [a.to_json() for a in self.actions]
 
@@ -81,6 +90,11 @@ class RepairPlan:
 
 def actionable(findings: Sequence[Finding]) -> List[Finding]:
     return [f for f in findings if f.severity in ("error", "warning")]
+
+
+def failed_verification(finding: Finding) -> bool:
+    """The not-verified finding of an env whose last verification failed (not one that timed out)."""
+    return finding.id in VERIFY_IDS and finding.data.get("verification") == "failed"
 
 
 def needs_rebuild(findings: Sequence[Finding]) -> bool:
@@ -200,7 +214,7 @@ def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, tab
     todo = actionable(findings)
     accelerator = desired_accelerator(env, host, todo)
     rebuild = needs_rebuild(todo)
-    stack = any(f.id in STACK_IDS for f in todo)
+    stack = any(f.id in STACK_IDS or failed_verification(f) for f in todo)
     handled = set(REBUILD_IDS if rebuild else ()) | (set(STACK_IDS) if (rebuild or stack) else set())
     actions: List[RepairAction] = []
     chosen: Optional[Plan] = None
@@ -262,6 +276,12 @@ def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, tab
                                                 target_for(host.os, host.os_version, host.machine,
                                                            chosen.recipe.python_platform))),
                 tuple(f"{k}=={v}" for k, v in sorted(pins.items()))))
+    if chosen is not None:
+        handled |= set(VERIFY_IDS)  # the repair ends with a verification, recorded
+    elif any(f.id in VERIFY_IDS for f in todo):
+        actions.append(RepairAction("verify", f"verify {env.path}: run the verification suite in it and record "
+                                    "the result (nothing in the env changes)", finding="not-verified"))
+        handled |= set(VERIFY_IDS)
     for f in todo:
         if f.id not in handled:
             actions.append(RepairAction("manual", f"{f.id}: {f.fix}", finding=f.id))

@@ -26,6 +26,8 @@ from tfsetup.doctor.findings import SEVERITIES, Finding, worst_first
 from tfsetup.doctor.inspect import Distribution, EnvFacts
 from tfsetup.host.facts import HostFacts
 from tfsetup.macho.dyld import Problem, dyld_message
+from tfsetup.record import lock_pins, verification_state
+from tfsetup.verify import longer_timeout
 from tfsetup.recipes import TF_DISTRIBUTIONS, Incompatible, Recipe, RecipeTable, normalize_name
 
 # Packages whose binaries `import tensorflow` never loads (recipes/proofs/ shows they may need a newer
@@ -488,6 +490,116 @@ def _requirements_rule(env: EnvFacts, host: HostFacts, table: RecipeTable) -> Li
     return out
 
 
+def tf_closure(env: EnvFacts) -> List[Distribution]:
+    """The installed TensorFlow distributions, the Metal plug-in, and everything they require, transitively."""
+    markers = marker_environment(env)
+    roots = env.tf_distributions() + [d for d in (env.dist("tensorflow-metal"),) if d]
+    queue = deque(roots)
+    seen = {d.key: d for d in roots}
+    while queue:
+        for req in _requirements(queue.popleft(), markers):
+            dep = env.dist(req.name)
+            if dep is not None and dep.key not in seen:
+                seen[dep.key] = dep
+                queue.append(dep)
+    return list(seen.values())
+
+
+def locked_distributions(env: EnvFacts) -> List[str]:
+    """Whose installed files the fast pass checks: the env's locked packages (its record's lock pins), or,
+    in an env tfsetup did not make, the TensorFlow stack (what a repair from a recipe's lock puts back)."""
+    pins = lock_pins(env.record)
+    names = [normalize_name(n) for n in pins] if pins else [d.key for d in tf_closure(env)]
+    return sorted(n for n in set(names) if env.dist(n) is not None)
+
+
+def _shown(paths: Sequence[str], limit: int = 3) -> str:
+    return ", ".join(paths[:limit]) + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def _files_missing(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    """Files a locked distribution's RECORD lists that are gone (or not the size RECORD gives): deleted by
+    hand, by a cleaner, by an interrupted copy. `import tensorflow` fails later, wherever one is needed."""
+    broken = [f for f in env.files or () if f.missing or f.resized]
+    if not broken:
+        return []
+    missing = sum(len(f.missing) for f in broken)
+    resized = sum(len(f.resized) for f in broken)
+    what = " and ".join(part for part in (f"{missing} missing" if missing else "",
+                                          f"{resized} not the size RECORD gives" if resized else "") if part)
+    evidence = []
+    for f in broken:
+        if f.missing:
+            evidence.append(f"{f.key} {f.version}: {len(f.missing)} of {f.checked} files missing: {_shown(f.missing)}")
+        if f.resized:
+            evidence.append(f"{f.key} {f.version}: {len(f.resized)} files changed size: "
+                            + _shown([f"{p} ({have} bytes, RECORD says {want})" for p, have, want in f.resized]))
+    names = ", ".join(f"{f.key} {f.version}" for f in broken)
+    return [Finding(
+        "files-missing", "error",
+        f"Installed files of {names} are damaged ({what}, against the distribution's RECORD): whatever "
+        "imports them fails.",
+        "`tfsetup doctor --fix` reinstalls those distributions from the lock (from the cache where it has "
+        f"them); by hand: reinstall {names}.",
+        tuple(evidence), (),
+        {"files": {f.key: list(f.missing) + [p for p, _, _ in f.resized] for f in broken}})]
+
+
+# The binary format a platform loads, and the arch names its headers give for the env's machine.
+BINARY_FORMAT = {"linux": "elf", "darwin": "macho"}
+ARCH_NAMES = {"x86_64": ("x86_64", "x86_64h"), "aarch64": ("aarch64",), "arm64": ("arm64", "arm64e")}
+
+
+def binary_target(env: EnvFacts, host: HostFacts) -> Tuple[Optional[str], Tuple[str, ...], str]:
+    """(binary format, arch names, arch shown) the env's native files must be, judged for `host`: a Mac
+    judges them as Mach-O for its own hardware when the env's python is not a Mac's (a Mac-shaped env
+    built on Linux, `--host-file mac.json`), as `with_loader` does; else the env's own platform and arch."""
+    if host.os == "macos" and env.sys_platform != "darwin":
+        machine = "arm64" if host.machine in ("arm64", "aarch64") else "x86_64"
+        return "macho", ARCH_NAMES[machine], machine
+    platform = "linux" if env.sys_platform.startswith("linux") else env.sys_platform
+    if not env.machine:
+        return None, (), ""
+    return BINARY_FORMAT.get(platform), ARCH_NAMES.get(env.machine, (env.machine,)), env.machine
+
+
+def wrong_arch_files(env: EnvFacts, host: HostFacts) -> List[Tuple[str, str, str]]:
+    """(distribution, file, what it is) for each native file the env's python cannot load: another binary
+    format than its platform's, or no code for its arch (ELF e_machine, Mach-O slices)."""
+    want, archs, _ = binary_target(env, host)
+    if want is None:
+        return []  # Windows (PE) is not read
+    out = []
+    for f in env.files or ():
+        for native in f.native:
+            if native.format != want:
+                out.append((f"{f.key} {f.version}", native.path, f"{native.format} ({', '.join(native.archs)})"))
+            elif not any(a in archs for a in native.archs):
+                out.append((f"{f.key} {f.version}", native.path, ", ".join(native.archs)))
+    return out
+
+
+def _wrong_arch_file(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    bad = wrong_arch_files(env, host)
+    machine = binary_target(env, host)[2]
+    if env.loader is not None:  # on a Mac the loader check already names its wrong-arch files
+        seen = {p.file for p in env.loader.problems if p.kind == "wrong-arch"}
+        bad = [b for b in bad if not any(b[1].endswith(s) or s.endswith(b[1]) for s in seen)]
+    if not bad:
+        return []
+    dists = list(dict.fromkeys(d for d, _, _ in bad))
+    return [Finding(
+        "wrong-arch-file", "error",
+        f"{len(bad)} native file{'s' if len(bad) > 1 else ''} of {', '.join(dists)} "
+        f"{'are' if len(bad) > 1 else 'is'} not built for this env's {machine} Python (first: {bad[0][1]}, "
+        f"{bad[0][2]}): loading {'them' if len(bad) > 1 else 'it'} fails (a wheel for another platform was "
+        "installed, e.g. with --platform or --python-platform).",
+        f"`tfsetup doctor --fix` reinstalls {', '.join(dists)} from the lock, for {machine}.",
+        tuple(f"{d}: {p}: {what}, not {machine}" for d, p, what in bad[:5])
+        + ((f"and {len(bad) - 5} more files",) if len(bad) > 5 else ()), (),
+        {"files": [{"distribution": d, "path": p, "have": what} for d, p, what in bad]})]
+
+
 def _table_min_os(table: RecipeTable, host: HostFacts, name: str, version: str) -> Optional[str]:
     """The oldest macOS a recipe of this host's platform pinning `name==version` runs on (its binaries'
     LC_BUILD_VERSION minos, recorded as the recipe's min_os); None when no recipe pins it."""
@@ -596,19 +708,38 @@ def _missing_tf(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Find
 
 
 def _not_verified(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
-    """A tfsetup env whose record has no passed verification: made with --no-verify, or `tfsetup verify`
-    failed on it. It may work; nothing has shown that it does."""
+    """A tfsetup env whose record has no passed verification: made with --no-verify, its last
+    verification timed out, or it failed. It may work; nothing has shown that it does. The fix is the
+    command that settles it in that situation (doctor --fix runs it too, and records the result)."""
     if env.record is None:
         return []
-    verification = env.record.get("verification") or {}
-    if verification.get("ok") is True:
+    state = verification_state(env.record)
+    if state == "ok":
         return []
-    failed = verification.get("ok") is False
-    what = "failed its last verification" if failed else "was installed without verification (--no-verify)"
-    evidence = tuple(f"{c.get('id')}: {c.get('message')}" for c in verification.get("checks") or []
-                     if isinstance(c, dict) and c.get("status") == "fail")[:3] if failed else ("verification: none",)
-    return [Finding("not-verified", "warning", f"This tfsetup env {what}; nothing shows that its stack works.",
-                    f"run `tfsetup verify {shlex.quote(env.path)}` (it records the result)", evidence)]
+    verification = env.record.get("verification") or {}
+    path = shlex.quote(env.path)
+    if state == "timed-out":
+        seconds = verification.get("seconds")
+        took = f" after {float(seconds):.0f}s" if isinstance(seconds, (int, float)) and seconds else ""
+        longer = longer_timeout(float(seconds or 0))
+        return [Finding("not-verified", "warning",
+                        f"This tfsetup env is not verified: its last verification timed out{took} (a slow "
+                        "machine or a first import of TensorFlow, not a failure).",
+                        f"give it more time: `tfsetup verify {path} --timeout {longer}` (it records the result), "
+                        f"or `tfsetup doctor --fix {path}`", (f"verification: timed out{took}",))]
+    if state == "failed":
+        evidence = tuple(f"{c.get('id')}: {c.get('message')}" for c in verification.get("checks") or []
+                         if isinstance(c, dict) and c.get("status") == "fail")[:3]
+        return [Finding("not-verified", "warning",
+                        "This tfsetup env failed its last verification; nothing shows that its stack works.",
+                        f"`tfsetup doctor --deep --fix {path}` imports TensorFlow to name the cause, reinstalls the "
+                        "env's locked stack and verifies again (it records the result)",
+                        evidence or ("verification: failed",), (), {"verification": "failed"})]
+    return [Finding("not-verified", "warning",
+                    "This tfsetup env was installed without verification (--no-verify); nothing shows that its "
+                    "stack works.",
+                    f"run `tfsetup verify {path}` (it records the result), or `tfsetup doctor --fix {path}`",
+                    ("verification: none",))]
 
 
 def _deep(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
@@ -634,7 +765,8 @@ def _deep(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
 
 # Built-in rules speak first (their text is computed from this env's facts); a table entry for the same
 # finding id adds its evidence and sources, and speaks alone where no rule knows the problem.
-RULES = (_rosetta, _loader, _x86_wheels, _conflicts, _metal, _numpy, _keras, _requirements_rule, _table_entries,
+RULES = (_rosetta, _loader, _x86_wheels, _files_missing, _wrong_arch_file, _conflicts, _metal, _numpy, _keras,
+         _requirements_rule, _table_entries,
          _macos_too_old, _no_avx, _cuda, _missing_tf, _not_verified, _deep)
 
 

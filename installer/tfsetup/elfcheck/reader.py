@@ -68,15 +68,24 @@ def read_elf(path: PathLike) -> ElfFile:
             return parse(data)
 
 
-def parse(data: Union[bytes, mmap.mmap]) -> ElfFile:
-    if len(data) < 20 or data[:4] != MAGIC:
+HEADER_BYTES = 20  # e_ident (16) + e_type (2) + e_machine (2)
+
+
+def parse_header(data: Union[bytes, mmap.mmap]) -> ElfFile:
+    """The ELF header alone (class, byte order, e_machine): all an arch check needs, from the first
+    HEADER_BYTES bytes; the dynamic section is not read (the returned lists are empty)."""
+    if len(data) < HEADER_BYTES or data[:4] != MAGIC:
         raise ElfError("not an ELF file")
     bits = {1: 32, 2: 64}.get(data[4])
     little = data[5] == 1
     if bits is None or data[5] not in (1, 2):
         raise ElfError(f"unknown ELF class {data[4]} / data encoding {data[5]}")
     (e_machine,) = struct.unpack_from("<H" if little else ">H", data, 18)
-    elf = ElfFile(MACHINES.get(e_machine, f"machine {e_machine}"), bits, little)
+    return ElfFile(MACHINES.get(e_machine, f"machine {e_machine}"), bits, little)
+
+
+def parse(data: Union[bytes, mmap.mmap]) -> ElfFile:
+    elf = parse_header(data)
     if not elf.readable:
         return elf
     try:

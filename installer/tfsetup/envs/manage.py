@@ -15,13 +15,16 @@ from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.record import describe, read_record, user_packages
 
 
-def list_entry(path: Path) -> Dict[str, Any]:
-    """One env of the list: path, status (ok / missing / not-verified / broken), recipe, TF, verified when."""
-    from tfsetup.fleet import env_status
+def list_entry(path: Path, host: Any, table: Any) -> Dict[str, Any]:
+    """One env of the list: path, status (doctor/status.py: ok / not-verified / broken / missing, judged by
+    doctor's fast pass and the record) and why, recipe, TF, verified when."""
+    from tfsetup.doctor.status import status_of
 
+    status, _, _ = status_of(path, host, table)
     record = read_record(path) or {}
     distribution = record.get("distribution") or "tensorflow"
-    return {"path": str(path), "status": env_status(path), "recipe": record.get("recipe"),
+    return {"path": str(path), "status": status.state, "status_reason": status.reason or None,
+            "recipe": record.get("recipe"),
             "distribution": distribution if record else None,
             "tensorflow": (record.get("packages") or {}).get(distribution),
             "verified_at": record.get("verified_at") if (record.get("verification") or {}).get("ok") else None,
@@ -34,16 +37,18 @@ class ListResult:
     pruned: List[str] = field(default_factory=list)
 
     def to_json(self) -> Dict[str, Any]:
+        from tfsetup.doctor.status import STATUSES
+
         return {"envs": self.envs, "pruned": self.pruned,
                 "summary": {status: sum(1 for e in self.envs if e["status"] == status)
-                            for status in ("ok", "not-verified", "broken", "missing")}}
+                            for status in STATUSES}}
 
 
-def list_envs(prune: bool = False) -> ListResult:
+def list_envs(prune: bool, host: Any, table: Any) -> ListResult:
     """The registered envs; with prune, the missing ones are forgotten (and left out)."""
     from tfsetup.fleet import registered_envs, unregister_env
 
-    entries = [list_entry(Path(p)) for p in registered_envs()]
+    entries = [list_entry(Path(p), host, table) for p in registered_envs()]
     pruned: List[str] = []
     if prune:
         missing = [Path(e["path"]) for e in entries if e["status"] == "missing"]

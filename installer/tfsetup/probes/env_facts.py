@@ -93,6 +93,8 @@ def distributions():
             "requires": list(dist.requires or []),
             "installer": read_small(dist, "INSTALLER") or "",
             "requested": read_small(dist, "REQUESTED") is not None,
+            # where its RECORD is: doctor checks the installed files against it (from outside)
+            "dist_info": str(getattr(dist, "_path", "") or ""),
         }
         if key.startswith(TF_RELATED_PREFIXES):
             info["wheel_tags"] = wheel_tags(dist)
