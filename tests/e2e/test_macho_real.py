@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Dict, Iterator, Tuple
 
@@ -127,13 +126,21 @@ def test_check_env_whole_env(mac_wheels):
         ("library-not-loaded", PLUGIN, "@rpath/_pywrap_tensorflow_internal.so")]
 
 
+def _bytes_read() -> int:
+    """This process's bytes read through read(2) so far (Linux /proc/self/io `rchar`)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
 def test_reader_speed_on_the_largest_dylib(mac_wheels):
     path = mac_wheels.get("tensorflow==2.19.1", "tensorflow-metal==1.2.0") / "tensorflow/libtensorflow_cc.2.dylib"
     assert path.stat().st_size > 500_000_000
-    start = time.perf_counter()
+    before = _bytes_read()
     image = read_macho(path, bindings=False)  # header, load commands, export trie
     hit = image.exports.lookup("__ZN10tensorflow28_AttrValue_default_instance_E")
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0, elapsed
+    # fast because it reads only what it needs, not the 500 MB (bytes read, not seconds: no timing luck)
+    assert _bytes_read() - before < 64 << 20
     # the second hop of the core's re-export: cc re-exports it again, from the framework
     assert hit.is_reexport and image.dylib_for(hit.reexport_ordinal).name == "@rpath/libtensorflow_framework.2.dylib"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from pathlib import Path
 
 from tests.faults import harness as h
@@ -34,13 +33,12 @@ def test_second_install_fails_fast_while_the_first_runs(fake, work, tmp_path):
     ctl = tmp_path / "ctl"
     first = start_held(fake, ctl, target, "--no-verify", "--json")
     try:
-        started = time.monotonic()
+        # The first holds the lock until this test releases it: a second run that waited for the lock
+        # would never return (h.run's timeout), so returning at all is failing fast, on any machine.
         second = h.run(*fake.install_args(target, "--no-verify", "--force"), cwd=work, timeout=60)
-        elapsed = time.monotonic() - started
         line = h.error_line(second.stderr)
         assert second.returncode == 4, second.stderr
         assert f"another tfsetup (pid {first.proc.pid}) is working on {target}" in line
-        assert elapsed < 15, f"the second run waited {elapsed:.1f}s instead of failing fast"
         assert not target.exists()  # the second run touched nothing
     finally:
         (ctl / "release").touch()
@@ -98,9 +96,7 @@ def test_a_run_killed_outright_does_not_block_the_next(fake, existing, tmp_path)
     (ctl / "release").touch()
     assert any(".tfsetup-stage-" in name for name in h.leftovers(existing.parent))  # it did leave debris
     assert h.manifest(existing) == before  # the old env was not touched before the swap
-    started = time.monotonic()
     proc = h.run(*fake.install_args(existing, "--no-verify", "--force", "--json"), cwd=existing.parent, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert time.monotonic() - started < 30
+    assert proc.returncode == 0, proc.stderr  # not "another tfsetup is working on it": the lock died with it
     assert "removed a staging directory left by an interrupted run" in proc.stderr
     assert h.leftovers(existing.parent) == [] and python_runs(existing)
