@@ -114,3 +114,25 @@ def test_explain_never_blocks_on_a_fifo_and_reads_a_pipe_to_its_end(tmp_path):
         os.close(read)
     ids: List[str] = [f["id"] for f in json.loads(proc.stdout)["findings"]]
     assert proc.returncode == 0 and ids == ["illegal-instruction"], proc.stderr
+
+
+@pytest.mark.parametrize("plugin", ["400-kb-uleb", "fifo"])
+def test_doctors_loader_check_refuses_a_hostile_plugin(tmp_path, plugin):
+    """doctor judges a Mac-shaped env (a real venv holding macOS files) for the Mac of a host file: its
+    loader check binds the plug-ins, so a hostile plug-in is what it reads."""
+    from tests.unit.test_macho_reader import macho
+
+    env = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    site = env / "lib" / f"python{PY}" / "site-packages"
+    core = site / "tensorflow" / "python" / "_pywrap_tensorflow_internal.so"
+    core.parent.mkdir(parents=True)
+    core.write_bytes(macho(install_name="@rpath/_pywrap_tensorflow_internal.so", filetype=8))
+    evil = site / "tensorflow-plugins" / "libevil.dylib"
+    if plugin == "fifo":
+        H.fifo(evil)
+    else:
+        H.write_all(evil.parent, {evil.name: H.long_uleb()})
+    host = Path(__file__).resolve().parents[1] / "fixtures" / "hosts" / "m1-native-homebrew.json"
+    proc = run_limited("doctor", "--host-file", str(host), str(env), "--json", cwd=tmp_path)
+    one_error(proc, "libevil.dylib")
