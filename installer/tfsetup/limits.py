@@ -6,7 +6,8 @@ of memory and time and is refused with one error naming it (exit 2), never a han
 The yardstick is what real wheels hold. Measured 2026-12-07 on every Mach-O and ELF file of the wheels
 in the uv cache (TensorFlow 2.19.1 macOS arm64 and 2.21.0 Linux, tensorflow-metal 1.2.0,
 tensorflow-io-gcs-filesystem 0.37.1, numpy 1.26-2.4, h5py, grpcio, ml-dtypes); the largest values
-seen, and where, are beside each limit. Each limit leaves a wide margin (at least 6x) over them.
+seen, and where, are beside each limit. Each limit leaves a wide margin (at least 6x) over them,
+except the ULEB128 width, which is dyld's own limit.
 """
 from __future__ import annotations
 
