@@ -405,6 +405,10 @@ def test_libprotobuf_clash_names_both_versions_and_whose_code_failed():
     (cv,) = explain(_read(ERRORS / "libprotobuf-version-clash--opencv-caffe-pb-compiled-against-351.txt"))
     assert "another library (opencv-caffe.pb.cc)" in cv.message and "3.15.6" in cv.message
     assert "import tensorflow before" in tf.fix
+    # A log cut after the sentence's start still names the class, without versions or file.
+    (cut,) = explain("[libprotobuf FATAL google/protobuf/stubs/common.cc:61] This program requires version 3.5.0 "
+                     "of the Protocol Buffer runtime")
+    assert "code built against one libprotobuf version found another already loaded" in cut.message
 
 
 @pytest.mark.parametrize("line", [

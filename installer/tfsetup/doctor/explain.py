@@ -150,7 +150,8 @@ def _libprotobuf(text: str, matches: List[re.Match[str]]) -> Verdict:
     libprotobuf) brings; whichever loads first serves both (sources: doctor/catalog.py)."""
     versions = _PB_VERSIONS.search(text)
     where = _PB_FILE.search(text)
-    built, present = (versions.group(1), versions.group(2)) if versions else ("one version", "another")
+    clash = (f"built against libprotobuf {versions.group(1)} found libprotobuf {versions.group(2)} already loaded"
+             if versions else "built against one libprotobuf version found another already loaded")
     owner = ""
     if where:
         generated = where.group(1)
@@ -158,10 +159,9 @@ def _libprotobuf(text: str, matches: List[re.Match[str]]) -> Verdict:
                  else f" generated code of another library ({generated.rsplit('/', 1)[-1]})")
     return Verdict(
         "error",
-        f"Two copies of the C++ protobuf library meet in one process:{owner or ' code'} built against "
-        f"libprotobuf {built} found libprotobuf {present} already loaded, and libprotobuf aborted the "
-        "process (FatalException). Usually TensorFlow and another native package (OpenCV, onnx, PyTorch, a "
-        "system libprotobuf) each bring their own copy; pip's protobuf package is not involved.",
+        f"Two copies of the C++ protobuf library meet in one process:{owner or ' code'} {clash}, and "
+        "libprotobuf aborted the process (FatalException). Usually TensorFlow and another native package "
+        "(OpenCV, onnx, PyTorch, a system libprotobuf) each bring their own copy, whatever `pip list` says.",
         "import tensorflow before the other native package (the first libprotobuf loaded serves both), or "
         "keep one copy: use that package's wheel instead of a build against another protobuf (`pip list`; "
         "`ldd`/`otool -L` on its module shows a system libprotobuf), or run the two in separate processes",
