@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent / "installer" / "tfsetup"
 MAX_LINES = 400
 LAYERS: List[Tuple[str, ...]] = [  # lowest first; a name is a module or a folder (prefix)
     ("tfsetup", "tfsetup.errors", "tfsetup.platforms", "tfsetup.output", "tfsetup.layout", "tfsetup.inputs",
+     "tfsetup.limits",
      "tfsetup.credentials",
      "tfsetup.validate",
      "tfsetup.trust"),

@@ -401,11 +401,15 @@ def explain(
                 err(f"paste the log, then press {eof} (or give a FILE: `tfsetup explain error.log`)")
             data = sys.stdin.buffer.read(command.MAX_LOG_BYTES)
         else:
-            try:
-                with open(file, "rb") as handle:
+            from tfsetup.inputs import open_input
+
+            # Never a blocking open (a FIFO without a writer reads as empty); a pipe (`<(cmd)`) is read.
+            with open_input(file, "log file") as handle:
+                try:
                     data = handle.read(command.MAX_LOG_BYTES)
-            except OSError as exc:
-                raise TfsetupError(f"cannot read {file}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
+                except OSError as exc:
+                    raise TfsetupError(f"cannot read {file}: {exc.strerror or exc}", EXIT_BAD_INPUT,
+                                       fix="check that the file exists and that you can read it") from None
         findings = command.run(data, recipes_file)
         if json_out:
             emit_json({"findings": [f.to_json() for f in findings]})

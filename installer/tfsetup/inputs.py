@@ -17,12 +17,16 @@ MAX_BYTES = 16 << 20  # the largest real input (a team lock with hashes for 4 pl
 MAX_DEPTH = 64  # no tfsetup document nests deeper than ~5 levels
 
 
-def read_bytes(path: Union[str, Path], what: str = "file", limit: int = MAX_BYTES, regular: bool = False) -> bytes:
-    """At most `limit` bytes of `path`; BadInput when it is bigger, unreadable or a directory, and with
-    `regular` when it is not a regular file (a link to a device, a FIFO): a lock is never one of those."""
+def open_input(path: Union[str, Path], what: str = "file", regular: bool = False) -> BinaryIO:
+    """`path` opened for reading without ever blocking in open(); BadInput when it cannot be opened, is a
+    directory, or, with `regular`, is not a regular file (a FIFO, a device, a socket, or a link to one).
+
+    O_NONBLOCK: a FIFO nobody writes to would otherwise hold open() forever. Once open, the descriptor is
+    made blocking again, so a pipe with a writer (`<(...)`) is read to its end, and one without a writer
+    reads as empty (end of file) instead of hanging."""
     where = f"{what} {path}"
-    try:  # O_NONBLOCK: opening a FIFO nobody writes to would otherwise wait forever
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except IsADirectoryError:
         raise BadInput(f"{where} is a directory", fix="give the path of a file") from None
     except OSError as exc:
@@ -35,9 +39,16 @@ def read_bytes(path: Union[str, Path], what: str = "file", limit: int = MAX_BYTE
             raise BadInput(f"{where} is a directory", fix="give the path of a file")
         raise BadInput(f"{where} is not a regular file (a device, a FIFO or a link to one)",
                        fix=f"replace {path} with the real file")
-    with os.fdopen(fd, "rb") as handle:
-        if hasattr(os, "O_NONBLOCK"):
-            os.set_blocking(fd, True)  # a pipe with a writer (`<(...)`) is read to its end
+    if hasattr(os, "O_NONBLOCK"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_bytes(path: Union[str, Path], what: str = "file", limit: int = MAX_BYTES, regular: bool = False) -> bytes:
+    """At most `limit` bytes of `path`; BadInput when it is bigger, unreadable or a directory, and with
+    `regular` when it is not a regular file (a link to a device, a FIFO): a lock is never one of those."""
+    where = f"{what} {path}"
+    with open_input(path, what, regular) as handle:
         try:
             return read_stream(handle, where, limit)
         except OSError as exc:

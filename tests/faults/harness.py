@@ -14,6 +14,7 @@ import os
 import platform
 import signal
 import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -398,3 +399,36 @@ class Fake:
 
 def python_runs(env: Path) -> bool:
     return subprocess.run([str(env / "bin" / "fault-hello")], capture_output=True).returncode == 0
+
+
+def system_python(prefix: Path) -> Path:
+    """A Python installation of the tests' own, at `prefix`: a copy of the base interpreter's binary in
+    prefix/bin, its standard library linked entry by entry into prefix/lib/pythonX.Y, and an empty
+    site-packages of its own; no pyvenv.cfg and no conda-meta, which is what makes doctor and install
+    call it a system Python (envpaths.is_venv, the probe's `conda`). The interpreter finds its prefix
+    from the copy's location (the `lib/pythonX.Y/os.py` landmark), so nothing the machine's own Pythons
+    have installed is visible in it. Returns its bin/python; skips where this interpreter cannot be
+    relocated that way (a macOS framework build finds its prefix from the framework instead)."""
+    import shutil
+    import sysconfig
+
+    import pytest
+
+    base_exe = Path(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))
+    stdlib = Path(sysconfig.get_paths(vars={"installed_base": sys.base_prefix, "base": sys.base_prefix})["stdlib"])
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    lib = prefix / "lib" / version
+    (lib / "site-packages").mkdir(parents=True)
+    for entry in stdlib.iterdir():
+        if entry.name not in ("site-packages", "dist-packages"):
+            (lib / entry.name).symlink_to(entry)
+    (prefix / "bin").mkdir()
+    shutil.copy2(base_exe, prefix / "bin" / version)  # a copy, not a link: a link would lead back home
+    (prefix / "bin" / "python").symlink_to(version)
+    (prefix / "bin" / "python3").symlink_to(version)
+    python = prefix / "bin" / "python"
+    out = subprocess.run([str(python), "-I", "-c", "import sys, site; print(sys.prefix); print(site.getsitepackages())"],
+                         capture_output=True, text=True, timeout=60)
+    if out.returncode != 0 or out.stdout.splitlines()[:1] != [os.path.realpath(prefix)]:
+        pytest.skip(f"this Python ({base_exe}) cannot be copied to a prefix of its own: {out.stdout or out.stderr}")
+    return python

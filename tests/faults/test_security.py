@@ -128,21 +128,25 @@ def test_hostile_values_in_a_project_config(fake, work, canary):
 
 
 def test_doctor_refuses_to_change_a_system_python(fake, tmp_path):
-    """`doctor --fix` aimed at a Python installation (here the one running these tests, not a venv):
-    refused before any backup or change; `install` into it is refused too. As a safety net, uv is pointed
-    at an empty wheelhouse so that even a broken refusal could not install anything."""
-    prefix = Path(sys.base_prefix)
-    if (prefix / "pyvenv.cfg").exists() or (prefix / "conda-meta").exists():
-        pytest.skip("the base Python here is itself an env")
+    """`doctor --fix` aimed at a Python installation (one the test builds: a copy of the interpreter with
+    its own empty site-packages, neither a venv nor a conda env, so the result does not depend on what
+    the machine's own Pythons have installed): refused before any backup or change; `install` into it
+    is refused too. As a safety net, uv only sees an empty wheelhouse, so even a broken refusal could
+    not install anything."""
+    prefix = tmp_path / "usr local"
+    python = h.system_python(prefix)
+    site = prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
     empty = tmp_path / "empty"
     empty.mkdir()
     net = {"UV_OFFLINE": "1", "UV_NO_INDEX": "1", "UV_FIND_LINKS": str(empty), "PIP_NO_INDEX": "1"}
-    listing = sorted(p.name for p in prefix.parent.iterdir())
+    listing = sorted(p.name for p in tmp_path.iterdir())
     proc = h.run("doctor", str(prefix), "--fix", "--yes", "--json", "--recipes-file", str(fake.table),
                  env=net, cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "does not change a system Python's site-packages" in h.error_line(proc.stderr)
     assert "sudo" not in proc.stdout + proc.stderr
-    proc = h.run(*fake.install_args(prefix, "--force", "--no-verify"), env=net, cwd=tmp_path)
+    proc = h.run("install", str(prefix), "--python", h.PY, "--recipes-file", str(fake.table), "--offline",
+                 "--find-links", str(empty), "--yes", "--force", "--no-verify", env=net, cwd=tmp_path)
     assert proc.returncode == 2 and "not a virtual environment" in h.error_line(proc.stderr)
-    assert sorted(p.name for p in prefix.parent.iterdir()) == listing  # no backup, no staging beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing  # no backup, no staging beside it
+    assert list(site.iterdir()) == [] and python.exists()  # nothing installed into it, nothing removed

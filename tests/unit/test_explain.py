@@ -20,7 +20,7 @@ TABLE = load_recipes(REPO / "recipes" / "recipes.toml")
 FILES = sorted(ERRORS.glob("*.txt"))
 IDS = {"metal-plugin-abi-mismatch", "numpy-abi-mismatch", "illegal-instruction", "protobuf-mismatch",
        "unsupported-wheel", "no-matching-distribution", "no-registered-platform", "keras-mismatch",
-       "cuda-libs-missing", "rosetta-arch-mismatch"}
+       "cuda-libs-missing", "rosetta-arch-mismatch", "libprotobuf-version-clash"}
 
 
 def _read(path: Path) -> str:
@@ -394,3 +394,29 @@ def test_a_one_character_table_signature_still_speaks_over_the_builtin_rule():
                          fix="fix one", sources=("https://example.org/1",))
     (finding,) = explain("AttributeError: _ARRAY_API not found\n", _table(entry))
     assert (finding.message, finding.fix) == ("one.", "fix one")
+
+
+def test_libprotobuf_clash_names_both_versions_and_whose_code_failed():
+    (tf,) = explain(_read(ERRORS / "libprotobuf-version-clash--tf-tensor-shape-compiled-against-392-installed-3181.txt"))
+    assert "TensorFlow's own generated code" in tf.message and "3.9.2" in tf.message and "3.18.1" in tf.message
+    assert tf.evidence[0].startswith("[libprotobuf FATAL") and tf.severity == "error"
+    (old,) = explain(_read(ERRORS / "libprotobuf-version-clash--jetson-tf-requires-350-installed-261.txt"))
+    assert "3.5.0" in old.message and "2.6.1" in old.message and "TensorFlow's own" in old.message
+    (cv,) = explain(_read(ERRORS / "libprotobuf-version-clash--opencv-caffe-pb-compiled-against-351.txt"))
+    assert "another library (opencv-caffe.pb.cc)" in cv.message and "3.15.6" in cv.message
+    assert "import tensorflow before" in tf.fix
+    # A log cut after the sentence's start still names the class, without versions or file.
+    (cut,) = explain("[libprotobuf FATAL google/protobuf/stubs/common.cc:61] This program requires version 3.5.0 "
+                     "of the Protocol Buffer runtime")
+    assert "code built against one libprotobuf version found another already loaded" in cut.message
+
+
+@pytest.mark.parametrize("line", [
+    "[libprotobuf WARNING google/protobuf/io/coded_stream.cc:81] The total number of bytes read was 553206116",
+    "[libprotobuf ERROR google/protobuf/src/google/protobuf/io/coded_stream.cc:207] A protocol message was "
+    "rejected because it was too big (more than 67108864 bytes).",
+    "[libprotobuf FATAL google/protobuf/generated_message_util.cc:794] CHECK failed: (scc->visit_status.load())",
+    "terminate called after throwing an instance of 'google::protobuf::FatalException'",
+])
+def test_other_libprotobuf_lines_are_not_the_version_clash(line):
+    assert [f.id for f in explain(line)] == []

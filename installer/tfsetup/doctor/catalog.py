@@ -59,6 +59,15 @@ KINDS: Tuple[FindingKind, ...] = (
         "https://github.com/tensorflow/models/issues/11192",
         "https://github.com/onnx/tensorflow-onnx/pull/2476",
     )),
+    FindingKind("libprotobuf-version-clash", "two C++ libprotobuf copies in one process (TensorFlow's and "
+                "another native package's)", MANUAL, (
+        "https://github.com/protocolbuffers/protobuf/issues/9086",
+        "https://github.com/tensorflow/tensorflow/issues/19370",
+        "https://github.com/jiangxiluning/FOTS.PyTorch/issues/90",
+        "https://github.com/materialyzeai/megnet/issues/11",
+        "https://github.com/onnx/onnx-caffe2/issues/106",
+        "https://github.com/pytorch/pytorch/pull/6833",
+    )),
     FindingKind("cuda-libs-missing", "TensorFlow cannot load the CUDA libraries", STACK, (
         "https://github.com/NVIDIA/tensorflow/issues/110",
         "https://github.com/JdeRobot/BehaviorMetrics/issues/385",

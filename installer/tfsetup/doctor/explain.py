@@ -136,6 +136,38 @@ def _protobuf(text: str, matches: List[re.Match[str]]) -> Verdict:
     )
 
 
+_PB_VERSIONS = re.compile(
+    r"(?:requires version|compiled against version) (\d[\w.]*) of the Protocol Buffer runtime library, "
+    r"(?:but the installed version is|which is not compatible with the installed version) \(?(\d[\w.]*?)\)?\.?\s", _I)
+_PB_FILE = re.compile(r'Version verification failed in "([^"\n]{1,300})"', _I)
+
+
+def _libprotobuf(text: str, matches: List[re.Match[str]]) -> Verdict:
+    """libprotobuf's C++ version check (GOOGLE_PROTOBUF_VERIFY_VERSION, run by every generated .pb.cc
+    when its library loads) failed: the code was compiled against one libprotobuf and the libprotobuf
+    that the process already resolved is another. With pip wheels that is two copies in one process:
+    TensorFlow's own and one that another native package (OpenCV, onnx, PyTorch, a system/apt
+    libprotobuf) brings; whichever loads first serves both (sources: doctor/catalog.py)."""
+    versions = _PB_VERSIONS.search(text)
+    where = _PB_FILE.search(text)
+    clash = (f"built against libprotobuf {versions.group(1)} found libprotobuf {versions.group(2)} already loaded"
+             if versions else "built against one libprotobuf version found another already loaded")
+    owner = ""
+    if where:
+        generated = where.group(1)
+        owner = (" TensorFlow's own generated code" if _TF_HINT.search(generated)
+                 else f" generated code of another library ({generated.rsplit('/', 1)[-1]})")
+    return Verdict(
+        "error",
+        f"Two copies of the C++ protobuf library meet in one process:{owner or ' code'} {clash}, and "
+        "libprotobuf aborted the process (FatalException). Usually TensorFlow and another native package "
+        "(OpenCV, onnx, PyTorch, a system libprotobuf) each bring their own copy, whatever `pip list` says.",
+        "import tensorflow before the other native package (the first libprotobuf loaded serves both), or "
+        "keep one copy: use that package's wheel instead of a build against another protobuf (`pip list`; "
+        "`ldd`/`otool -L` on its module shows a system libprotobuf), or run the two in separate processes",
+    )
+
+
 _WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(?:-\d[^-]*)?-(?P<py>[^-]+)-(?P<abi>[^-]+)"
                     r"-(?P<plat>[^-]+)\.whl$", _I)
 
@@ -285,6 +317,9 @@ RULES: Tuple[Rule, ...] = (
     ], _illegal),
     _rule("protobuf-mismatch", [r"Descriptors cannot (?:not )?be created directly",
                                 r"cannot import name 'runtime_version' from 'google\.protobuf'"], _protobuf),
+    _rule("libprotobuf-version-clash", [
+        r"This program (?:requires version|was compiled against version) \d[\w.]* of the Protocol Buffer runtime",
+    ], _libprotobuf),
     _rule("unsupported-wheel", [r"\.whl is not a supported wheel on this platform"], _wheel),
     _rule("no-matching-distribution", [
         r"No matching distribution found for ((?:tensorflow|tf-nightly|tf_nightly)[\w.\-\[\],=<>!~]*)",

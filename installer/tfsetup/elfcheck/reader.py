@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
+from tfsetup.limits import (MAX_ELF_DYNAMIC_ENTRIES, MAX_ELF_STRING_BYTES, MAX_ELF_VERNEED_FILES,
+                            MAX_ELF_VERSION_NEEDS, UnsafeBinary, open_binary, over)
+
 MAGIC = b"\x7fELF"
 EM_X86_64 = 62
 EM_AARCH64 = 183
@@ -52,20 +55,20 @@ class ElfFile:
 
 def is_elf(path: PathLike) -> bool:
     try:
-        with open(path, "rb") as fh:
+        with open_binary(path) as fh:  # UnsafeBinary for a FIFO or a device: never a blocking open
             return fh.read(4) == MAGIC
     except OSError:
         return False
 
 
 def read_elf(path: PathLike) -> ElfFile:
-    with open(path, "rb") as fh:
+    with open_binary(path) as fh:
         try:
             data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         except ValueError:  # an empty file cannot be mapped
             raise ElfError("empty file") from None
         with data:
-            return parse(data)
+            return parse(data, str(path))
 
 
 HEADER_BYTES = 20  # e_ident (16) + e_type (2) + e_machine (2)
@@ -84,18 +87,19 @@ def parse_header(data: Union[bytes, mmap.mmap]) -> ElfFile:
     return ElfFile(MACHINES.get(e_machine, f"machine {e_machine}"), bits, little)
 
 
-def parse(data: Union[bytes, mmap.mmap]) -> ElfFile:
+def parse(data: Union[bytes, mmap.mmap], name: str = "<ELF file>") -> ElfFile:
+    """`name` is only for the error of a file past a limit of tfsetup.limits (UnsafeBinary, exit 2)."""
     elf = parse_header(data)
     if not elf.readable:
         return elf
     try:
-        _read_dynamic(data, elf)
+        _read_dynamic(data, elf, name)
     except struct.error:
         raise ElfError("truncated ELF file") from None
     return elf
 
 
-def _read_dynamic(data: Union[bytes, mmap.mmap], elf: ElfFile) -> None:
+def _read_dynamic(data: Union[bytes, mmap.mmap], elf: ElfFile, name: str) -> None:
     e_phoff, = struct.unpack_from("<Q", data, 32)
     e_phentsize, e_phnum = struct.unpack_from("<HH", data, 54)
     loads: List[Tuple[int, int, int]] = []  # (vaddr, filesz, offset): DT_* values are addresses
@@ -115,17 +119,26 @@ def _read_dynamic(data: Union[bytes, mmap.mmap], elf: ElfFile) -> None:
         if tag == DT_NULL:
             break
         entries.append((tag, value))
+        if len(entries) > MAX_ELF_DYNAMIC_ENTRIES:
+            raise over(name, "the number of dynamic entries", len(entries), MAX_ELF_DYNAMIC_ENTRIES)
     tags = dict(entries)  # single-valued tags; DT_NEEDED is read from `entries`
     if DT_STRTAB not in tags:
         raise ElfError("dynamic section without DT_STRTAB")
     strtab = _file_offset(loads, tags[DT_STRTAB])
 
+    strings: Dict[int, str] = {}  # each string cut out once, however many entries name it
+
     def string(index: int) -> str:
+        if index in strings:
+            return strings[index]
         start = strtab + index
-        end = data.find(b"\0", start)
+        end = data.find(b"\0", start, start + MAX_ELF_STRING_BYTES + 1)
         if end < 0:
+            if len(data) - start > MAX_ELF_STRING_BYTES:
+                raise UnsafeBinary(name, f"a .dynstr string longer than {MAX_ELF_STRING_BYTES >> 10} KiB")
             raise ElfError("unterminated string in .dynstr")
-        return bytes(data[start:end]).decode("utf-8", "replace")
+        strings[index] = bytes(data[start:end]).decode("utf-8", "replace")
+        return strings[index]
 
     elf.needed = [string(v) for t, v in entries if t == DT_NEEDED]
     if DT_SONAME in tags:
@@ -135,14 +148,23 @@ def _read_dynamic(data: Union[bytes, mmap.mmap], elf: ElfFile) -> None:
             target.extend(p for p in string(tags[tag]).split(":") if p)
     if DT_VERNEED in tags:
         pos = _file_offset(loads, tags[DT_VERNEED])
-        for _ in range(tags.get(DT_VERNEEDNUM, 0)):
+        files = tags.get(DT_VERNEEDNUM, 0)
+        if files > MAX_ELF_VERNEED_FILES:
+            raise over(name, "DT_VERNEEDNUM", files, MAX_ELF_VERNEED_FILES)
+        total = 0
+        for _ in range(files):
             _version, count, vn_file, vn_aux, vn_next = struct.unpack_from("<HHIII", data, pos)
+            total += count
+            if total > MAX_ELF_VERSION_NEEDS:
+                raise over(name, "the number of version needs", total, MAX_ELF_VERSION_NEEDS)
             names = elf.versions.setdefault(string(vn_file), [])
             aux = pos + vn_aux
             for _ in range(count):
                 _hash, flags, _other, vna_name, vna_next = struct.unpack_from("<IHHII", data, aux)
-                if not flags & VER_FLG_WEAK:
+                if not flags & VER_FLG_WEAK and string(vna_name) not in names:
                     names.append(string(vna_name))
+                if not vna_next:  # the last entry, whatever vn_cnt says (as glibc's ld.so reads it)
+                    break
                 aux += vna_next
             if not vn_next:
                 break

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+from tfsetup.limits import MAX_LOAD_DEPTH, UnsafeBinary, over
+
 from .reader import (ORDINAL_FLAT_LOOKUP, ORDINAL_SELF, ArchNotFound,
                      MachOError, MachOImage, is_macho, read_macho, version_tuple)
 
@@ -197,6 +199,8 @@ class Process:
         if path in self.by_path:
             return self.by_path[path], ""
         rel = self._rel(path)
+        if len(chain) > MAX_LOAD_DEPTH:  # each level is two Python frames: stop long before RecursionError
+            raise over(path, "the chain of libraries loading it", len(chain), MAX_LOAD_DEPTH)
         try:
             macho = read_macho(path, self.arch, bindings=self._read_bindings)
         except ArchNotFound as exc:
@@ -311,7 +315,7 @@ class Process:
                                         expected_in=f"library ordinal {ordinal} (out of range)"))
                 continue
             assert isinstance(target, LoadedImage)
-            if not _exported(target, b.symbol, set()):
+            if not _exported(target, b.symbol):
                 self.raw.append(Problem("symbol-not-found", image.rel, symbol=b.symbol,
                                         library=macho.dylibs[ordinal - 1].name if ordinal > 0 else None,
                                         expected_in=target.rel))
@@ -322,30 +326,42 @@ class Process:
         for prefixes, library in SYSTEM_RUNTIME_PREFIXES:
             if symbol.startswith(prefixes) and library in self.system_libs:
                 return True
-        return any(_exported(i, symbol, set(), flat=True) for i in self.images)
+        return any(_exported(i, symbol, flat=True) for i in self.images)
 
 
-def _exported(image: LoadedImage, symbol: str, seen: set, flat: bool = False) -> bool:
+def _exported(image: LoadedImage, symbol: str, flat: bool = False) -> bool:
     """Lookup in `image`, following re-export entries and re-exported libraries. A flat lookup
-    does not assume re-exported system libraries have it (it would then never miss)."""
-    if id(image) in seen:
-        return False
-    seen.add(id(image))
-    entry = image.macho.exports.lookup(symbol)
-    if entry is not None:
-        if not entry.is_reexport:
-            return True
-        ordinal = entry.reexport_ordinal or 0
-        target = image.deps[ordinal - 1] if 1 <= ordinal <= len(image.deps) else None
-        if target == "system":
-            return True
-        return isinstance(target, LoadedImage) and _exported(target, entry.reexport_name or symbol, set(), flat)
-    for ref, target in zip(image.macho.dylibs, image.deps):
-        if ref.kind == "reexport":
-            if target == "system" and not flat:
-                return True  # a re-exported system library: assumed to export it
-            if isinstance(target, LoadedImage) and _exported(target, symbol, seen, flat):
+    does not assume re-exported system libraries have it (it would then never miss).
+
+    Iterative, over (image, name) pairs each tried once: a re-export cycle between two libraries
+    (A re-exports a name from B, B from A) ends as "not exported", never in a RecursionError."""
+    todo: List[Tuple[LoadedImage, str]] = [(image, symbol)]
+    tried: set = set()
+    while todo:
+        current, name = todo.pop()
+        if (id(current), name) in tried:
+            continue
+        tried.add((id(current), name))
+        try:
+            entry = current.macho.exports.lookup(name)
+        except MachOError as exc:  # dyld refuses such an image; a hostile one ends the proof (exit 2)
+            raise UnsafeBinary(current.path, f"its export trie is malformed ({exc})") from None
+        if entry is not None:
+            if not entry.is_reexport:
                 return True
+            ordinal = entry.reexport_ordinal or 0
+            target = current.deps[ordinal - 1] if 1 <= ordinal <= len(current.deps) else None
+            if target == "system":
+                return True
+            if isinstance(target, LoadedImage):
+                todo.append((target, entry.reexport_name or name))
+            continue
+        for ref, target in reversed(list(zip(current.macho.dylibs, current.deps))):
+            if ref.kind == "reexport":
+                if target == "system" and not flat:
+                    return True  # a re-exported system library: assumed to export it
+                if isinstance(target, LoadedImage):
+                    todo.append((target, name))
     return False
 
 

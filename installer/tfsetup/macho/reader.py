@@ -26,7 +26,10 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator, List, Optional, Tuple, Union
+from typing import BinaryIO, Dict, Iterator, List, Optional, Tuple, Union
+
+from tfsetup.limits import (MAX_CHAINED_IMPORTS, MAX_FAT_ARCHS, MAX_LINKEDIT_BYTES, MAX_LOAD_COMMANDS_BYTES,
+                            MAX_NAME_BYTES, MAX_SYMBOL_POOL_BYTES, MAX_ULEB_BYTES, UnsafeBinary, open_binary, over)
 
 FAT_MAGIC = 0xCAFEBABE
 FAT_MAGIC_64 = 0xCAFEBABF
@@ -92,6 +95,11 @@ class MachOError(Exception):
     """The file is not Mach-O, is truncated, or is malformed."""
 
 
+class _Hostile(Exception):
+    """A value past a limit of tfsetup.limits, met where the file's name is not known: the callers that
+    know it turn it into UnsafeBinary (exit 2). Not a ValueError, so no malformed-data handler eats it."""
+
+
 class ArchNotFound(MachOError):
     """The file is Mach-O but holds no slice of the wanted architecture."""
 
@@ -139,14 +147,17 @@ class Binding:
 class ExportTrie:
     """An export trie kept as bytes: `lookup` walks one path like dyld, `__iter__` walks it all."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, path: str = "<export trie>") -> None:
         self.data = data
+        self.path = path
 
     def lookup(self, name: str) -> Optional[Export]:
         try:
             return self._lookup(name)
+        except _Hostile as exc:
+            raise UnsafeBinary(self.path, f"its export trie holds {exc}") from None
         except (IndexError, ValueError) as exc:  # a ULEB or edge running off the end
-            raise MachOError(f"malformed export trie looking up {name}") from exc
+            raise MachOError(f"{self.path}: malformed export trie looking up {name}") from exc
 
     def _lookup(self, name: str) -> Optional[Export]:
         data = self.data
@@ -171,7 +182,7 @@ class ExportTrie:
             p += 1
             next_pos = -1
             for _ in range(children):
-                edge_end = data.index(b"\0", p)
+                edge_end = _nul(data, p)
                 edge = data[p:edge_end]
                 child, p = _uleb(data, edge_end + 1)
                 # dyld takes the first edge that matches whole; some linkers (numpy's libgfortran)
@@ -188,6 +199,14 @@ class ExportTrie:
         return isinstance(name, str) and self.lookup(name) is not None
 
     def __iter__(self) -> Iterator[Export]:
+        try:
+            yield from self._walk()
+        except _Hostile as exc:
+            raise UnsafeBinary(self.path, f"its export trie holds {exc}") from None
+        except (IndexError, ValueError) as exc:
+            raise MachOError(f"{self.path}: malformed export trie") from exc
+
+    def _walk(self) -> Iterator[Export]:
         data = self.data
         if not data:
             return
@@ -205,7 +224,7 @@ class ExportTrie:
             children = data[p]
             p += 1
             for _ in range(children):
-                edge_end = data.index(b"\0", p)
+                edge_end = _nul(data, p)
                 edge = data[p:edge_end]
                 child, p = _uleb(data, edge_end + 1)
                 stack.append((child, prefix + edge))
@@ -241,7 +260,7 @@ PathOrFile = Union[str, Path, BinaryIO]
 def is_macho(path: Union[str, Path]) -> bool:
     """True when the file starts with a Mach-O or fat magic (Java class files excluded)."""
     try:
-        with open(path, "rb") as f:
+        with open_binary(path) as f:  # UnsafeBinary for a FIFO or a device: never a blocking open
             head = f.read(8)
     except OSError:
         return False
@@ -292,7 +311,7 @@ class _opened:
     def __enter__(self) -> BinaryIO:
         if isinstance(self.source, (str, Path)):
             try:
-                self.f = open(self.source, "rb")
+                self.f = open_binary(self.source)  # UnsafeBinary for a FIFO or a device
             except OSError as exc:
                 raise MachOError(f"{self.source}: {exc.strerror}") from exc
             return self.f
@@ -325,8 +344,11 @@ def _magic_kind(head: bytes) -> Optional[str]:
 
 
 def _read_at(f: BinaryIO, offset: int, size: int, name: str) -> bytes:
-    f.seek(offset)
-    data = f.read(size)
+    try:
+        f.seek(offset)
+        data = f.read(size)
+    except (OSError, OverflowError, ValueError) as exc:  # an offset past what the OS can seek to
+        raise MachOError(f"{name}: cannot read {size} bytes at {offset} ({exc})") from None
     if len(data) != size:
         raise MachOError(f"{name}: truncated (wanted {size} bytes at {offset})")
     return data
@@ -348,12 +370,10 @@ def _slices(f: BinaryIO, name: str) -> List[Slice]:
         endian = "<" if struct.unpack("<I", head[:4])[0] in (MH_MAGIC, MH_MAGIC_64) else ">"
         cputype, cpusubtype = struct.unpack(endian + "iI", _read_at(f, 4, 8, name))
         cputype &= 0xFFFFFFFF
-        try:  # not seek(0, 2): in a wheel that would inflate the whole member
-            size = os.fstat(f.fileno()).st_size
-        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-            size = 0  # unknown
-        return [Slice(_arch_name(cputype, cpusubtype), cputype, cpusubtype, 0, size)]
+        return [Slice(_arch_name(cputype, cpusubtype), cputype, cpusubtype, 0, _file_size(f))]
     magic, count = struct.unpack(">II", head)
+    if count > MAX_FAT_ARCHS:
+        raise over(name, "the number of fat slices", count, MAX_FAT_ARCHS)
     wide = magic == FAT_MAGIC_64
     entry = 32 if wide else 20  # fat_arch_64 has 64-bit offset/size and a reserved word
     table = _read_at(f, 8, entry * count, name)
@@ -364,7 +384,20 @@ def _slices(f: BinaryIO, name: str) -> List[Slice]:
         else:
             cputype, cpusubtype, offset, size, _align = struct.unpack_from(">IIIII", table, i * entry)
         slices.append(Slice(_arch_name(cputype, cpusubtype), cputype, cpusubtype, offset, size))
+    total = _file_size(f)
+    for s in slices:
+        if total and s.offset + s.size > total:
+            raise UnsafeBinary(name, f"its {s.arch} slice claims bytes {s.offset:,}-{s.offset + s.size:,} "
+                               f"of a {total:,}-byte file")
     return slices
+
+
+def _file_size(f: BinaryIO) -> int:
+    """The size of a real file; 0 (unknown) for a wheel member (seek(0, 2) would inflate all of it)."""
+    try:
+        return os.fstat(f.fileno()).st_size
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return 0
 
 
 def _choose(slices: List[Slice], arch: str) -> Optional[Slice]:
@@ -391,6 +424,8 @@ def _parse_slice(f: BinaryIO, name: str, sl: Slice, slices: List[Slice], want_ex
     header_size = 32 if magic == MH_MAGIC_64 else 28
     header = _read_at(f, sl.offset, header_size, name)
     _m, _cpu, _sub, filetype, ncmds, sizeofcmds, flags = struct.unpack_from(endian + "7I", header)
+    if sizeofcmds > MAX_LOAD_COMMANDS_BYTES:
+        raise over(name, "the size of its load commands", sizeofcmds, MAX_LOAD_COMMANDS_BYTES)
     cmds = _read_at(f, sl.offset + header_size, sizeofcmds, name)
     image = MachOImage(path=name, arch=sl.arch, slices=slices, filetype=filetype, flags=flags)
     trie_range: Optional[Tuple[int, int]] = None
@@ -431,23 +466,38 @@ def _parse_slice(f: BinaryIO, name: str, sl: Slice, slices: List[Slice], want_ex
             chained = struct.unpack_from(endian + "II", body, 8)
         pos += cmdsize
     if want_exports and trie_range:
-        image.exports = ExportTrie(_read_at(f, sl.offset + trie_range[0], trie_range[1], name))
+        image.exports = ExportTrie(_linkedit(f, sl, trie_range[0], trie_range[1], name, "export trie"), name)
     if want_bindings:
         try:
             for source, off, size in bind_ranges:
                 if size:
-                    data = _read_at(f, sl.offset + off, size, name)
+                    data = _linkedit(f, sl, off, size, name, source.replace("_", "-") + " stream")
                     image.bindings += _bind_opcodes(data, source, lazy=source == "lazy_bind")
             if chained and chained[1]:
-                image.bindings += _chained_imports(_read_at(f, sl.offset + chained[0], chained[1], name), name)
+                data = _linkedit(f, sl, chained[0], chained[1], name, "chained-fixups payload")
+                image.bindings += _chained_imports(data, name)
+        except UnsafeBinary:
+            raise  # a BadInput is a ValueError too: not "malformed"
+        except _Hostile as exc:
+            raise UnsafeBinary(name, f"its binding info holds {exc}") from None
         except (IndexError, ValueError, struct.error, zlib.error) as exc:  # truncated or corrupt streams
             raise MachOError(f"{name}: malformed binding info ({exc})") from exc
     return image
 
 
+def _linkedit(f: BinaryIO, sl: Slice, offset: int, size: int, name: str, what: str) -> bytes:
+    """One linkedit blob, read whole once its size and place are believable."""
+    if size > MAX_LINKEDIT_BYTES:
+        raise over(name, f"its {what}", size, MAX_LINKEDIT_BYTES)
+    if sl.size and offset + size > sl.size:
+        raise UnsafeBinary(name, f"its {what} claims bytes {offset:,}-{offset + size:,} of a {sl.size:,}-byte slice")
+    return _read_at(f, sl.offset + offset, size, name)
+
+
 def _uleb(data: bytes, pos: int) -> Tuple[int, int]:
     result = 0
     shift = 0
+    start = pos
     while True:
         byte = data[pos]  # IndexError on truncation: callers treat it as malformed
         pos += 1
@@ -455,27 +505,37 @@ def _uleb(data: bytes, pos: int) -> Tuple[int, int]:
         if byte < 0x80:
             return result, pos
         shift += 7
+        if pos - start >= MAX_ULEB_BYTES:  # also what keeps a 400 KB number from costing minutes
+            raise _Hostile(f"a ULEB128 number longer than {MAX_ULEB_BYTES} bytes at {start}")
 
 
 def _sleb(data: bytes, pos: int) -> Tuple[int, int]:
     result = 0
     shift = 0
+    start = pos
     while True:
         byte = data[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
         shift += 7
+        if byte >= 0x80 and pos - start >= MAX_ULEB_BYTES:
+            raise _Hostile(f"an SLEB128 number longer than {MAX_ULEB_BYTES} bytes at {start}")
         if byte < 0x80:
             if byte & 0x40:
                 result -= 1 << shift
             return result, pos
 
 
+def _nul(data: bytes, pos: int) -> int:
+    """The NUL ending the name at `pos`; ValueError (malformed) when there is none within the name limit."""
+    return data.index(b"\0", pos, pos + MAX_NAME_BYTES + 1)
+
+
 def _terminal(data: bytes, pos: int, name: str) -> Export:
     flags, p = _uleb(data, pos)
     if flags & EXPORT_SYMBOL_FLAGS_REEXPORT:
         ordinal, p = _uleb(data, p)
-        imported = _cstring(data, p)
+        imported = data[p:_nul(data, p)].decode("utf-8", "surrogateescape")
         return Export(name, flags, ordinal, imported or name)  # "" means the same name
     return Export(name, flags)
 
@@ -539,11 +599,21 @@ def _chained_imports(data: bytes, name: str) -> List[Binding]:
         raise MachOError(f"{name}: chained fixups header truncated")
     (_version, _starts, imports_off, symbols_off, count, imports_format,
      symbols_format) = struct.unpack_from("<7I", data, 0)
+    if count > MAX_CHAINED_IMPORTS:
+        raise _Hostile(f"{count:,} chained imports, more than the {MAX_CHAINED_IMPORTS:,} tfsetup reads")
+    entry = {1: 4, 2: 8, 3: 16}.get(imports_format, 0)
+    if imports_off + count * entry > len(data):
+        raise MachOError(f"{name}: {count} chained imports run past the payload")
     pool = data[symbols_off:]
-    if symbols_format == 1:  # zlib-compressed symbol pool
-        pool = zlib.decompress(pool)
+    if symbols_format == 1:  # zlib-compressed symbol pool: inflated only up to the limit (a bomb stops there)
+        inflater = zlib.decompressobj()
+        pool = inflater.decompress(pool, MAX_SYMBOL_POOL_BYTES + 1)
+        if len(pool) > MAX_SYMBOL_POOL_BYTES:
+            raise _Hostile(f"a symbol pool inflating past {MAX_SYMBOL_POOL_BYTES >> 20} MiB")
     elif symbols_format != 0:
         raise MachOError(f"{name}: unknown chained symbols format {symbols_format}")
+    names: Dict[int, str] = {}  # many imports share a name offset; each name is cut out once
+    budget = MAX_SYMBOL_POOL_BYTES  # bytes of names cut out in all: overlapping offsets cannot multiply it
     out: List[Binding] = []
     for i in range(count):
         if imports_format == 1:  # DYLD_CHAINED_IMPORT: lib_ordinal:8 weak:1 name_offset:23
@@ -560,7 +630,16 @@ def _chained_imports(data: bytes, name: str) -> List[Binding]:
             ordinal = lib - 0x10000 if lib > 0xFFF0 else lib
         else:
             raise MachOError(f"{name}: unknown chained imports format {imports_format}")
-        out.append(Binding(_cstring(pool, name_off), ordinal, bool(weak), "chained"))
+        symbol = names.get(name_off)
+        if symbol is None:
+            end = pool.find(b"\0", name_off, name_off + MAX_NAME_BYTES + 1)
+            if end < 0 and len(pool) - name_off > MAX_NAME_BYTES:
+                raise _Hostile(f"a symbol name longer than {MAX_NAME_BYTES >> 10} KiB")
+            symbol = names[name_off] = pool[name_off:end if end >= 0 else len(pool)].decode("utf-8", "surrogateescape")
+            budget -= len(symbol) + 1
+            if budget < 0:
+                raise _Hostile(f"symbol names adding up to more than {MAX_SYMBOL_POOL_BYTES >> 20} MiB")
+        out.append(Binding(symbol, ordinal, bool(weak), "chained"))
     return out
 
 
