@@ -370,9 +370,12 @@ def prove(
         validate.find_links(find_links)
         validate.env_path(env, "--env")
         validate.input_file(host_file, "--host-file")
+        from tfsetup.output import tty_progress
+
         flags = _flags(tf, python, cpu_only, accelerator, recipe, pre, find_links=tuple(find_links), offline=offline)
-        result = command.run(list(pins or []), platform, macos, env, flags, no_project, host_file, recipes_file,
-                             glibc=glibc)
+        with tty_progress(json_out) as progress:  # a cold cache: 20-35 s of fetching, then reading the files
+            result = command.run(list(pins or []), platform, macos, env, flags, no_project, host_file, recipes_file,
+                                 glibc=glibc, progress=progress)
         _show(json_out, result.to_json(), lambda render: render.render_prove(result))
         return 0 if result.loads else 1
 
