@@ -5,8 +5,10 @@ For each macOS recipe and each Python it has a lock for: fetch the lock's wheels
 recipe's platform, as a Mac at the recipe's min_os would pick them) with uv into a throwaway directory,
 run `tfsetup prove`'s checks over them (every Mach-O's arch slice and minos, every dependency, every
 binding, the Metal plug-in inside TensorFlow's process), and write recipes/proofs/<id>/py3.X.json:
-the verdict, the highest minos of the files, the problems, and for each Mach-O carrying wheel its
-version, tag, sha256 (from the lock) and a digest of the Mach-O bytes that were proven.
+the verdict and problems of what `import tensorflow` loads (macho/startup.py: TensorFlow's own loading
+rules), the highest minos among those files (what min_os must cover), every binary loaded only on
+demand with its minos and when it is loaded (notes, never the verdict), and for each Mach-O carrying
+wheel its version, tag, sha256 (from the lock) and a digest of the Mach-O bytes that were proven.
 
     scripts/prove_recipes.py                 prove all and write the proofs
     scripts/prove_recipes.py --check         re-prove and compare with the committed proofs (exit 1 on a difference)
@@ -45,7 +47,7 @@ from tfsetup.prove import ProveResult, fetch, problem_json, prove_dir  # noqa: E
 from tfsetup.recipes import Recipe, RecipeTable, load_recipes, normalize_name  # noqa: E402
 
 PROOFS = ROOT / "recipes" / "proofs"
-SCHEMA = 1
+SCHEMA = 2  # 2: the verdict is what `import tensorflow` loads; on_demand lists the other binaries
 
 
 def proof_path(recipe_id: str, python: str) -> Path:
@@ -134,6 +136,8 @@ def proof_doc(recipe: Recipe, python: str, result: ProveResult, wheels: Dict[str
         "verdict": "loads" if result.loads else "does-not-load",
         "highest_minos": {"minos": result.highest[0], "file": result.highest[1]} if result.highest else None,
         "problems": [problem_json(p) for p in result.problems],
+        "on_demand": [{"file": f, "minos": m, "when": w} for f, m, w in result.on_demand],
+        "on_demand_problems": [dict(problem_json(p), when=p.when) for p in result.report.on_demand],
         "dyld": result.headline(),
         "checked": {"files": result.report.files_checked, "bindings": result.report.bindings_checked,
                     "dependencies": result.report.dependencies_checked},
@@ -161,7 +165,9 @@ def compare(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
 def summary(doc: Dict[str, Any]) -> str:
     minos = (doc.get("highest_minos") or {}).get("minos")
     kinds = sorted({p["kind"] for p in doc["problems"]})
-    return f"{doc['verdict']}, highest minos {minos}, min_os {doc['macos']}" + (f", {', '.join(kinds)}" if kinds else "")
+    later = sorted({f"{p['file'].split('/')[0]} {p['needs'] or p['kind']}" for p in doc.get("on_demand_problems", [])})
+    return f"{doc['verdict']}, highest minos {minos}, min_os {doc['macos']}" + (f", {', '.join(kinds)}" if kinds else "") \
+        + (f"; on demand: {', '.join(later)}" if later else "")
 
 
 def prune(backend: UvBackend, names: Sequence[str]) -> None:

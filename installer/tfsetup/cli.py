@@ -331,14 +331,15 @@ def prove(
                                      "tensorflow==2.20.0 tensorflow-metal==1.2.0 (needs --platform, --python)."),
     platform: Optional[str] = typer.Option(None, "--platform", metavar="PLATFORM",
                                            help="With PINs: macos-arm64, macos-x86_64, linux-x86_64 or "
-                                           "linux-aarch64."),
+                                           "linux-aarch64. With --env: instead of the platform its files say."),
     macos: Optional[str] = typer.Option(None, "--macos", metavar="X.Y",
                                         help="Judge minimum macOS against this version (default: the host's, "
                                         "else the recipe's min_os)."),
     glibc: Optional[str] = typer.Option(None, "--glibc", metavar="X.Y",
                                         help="Linux: judge GLIBC_ symbol versions against this glibc (default: the "
                                         "recipe's min_glibc, else the host's)."),
-    env: Optional[Path] = typer.Option(None, "--env", metavar="PATH", help="Prove an env already on disk.",
+    env: Optional[Path] = typer.Option(None, "--env", metavar="PATH", help="Prove an env already on disk, as the "
+                                       "platform its files say (wheel tags, interpreter, binaries).",
                                        file_okay=False),
     host_file: Optional[Path] = HOST_FILE_OPT,
     tf: Optional[str] = TF_OPT,
@@ -370,9 +371,12 @@ def prove(
         validate.find_links(find_links)
         validate.env_path(env, "--env")
         validate.input_file(host_file, "--host-file")
+        from tfsetup.output import tty_progress
+
         flags = _flags(tf, python, cpu_only, accelerator, recipe, pre, find_links=tuple(find_links), offline=offline)
-        result = command.run(list(pins or []), platform, macos, env, flags, no_project, host_file, recipes_file,
-                             glibc=glibc)
+        with tty_progress(json_out) as progress:  # a cold cache: 20-35 s of fetching, then reading the files
+            result = command.run(list(pins or []), platform, macos, env, flags, no_project, host_file, recipes_file,
+                                 glibc=glibc, progress=progress)
         _show(json_out, result.to_json(), lambda render: render.render_prove(result))
         return 0 if result.loads else 1
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional
 
 from tfsetup.credentials import redact
 
@@ -52,3 +53,28 @@ def console():
         else:  # piped or captured: no hard line breaks in the middle of ids and paths
             _console = Console(highlight=False, width=200, soft_wrap=True, file=out)
     return _console
+
+
+@contextmanager
+def tty_progress(json_out: bool) -> Iterator[Optional[Callable[[str], None]]]:
+    """One spinner line on stderr that each message replaces, while a long step runs (prove: fetching,
+    reading), on a terminal only, like install's stages (stage_progress): with --json, or when stderr is
+    not a terminal, nothing (None). The line is cleared when the step ends: the report follows."""
+    if json_out or not sys.stderr.isatty():
+        yield None
+        return
+    import shutil
+
+    from rich.console import Console
+
+    status = Console(stderr=True).status("working ...")
+    status.start()
+
+    def say(text: str) -> None:
+        room = shutil.get_terminal_size().columns - 4
+        status.update(text if len(text) <= room else text[:max(room - 3, 10)] + "...")
+
+    try:
+        yield say
+    finally:
+        status.stop()

@@ -16,15 +16,16 @@ import os
 import re
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.backends.base import Backend, BackendError, PackageSource
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError, index_unreachable
 from tfsetup.macho.dyld import (PLUGIN_DIR, TF_CORE, TF_DLOPEN_CALLER, Problem, Process, Report, check_env,
-                                dyld_message, highest_minos, iter_macho_files)
-from tfsetup.macho.reader import version_tuple
+                                dyld_message, headers_by_file, iter_macho_files, on_demand_files)
+from tfsetup.macho.reader import MH_EXECUTE, MachOError, read_macho, version_tuple
+from tfsetup.macho.startup import startup_rules
 from tfsetup.platforms import UV_PLATFORMS, deployment_target
 from tfsetup.recipes import Recipe, RecipeTable, normalize_name
 
@@ -33,9 +34,11 @@ ARCHS = {"macos-arm64": "arm64", "macos-x86_64": "x86_64"}
 # What dyld meets first decides the line a Mac would print: a refused image before a missing library
 # before a missing symbol.
 KIND_ORDER = ("wrong-arch", "macos-too-old", "library-not-loaded", "symbol-not-found", "symbol-not-found-flat")
+_LOCK_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^]]*\])?==")
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][0-9A-Za-z.+!-]*)$")
 _MACOS = re.compile(r"^\d+(\.\d+){0,2}$")
 _PY = re.compile(r"^3\.\d+$")
+Progress = Callable[[str], None]  # a line as each long step starts (a spinner on a terminal: render.tty_progress)
 
 
 @dataclass
@@ -48,7 +51,8 @@ class ProveResult:
     report: Report
     seconds: float
     subject: str  # "lock recipes/locks/<id>/py3.11.txt", "pins", "env PATH"
-    highest: Optional[Tuple[str, str]] = None  # (minos, file) of the file needing the newest macOS
+    highest: Optional[Tuple[str, str]] = None  # (minos, file) of what `import tensorflow` loads needing the newest macOS
+    on_demand: List[Tuple[str, Optional[str], str]] = field(default_factory=list)  # (file, minos, when)
     fix: Optional[str] = None
     notes: List[str] = field(default_factory=list)
 
@@ -75,7 +79,9 @@ class ProveResult:
                 # extensions
                 "subject": self.subject, "macos_from": self.macos_from,
                 "highest_minos": {"minos": self.highest[0], "file": self.highest[1]} if self.highest else None,
-                "dyld": self.headline(), "fix": self.fix, "notes": list(self.notes)}
+                "dyld": self.headline(), "fix": self.fix, "notes": list(self.notes),
+                "on_demand": [{"file": f, "minos": m, "when": w} for f, m, w in self.on_demand],
+                "on_demand_problems": [dict(problem_json(p), when=p.when) for p in self.report.on_demand]}
 
 
 def problem_json(p: Problem) -> Dict[str, Any]:
@@ -139,10 +145,14 @@ def check_python(value: Optional[str]) -> str:
 # the edge: fetching wheels
 
 def fetch(backend: Backend, directory: Path, python: str, platform: str, source: PackageSource,
-          lock: Optional[Path] = None, pins: Sequence[str] = (), macos: Optional[str] = None) -> None:
+          lock: Optional[Path] = None, pins: Sequence[str] = (), macos: Optional[str] = None,
+          progress: Optional[Progress] = None) -> None:
     """Unpack the wheels into `directory`; TfsetupError exit 4 when they cannot be had. With `macos`, the
     wheels `install` would pick on that macOS (a lock may list a macosx_11_0 and a macosx_14_0 numpy)."""
     from tfsetup.backends._proc import run_step
+
+    if progress is not None:
+        progress(fetching(platform, python, lock, pins))
 
     env = dict(source.env())
     if macos:
@@ -153,6 +163,26 @@ def fetch(backend: Backend, directory: Path, python: str, platform: str, source:
     except BackendError as exc:
         raise TfsetupError(f"cannot fetch the wheels to prove: {exc.message}", EXIT_CANNOT_FETCH,
                            fix=fetch_fix(exc.message, source, python, platform)) from None
+
+
+def fetching(platform: str, python: str, lock: Optional[Path], pins: Sequence[str]) -> str:
+    count = len(pins) if lock is None else sum(
+        1 for line in lock.read_text(encoding="utf-8", errors="replace").splitlines() if _LOCK_PIN.match(line))
+    return f"fetching {count} wheel{'s' if count != 1 else ''} for {platform}, Python {python} (the uv cache keeps them) ..."
+
+
+def reading(site: Path) -> str:
+    """'reading N files of M distributions' (their RECORDs: no walk of the tree before the real one)."""
+    files = 0
+    dists = 0
+    for record in site.glob("*.dist-info/RECORD"):
+        dists += 1
+        try:
+            with open(record, "rb") as fh:
+                files += sum(1 for _ in fh)
+        except OSError:
+            continue
+    return f"reading {files:,} files of {dists} distribution{'s' if dists != 1 else ''} ..."
 
 
 def fetch_fix(message: str, source: PackageSource, python: str, platform: str) -> str:
@@ -174,7 +204,12 @@ def check_loads(root: Path, arch: str, macos: Optional[str], full: bool = True) 
     """Every Mach-O file (arch slice, minos, dependencies: check_env), TensorFlow's images loaded as
     `import tensorflow` does, then each plug-in dlopen()ed the way TF does it; with `full` every other
     Mach-O file is loaded and bound too (every two-level binding checked). Without it only the
-    plug-ins' bindings are: the fast pass of doctor."""
+    plug-ins' bindings are: the fast pass of doctor.
+
+    What `import tensorflow` loads decides (Report.problems); a problem of a file it loads only on
+    demand (macho/startup.py: TF's own rules) goes to Report.on_demand with Problem.when saying when.
+    prove and doctor both judge through here: one notion of on-demand."""
+    rules = startup_rules(root)
     files = check_env(root, arch, macos)
     process = Process(root, arch, macos)
     if (root / TF_CORE).is_file():
@@ -182,11 +217,22 @@ def check_loads(root: Path, arch: str, macos: Optional[str], full: bool = True) 
         loader = process.image(TF_DLOPEN_CALLER) or core
         for plugin in sorted((root / PLUGIN_DIR).glob("*.dylib")):
             process.dlopen(plugin, caller=loader)
+    headers = headers_by_file(root, arch) if full else {}
+    later: List[str] = []
     if full:
         refused = {p.file for p in files.problems if p.kind == "wrong-arch"}
         for path in iter_macho_files(root):
-            if os.path.relpath(path, process.root) not in refused and process.image(path) is None:
-                process.dlopen(path)
+            rel = os.path.relpath(path, process.root)
+            if rel in refused or process.image(path) is not None:
+                continue
+            if rules.on_demand(rel, headers.get(rel, (None, None))[1]) is not None:
+                later.append(path)  # loaded after the start-up closure is known
+                continue
+            process.dlopen(path)
+    startup = {i.rel for i in process.images if i.macho.filetype != MH_EXECUTE}
+    for path in later:
+        if process.image(path) is None:
+            process.dlopen(path)
     loaded = process.report()
     merged = list(files.problems)
     seen = {key(p) for p in merged}
@@ -199,9 +245,26 @@ def check_loads(root: Path, arch: str, macos: Optional[str], full: bool = True) 
         if key(p) not in seen:
             merged.append(p)
             seen.add(key(p))
-    return Report(root=files.root, arch=arch, macos=macos, problems=ordered(merged), loaded=loaded.loaded,
+    kept: List[Problem] = []
+    on_demand: List[Problem] = []
+    for p in merged:
+        when = None if p.file in startup else rules.on_demand(p.file, _filetype(root, p.file, arch, headers))
+        if when is None:
+            kept.append(p)
+        else:
+            on_demand.append(replace(p, when=when))
+    return Report(root=files.root, arch=arch, macos=macos, problems=ordered(kept), loaded=loaded.loaded,
                   files_checked=files.files_checked, bindings_checked=loaded.bindings_checked,
-                  dependencies_checked=files.dependencies_checked)
+                  dependencies_checked=files.dependencies_checked, on_demand=ordered(on_demand))
+
+
+def _filetype(root: Path, rel: str, arch: str, headers: Dict[str, Tuple[Optional[str], int]]) -> Optional[int]:
+    if rel in headers:
+        return headers[rel][1]
+    try:
+        return read_macho(str(root / rel), arch, exports=False, bindings=False).filetype
+    except (MachOError, OSError):
+        return None
 
 
 def key(p: Problem) -> Tuple[str, str, Optional[str]]:
@@ -220,32 +283,57 @@ def installed(site: Path) -> Dict[str, str]:
 
 def prove_dir(site: Path, platform: str, python: str, macos: Optional[str], macos_from: str, subject: str,
               table: Optional[RecipeTable], started: float, packages: Optional[Dict[str, str]] = None,
-              full: bool = True) -> ProveResult:
+              full: bool = True, progress: Optional[Progress] = None) -> ProveResult:
+    if progress is not None:
+        progress(reading(site))
     report = check_loads(site, arch_of(platform), macos, full)
+    highest, later = on_demand_files(site, arch_of(platform))
     result = ProveResult(platform, python, macos, macos_from, packages if packages is not None else installed(site),
-                         report, 0.0, subject, highest=highest_minos(site, arch_of(platform)))
+                         report, 0.0, subject, highest=highest, on_demand=later)
     result.fix = fix_for(result, table)
     if macos is None and result.highest:
         result.notes.append(f"minimum macOS not judged (no --macos, host file or recipe): these files need "
                             f"macOS {result.highest[0]} or newer ({result.highest[1]})")
+    result.notes += on_demand_notes(result)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def on_demand_notes(result: ProveResult) -> List[str]:
+    """One line per binary `import tensorflow` does not load that would not load when asked for (or, with
+    no macOS judged, that needs a newer macOS than what it loads): never a failure, said all the same."""
+    arch = arch_of(result.platform)
+    notes: List[str] = []
+    for p in result.report.on_demand:
+        if p.kind == "macos-too-old":
+            notes.append(f"{p.file} is {p.when}, needs macOS {p.needs}")
+        elif p.kind == "wrong-arch":
+            notes.append(f"{p.file} is {p.when}, has no {arch} slice ({p.have})")
+        else:
+            notes.append(f"{p.file} is {p.when}, and then fails: {p.kind} {p.library or p.symbol or ''}".rstrip())
+    if result.macos is None:
+        floor = result.highest[0] if result.highest else "0"
+        notes += [f"{file} is {when}, needs macOS {minos}" for file, minos, when in result.on_demand
+                  if minos and version_tuple(minos) > version_tuple(floor)]
+    return notes
 
 
 def fetch_and_prove(backend: Backend, platform: str, python: str, macos: Optional[str], macos_from: str,
                     subject: str, source: PackageSource, table: Optional[RecipeTable],
                     lock: Optional[Path] = None, pins: Sequence[str] = (), keep: Optional[Path] = None,
-                    full: bool = True) -> ProveResult:
+                    full: bool = True, progress: Optional[Progress] = None) -> ProveResult:
     """Fetch into a throwaway directory (or `keep`), prove, clean up."""
     started = time.perf_counter()
     arch_of(platform)
     if keep is not None:
-        fetch(backend, keep, python, platform, source, lock, pins, macos)
-        return prove_dir(keep, platform, python, macos, macos_from, subject, table, started, full=full)
+        fetch(backend, keep, python, platform, source, lock, pins, macos, progress)
+        return prove_dir(keep, platform, python, macos, macos_from, subject, table, started, full=full,
+                         progress=progress)
     with tempfile.TemporaryDirectory(prefix="tfsetup-prove-") as tmp:
         site = Path(tmp) / "site-packages"
-        fetch(backend, site, python, platform, source, lock, pins, macos)
-        return prove_dir(site, platform, python, macos, macos_from, subject, table, started, full=full)
+        fetch(backend, site, python, platform, source, lock, pins, macos, progress)
+        return prove_dir(site, platform, python, macos, macos_from, subject, table, started, full=full,
+                         progress=progress)
 
 
 def find_site_packages(env: Path) -> Tuple[Path, Optional[str]]:

@@ -26,7 +26,7 @@ from tfsetup.backends.base import Backend, BackendError, PackageSource
 from tfsetup.elfcheck.ld import Problem, Report, check_env
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.platforms import DEFAULT_GLIBC, uv_python_platform
-from tfsetup.prove import EXIT_CANNOT_FETCH, fetch_fix, installed
+from tfsetup.prove import EXIT_CANNOT_FETCH, Progress, fetch_fix, fetching, installed, reading
 
 MACHINES = {"linux-x86_64": "x86_64", "linux-aarch64": "aarch64"}
 SHOWN = ("tensorflow", "tensorflow-cpu", "numpy")
@@ -116,7 +116,10 @@ def judged_glibc(glibc: Optional[str], recipe, facts) -> Tuple[Optional[str], st
 
 
 def prove_dir(site: Path, platform: str, python: str, glibc: Optional[str], glibc_from: str, subject: str,
-              started: float, packages: Optional[Dict[str, str]] = None) -> LinuxProveResult:
+              started: float, packages: Optional[Dict[str, str]] = None,
+              progress: Optional[Progress] = None) -> LinuxProveResult:
+    if progress is not None:
+        progress(reading(site))
     report = check_env(site, MACHINES[platform], glibc)
     result = LinuxProveResult(platform, python, glibc, glibc_from,
                               packages if packages is not None else installed(site), report, 0.0, subject)
@@ -129,10 +132,14 @@ def prove_dir(site: Path, platform: str, python: str, glibc: Optional[str], glib
 
 
 def fetch(backend: Backend, directory: Path, python: str, platform: str, manylinux: str,
-          source: PackageSource, lock: Optional[Path] = None, pins: Sequence[str] = ()) -> None:
+          source: PackageSource, lock: Optional[Path] = None, pins: Sequence[str] = (),
+          progress: Optional[Progress] = None) -> None:
     """The wheels a glibc-`manylinux` machine would pick, unpacked into `directory` (exit 4 when they
     cannot be had)."""
     from tfsetup.backends._proc import run_step
+
+    if progress is not None:
+        progress(fetching(platform, python, lock, pins))
 
     uv_platform = uv_python_platform("linux", MACHINES[platform], manylinux)
     try:
@@ -146,15 +153,15 @@ def fetch(backend: Backend, directory: Path, python: str, platform: str, manylin
 def fetch_and_prove(backend: Backend, platform: str, python: str, glibc: Optional[str], glibc_from: str,
                     subject: str, source: PackageSource, manylinux: Optional[str] = None,
                     lock: Optional[Path] = None, pins: Sequence[str] = (),
-                    keep: Optional[Path] = None) -> LinuxProveResult:
+                    keep: Optional[Path] = None, progress: Optional[Progress] = None) -> LinuxProveResult:
     """Fetch for glibc `manylinux` (default: the judged glibc, else DEFAULT_GLIBC) into a throwaway
     directory (or `keep`), prove, clean up."""
     started = time.perf_counter()
     manylinux = manylinux or glibc or DEFAULT_GLIBC
     if keep is not None:
-        fetch(backend, keep, python, platform, manylinux, source, lock, pins)
-        return prove_dir(keep, platform, python, glibc, glibc_from, subject, started)
+        fetch(backend, keep, python, platform, manylinux, source, lock, pins, progress)
+        return prove_dir(keep, platform, python, glibc, glibc_from, subject, started, progress=progress)
     with tempfile.TemporaryDirectory(prefix="tfsetup-prove-") as tmp:
         site = Path(tmp) / "site-packages"
-        fetch(backend, site, python, platform, manylinux, source, lock, pins)
-        return prove_dir(site, platform, python, glibc, glibc_from, subject, started)
+        fetch(backend, site, python, platform, manylinux, source, lock, pins, progress)
+        return prove_dir(site, platform, python, glibc, glibc_from, subject, started, progress=progress)

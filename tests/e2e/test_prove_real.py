@@ -149,3 +149,46 @@ def test_the_readme_transcript_is_what_prove_prints():
     printed = proc.stdout.splitlines()
     assert printed[:-1] == shown[:-1]  # all but the timing line, word for word
     assert re.sub(r"in [0-9.]+ s", "", printed[-1]) == re.sub(r"in [0-9.]+ s", "", shown[-1])
+
+
+# --- issue 18: what loads decides; an env is proven as the platform its files say --------------------
+
+GCS = "tensorflow_io_gcs_filesystem/core/python/ops/libtensorflow_io_gcs_filesystem.so"
+
+
+@pytest.mark.parametrize("macos", ["12.1", "13.6"])
+def test_the_default_metal_lock_loads_on_macos_12_1_and_13_6(macos):
+    """tensorflow-io-gcs-filesystem 0.37 (in the Python 3.9-3.11 locks) needs macOS 14.0, and TF loads it only
+    with TF_USE_MODULAR_FILESYSTEM=1: a note, not a failure."""
+    proc = run_tfsetup("prove", "--host-file", M1, "--python", "3.9", "--macos", macos)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("loads: tensorflow 2.19.1 + tensorflow-metal 1.2.0")
+    assert f"note: {GCS} is loaded only with TF_USE_MODULAR_FILESYSTEM=1, needs macOS 14.0" in proc.stdout
+
+
+def _here() -> str:
+    import platform
+
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower(), platform.machine().lower())
+
+
+def test_prove_env_proves_a_linux_env_as_linux_and_names_the_wrong_arch_wheel(tmp_path):
+    other = "aarch64" if _here() == "x86_64" else "x86_64"
+    env = tmp_path / "linux"
+    uv("venv", "--quiet", "--python", "3.11", str(env))
+    uv("pip", "install", "--quiet", "--python", str(env / "bin" / "python"), "--python-platform",
+       f"{other}-unknown-linux-gnu", "--no-deps", NUMPY)
+    proc = run_tfsetup("prove", "--env", str(env), "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    doc = json_out(proc)
+    assert doc["platform"] == f"linux-{_here()}" and doc["loads"] is False and doc["checked"]["files"] > 0
+    assert doc["problems"] and all(p["kind"] == "wrong-arch" and p["file"].startswith("numpy") for p in doc["problems"])
+
+
+def test_prove_env_reads_a_mac_shaped_envs_platform_and_refuses_a_proof_of_nothing(tmp_path):
+    env = mac_env(tmp_path / "mac219", "tensorflow==2.19.1", "tensorflow-metal==1.2.0", NUMPY)
+    doc = json_out(run_tfsetup("prove", "--env", str(env), "--macos", "14.4", "--json"))
+    assert doc["platform"] == "macos-arm64" and doc["loads"] is True and doc["checked"]["files"] > 60
+    proc = run_tfsetup("prove", "--env", str(env), "--platform", "linux-x86_64", "--json")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "holds tensorflow 2.19.1 but no ELF file for linux-x86_64" in json_out(proc)["error"]

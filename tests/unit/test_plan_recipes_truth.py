@@ -125,13 +125,16 @@ def test_doctor_macos_too_old_names_the_binaries_minimum():
 def test_doctor_on_demand_binaries_over_the_macos_are_a_warning_not_a_broken_env():
     from tfsetup.macho.dyld import Problem, Report
 
+    # check_loads (prove.py) files a problem of an on-demand file under Report.on_demand, with when it loads
+    # (macho/startup.py; tests/unit/test_prove_startup.py builds a real one): doctor reads that, no list of its own.
     gcs = Problem("macos-too-old", "tensorflow_io_gcs_filesystem/core/python/ops/libtensorflow_io_gcs_filesystem.so",
-                  needs="14.0", have="13.6")
+                  needs="14.0", have="13.6", when="loaded only with TF_USE_MODULAR_FILESYSTEM=1")
     core = Problem("macos-too-old", "tensorflow/python/_pywrap_tensorflow_internal.so", needs="14.0", have="13.6")
     env = mac_stack(tf="2.19.1", metal="1.2.0")
-    only_gcs = replace(env, loader=Report(root="/env", arch="arm64", macos="13.6", problems=[gcs]))
+    only_gcs = replace(env, loader=Report(root="/env", arch="arm64", macos="13.6", on_demand=[gcs]))
     finding = by_id(diagnose(only_gcs, mac("13.6"), TABLE), "macos-too-old")
     assert finding.severity == "warning" and "`import tensorflow` works" in finding.message
-    both = replace(env, loader=Report(root="/env", arch="arm64", macos="13.6", problems=[gcs, core]))
+    assert "TF_USE_MODULAR_FILESYSTEM=1" in finding.message
+    both = replace(env, loader=Report(root="/env", arch="arm64", macos="13.6", problems=[core], on_demand=[gcs]))
     finding = by_id(diagnose(both, mac("13.6"), TABLE), "macos-too-old")
     assert finding.severity == "error" and any("_pywrap_tensorflow_internal" in e for e in finding.evidence)

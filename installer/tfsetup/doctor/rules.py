@@ -30,10 +30,6 @@ from tfsetup.record import lock_pins, verification_state
 from tfsetup.verify import longer_timeout
 from tfsetup.recipes import TF_DISTRIBUTIONS, Incompatible, Recipe, RecipeTable, normalize_name
 
-# Packages whose binaries `import tensorflow` never loads (recipes/proofs/ shows they may need a newer
-# macOS than the recipe; the rows' notes say so): tensorflow-io-gcs-filesystem is loaded only with
-# TF_USE_MODULAR_FILESYSTEM=1, tensorboard-data-server's program only by TensorBoard.
-ON_DEMAND = ("tensorflow_io_gcs_filesystem/", "tensorboard_data_server/")
 ROSETTA_URL = "https://developer.apple.com/documentation/apple-silicon/about-the-rosetta-translation-environment"
 TF_INSTALL_URL = "https://www.tensorflow.org/install/pip"
 METAL_URL = "https://developer.apple.com/metal/tensorflow-plugin"
@@ -240,7 +236,7 @@ def _plugins_load(env: EnvFacts) -> bool:
 def _loader(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
     """What dyld would refuse, read from the installed files (EnvFacts.loader): the binaries decide."""
     report = env.loader
-    if report is None or report.ok:
+    if report is None or (report.ok and not report.on_demand):
         return []
     out: List[Finding] = []
     plugin = [p for p in report.problems if p.kind in LOAD_KINDS and p.file.startswith(PLUGIN_PREFIX)]
@@ -280,16 +276,18 @@ def _loader(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]
             f"{len(wrong)} installed binaries have no {report.arch} code (first: {wrong[0].file}).",
             "Reinstall the env's packages for this Mac's architecture (`tfsetup install PATH --force`).",
             tuple(f"{p.file}: {p.have}" for p in wrong[:5])))
-    too_old = [p for p in report.problems if p.kind == "macos-too-old"]
-    old = [p for p in too_old if not p.file.startswith(ON_DEMAND)]
-    on_demand = [p for p in too_old if p.file.startswith(ON_DEMAND)]
+    # Report.problems is what `import tensorflow` loads; Report.on_demand the files it loads only on demand,
+    # by TensorFlow's own rules (macho/startup.py, through prove.check_loads: the one home of that rule).
+    old = [p for p in report.problems if p.kind == "macos-too-old"]
+    on_demand = [p for p in report.on_demand if p.kind == "macos-too-old"]
     if on_demand and not old:  # never loaded by `import tensorflow`: a limit on one feature, not a broken env
+        need = max((p.needs or "0" for p in on_demand), key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit()))
         out.append(Finding(
             "macos-too-old", "warning",
-            f"Files loaded only on demand need macOS {on_demand[0].needs}, newer than this Mac's {report.macos}: "
-            "`import tensorflow` works; the feature that loads them does not (tensorflow-io-gcs-filesystem: "
-            "gs:// paths with TF_USE_MODULAR_FILESYSTEM=1; tensorboard-data-server: TensorBoard's fast loader).",
-            f"Update macOS to {on_demand[0].needs} if you need that feature; nothing else to do.",
+            f"Files loaded only on demand need macOS {need}, newer than this Mac's {report.macos}: "
+            "`import tensorflow` works; what loads them does not ("
+            + "; ".join(f"{p.file}: {p.when}" for p in on_demand[:3]) + ").",
+            f"Update macOS to {need} if you need that feature; nothing else to do.",
             tuple(_dyld_line(p) for p in on_demand[:5])))
     if old:
         need = max((p.needs or "0" for p in old), key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit()))

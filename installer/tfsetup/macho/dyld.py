@@ -31,6 +31,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from tfsetup.limits import MAX_LOAD_DEPTH, UnsafeBinary, over
 
+from .startup import PLUGIN_DIR, startup_rules
 from .reader import (ORDINAL_FLAT_LOOKUP, ORDINAL_SELF, ArchNotFound,
                      MachOError, MachOImage, is_macho, read_macho, version_tuple)
 
@@ -46,7 +47,6 @@ SYSTEM_RUNTIME_PREFIXES = (
 )
 TF_DLOPEN_CALLER = "tensorflow/libtensorflow_framework.2.dylib"  # tsl's LoadDynamicLibrary lives here
 TF_CORE = "tensorflow/python/_pywrap_tensorflow_internal.so"
-PLUGIN_DIR = "tensorflow-plugins"
 PROBLEM_KINDS = ("library-not-loaded", "symbol-not-found", "symbol-not-found-flat", "wrong-arch",
                  "macos-too-old")
 MAX_EXAMPLES = 5
@@ -70,12 +70,16 @@ class Problem:
     count: int = 1  # how many symbols (or libraries) this group covers
     examples: List[str] = field(default_factory=list)  # a few symbols of the group
     tried: List[Tuple[str, str]] = field(default_factory=list)  # library-not-loaded: (path, why)
+    when: Optional[str] = None  # a file `import tensorflow` does not load: when it is (macho/startup.py)
 
     def to_json(self) -> Dict[str, Any]:
-        return {"kind": self.kind, "file": self.file, "library": self.library, "symbol": self.symbol,
-                "expected_in": self.expected_in, "needs": self.needs, "have": self.have,
-                "count": self.count, "examples": list(self.examples),
-                "tried": [{"path": path, "why": why} for path, why in self.tried]}
+        doc = {"kind": self.kind, "file": self.file, "library": self.library, "symbol": self.symbol,
+               "expected_in": self.expected_in, "needs": self.needs, "have": self.have,
+               "count": self.count, "examples": list(self.examples),
+               "tried": [{"path": path, "why": why} for path, why in self.tried]}
+        if self.when is not None:
+            doc["when"] = self.when
+        return doc
 
 
 @dataclass
@@ -83,8 +87,10 @@ class Report:
     root: str
     arch: str
     macos: Optional[str]
-    problems: List[Problem] = field(default_factory=list)
+    problems: List[Problem] = field(default_factory=list)  # in what `import tensorflow` loads: ok decides
     loaded: List[str] = field(default_factory=list)  # load order (relative, or the system name)
+    # problems of files loaded only on demand (Problem.when says when): notes, never a failure
+    on_demand: List[Problem] = field(default_factory=list)
     files_checked: int = 0
     bindings_checked: int = 0
     dependencies_checked: int = 0
@@ -96,6 +102,7 @@ class Report:
     def to_json(self) -> Dict[str, Any]:
         return {"root": self.root, "arch": self.arch, "macos": self.macos, "ok": self.ok,
                 "problems": [p.to_json() for p in self.problems], "loaded": list(self.loaded),
+                "on_demand": [p.to_json() for p in self.on_demand],
                 "files_checked": self.files_checked, "bindings_checked": self.bindings_checked,
                 "dependencies_checked": self.dependencies_checked}
 
@@ -373,7 +380,7 @@ def group(raw: Sequence[Problem]) -> List[Problem]:
         g = groups.get(key)
         if g is None:
             g = groups[key] = Problem(p.kind, p.file, p.library, p.symbol, p.expected_in, p.needs,
-                                      p.have, 0, [], list(p.tried))
+                                      p.have, 0, [], list(p.tried), p.when)
         g.count += 1
         if p.symbol and len(g.examples) < MAX_EXAMPLES and p.symbol not in g.examples:
             g.examples.append(p.symbol)
@@ -466,17 +473,24 @@ def iter_macho_files(root: PathLike) -> Iterator[str]:
                 yield path
 
 
+def headers_by_file(root: PathLike, arch: str = "arm64") -> Dict[str, Tuple[Optional[str], int]]:
+    """(minos, filetype) of each Mach-O file (with the `arch` slice) under a directory."""
+    result: Dict[str, Tuple[Optional[str], int]] = {}
+    for file in iter_macho_files(root):
+        try:
+            image = read_macho(file, arch, exports=False, bindings=False)
+        except MachOError:
+            continue
+        result[os.path.relpath(file, str(root))] = (image.minos, image.filetype)
+    return result
+
+
 def minos_by_file(path: PathLike, arch: str = "arm64") -> Dict[str, Optional[str]]:
     """minos of each Mach-O file (with the `arch` slice) in a directory or a wheel (.whl/.zip)."""
     result: Dict[str, Optional[str]] = {}
     path = Path(path)
     if path.is_dir():
-        for file in iter_macho_files(path):
-            try:
-                result[os.path.relpath(file, path)] = read_macho(file, arch, exports=False, bindings=False).minos
-            except MachOError:
-                continue
-        return result
+        return {rel: minos for rel, (minos, _type) in headers_by_file(path, arch).items()}
     with zipfile.ZipFile(path) as wheel:
         for info in wheel.infolist():
             if info.is_dir() or os.path.splitext(info.filename)[1] in TEXT_SUFFIXES:
@@ -498,5 +512,21 @@ def highest_minos(path: PathLike, arch: str = "arm64") -> Optional[Tuple[str, st
     return best
 
 
-__all__ = ["LoadedImage", "Problem", "Report", "Process", "check_env", "dyld_message", "group", "highest_minos",
-           "iter_macho_files", "minos_by_file", "prove_plugins", "PROBLEM_KINDS", "is_macho"]
+def on_demand_files(site: PathLike, arch: str) -> Tuple[Optional[Tuple[str, str]], List[Tuple[str, Optional[str], str]]]:
+    """(the (minos, file) needing the newest macOS among what `import tensorflow` loads,
+    [(file, minos, when)] of every binary it loads only on demand)."""
+    rules = startup_rules(site)
+    best: Optional[Tuple[str, str]] = None
+    later: List[Tuple[str, Optional[str], str]] = []
+    for rel, (minos, filetype) in sorted(headers_by_file(site, arch).items()):
+        when = rules.on_demand(rel, filetype)
+        if when is not None:
+            later.append((rel, minos, when))
+        elif minos and (best is None or version_tuple(minos) > version_tuple(best[0])):
+            best = (minos, rel)
+    return best, later
+
+
+__all__ = ["LoadedImage", "Problem", "Report", "Process", "check_env", "dyld_message", "group", "headers_by_file",
+           "highest_minos",
+           "iter_macho_files", "minos_by_file", "on_demand_files", "prove_plugins", "PROBLEM_KINDS", "is_macho"]
