@@ -35,7 +35,8 @@ def macho_thin(cputype: int) -> bytes:
 
 def macho_fat(*cputypes: int) -> bytes:
     head = struct.pack(">II", 0xCAFEBABE, len(cputypes))
-    return head + b"".join(struct.pack(">IIIII", c, 0, 4096 * (i + 1), 64, 12) for i, c in enumerate(cputypes))
+    head += b"".join(struct.pack(">IIIII", c, 0, 4096 * (i + 1), 64, 12) for i, c in enumerate(cputypes))
+    return head.ljust(4096 * len(cputypes) + 64, b"\0")  # each slice inside the file, as in a real one
 
 
 X86_64, AARCH64 = 62, 183

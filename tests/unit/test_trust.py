@@ -181,6 +181,15 @@ NOT_STEERING = {
     "macho.reader:is_macho": "binaries, as above",
     "macho.reader:_opened.__enter__": "binaries, as above",
     "macho.dyld:minos_by_file": "a wheel's binaries, as above",
+    "inputs:open_input": "the bounded primitives",
+    "limits:open_binary": "the binary readers' primitive (non-blocking, regular files only)",
+    "doctor.files:_native": "binaries' headers, judged (arch), never obeyed",
+    "doctor.files:check_distribution": "the env's RECORD files, compared with the files on disk",
+    "commands.prove:_interpreter": "pyvenv.cfg of the env being proven: names its platform, judged, never obeyed",
+    "commands.prove:_wheel_platforms": "WHEEL files of the env being proven: its platform, judged",
+    "macho.startup:startup_rules": "the env's tensorflow/__init__.py, read as text to learn what it loads; never run",
+    "prove:fetching": "the lock or pins being proven, counted for the progress line",
+    "prove:reading": "RECORD files of the tree being proven, counted for the progress line",
 }
 
 

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from tfsetup.elfcheck.reader import HEADER_BYTES, MAGIC as ELF_MAGIC, ElfError, parse_header
+from tfsetup.errors import BadInput
+from tfsetup.inputs import open_input
+from tfsetup.limits import UnsafeBinary, open_binary
 from tfsetup.macho.reader import MachOError, is_macho, read_slices
 
 MAX_RECORD_BYTES = 64 << 20  # TensorFlow's RECORD is ~1.5 MB
@@ -84,17 +87,17 @@ def _native(full: str, rel: str, mode: int) -> Optional[NativeFile]:
     if not (NATIVE_NAME.search(rel) or (mode & stat.S_IXUSR and "." not in rel.rsplit("/", 1)[-1])):
         return None
     try:
-        with open(full, "rb") as handle:
+        with open_binary(full) as handle:  # never blocks on a FIFO planted under a library's name
             head = handle.read(HEADER_BYTES)
             if head[:4] == ELF_MAGIC:
                 return NativeFile(rel, "elf", (parse_header(head).machine,))
-    except (OSError, ElfError):
-        return None
+    except (OSError, ElfError, UnsafeBinary):
+        return None  # not a regular file: RECORD's size check names it
     if not is_macho(full):
         return None  # a script, or a linker script named .so
     try:
         return NativeFile(rel, "macho", tuple(s.arch for s in read_slices(full)))
-    except (OSError, MachOError):
+    except (OSError, MachOError, UnsafeBinary):
         return None
 
 
@@ -105,8 +108,10 @@ def check_distribution(key: str, version: str, dist_info: str, env_root: str, si
     try:
         if os.stat(record).st_size > MAX_RECORD_BYTES:
             return DistFiles(key, version, unreadable=f"{record} is larger than {MAX_RECORD_BYTES} bytes")
-        with open(record, encoding="utf-8", errors="replace") as handle:
-            text = handle.read(MAX_RECORD_BYTES)
+        with open_input(record, "RECORD", regular=True) as handle:
+            text = handle.read(MAX_RECORD_BYTES).decode("utf-8", errors="replace")
+    except BadInput as exc:
+        return DistFiles(key, version, unreadable=str(exc))
     except OSError as exc:
         return DistFiles(key, version, unreadable=f"{record}: {exc.strerror or exc}")
     site = os.path.dirname(os.path.normpath(dist_info))
