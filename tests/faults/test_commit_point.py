@@ -22,12 +22,14 @@ def paused_at(point: str, ctl: Path) -> dict:
     return {"TFSETUP_TEST_PAUSE": point, "TFSETUP_TEST_PAUSE_DIR": str(ctl)}
 
 
-def signal_at(args, point: str, sig_name: str, ctl: Path, cwd: Path, env=None) -> h.Watch:
+def signal_at(args, point: str, sig_name: str, ctl: Path, cwd: Path, env=None, at_pause=None) -> h.Watch:
     sig, group = SIGNALS[sig_name]
     watch = h.start(*args, env=dict(paused_at(point, ctl), **(env or {})), cwd=cwd)
     try:
         h.wait_for_file(ctl / "ready", watch=watch)
         assert (ctl / "ready").read_text().split()[0] == point
+        if at_pause is not None:
+            at_pause()
         watch.signal(sig, group=group)
     finally:
         (ctl / "release").touch()
@@ -43,8 +45,14 @@ def registered() -> list:
 @pytest.mark.parametrize("sig_name", sorted(SIGNALS))
 @pytest.mark.parametrize("point", SWAP_POINTS)
 def test_install_force_interrupted_at_each_step_of_the_swap_succeeds(fake, existing, tmp_path, point, sig_name):
+    def journal_first() -> None:  # the journal is on disk before the first rename
+        if point == "swap-before-renames":
+            journals = [json.loads(p.read_text()) for p in existing.parent.glob(".env.tfsetup-journal-*.json")]
+            assert [j["phase"] for j in journals] == ["swap"] and (existing / "lib" / "my notes.txt").exists()
+            assert (existing.parent / journals[0]["stage"]).is_dir()
+
     watch = signal_at(fake.install_args(existing, "--no-verify", "--force", "--json"), point, sig_name,
-                      tmp_path / "ctl", existing.parent)
+                      tmp_path / "ctl", existing.parent, at_pause=journal_first)
     assert watch.proc.returncode == 0, watch.stderr
     assert json.loads(watch.stdout)["ok"] is True and "error" not in watch.stderr
     assert not (existing / "lib" / "my notes.txt").exists()  # wholly the new env
