@@ -13,6 +13,7 @@ never outlives the command, or the transaction, that started it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 Listener = Callable[[str, int, str], None]  # ("start" | "end", pid, start time)
 
@@ -244,6 +245,31 @@ def stop_orphan(pid: int, started: str, wait_s: float = 10.0) -> bool:
 # ---------------------------------------------------------------------------------------------
 # running one to its end
 
+def _interrupt(signum: int, frame: object) -> None:  # noqa: ARG001
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _terminate_interrupts() -> Iterator[None]:
+    """While a child runs, a SIGTERM or SIGHUP that would end tfsetup at once (their default action,
+    outside a transaction) interrupts it like Ctrl-C instead, so the child is stopped first. Handlers
+    set by the caller (a transaction's) are left alone; the defaults come back, signals held, after."""
+    if os.name == "nt" or not _main_thread():
+        yield
+        return
+    changed: Dict[int, object] = {}
+    with held_signals():
+        for sig in HELD:
+            if sig != signal.SIGINT and signal.getsignal(sig) == signal.SIG_DFL:
+                changed[sig] = signal.signal(sig, _interrupt)
+    try:
+        yield
+    finally:
+        with held_signals():
+            for sig, old in changed.items():
+                signal.signal(sig, old)
+
+
 def run(argv: Sequence[str], timeout: float, env: Dict[str, str], merge: bool = False,
         on_line: Optional[Callable[[str], None]] = None, on_tick: Optional[Callable[[], None]] = None,
         tick_s: float = 0.1) -> ChildResult:
@@ -251,13 +277,14 @@ def run(argv: Sequence[str], timeout: float, env: Dict[str, str], merge: bool = 
     `on_line`: each complete line of its stdout as it arrives; `on_tick`: every `tick_s` while it runs and
     once after. FileNotFoundError when argv[0] does not exist."""
     started = time.perf_counter()
-    proc = spawn(argv, env, merge=merge)
-    try:
-        out, err, timed_out = _collect(proc, started + timeout, on_line, on_tick, tick_s)
-    except BaseException:
-        stop(proc)
-        raise
-    _forget(proc)
+    with _terminate_interrupts():
+        proc = spawn(argv, env, merge=merge)
+        try:
+            out, err, timed_out = _collect(proc, started + timeout, on_line, on_tick, tick_s)
+        except BaseException:
+            stop(proc)
+            raise
+        _forget(proc)
     return ChildResult(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
                        time.perf_counter() - started, timed_out)
 

@@ -494,7 +494,10 @@ class Transaction:
             return
         if self.committed:
             return
-        self._write(self._doc or {"phase": "build"})
+        try:
+            self._write(self._doc or {"phase": "build"})
+        except OSError:  # a full disk: the child will fail too; on Linux PDEATHSIG still bounds its life
+            pass
 
     # -- staging and promotion -------------------------------------------------------------
 
