@@ -483,7 +483,8 @@ class Transaction:
 
     def _write(self, doc: Dict[str, Any]) -> None:
         self._doc = dict(doc)
-        write_journal(self.target, dict(doc, children=[{"pid": p, "start": t} for p, t in sorted(self._children.items())]))
+        children = [{"pid": pid, "start": started} for pid, started in sorted(self._children.items())]
+        write_journal(self.target, dict(doc, children=children))
 
     def _on_child(self, event: str, pid: int, started: str) -> None:
         """child.spawn/stop: the journal names every child running for this transaction (pid and start
