@@ -108,3 +108,27 @@ def drop_replaced_wheels() -> Iterator[None]:
 def isolated_state(tmp_path, monkeypatch):
     monkeypatch.setenv("TFSETUP_STATE_DIR", str(tmp_path / "state"))
     return tmp_path
+
+
+_HANDLED = tuple(s for s in (getattr(__import__("signal"), n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP"))
+                 if s is not None)
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers_restored():
+    """Issue 18.12: every test leaves SIGINT, SIGTERM and SIGHUP handled, and unblocked, as it found them
+    (a leaked SIG_IGN made a later Ctrl-C test fail). Fails the test that leaked; restores for the next."""
+    import signal
+
+    before = {sig: signal.getsignal(sig) for sig in _HANDLED}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, []) if hasattr(signal, "pthread_sigmask") else None
+    yield
+    after = {sig: signal.getsignal(sig) for sig in _HANDLED}
+    now = signal.pthread_sigmask(signal.SIG_BLOCK, []) if mask is not None else None
+    for sig, handler in before.items():
+        if handler is not None:
+            signal.signal(sig, handler)
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    assert after == before, f"a signal handler leaked: {after} (was {before})"
+    assert now == mask, f"signals left blocked: {now} (was {mask})"

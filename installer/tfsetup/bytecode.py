@@ -63,11 +63,12 @@ def restore(python_cmd: List[str], env: Path, timeout: float = 120) -> None:
     key = key_file(cache) if cache is not None and dirs else None
     if cache is None or key is None:
         return
+    from tfsetup import child  # it writes into the env: the one runner, so a rollback stops it first
+
     try:
-        subprocess.run(list(python_cmd) + ["-I", "-S", PROBE, "restore", str(cache), str(key)] + dirs,
-                       stdin=subprocess.DEVNULL, env=_probe_env(),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired):
+        child.run(list(python_cmd) + ["-I", "-S", PROBE, "restore", str(cache), str(key)] + dirs, timeout,
+                  _probe_env())
+    except OSError:
         pass
 
 

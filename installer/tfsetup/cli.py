@@ -57,13 +57,17 @@ def run_command(json_out: bool, body: Callable[[], int]) -> None:
             if isinstance(exc, PlanError) else None
         _fail(json_out, exc.to_json(), exc.render(), exc.exit_code, rejected)
     except KeyboardInterrupt:
-        import signal
+        from tfsetup.txn import COMMITTED, signal_handlers
 
-        for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # leaving now: another Ctrl-C must not print a traceback
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), signal.SIG_IGN)
-        stopped = TfsetupError("interrupted", EXIT_INTERRUPTED)
-        _fail(json_out, stopped.to_json(), stopped.render(), EXIT_INTERRUPTED)
+        if COMMITTED:  # interrupted after a change was made: say so, never "left as it was"
+            stopped = TfsetupError(f"interrupted after {COMMITTED[-1]} was changed; the change is complete and "
+                                   "stays", EXIT_INTERRUPTED, fix=f"`tfsetup verify {COMMITTED[-1]}` checks it")
+        else:
+            stopped = TfsetupError("interrupted", EXIT_INTERRUPTED)
+        # Leaving now: another Ctrl-C must not print a traceback. Ignored only while the message is
+        # written, and the handlers restored after, whatever happens (run_command also runs in-process).
+        with signal_handlers(lambda signum, frame: None):
+            _fail(json_out, stopped.to_json(), stopped.render(), EXIT_INTERRUPTED)
     raise typer.Exit(code)
 
 

@@ -23,7 +23,7 @@ from tfsetup import bytecode
 from tfsetup.backends import BackendError, get_backend, install_lock
 from tfsetup.backends.base import Backend, PackageSource, Target, target_for
 from tfsetup.backends.hints import backend_fix
-from tfsetup.envpaths import bin_dir, env_python, is_tfsetup_env, is_venv
+from tfsetup.envpaths import bin_dir, env_python, is_tfsetup_env, is_venv, replace_file, resolve_env_path
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.plan import Plan
@@ -158,15 +158,7 @@ def _check_target(target: Path, force: bool, confirm: Optional[Callable[[str], b
                            fix="choose a PATH in a directory you own")
     if not target.exists() or not any(target.iterdir()):
         return False
-    if not is_venv(target):
-        raise TfsetupError(f"{target} exists and is not a virtual environment; refusing to touch it",
-                           fix="choose another PATH, or move your files away first")
-    foreign = sorted(p.name for p in target.iterdir() if p.name not in VENV_ENTRIES)
-    if foreign:
-        shown = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8 else "")
-        raise TfsetupError(f"{target} is a virtual environment that also holds other files ({shown}); "
-                           "replacing it would delete them", fix="move those files out of the env, or install "
-                           "the env somewhere else (e.g. PATH/.venv)")
+    check_replaceable(target)
     kind = "tfsetup env" if is_tfsetup_env(target) else "virtual environment"
     if force:
         return True
@@ -176,6 +168,23 @@ def _check_target(target: Path, force: bool, confirm: Optional[Callable[[str], b
         raise Declined(str(target))
     raise TfsetupError(f"{target} is an existing {kind} and there is no terminal to ask whether to replace it",
                        fix="pass --force to replace it")
+
+
+def check_replaceable(target: Path) -> None:
+    """The check of every replace (install --force, upgrade, doctor's rebuild), run again under the lock
+    just before the swap (Transaction.promote): PATH is a venv holding nothing but what a venv holds,
+    since the swap deletes the old env whole. Raises TfsetupError (exit 2) naming the user's files."""
+    if not target.exists() or not any(target.iterdir()):
+        return
+    if not is_venv(target):
+        raise TfsetupError(f"{target} exists and is not a virtual environment; refusing to touch it",
+                           fix="choose another PATH, or move your files away first")
+    foreign = sorted(p.name for p in target.iterdir() if p.name not in VENV_ENTRIES)
+    if foreign:
+        shown = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8 else "")
+        raise TfsetupError(f"{target} is a virtual environment that also holds other files ({shown}); "
+                           "replacing it would delete them", fix="move those files out of the env, or install "
+                           "the env somewhere else (e.g. PATH/.venv)")
 
 
 _HASH = re.compile(r"--hash[= ](\S+)")
@@ -222,9 +231,7 @@ def relocate_scripts(env: Path, old: Path, new: Path) -> int:
         except OSError:
             continue
         if old_b in data and b"\0" not in data[:4096]:
-            mode = path.stat().st_mode
-            path.write_bytes(data.replace(old_b, new_b))
-            os.chmod(path, mode)
+            replace_file(path, data.replace(old_b, new_b))
             changed += 1
     return changed
 
@@ -292,7 +299,7 @@ def apply_recipe_env(env: Path, settings: Dict[str, str]) -> None:
 
     assignments = "; ".join(f"os.environ.setdefault({k!r}, {v!r})" for k, v in sorted(settings.items()))
     for site in site_dirs(env):
-        (Path(site) / ENV_PTH).write_text(f"import os; {assignments}\n", encoding="utf-8")
+        replace_file(Path(site) / ENV_PTH, f"import os; {assignments}\n".encode())
     import shlex
 
     lines = {"activate": "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(settings.items())),
@@ -300,9 +307,11 @@ def apply_recipe_env(env: Path, settings: Dict[str, str]) -> None:
              "activate.csh": "".join(f"setenv {k} {shlex.quote(v)}\n" for k, v in sorted(settings.items()))}
     for name, text in lines.items():
         script = bin_dir(env) / name
-        if script.is_file():
-            with open(script, "a", encoding="utf-8") as handle:
-                handle.write("\n# set by tfsetup: the recipe needs these in every process\n" + text)
+        if script.is_file():  # a new file renamed over it: the backup of a repair shares the old one's inode
+            block = "\n# set by tfsetup: the recipe needs these in every process\n" + text
+            current = script.read_text(encoding="utf-8")
+            if block not in current:
+                replace_file(script, (current + block).encode("utf-8"))
 
 
 def lock_digest(lock_path: Path) -> str:
@@ -341,7 +350,7 @@ def build_env(plan: Plan, facts: HostFacts, backend: Backend, staging: Path, fin
 
 
 def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Progress) -> InstallResult:
-    target = Path(os.path.abspath(opts.target))
+    target = resolve_env_path(opts.target)  # once, as the kernel does: one env, one transaction
     lock_path = opts.lock_path or Path(plan.lock.path)
     digest = lock_digest(lock_path)
     if not opts.force:
@@ -399,7 +408,7 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
                 broken = broken_scripts(staging, final=target)
                 if broken:
                     raise InstallFailed(f"console scripts would not run after the move: {', '.join(broken[:3])}")
-                txn.promote(staging)  # the commit point: from here on the install has succeeded
+                txn.promote(staging, check_replaceable)  # the commit point: from here on it has succeeded
     except BackendError as exc:
         raise InstallFailed(f"{exc.step} failed ({backend.name}): {exc.message}",
                             fix=backend_fix(exc.message, opts.source), timings=timings) from None

@@ -208,12 +208,21 @@ def test_a_255_byte_env_name_is_staged_and_promoted(tmp_path):
     assert (target / "lib" / "marker").read_text() == "new" and _beside(work) == [target.name]
 
 
-def test_the_lock_file_is_named_by_the_digest_of_the_real_path(tmp_path):
+def test_the_lock_files_are_the_identity_and_the_real_path_older_versions_take(tmp_path):
     import hashlib
 
     target = tmp_path / "env"
     digest = hashlib.sha256(os.fsencode(os.path.realpath(target))).hexdigest()[:24]
-    assert txn.lock_file_for(target).name == f"{digest}.lock"  # two versions at once share the lock
+    assert txn.legacy_lock_file_for(target).name == f"{digest}.lock"  # an older tfsetup at once is excluded
+    st = os.stat(tmp_path)
+    identity = f"{st.st_dev}:{st.st_ino}:{os.fsencode('env').hex()}"
+    assert txn.lock_file_for(target).name == hashlib.sha256(identity.encode()).hexdigest()[:24] + ".lock"
+    with path_lock(target):
+        for held in (txn.legacy_lock_file_for(target), txn.lock_file_for(target)):
+            import fcntl
+
+            with open(held) as handle, pytest.raises(OSError):
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,8 +290,9 @@ def test_sigterm_interrupts_once_then_is_ignored_until_the_block_ends():
             time.sleep(0.1)
         except KeyboardInterrupt:
             pass
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # a hammered Ctrl-C cannot cut the rollback
-        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a hammered Ctrl-C cannot cut the rollback
+            os.kill(os.getpid(), sig)
+            time.sleep(0.05)  # the handler runs (and ignores it) between bytecodes; nothing to wait for
     assert signal.getsignal(signal.SIGTERM) == before
 
 
@@ -559,3 +569,255 @@ def test_recover_if_idle_leaves_a_running_tfsetup_alone(tmp_path):
     with path_lock(target):
         assert txn.recover_if_idle(target) == []
     assert stage.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 20 class 3 / issue 23: the commit point, driven through the real promote with a signal at each
+# step (child.pause_hook is called at each named point of the swap; the signal is real, to this process)
+
+SWAP_POINTS = ("swap-before-renames", "swap-between-renames", "swap-committed")
+POSIX_SIGNALS = pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signals")
+
+
+@pytest.fixture
+def at_point(monkeypatch):
+    """at_point(point, action): run `action()` when tfsetup passes `point`."""
+    from tfsetup import child
+
+    def install(point, action):
+        monkeypatch.setattr(child, "pause_hook", lambda name: action() if name == point else None)
+    return install
+
+
+@POSIX_SIGNALS
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("point", SWAP_POINTS)
+def test_a_signal_at_each_step_of_the_swap_ends_in_the_new_env(tmp_path, at_point, point, sig):
+    """The swap is not interrupted: the signal waits for the commit rename, then changes nothing (no
+    KeyboardInterrupt out of promote, so the command reports success); nothing is left beside PATH."""
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    at_point(point, lambda: os.kill(os.getpid(), sig))
+    try:
+        with Transaction(target) as t:
+            stage = t.new_stage()
+            _env(stage, "new")
+            t.promote(stage)
+            assert t.committed and t.late_signals == [sig]
+    except KeyboardInterrupt:  # a test failure, not pytest's own Ctrl-C (which would end the session)
+        pytest.fail(f"the signal at {point} interrupted the swap; beside PATH: {_beside(work)}")
+    assert (target / "lib" / "marker").read_text() == "new"
+    assert _beside(work) == ["env"]
+
+
+def test_the_journal_is_on_disk_before_the_first_rename(tmp_path, at_point):
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    seen = []
+
+    def look() -> None:
+        doc = txn.read_journal(target)
+        seen.append((doc or {}).get("phase"))
+        assert (target / "lib" / "marker").read_text() == "old"  # nothing renamed yet
+        assert doc is not None and doc["stage"] and doc["old"]
+        assert (work / doc["stage"]).is_dir() and not (work / doc["old"]).exists()
+
+    at_point("swap-before-renames", look)
+    with Transaction(target) as t:
+        stage = t.new_stage()
+        _env(stage, "new")
+        t.promote(stage)
+    assert seen == ["swap"]
+
+
+def test_a_kill_between_the_renames_is_recovered_from_the_journal_promote_wrote(tmp_path, at_point):
+    """The journal promote itself writes (not one built by hand) brings the old env back after a kill
+    between the renames: the state on disk at that point, copied, is recovered."""
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    frozen = tmp_path / "frozen"
+
+    at_point("swap-between-renames", lambda: shutil.copytree(work, frozen, symlinks=True))
+    with Transaction(target) as t:
+        stage = t.new_stage()
+        _env(stage, "new")
+        t.promote(stage)
+    assert not (frozen / "env").exists()  # the moment between the renames
+    recover(frozen / "env")
+    assert (frozen / "env" / "lib" / "marker").read_text() == "old" and _beside(frozen) == ["env"]
+
+
+@POSIX_SIGNALS
+@pytest.mark.parametrize("point", ["discard-before-rename", "discard-committed"])
+def test_a_signal_while_removing_still_removes(tmp_path, at_point, point):
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    at_point(point, lambda: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        with Transaction(target) as t:
+            t.discard()
+    except KeyboardInterrupt:
+        pytest.fail(f"the signal at {point} interrupted the removal; beside PATH: {_beside(work)}")
+    assert _beside(work) == []
+
+
+@POSIX_SIGNALS
+def test_a_signal_right_after_the_backup_leaves_no_copy(tmp_path, at_point):
+    """Interrupted after the copy finished but before the repair began: PATH untouched, no backup left."""
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    before = manifest(target)
+    at_point("backup-copied", lambda: os.kill(os.getpid(), signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        with Transaction(target) as t:
+            t.backup()
+            time.sleep(5)  # not reached: the signal is delivered as backup() returns
+    assert manifest(target) == before and _beside(work) == ["env"]
+
+
+@POSIX_SIGNALS
+def test_a_signal_while_a_journal_is_written_leaves_no_temporary(tmp_path, monkeypatch):
+    """Issue 18.12: a SIGTERM during a journal write (here: while it is synced) waits for the write."""
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    real_fsync = os.fsync
+
+    def interrupted_fsync(fd: int) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        real_fsync(fd)
+
+    monkeypatch.setattr(txn.os, "fsync", interrupted_fsync)
+    with pytest.raises(KeyboardInterrupt):
+        with txn.sigterm_as_interrupt():
+            write_journal(target, {"phase": "backup"})
+            time.sleep(5)  # not reached
+    assert txn.read_journal(target)["phase"] == "backup"
+    assert not journal_path(target).with_name(journal_path(target).name + ".tmp").exists()
+
+
+def test_recovery_removes_a_journal_temporary_a_kill_left(tmp_path):
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    tmp = journal_path(target).with_name(journal_path(target).name + ".tmp")
+    tmp.write_text('{"phase": "ba')  # SIGKILL half-way through a journal write
+    assert txn.needs_recovery(target)
+    assert txn.recover_if_idle(target) == [] and _beside(work) == ["env"]
+
+
+@POSIX_SIGNALS
+def test_handlers_come_back_after_an_interrupted_command(monkeypatch):
+    """Issue 18.12: cli.run_command ignores Ctrl-C while it writes "interrupted", then restores the
+    handlers (it left SIG_IGN behind, and the next in-process Ctrl-C did nothing)."""
+    import typer
+
+    from tfsetup import cli
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def body() -> int:
+        raise KeyboardInterrupt
+
+    with pytest.raises(typer.Exit) as info:
+        cli.run_command(True, body)
+    assert info.value.exit_code == 130
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+@POSIX_SIGNALS
+def test_handlers_are_restored_even_when_a_signal_lands_while_the_block_ends():
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    with pytest.raises(KeyboardInterrupt):
+        with txn.sigterm_as_interrupt():
+            with txn.signals_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)  # pending: lands as the deferral ends
+                os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # not reached
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 20 class 1: one identity for every spelling of an env
+
+def test_paths_resolve_like_the_kernel_does(tmp_path, monkeypatch):
+    from tfsetup.envpaths import resolve_env_path
+
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y" / "sub").mkdir(parents=True)
+    (tmp_path / "x" / "link").symlink_to(tmp_path / "y" / "sub")
+    real = tmp_path.resolve()
+    assert resolve_env_path(tmp_path / "x" / "link" / ".." / "env") == real / "y" / "env"  # link first, then ..
+    _env(tmp_path / "y" / "env", "e")
+    (tmp_path / "to-env").symlink_to(tmp_path / "y" / "env")
+    assert resolve_env_path(tmp_path / "to-env") == real / "y" / "env"  # a link to a directory: followed
+    assert resolve_env_path(tmp_path / "to-env", follow=False) == real / "to-env"  # remove: refused by name
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    assert resolve_env_path(tmp_path / "dangling") == real / "dangling"  # kept, for the caller's error
+    monkeypatch.chdir(tmp_path / "x" / "link")
+    assert resolve_env_path("../env") == real / "y" / "env" and resolve_env_path(".") == real / "y" / "sub"
+
+
+def test_a_backup_journaled_under_one_spelling_is_restored_under_another(tmp_path):
+    """The journal an interrupted repair wrote through the real path is honoured when the next command
+    reaches the env through a symlinked parent (it was rejected, and the backup deleted)."""
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    before = manifest(target)
+    link = tmp_path / "link"
+    link.symlink_to(work)
+    backup = work / (sibling_prefix(target, txn.BACKUP) + "z")
+    txn.copy_tree(target, backup)
+    write_journal(target, {"phase": "repair", "backup": str(backup)})  # an older journal: a full path
+    (target / "lib" / "marker").unlink()
+    (target / "lib" / "marker").write_text("half-repaired")
+    recover(Path(os.path.abspath(link / "env")))  # as a command given the other spelling, unresolved
+    assert manifest(target) == before and _beside(work) == ["env"]
+
+
+def test_a_transaction_resolves_its_path_once(tmp_path):
+    work = tmp_path / "w"
+    _env(work / "env", "old")
+    link = tmp_path / "link"
+    link.symlink_to(work)
+    with Transaction(link / "sub" / ".." / "env") as t:
+        assert t.target == work.resolve() / "env"
+        t.backup()
+        t.keep()
+    assert _beside(work) == ["env"]
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 20 class 5: nothing written in place into a file the backup shares
+
+def test_a_rolled_back_recipe_env_leaves_activate_exactly_as_it_was(tmp_path):
+    from tfsetup.install import apply_recipe_env
+
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    (target / "bin" / "activate").write_text("# activate\nexport VIRTUAL_ENV=x\n")
+    site = target / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    before = manifest(target)
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            with Transaction(target) as t:
+                t.backup()
+                apply_recipe_env(target, {"TF_USE_LEGACY_KERAS": "1"})
+                assert "TF_USE_LEGACY_KERAS" in (target / "bin" / "activate").read_text()
+                raise RuntimeError("verification failed")
+        assert manifest(target) == before and _beside(work) == ["env"]
+
+
+def test_promote_refuses_what_the_replace_check_refuses_and_changes_nothing(tmp_path):
+    from tfsetup.errors import TfsetupError
+    from tfsetup.install import check_replaceable
+
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    with Transaction(target) as t:
+        stage = t.new_stage()
+        _env(stage, "new")
+        (target / "notebooks").mkdir()  # the user's, made while the new env was being built
+        before = manifest(target)
+        with pytest.raises(TfsetupError, match="notebooks"):
+            t.promote(stage, check_replaceable)
+    assert manifest(target) == before and _beside(work) == ["env"]

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import threading
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional
 
 from tfsetup.backends.base import BackendError
 from tfsetup.credentials import refuse_secret_argv
@@ -43,59 +41,25 @@ def engine_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
 
 def run_step(step: str, argv: List[str], env: Optional[Dict[str, str]] = None, timeout: float = 3600,
              on_line: Optional[Callable[[str], None]] = None) -> str:
-    """Run an engine command; its output is returned, and with `on_line` each line is also passed on as
-    it arrives (uv's "Downloading tensorflow-cpu (240.1MiB)" while a cold cache fills)."""
+    """Run an engine command through the one child runner (child.run: registered before a signal can land,
+    killed and reaped on any exception); its output is returned, and with `on_line` each line is also
+    passed on as it arrives (uv's "Downloading tensorflow-cpu (240.1MiB)" while a cold cache fills)."""
+    from tfsetup import child
+
     refuse_secret_argv(argv)  # credentials travel in `env`: a command line is readable by every user (ps)
-    full_env = engine_env(env)
     try:
-        if on_line is None:
-            proc = subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=timeout,
-                                  stdin=subprocess.DEVNULL, errors="replace")
-            returncode, output = proc.returncode, proc.stderr or proc.stdout
-        else:
-            returncode, output = _streamed(argv, full_env, timeout, on_line)
-            proc = None
+        result = child.run(argv, timeout, engine_env(env), merge=on_line is not None, on_line=on_line)
     except FileNotFoundError:
         raise BackendError(step, f"{argv[0]} not found") from None
-    except subprocess.TimeoutExpired:
-        raise BackendError(step, f"timed out after {timeout:g}s") from None
-    if returncode != 0:
+    if result.timed_out:
+        raise BackendError(step, f"timed out after {timeout:g}s")
+    if result.returncode != 0:
+        output = result.stderr or result.stdout
         lines = [ln for ln in output.strip().splitlines() if ln.strip()]
-        if returncode < 0:  # killed by a signal: say which, and why that usually happens
-            lines.append(killed_by(os.path.basename(argv[0]), -returncode))
-        raise BackendError(step, "\n".join(lines[-12:]) or f"exit code {returncode}")
-    return proc.stdout if proc is not None else output
-
-
-def _streamed(argv: List[str], env: Dict[str, str], timeout: float, on_line: Callable[[str], None]) -> Tuple[int, str]:
-    """(returncode, stdout+stderr) of a child whose lines are handed to `on_line` as they come; killed
-    at the deadline (TimeoutExpired) or when tfsetup itself is interrupted."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            text=True, env=env, errors="replace")
-    fired = threading.Event()
-
-    def deadline() -> None:
-        fired.set()
-        proc.kill()
-
-    timer = threading.Timer(timeout, deadline)
-    timer.start()
-    lines: List[str] = []
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            on_line(line.rstrip("\n"))
-        returncode = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    finally:
-        timer.cancel()
-    if fired.is_set():
-        raise subprocess.TimeoutExpired(argv, timeout)
-    return returncode, "".join(lines)
+        if result.returncode < 0:  # killed by a signal: say which, and why that usually happens
+            lines.append(killed_by(os.path.basename(argv[0]), -result.returncode))
+        raise BackendError(step, "\n".join(lines[-12:]) or f"exit code {result.returncode}")
+    return result.stdout
 
 
 SIGNAL_CAUSES = {

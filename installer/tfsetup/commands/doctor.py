@@ -43,7 +43,9 @@ def run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], boo
     from tfsetup.record import verification_state
     from tfsetup.txn import recover_if_idle
 
-    target = Path(os.path.abspath(os.path.expanduser(str(target))))
+    from tfsetup.envpaths import resolve_env_path
+
+    target = resolve_env_path(target)  # once, as the kernel does: the same env as --fix changes
     for note in recover_if_idle(target):
         progress(note)
     table = load_table(recipes_file)

@@ -19,6 +19,7 @@ from tfsetup.backends import constraints_file, get_backend
 from tfsetup.backends._proc import run_step
 from tfsetup.backends.base import Backend, BackendError, PackageSource
 from tfsetup.doctor.findings import Finding
+from tfsetup.envpaths import resolve_env_path
 from tfsetup.doctor.inspect import EnvFacts
 from tfsetup.doctor.repair import LOCK_PINS, RepairPlan
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
@@ -136,7 +137,8 @@ def _rebuild(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[
             txn, plan, host, backend, PackageSource(), stage,
             add_packages=lambda launch: _install_user_packages(backend, rp, launch, host),
             verify=lambda staging, launch: _verify(rp, host, launch),
-            record=lambda staging, result: _record_after(rp, env, host, staging, result, started, findings))
+            record=lambda staging, result: _record_after(rp, env, host, staging, result, started, findings),
+            planned_from=env.record)
     return RepairResult(ok=True, verification=verification, record=record)
 
 
@@ -174,7 +176,7 @@ def apply_repair(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Seque
         raise TfsetupError("nothing here can be repaired automatically", EXIT_BAD_INPUT)
     refuse_system_python(env)
     check_lock_hashes(Path(rp.plan.lock.path))  # a malformed lock is bad input, found before anything
-    target = Path(os.path.realpath(env.path))  # a symlinked env: change the real directory
+    target = resolve_env_path(env.path)  # one identity for every spelling (a symlinked env: its directory)
     backend = get_backend(rp.engine)
     started = now_iso()
     apply = _rebuild if rp.rebuild else _repair_in_place

@@ -11,7 +11,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from tfsetup.backends import BackendError, get_backend
 from tfsetup.backends.base import Backend
-from tfsetup.envpaths import check_env_dir, env_python, is_venv
+from tfsetup.envpaths import check_env_dir, env_python, is_venv, resolve_env_path
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.record import lock_pins, read_record
 
@@ -35,7 +35,7 @@ def running_env() -> Path:
 def tfsetup_env(path: Path) -> Tuple[Path, Dict[str, Any]]:
     """(absolute PATH, its record) when PATH is an env tfsetup made (pyvenv.cfg + tfsetup-env.json and a
     python); otherwise bad input (exit 2): tfsetup changes only its own envs."""
-    env = Path(os.path.abspath(os.path.expanduser(str(path))))
+    env = resolve_env_path(path)  # once, as the kernel does: the same env for every spelling
     check_env_dir(env)
     if Path(os.path.realpath(env)) == running_env():
         raise TfsetupError(f"{env} is the environment tfsetup itself is running from; refusing to change it",

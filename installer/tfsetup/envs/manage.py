@@ -5,7 +5,6 @@ install or a repair of the same env.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -94,9 +93,12 @@ def remove_env(path: Path, confirm: Optional[Callable[[str], bool]]) -> RemoveRe
     (no terminal and no --yes) -> bad input."""
     from tfsetup.fleet import registered_envs, unregister_env
     from tfsetup.install import VENV_ENTRIES
-    from tfsetup.txn import FAILED, path_lock, recover, reserve, signals_deferred
+    from tfsetup.envpaths import resolve_env_path
+    from tfsetup.txn import Transaction
 
-    target = Path(os.path.abspath(os.path.expanduser(str(path))))
+    # Resolved once, as the kernel does (`x/link/../env` is the env beside the link's target); a link as
+    # the last component is refused, not followed: deleting through it would leave it dangling.
+    target = resolve_env_path(path, follow=False)
     if not target.exists() and not target.is_symlink() and str(target) in registered_envs():
         raise TfsetupError(f"{target} does not exist (it was removed outside tfsetup)", EXIT_BAD_INPUT,
                            fix=f"forget it: `tfsetup remove --forget {target}` (or `tfsetup list --prune`)")
@@ -115,16 +117,14 @@ def remove_env(path: Path, confirm: Optional[Callable[[str], bool]]) -> RemoveRe
                            fix="pass --yes to remove it without asking")
     if not confirm(f"Remove {env}{' (' + description + ')' if description else ''} and everything in it?"):
         return RemoveResult(env, False, False, description)
-    with path_lock(env):  # an install, add, upgrade or repair of this env waits for nothing: it is refused
-        with signals_deferred():
-            recover(env)
-            if Path(os.path.realpath(env)) == running_env() or not env.is_dir():
-                raise TfsetupError(f"{env} changed while waiting; nothing was removed", EXIT_BAD_INPUT)
-            aside = reserve(env, FAILED)  # the env leaves PATH in one rename; a killed run's rest is
-            os.rename(env, aside)         # deleted by the next command on PATH (recover)
-            shutil.rmtree(aside, ignore_errors=True)
-    try:
-        unregister_env([env])
-    except OSError:
-        pass  # the env is gone; a stale entry shows as missing in `tfsetup list`
+    # The lock: an install, add, upgrade or repair of this env waits for nothing, it is refused. The
+    # rename aside is the commit point: from it on, a signal changes nothing and the env is forgotten.
+    with Transaction(env) as txn:
+        if Path(os.path.realpath(env)) == running_env() or not env.is_dir():
+            raise TfsetupError(f"{env} changed while waiting; nothing was removed", EXIT_BAD_INPUT)
+        txn.discard()
+        try:
+            unregister_env([env])
+        except OSError:
+            pass  # the env is gone; a stale entry shows as missing in `tfsetup list`
     return RemoveResult(env, True, True, description)

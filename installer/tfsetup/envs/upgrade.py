@@ -178,6 +178,7 @@ def apply_upgrade(up: UpgradePlan, progress: Callable[[str, str], None]) -> Upgr
     """The staged, verified swap; UpgradeFailed-style TfsetupError (exit 4) with the old env as it was."""
     from tfsetup.fleet import register_env
     from tfsetup.install import check_lock_hashes, install_target, lock_digest, verify_plan
+    from tfsetup.child import pause_point
     from tfsetup.rebuild import build_verify_promote
     from tfsetup.txn import Transaction
 
@@ -224,10 +225,12 @@ def apply_upgrade(up: UpgradePlan, progress: Callable[[str, str], None]) -> Upgr
         write_record(staging, fresh)
         return fresh
 
+    pause_point("upgrade-planned")  # test-only: where a concurrent `add` can be made to land
     try:
         with Transaction(env, lambda message: progress("recover", message)) as txn:
+            # planned_from: the record the carry was decided from must still be the env's under the lock
             verification, _ = build_verify_promote(txn, plan, facts, installer, PackageSource(), stage,
-                                                   add_packages, verify, record)
+                                                   add_packages, verify, record, planned_from=up.record)
     except BackendError as exc:
         raise TfsetupError(f"{exc.step} failed ({installer.name}): {exc.message}; {env} is as it was before",
                            EXIT_INSTALL_FAILED, details={"target_unchanged": True, "timings": timings}) from None
