@@ -126,7 +126,7 @@ def test_every_steering_reader_refuses_a_world_writable_file(tmp_path):
 PACKAGE = Path(tfsetup.__file__).parent
 # Calls that read a file (writes, told by their mode or flags, are not listed).
 READ_CALLS = {"read_text", "read_bytes", "load_toml", "load_json", "json_or_none", "read_private", "read_stream",
-              "read_steering"}
+              "read_steering", "open_input", "open_binary"}  # the last two: the non-blocking primitives' callers
 WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT")
 
 # The readers of steering files (trust.STEERING): each reads only through trust.read_steering.
@@ -182,6 +182,8 @@ NOT_STEERING = {
     "macho.reader:_opened.__enter__": "binaries, as above",
     "macho.dyld:minos_by_file": "a wheel's binaries, as above",
     "inputs:open_input": "the bounded primitives",
+    "child:start_time": "/proc/PID/stat of a child tfsetup started, to know it again in recovery",
+    "install:apply_recipe_env": "the staged env's own activate scripts, rewritten (new file + rename)",
     "limits:open_binary": "the binary readers' primitive (non-blocking, regular files only)",
     "doctor.files:_native": "binaries' headers, judged (arch), never obeyed",
     "doctor.files:check_distribution": "the env's RECORD files, compared with the files on disk",
