@@ -108,3 +108,15 @@ def drop_replaced_wheels() -> Iterator[None]:
 def isolated_state(tmp_path, monkeypatch):
     monkeypatch.setenv("TFSETUP_STATE_DIR", str(tmp_path / "state"))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def local_python_build(tmp_path_factory):
+    """One python-build-standalone shaped archive per test session (tests/pbs_archive.py)."""
+    from tests.pbs_archive import local_build_support, make_local_build
+
+    why_not = local_build_support()
+    if why_not:
+        pytest.skip(why_not)
+    with scratch(tmp_path_factory, "pbs") as folder:
+        yield make_local_build(folder)

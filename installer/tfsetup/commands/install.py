@@ -28,7 +28,7 @@ def run(flags: Flags, no_project: bool, recipes_file: Optional[Path], backend: s
     settings = planned.settings
     opts = InstallOptions(target=settings.target, backend=backend, force=force, verify=verify, confirm=confirm,
                           source=settings.source, extra_record=planned.record,
-                          lock_path=Path(planned.plan.lock.path))
+                          lock_path=Path(planned.plan.lock.path), python_source=settings.python_source)
     result = run_install(planned.plan, facts, opts, progress)
     register_env(result.target)
     return result

@@ -1,0 +1,93 @@
+"""A native Python on demand, for real (issue 21): uv's own `uv python install` path, fed a local
+python-build-standalone shaped archive through a downloads list (`python-downloads-json-url` in the
+project's tfsetup.toml), into a managed-Python store inside the test's tmp dir (UV_PYTHON_INSTALL_DIR,
+never the user's ~/.local/share/uv)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import host_fixture
+from tests.e2e.helpers import PY, json_out, manifest, run_tfsetup
+
+
+def _project(root: Path, downloads_json: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "tfsetup.toml").write_text(f'python-downloads-json-url = "{downloads_json}"\n')
+    return root
+
+
+def _env(tmp: Path) -> dict:
+    # HOME too: uv would link python3.X into ~/.local/bin without --no-bin; this one is looked at
+    return {"UV_PYTHON_INSTALL_DIR": str(tmp / "uv-pythons"), "HOME": str(tmp / "home")}
+
+
+def test_plan_chooses_a_managed_python_when_the_host_has_none_of_that_minor(tmp_path):
+    facts = host_fixture("linux-x86_64-avx")
+    doc = facts.to_json()
+    doc["pythons"] = [p for p in doc["pythons"] if not p["version"].startswith(PY + ".")]
+    host_file = tmp_path / "host.json"
+    host_file.write_text(json.dumps(doc))
+    proc = run_tfsetup("plan", "--host-file", str(host_file), "--python", PY, "--no-project", "--json")
+    assert proc.returncode == 0, proc.stderr
+    python = json_out(proc)["python"]
+    assert python["source"] == "managed" and python["executable"] is None
+    assert python["uv_request"] == f"cpython-{PY}-linux-x86_64-gnu"
+    shown = run_tfsetup("plan", "--host-file", str(host_file), "--python", PY, "--no-project")
+    assert f"python  {PY}.x (managed: downloaded by uv, native x86_64, ~30 MB)" in shown.stdout
+    never = run_tfsetup("plan", "--host-file", str(host_file), "--python", PY, "--no-project",
+                        "--python-downloads", "never")
+    assert never.returncode == 3 and f"no Python {PY} on this host" in never.stdout + never.stderr
+
+
+@pytest.mark.parametrize("broken", ["tampered", "missing"])
+def test_a_bad_archive_is_exit_4_and_nothing_changes(broken, local_python_build, tmp_path):
+    listing = (local_python_build.tampered_json if broken == "tampered" else local_python_build.missing_json)(tmp_path)
+    root = _project(tmp_path / "proj", listing)
+    target = root / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True)  # replaced only if all works
+    before = manifest(root)
+    env = _env(tmp_path)
+    proc = run_tfsetup("install", str(target), "--python", PY, "--managed-python", "--force", "--json",
+                       cwd=root, env=env)
+    assert proc.returncode == 4, proc.stderr
+    doc = json_out(proc)
+    assert f"could not install Python {PY} ({local_python_build.request}) through uv" in doc["error"]
+    if broken == "tampered":
+        assert "Hash mismatch" in doc["error"] and "does not match its sha256" in doc["fix"]
+    else:
+        assert "python-mirror" in doc["fix"]
+    assert manifest(root) == before
+    installed = tmp_path / "uv-pythons"
+    assert not installed.exists() or not [p for p in installed.iterdir() if p.name.startswith("cpython")]
+
+
+@pytest.mark.slow
+def test_install_fetches_the_python_through_uv_and_the_env_verifies(local_python_build, tmp_path):
+    root = _project(tmp_path / "proj", local_python_build.downloads_json)
+    target = root / "env"
+    env = _env(tmp_path)
+    proc = run_tfsetup("install", str(target), "--python", PY, "--managed-python", "--json", cwd=root, env=env)
+    assert proc.returncode == 0, proc.stderr
+    doc = json_out(proc)
+    assert doc["verified"] is True
+    python = doc["plan"]["python"]
+    store = tmp_path / "uv-pythons"
+    assert python["source"] == "managed" and python["version"] == local_python_build.version
+    assert python["executable"].startswith(str(store))
+    assert "python" in doc["timings"]
+    assert f"Installed Python {local_python_build.version}" in proc.stderr  # the download's progress
+    home = (target / "pyvenv.cfg").read_text()
+    assert str(store) in home  # the env is built on the managed Python
+    assert not (tmp_path / "home" / ".local" / "bin").exists()  # --no-bin: nothing on the user's PATH
+    record = json.loads((target / "tfsetup-env.json").read_text())
+    assert record["python"]["version"] == local_python_build.version
+    # again: the Python is there, the env is up to date, nothing is fetched
+    again = run_tfsetup("install", str(target), "--python", PY, "--managed-python", "--json", cwd=root, env=env)
+    assert again.returncode == 0 and json_out(again)["unchanged"] is True, again.stderr
+    assert os.path.exists(python["executable"])
