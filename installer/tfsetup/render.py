@@ -135,7 +135,8 @@ def render_project_note(note: Optional[str]) -> None:
 def stage_progress(json_out: bool) -> Callable[[str, str], None]:
     """install's stage lines on stderr. On a terminal each stage also shows a spinner while it runs; when
     stderr is captured (CI, scripts, tests) it stays plain lines, which tools can watch."""
-    labels = {"python": "installing a native Python (uv)", "venv": "creating the venv", "install": "installing the locked packages",
+    labels = {"python": "installing a native Python (uv)", "venv": "creating the venv",
+              "install": "installing the locked packages",
               "verify": "verifying inside the new env", "promote": "moving the env into place"}
     started: Dict[str, float] = {}
     spinners: Dict[str, Any] = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +51,8 @@ def test_a_bad_archive_is_exit_4_and_nothing_changes(broken, local_python_build,
     listing = (local_python_build.tampered_json if broken == "tampered" else local_python_build.missing_json)(tmp_path)
     root = _project(tmp_path / "proj", listing)
     target = root / "env"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True)  # replaced only if all works
+    # an env there, replaced (--force) only if everything works
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True)
     before = manifest(root)
     env = _env(tmp_path)
     proc = run_tfsetup("install", str(target), "--python", PY, "--managed-python", "--force", "--json",
@@ -91,3 +93,25 @@ def test_install_fetches_the_python_through_uv_and_the_env_verifies(local_python
     again = run_tfsetup("install", str(target), "--python", PY, "--managed-python", "--json", cwd=root, env=env)
     assert again.returncode == 0 and json_out(again)["unchanged"] is True, again.stderr
     assert os.path.exists(python["executable"])
+
+    # the base Python goes away (`uv python uninstall`, a Homebrew cleanup): doctor says so in the fast
+    # pass, and --fix rebuilds the env on a live Python 3.X, carrying the user's package
+    from tfsetup.backends.uv import find_uv
+
+    added = subprocess.run([find_uv(), "pip", "install", "--quiet", "--python", str(target / "bin" / "python"),
+                            "six==1.17.0"], capture_output=True, text=True)
+    assert added.returncode == 0, added.stderr
+    shutil.rmtree(store)
+    found = run_tfsetup("doctor", str(target), "--json", env=env)
+    assert found.returncode == 1, found.stderr
+    finding = next(f for f in json_out(found)["findings"] if f["id"] == "base-python-missing")
+    assert str(store) in finding["message"] and "uv python uninstall" in finding["message"]
+    assert "--fix" in finding["fix"]
+    fixed = run_tfsetup("doctor", str(target), "--fix", "--yes", "--json", env=env)
+    assert fixed.returncode == 0, fixed.stderr
+    assert json_out(fixed)["repaired"] is True
+    assert not [f for f in json_out(fixed)["findings_after"] if f["severity"] == "error"]
+    assert str(store) not in (target / "pyvenv.cfg").read_text()
+    rebuilt = subprocess.run([str(target / "bin" / "python"), "-c", "import six, sys; print(sys.version_info[:2])"],
+                             capture_output=True, text=True)
+    assert rebuilt.returncode == 0 and rebuilt.stdout.strip() == str(tuple(int(p) for p in PY.split("."))), rebuilt

@@ -71,6 +71,7 @@ def test_the_finding_names_the_path_and_how_it_happens():
     ("/Library/Frameworks/Python.framework/Versions/3.11/bin/python3.11", "python.org"),
     ("/opt/homebrew/opt/python@3.11/bin/python3.11", "brew uninstall"),
     ("/srv/py/bin/python3", "moved or deleted"),
+    ("/tmp/pythons/cpython-3.11-linux-x86_64-gnu/bin/python3.11", "uv python uninstall"),  # UV_PYTHON_INSTALL_DIR
 ])
 def test_how_a_base_python_goes_away(path, how):
     assert how in gone_how(path)
