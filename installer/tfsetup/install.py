@@ -19,7 +19,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 from tfsetup import bytecode
 from tfsetup.backends import BackendError, get_backend, install_lock
 from tfsetup.backends.base import Backend, PackageSource, PythonSource, Target, target_for
-from tfsetup.backends.hints import backend_fix, python_fix
+from tfsetup.managed_python import managed_python
+from tfsetup.backends.hints import backend_fix
 from tfsetup.envpaths import bin_dir, env_python, is_tfsetup_env, is_venv
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
@@ -305,69 +306,6 @@ def up_to_date(target: Path, plan: Plan, digest: str) -> Optional[Dict[str, Any]
             and python.split(".")[:2] == plan.python.version.split(".")[:2] and is_verified(record)):
         return record
     return None
-
-
-def managed_python(plan: Plan, facts: HostFacts, source: PythonSource, stage: Callable[[str], Any],
-                   on_line: Optional[Callable[[str], None]] = None) -> Plan:
-    """The plan on its interpreter: a managed Python (plan.managed) is installed through uv first, asked
-    about itself, and must run as the host's native arch (an x86_64 build on an arm64 Mac would give a
-    CPU-only, translated TensorFlow). Other plans come back as they are. Raises InstallFailed (exit 4)
-    before anything at PATH is touched."""
-    managed = plan.managed
-    if managed is None or plan.python.executable:
-        return plan
-    from tfsetup.backends.uv import UvBackend
-    from tfsetup.host.interpreters import Candidate, probe_interpreter
-    from tfsetup.host.runner import SystemRunner
-    from tfsetup.platforms import native_launch
-
-    def show(line: str) -> None:  # uv's "Downloading cpython-3.12.12-macos-aarch64-none (download) (19.2MiB)"
-        if on_line is not None and line.strip().startswith(("Downloading", "Downloaded", "Installed")):
-            on_line(line.strip())
-
-    try:
-        with stage("python"):
-            if on_line is not None:
-                on_line(f"{managed.key} through uv (~{managed.size_mb} MB, checked against its sha256)")
-            executable = UvBackend().install_python(managed.key, source, on_line=show)
-    except BackendError as exc:
-        raise InstallFailed(f"could not install Python {plan.python.minor} ({managed.key}) through uv: "
-                            f"{_uv_error(exc.message)}", fix=python_fix(exc.message, managed.key, source)) from None
-    launch = native_launch(executable, facts.os, facts.machine, facts.rosetta, [facts.machine])
-    runner = SystemRunner()
-    if len(launch) > 1:  # probe it the way it will run: under `arch -arm64` from a translated parent
-        runner = _PrefixRunner(runner, launch[:-1])
-    try:
-        info = probe_interpreter(runner, Candidate(executable, "uv"), os.path.realpath(executable), facts.os)
-    except ValueError as exc:
-        raise InstallFailed(f"the managed Python {executable} does not run: {exc}") from None
-    running = info.archs[0] if info.archs else "?"
-    if running != facts.machine or info.minor != plan.python.minor:
-        raise InstallFailed(f"uv installed {executable} for {managed.key}, but it runs as Python {info.version} "
-                            f"{running}, not {plan.python.minor} {facts.machine}",
-                            fix=f"remove it (`uv python uninstall {managed.key}`) and run again")
-    from tfsetup.host.facts import PythonInfo
-
-    python = PythonInfo(executable=executable, version=info.version, archs=[facts.machine], source="uv")
-    return plan.with_interpreter(python, launch)
-
-
-def _uv_error(message: str) -> str:
-    """uv's error and its causes on one line (its progress lines and hash dumps left out)."""
-    kept = [line.strip()[len("error:"):].strip() if line.strip().startswith("error:")
-            else line.strip()[len("cause:"):].strip()
-            for line in message.splitlines() if line.strip().startswith(("error:", "cause:"))]
-    return "; ".join(kept) or (message.strip().splitlines() or ["no output"])[-1]
-
-
-class _PrefixRunner:
-    """A Runner that starts every command under a prefix (`arch -arm64`)."""
-
-    def __init__(self, inner: Any, prefix: List[str]) -> None:
-        self.inner, self.prefix = inner, list(prefix)
-
-    def run(self, argv: List[str], **kwargs: Any) -> Any:
-        return self.inner.run(self.prefix + list(argv), **kwargs)
 
 
 def build_env(plan: Plan, facts: HostFacts, backend: Backend, staging: Path, final: Path, lock_path: Path,

@@ -1,4 +1,6 @@
-"""Human reports (rich, on stdout). Only presentation lives here."""
+"""Human reports (rich, on stdout). Only presentation lives here.
+
+Over 400 lines because every command's human report (plan, install, doctor, upgrade, lock, team...) is here."""
 from __future__ import annotations
 
 import shlex

@@ -132,7 +132,7 @@ def _rebuild(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[
     from dataclasses import replace
 
     from tfsetup.backends.base import PythonSource
-    from tfsetup.install import managed_python
+    from tfsetup.managed_python import managed_python
 
     # a managed Python (the plan's, when no host Python of the minor is left) comes first, through uv
     plan = managed_python(rp.plan, host, PythonSource(), stage, lambda line: progress(f"   {line}"))

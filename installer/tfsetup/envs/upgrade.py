@@ -195,7 +195,7 @@ def apply_upgrade(up: UpgradePlan, progress: Callable[[str, str], None]) -> Upgr
         progress(name, "done")
 
     from tfsetup.backends.base import PythonSource
-    from tfsetup.install import managed_python
+    from tfsetup.managed_python import managed_python
 
     # a managed Python (plan.managed) is fetched through uv first: exit 4 before the env is touched
     plan = managed_python(plan, facts, PythonSource(), stage, lambda line: progress("python", line))
