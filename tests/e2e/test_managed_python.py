@@ -115,3 +115,50 @@ def test_install_fetches_the_python_through_uv_and_the_env_verifies(local_python
     rebuilt = subprocess.run([str(target / "bin" / "python"), "-c", "import six, sys; print(sys.version_info[:2])"],
                              capture_output=True, text=True)
     assert rebuilt.returncode == 0 and rebuilt.stdout.strip() == str(tuple(int(p) for p in PY.split("."))), rebuilt
+
+
+def test_offline_without_that_python_is_exit_4_naming_the_fix(tmp_path):
+    """--offline: uv may use only a Python already installed (or a file:// source); none here."""
+    target = tmp_path / "env"
+    proc = run_tfsetup("install", str(target), "--python", PY, "--managed-python", "--offline", "--no-project",
+                       "--json", env=_env(tmp_path))
+    assert proc.returncode == 4, proc.stderr
+    doc = json_out(proc)
+    assert "Network connectivity is disabled" in doc["error"]
+    assert f"offline, and Python {PY} is not installed" in doc["fix"] and "python-mirror" in doc["fix"]
+    assert not target.exists() and not (tmp_path / "home" / ".local").exists()
+
+
+@pytest.mark.network  # tfsetup's own dependencies come from the index
+def test_onboard_without_python3_uses_uv_and_a_python_it_installs(local_python_build, tmp_path):
+    """No python3 on PATH (TFSETUP_PYTHON=uv stands in for a Mac whose /usr/bin/python3 is the Command
+    Line Tools' stub), the uv binary from a local file: uv installs the tool env's Python (the local
+    build, through its downloads list) and tfsetup runs from it."""
+    from tfsetup.backends.uv import find_uv
+
+    home = tmp_path / "home"
+    home.mkdir()
+    bare_bin = tmp_path / "bin"  # only what a shell script needs, no Python
+    bare_bin.mkdir()
+    for tool in ("sh", "uname", "dirname", "basename", "mkdir", "rm", "cat", "date", "find", "sort", "cksum",
+                 "readlink", "ln", "grep", "env", "cp"):
+        found = shutil.which(tool)
+        if found:
+            os.symlink(found, bare_bin / tool)
+    # the network settings stay (proxies, certificates); every Python and env variable goes
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "VIRTUAL_ENV", "TFSETUP_", "PYENV",
+                                                                    "PYTHON", "CONDA"))}
+    env.update({"HOME": str(home), "PATH": str(bare_bin), "TFSETUP_PYTHON": "uv", "TFSETUP_UV": find_uv(),
+           "UV_PYTHON_INSTALL_DIR": str(tmp_path / "uv-pythons"),
+           "UV_PYTHON_DOWNLOADS_JSON_URL": str(local_python_build.downloads_json),
+           "TFSETUP_STATE_DIR": str(tmp_path / "state"), "SHELL": "/bin/sh"})
+    from tests.conftest import REPO
+
+    proc = subprocess.run(["sh", str(REPO / "scripts" / "onboard.sh"), "--no-modify-path", "--help"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "creating the tool env with" in proc.stderr and "uv venv --managed-python" in proc.stderr
+    tool_env = home / ".local" / "share" / "tfsetup" / "tool-env"
+    cfg = (tool_env / "pyvenv.cfg").read_text()
+    assert str(tmp_path / "uv-pythons") in cfg  # the tool env runs on the Python uv installed
+    assert "Usage" in proc.stdout and "install" in proc.stdout  # `tfsetup install --help` ran from it
