@@ -72,9 +72,12 @@ def merge(flags: Flags, config: Optional[ProjectConfig]) -> Settings:
     cfg = config or ProjectConfig(path=Path("tfsetup.toml"))
     accelerator = "cpu" if (flags.cpu_only or (cfg.cpu_only and not flags.accelerator)) else flags.accelerator
     more = {"today": flags.today} if flags.today else {}
+    # --offline: no Python download unless asked for, or a local source is configured (uv reads file:// offline)
+    local = any((url or "").startswith(("file://", "/")) for url in (cfg.python_mirror, cfg.python_downloads_json_url))
+    downloads = flags.python_downloads or cfg.python_downloads or ("never" if flags.offline and not local else "auto")
     request = PlanRequest(tf=flags.tf or cfg.tensorflow, python=flags.python or cfg.python,
                           accelerator=accelerator, recipe_id=flags.recipe, pre=flags.pre, keras=flags.keras,
-                          python_downloads=flags.python_downloads or cfg.python_downloads or "auto",
+                          python_downloads=downloads,
                           managed_python=flags.managed_python or cfg.managed_python, **more)
     target = flags.path if flags.path is not None else (cfg.env_path() if config else Path(".venv"))
     links = [str(Path(link).resolve()) if "://" not in link else link for link in flags.find_links]

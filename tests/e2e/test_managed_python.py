@@ -121,7 +121,7 @@ def test_offline_without_that_python_is_exit_4_naming_the_fix(tmp_path):
     """--offline: uv may use only a Python already installed (or a file:// source); none here."""
     target = tmp_path / "env"
     proc = run_tfsetup("install", str(target), "--python", PY, "--managed-python", "--offline", "--no-project",
-                       "--json", env=_env(tmp_path))
+                       "--python-downloads", "auto", "--json", env=_env(tmp_path))  # offline alone: never
     assert proc.returncode == 4, proc.stderr
     doc = json_out(proc)
     assert "Network connectivity is disabled" in doc["error"]
