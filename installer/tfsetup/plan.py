@@ -91,7 +91,6 @@ class Plan:
             "env": dict(self.recipe.env),
         }
 
-
     def _python_json(self) -> Dict[str, Any]:
         doc: Dict[str, Any] = {"executable": self.python.executable or None, "version": self.python.version,
                                "launch": list(self.launch),

@@ -232,6 +232,7 @@ def config_from_table(table: Dict[str, Any], path: Path, prefix: str = "") -> Pr
     env = string("env")
     if env is not None and ("\0" in env or env.strip() != env):
         raise ConfigError(f"{where('env')} = {env!r} is not a usable path")
+    mirror = string("python-mirror", _URL, "must be an http(s):// or file:// URL")
     return ProjectConfig(
         path=path,
         tensorflow=string("tensorflow", _TF, "must look like 2.19 or 2.19.1"),
@@ -246,7 +247,7 @@ def config_from_table(table: Dict[str, Any], path: Path, prefix: str = "") -> Pr
         platforms=platforms,
         python_downloads=string("python-downloads", re.compile(r"^(auto|never)$"), "must be \"auto\" or \"never\""),
         managed_python=managed_python,
-        python_mirror=_python_url(string("python-mirror", _URL, "must be an http(s):// or file:// URL"), path),
+        python_mirror=_python_url(mirror and _secret_free(mirror, where("python-mirror")), path),
         python_downloads_json_url=_python_url(string("python-downloads-json-url"), path),
     )
 
