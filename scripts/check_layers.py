@@ -18,8 +18,8 @@ from typing import Dict, List, Set, Tuple
 ROOT = Path(__file__).resolve().parent.parent / "installer" / "tfsetup"
 MAX_LINES = 400
 LAYERS: List[Tuple[str, ...]] = [  # lowest first; a name is a module or a folder (prefix)
-    ("tfsetup", "tfsetup.errors", "tfsetup.platforms", "tfsetup.output", "tfsetup.layout", "tfsetup.inputs",
-     "tfsetup.limits",
+    ("tfsetup", "tfsetup.errors", "tfsetup.platforms", "tfsetup.pythons", "tfsetup.output", "tfsetup.layout",
+     "tfsetup.inputs", "tfsetup.limits",
      "tfsetup.credentials",
      "tfsetup.validate",
      "tfsetup.trust"),
@@ -27,7 +27,7 @@ LAYERS: List[Tuple[str, ...]] = [  # lowest first; a name is a module or a folde
      "tfsetup.inputs",
      "tfsetup.trust", "tfsetup.credentials"),
     ("tfsetup.host", "tfsetup.recipes", "tfsetup.resolve", "tfsetup.bytecode"),
-    ("tfsetup.plan", "tfsetup.backends", "tfsetup.txn", "tfsetup.verify"),
+    ("tfsetup.plan", "tfsetup.backends", "tfsetup.txn", "tfsetup.verify", "tfsetup.managed_python"),
     ("tfsetup.team",),
     ("tfsetup.request", "tfsetup.install", "tfsetup.prove", "tfsetup.prove_linux", "tfsetup.packages",
      "tfsetup.rebuild"),

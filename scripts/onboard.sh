@@ -1,6 +1,8 @@
 #!/bin/sh
 # onboard.sh — the one command a new team member runs (macOS or Linux):
-#   1. finds a python3 >= 3.9 (on a Mac without one: asks for the Command Line Tools and stops),
+#   1. finds a python3 >= 3.9; without one (a fresh Mac, whose /usr/bin/python3 is only a stub until the
+#      Command Line Tools are installed) it uses uv: on PATH, $TFSETUP_UV, or else installed with uv's own
+#      standalone installer (said so), and lets uv install the tool env's Python,
 #   2. installs tfsetup into its own isolated env in the user's data directory
 #      (from this checkout, a wheel, or the index: TFSETUP_SOURCE=path|wheel|requirement),
 #   3. puts `tfsetup` in the user's bin directory (~/.local/bin, like pipx and `uv tool`: a symlink to
@@ -24,21 +26,36 @@ usable_python() {  # usable_python CMD: exits 0 when CMD is a Python >= 3.9 that
 }
 
 find_python() {
+  if [ "${TFSETUP_PYTHON:-}" = uv ]; then return 0; fi  # asked: the tool env on a Python uv installs
   if [ -n "${TFSETUP_PYTHON:-}" ]; then
     usable_python "$TFSETUP_PYTHON" || die "TFSETUP_PYTHON=$TFSETUP_PYTHON is not a working Python >= 3.9"
     printf '%s\n' "$TFSETUP_PYTHON"; return 0
   fi
-  if [ "$(uname -s)" = Darwin ] && ! xcode-select -p >/dev/null 2>&1 \
-     && [ ! -x /opt/homebrew/bin/python3 ] && [ ! -x /usr/local/bin/python3 ]; then
-    # /usr/bin/python3 is only a stub until the Command Line Tools are installed.
-    die "no python3 yet: run 'xcode-select --install', finish the installer, then run this again"
-  fi
+  no_clt=no
+  if [ "$(uname -s)" = Darwin ] && ! xcode-select -p >/dev/null 2>&1; then no_clt=yes; fi
   for candidate in python3 /opt/homebrew/bin/python3 /usr/local/bin/python3 /usr/bin/python3; do
-    if command -v "$candidate" >/dev/null 2>&1 && usable_python "$candidate"; then
-      command -v "$candidate"; return 0
-    fi
+    found=$(command -v "$candidate" 2>/dev/null) || continue
+    # without the Command Line Tools /usr/bin/python3 is a stub: running it opens an installer dialog
+    if [ "$no_clt" = yes ] && [ "$found" = /usr/bin/python3 ]; then continue; fi
+    if usable_python "$found"; then printf '%s\n' "$found"; return 0; fi
   done
-  die "no python3 >= 3.9 found; install one (macOS: 'xcode-select --install'; Debian/Ubuntu: 'sudo apt install python3 python3-venv')"
+  return 0  # none: the tool env is made with uv and a Python uv installs (find_uv)
+}
+
+find_uv() {  # a uv on PATH, $TFSETUP_UV, or uv's standalone installer (it needs the network: said first)
+  if [ -n "${TFSETUP_UV:-}" ]; then
+    [ -x "$TFSETUP_UV" ] || die "TFSETUP_UV=$TFSETUP_UV is not an executable uv"
+    printf '%s\n' "$TFSETUP_UV"; return 0
+  fi
+  if command -v uv >/dev/null 2>&1; then command -v uv; return 0; fi
+  say "no python3 >= 3.9 and no uv here: installing uv with its standalone installer (https://astral.sh/uv/install.sh)"
+  command -v curl >/dev/null 2>&1 || die "no python3, no uv and no curl; install uv (https://docs.astral.sh/uv/) and run this again"
+  curl -LsSf https://astral.sh/uv/install.sh | env UV_NO_MODIFY_PATH=1 sh >&2 \
+    || die "could not install uv; install it (https://docs.astral.sh/uv/) or a python3 >= 3.9, and run this again"
+  for found in "${XDG_BIN_HOME:-$HOME/.local/bin}/uv" "$HOME/.cargo/bin/uv"; do
+    if [ -x "$found" ]; then printf '%s\n' "$found"; return 0; fi
+  done
+  die "uv's installer ran but no uv was found in ~/.local/bin"
 }
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
@@ -74,26 +91,50 @@ started=$(date +%s)
 elapsed() { printf '%ss' "$(( $(date +%s) - started ))"; }
 
 python=$(find_python)
+uv=
+if [ -z "$python" ]; then uv=$(find_uv); fi
 mkdir -p "$data_dir" || die "cannot create $data_dir"
+
+tool_pip_install() {  # tool_pip_install ARGS...: into the tool env, with its pip, or uv for a uv-made one
+  if [ -x "$tool_env/bin/pip" ]; then
+    "$tool_env/bin/python" -m pip install --disable-pip-version-check "$@"
+  else
+    "${uv:-$(find_uv)}" pip install --no-config --python "$tool_env/bin/python" "$@"
+  fi
+}
 stamp="$tool_env/.tfsetup-source"
 want=$(fingerprint)
 if [ -x "$tool_env/bin/tfsetup" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
    && [ ! -d "$source_spec" ] && [ ! -f "$source_spec" ]; then
   say "updating tfsetup from the index"
-  "$tool_env/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "$source_spec" \
-    || die "could not update tfsetup"
+  tool_pip_install --quiet --upgrade "$source_spec" || die "could not update tfsetup"
 elif [ -x "$tool_env/bin/tfsetup" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   say "tfsetup is up to date in $tool_env"
 else
-  say "installing tfsetup into $tool_env (python: $python; about a minute the first time)"
+  say "installing tfsetup into $tool_env (python: ${python:-one uv installs}; about a minute the first time)"
   # Built in place: a venv embeds its own path, so it cannot be built elsewhere and moved.
   rm -rf "$tool_env"
-  say "  1/2 creating the tool env (python -m venv) ..."
-  "$python" -m venv "$tool_env" || die "could not create a venv with $python (Debian/Ubuntu: sudo apt install python3-venv)"
-  say "  2/2 installing tfsetup and its dependencies (typer, rich, packaging, platformdirs, uv) with pip ... ($(elapsed) so far)"
+  if [ -n "$python" ]; then
+    say "  1/2 creating the tool env (python -m venv) ..."
+    "$python" -m venv "$tool_env" || die "could not create a venv with $python (Debian/Ubuntu: sudo apt install python3-venv)"
+  else
+    # uv downloads a native CPython (python-build-standalone) into its own store when none is installed
+    say "  1/2 creating the tool env with $uv and a Python it installs (uv venv --managed-python) ..."
+    # a uv-managed Python >= 3.9 already installed, else the newest uv installs (--no-bin: nothing on PATH)
+    if ! "$uv" venv --quiet --no-config --managed-python --no-python-downloads --python '>=3.9' "$tool_env" \
+         >/dev/null 2>&1; then
+      rm -rf "$tool_env"
+      say "     uv is installing a Python (python-build-standalone, into its own store) ..."
+      "$uv" python install --no-config --no-bin >&2 || die "uv could not install a Python (network? mirror?)"
+      "$uv" venv --quiet --no-config --managed-python --no-python-downloads --python '>=3.9' "$tool_env" >&2 \
+        || { rm -rf "$tool_env"; die "uv could not create the tool env"; }
+    fi
+  fi
+  say "  2/2 installing tfsetup and its dependencies (typer, rich, packaging, platformdirs, uv) ... ($(elapsed) so far)"
   # On a terminal pip shows what it downloads; captured (CI, scripts) it stays quiet.
   if [ -t 2 ]; then quiet=--progress-bar=on; else quiet=--quiet; fi
-  "$tool_env/bin/python" -m pip install "$quiet" --disable-pip-version-check "$source_spec" >&2 \
+  if [ -z "$python" ]; then quiet=--quiet; fi
+  tool_pip_install "$quiet" "$source_spec" >&2 \
     || { rm -rf "$tool_env"; die "could not install tfsetup from $source_spec"; }
   printf '%s\n' "$want" > "$stamp"
   say "tfsetup installed in $(elapsed)"

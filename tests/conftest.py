@@ -132,3 +132,15 @@ def signal_handlers_restored():
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     assert after == before, f"a signal handler leaked: {after} (was {before})"
     assert now == mask, f"signals left blocked: {now} (was {mask})"
+
+
+@pytest.fixture(scope="session")
+def local_python_build(tmp_path_factory):
+    """One python-build-standalone shaped archive per test session (tests/pbs_archive.py)."""
+    from tests.pbs_archive import local_build_support, make_local_build
+
+    why_not = local_build_support()
+    if why_not:
+        pytest.skip(why_not)
+    with scratch(tmp_path_factory, "pbs") as folder:
+        yield make_local_build(folder)

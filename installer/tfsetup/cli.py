@@ -140,13 +140,23 @@ NO_PROJECT_OPT = typer.Option(False, "--no-project", help="Ignore tfsetup.toml /
 PLATFORM_OPT = typer.Option([], "--platform", metavar="PLATFORM",
                             help=f"Team platform: {', '.join(TEAM_PLATFORMS)} (repeatable).")
 PYTHONS_OPT = typer.Option([], "--python", metavar="X.Y", help="Python minor version, e.g. 3.11 (repeatable).")
+PY_DOWNLOADS_OPT = typer.Option(None, "--python-downloads", metavar="auto|never",
+                                help="auto (default): a native CPython downloaded by uv may be chosen when no "
+                                "Python here reaches the best recipe (or the best one is past end of life); "
+                                "never: only the Pythons on this host.")
+MANAGED_PY_OPT = typer.Option(False, "--managed-python", help="Use a uv-managed CPython (downloaded if needed) "
+                              "even where a host Python fits: the same interpreter on every machine.")
 
 
 def _flags(tf: Optional[str], python: Optional[str], cpu_only: bool, accelerator: Optional[str],
            recipe: Optional[str], pre: bool, **more):
+    import datetime
+
     from tfsetup.request import Flags
 
-    return Flags(tf=tf, python=python, cpu_only=cpu_only, accelerator=accelerator, recipe=recipe, pre=pre, **more)
+    # Which Pythons are past their end of life depends on the date: the real one, here at the edge.
+    return Flags(tf=tf, python=python, cpu_only=cpu_only, accelerator=accelerator, recipe=recipe, pre=pre,
+                 today=datetime.date.today().isoformat(), **more)
 
 
 def _show_plan(planned) -> None:
@@ -167,6 +177,8 @@ def plan(
     recipe: Optional[str] = RECIPE_OPT,
     pre: bool = PRE_OPT,
     keras: Optional[int] = KERAS_OPT,
+    python_downloads: Optional[str] = PY_DOWNLOADS_OPT,
+    managed_python: bool = MANAGED_PY_OPT,
     no_project: bool = NO_PROJECT_OPT,
     recipes_file: Optional[Path] = RECIPES_OPT,
     json_out: bool = JSON_OPT,
@@ -178,8 +190,9 @@ def plan(
         from tfsetup.commands import plan as command
 
         validate.input_file(host_file, "--host-file")
-        planned = command.run(_flags(tf, python, cpu_only, accelerator, recipe, pre, keras=keras), no_project,
-                              host_file, recipes_file)
+        planned = command.run(_flags(tf, python, cpu_only, accelerator, recipe, pre, keras=keras,
+                                     python_downloads=python_downloads, managed_python=managed_python),
+                              no_project, host_file, recipes_file)
         _show(json_out, planned.to_json(), lambda render: _show_plan(planned))
         return 0
 
@@ -224,6 +237,8 @@ def install(
                                          "(a `tfsetup wheelhouse`); repeatable."),
     offline: bool = typer.Option(False, "--offline", help="No network: only the --find-links wheelhouses, or "
                                  "without them only the local cache."),
+    python_downloads: Optional[str] = PY_DOWNLOADS_OPT,
+    managed_python: bool = MANAGED_PY_OPT,
     no_project: bool = NO_PROJECT_OPT,
     recipes_file: Optional[Path] = RECIPES_OPT,
     json_out: bool = JSON_OPT,
@@ -245,7 +260,8 @@ def install(
         validate.env_path(path)  # before any work: nan, non-UTF-8, '-name', /proc, missing wheelhouse
         validate.find_links(find_links)
         flags = _flags(tf, python, cpu_only, accelerator, recipe, pre, path=path, index_url=index_url,
-                       find_links=tuple(find_links), offline=offline, keras=keras)
+                       find_links=tuple(find_links), offline=offline, keras=keras,
+                       python_downloads=python_downloads, managed_python=managed_python)
         result = command.run(flags, no_project, recipes_file, backend, force, not no_verify, _confirm(yes),
                              stage_progress(json_out), show_plan=None if json_out else _show_plan)
         _show(json_out, result.to_json(), lambda render: render.render_install(result))

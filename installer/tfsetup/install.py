@@ -21,7 +21,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from tfsetup import bytecode
 from tfsetup.backends import BackendError, get_backend, install_lock
-from tfsetup.backends.base import Backend, PackageSource, Target, target_for
+from tfsetup.backends.base import Backend, PackageSource, PythonSource, Target, target_for
+from tfsetup.managed_python import managed_python
 from tfsetup.backends.hints import backend_fix
 from tfsetup.envpaths import bin_dir, env_python, is_tfsetup_env, is_venv, replace_file, resolve_env_path
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
@@ -49,6 +50,7 @@ class InstallOptions:
     confirm: Optional[Callable[[str], bool]] = None  # asks "replace?" when --force was not given
     lock_path: Optional[Path] = None  # a team lock section instead of the recipe's lock
     extra_record: Dict[str, Any] = field(default_factory=dict)
+    python_source: PythonSource = field(default_factory=PythonSource)  # where a managed Python comes from
     # what replacing the env at target would drop or change (None: nothing there); asked only when a build
     # is due (an up-to-date env is left alone without inspecting it)
     replace_changes: Optional[Callable[[Path], Optional[ReplaceChanges]]] = None
@@ -384,6 +386,7 @@ def run_install(plan: Plan, facts: HostFacts, opts: InstallOptions, progress: Pr
         timings[name] = time.perf_counter() - t0
         progress(name, "done")
 
+    plan = managed_python(plan, facts, opts.python_source, stage, lambda line: progress("python", line))
     try:
         with Transaction(target, lambda message: progress("recover", message)) as txn:
             # Again under the lock: another run may have put an env at PATH since the first look.

@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError
 from tfsetup.host.facts import HostFacts, PythonInfo
 from tfsetup.platforms import native_launch
+from tfsetup.pythons import EOL_CHECKED, ManagedPython, eol_month, is_eol, managed_pythons
 from tfsetup.recipes import ACCELERATORS, Lock, Recipe, RecipeTable
 
 ACCELERATOR_NAMES = {"metal": "Metal", "cuda": "CUDA", "cpu": "CPU-only"}
@@ -35,6 +36,11 @@ class PlanRequest:
     recipe_id: Optional[str] = None
     pre: bool = False
     keras: Optional[int] = None  # 2: a stack whose tf.keras is Keras 2 (--keras 2)
+    # A CPython uv downloads may compete with the host's (pythons.py): "auto" or "never" (today's
+    # behaviour: host Pythons only). managed_python: prefer it even where a host Python fits.
+    python_downloads: str = "auto"
+    managed_python: bool = False
+    today: str = EOL_CHECKED  # YYYY-MM-DD: which Pythons are past their end of life (pure: an input)
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,12 @@ class Plan:
     warnings: List[str] = field(default_factory=list)
     rejected: List[Rejection] = field(default_factory=list)
     hints: List[Hint] = field(default_factory=list)  # the checked requests the warnings suggest
+    managed: Optional[ManagedPython] = None  # the Python is downloaded by uv at install (executable "" until then)
+    passed_over: List[str] = field(default_factory=list)  # why the host's Pythons were not used
+
+    def with_interpreter(self, python: PythonInfo, launch: List[str]) -> "Plan":
+        """This plan on the managed Python, once installed (managed stays: where it came from)."""
+        return replace(self, python=python, launch=list(launch))
 
     @property
     def packages(self) -> Dict[str, str]:
@@ -90,8 +102,7 @@ class Plan:
         return {
             "recipe": self.recipe.id,
             "accelerator": self.recipe.accelerator,
-            "python": {"executable": self.python.executable, "version": self.python.version,
-                       "launch": list(self.launch)},
+            "python": self._python_json(),
             "packages": self.packages,
             "warnings": list(self.warnings),
             "rejected": [r.to_json() for r in self.rejected],
@@ -104,6 +115,18 @@ class Plan:
             "keras": self.recipe.keras,
             "env": dict(self.recipe.env),
         }
+
+    def _python_json(self) -> Dict[str, Any]:
+        doc: Dict[str, Any] = {"executable": self.python.executable or None, "version": self.python.version,
+                               "launch": list(self.launch),
+                               # extensions
+                               "source": "managed" if self.managed else self.python.source,
+                               "archs": list(self.python.archs)}
+        if self.managed is not None:
+            doc.update(self.managed.to_json())
+        if self.passed_over:
+            doc["passed_over"] = list(self.passed_over)
+        return doc
 
 
 class PlanError(TfsetupError):
@@ -251,9 +274,33 @@ def _python_rank(py: PythonInfo) -> Tuple[int, int]:
     return (-int(py.minor.split(".")[1]), source)
 
 
+def managed_candidate(recipe: Recipe, facts: HostFacts, request: PlanRequest) -> Optional[PythonInfo]:
+    """The newest CPython uv can download for this recipe on this host (source "managed", no executable
+    yet), or None: downloads off, no build for this host, or no minor fits. Never one past its end of
+    life unless it was asked for by name (--python)."""
+    if request.python_downloads != "auto":
+        return None
+    minors = [m for m in recipe.pythons if m in recipe.locks and
+              (m == request.python if request.python else not is_eol(m, request.today))]
+    found = managed_pythons(facts.os, facts.machine, facts.glibc, minors)
+    if not found:
+        return None
+    return PythonInfo(executable="", version=found[0].minor, archs=[facts.machine], source="managed")
+
+
+def managed_for(py: PythonInfo, facts: HostFacts) -> Optional[ManagedPython]:
+    if py.source != "managed":
+        return None
+    found = managed_pythons(facts.os, facts.machine, facts.glibc, [py.minor])
+    return found[0] if found else None
+
+
 def choose_interpreter(recipe: Recipe, facts: HostFacts, request: PlanRequest
                        ) -> Tuple[Optional[PythonInfo], List[str]]:
-    """(the best interpreter for the recipe, or None with the reasons each candidate failed)."""
+    """(the best interpreter for the recipe, or None with the reasons each candidate failed).
+
+    A host Python that fits wins (nothing to download) unless it is past its end of life and was not
+    asked for by name, or --managed-python; else a managed one uv downloads (managed_candidate)."""
     fits, reasons = [], []
     for py in facts.pythons:
         why = interpreter_reason(py, recipe, facts, request)
@@ -261,8 +308,13 @@ def choose_interpreter(recipe: Recipe, facts: HostFacts, request: PlanRequest
             fits.append(py)
         else:
             reasons.append(f"{py.executable}: {why}")
-    if fits:
-        return sorted(fits, key=_python_rank)[0], []
+    host = sorted(fits, key=_python_rank)[0] if fits else None
+    managed = managed_candidate(recipe, facts, request)
+    if managed is not None and (host is None or request.managed_python
+                                or (not request.python and is_eol(host.minor, request.today))):
+        return managed, []
+    if host is not None:
+        return host, []
     needs = f"needs {_span(recipe.pythons)}, {facts.machine}"
     if request.python and request.python not in recipe.pythons:  # one reason, not one per interpreter
         return None, [f"no usable Python for it ({needs}): Python {request.python} was requested"]
@@ -275,8 +327,38 @@ def choose_interpreter(recipe: Recipe, facts: HostFacts, request: PlanRequest
     return None, [f"no usable Python for it ({needs}): " + "; ".join(reasons)]
 
 
+def eol_reason(recipe: Recipe, minor: str) -> str:
+    """"Python 3.9 reached end of life in October 2025; its lock cannot take urllib3 2.7+ / keras 3.11+"."""
+    text = f"Python {minor} reached end of life in {eol_month(minor)}"
+    held = []
+    for note in security_notes(recipe, minor):  # "urllib3 2.6.3 (Python 3.9 lock; urllib3 2.7+ requires ..."
+        held += re.findall(r"(\S+ \d+(?:\.\d+)*\+) requires Python", note)
+    return text + (f"; its lock cannot take {' / '.join(held)}" if held else "")
+
+
+def passed_over(facts: HostFacts, table: RecipeTable, request: PlanRequest, recipe: Recipe) -> List[str]:
+    """Why each host Python was not used when the plan downloads one."""
+    notes = []
+    host_only, _ = _evaluate(facts, table, replace(request, python_downloads="never"))
+    if host_only is not None and host_only[0].id != recipe.id:
+        other, py = host_only
+        notes.append(f"the host's Pythons reach only {other.id} ({ACCELERATOR_NAMES[other.accelerator]}, "
+                     f"{py.executable} {py.version})")
+    for py in facts.pythons:
+        why = interpreter_reason(py, recipe, facts, request)
+        if why is None:
+            why = eol_reason(recipe, py.minor) if is_eol(py.minor, request.today) else \
+                "--managed-python asks for a uv-managed Python"
+        notes.append(f"{py.executable} ({py.version}): {why}")
+    if not facts.pythons:
+        notes.append("no Python interpreter was found on this host")
+    return notes
+
+
 def launch_for(py: PythonInfo, facts: HostFacts) -> List[str]:
     # Every child that creates, fills or tests the env starts the way this launch does.
+    if not py.executable:
+        return []  # a managed Python: known once uv has installed it (Plan.with_interpreter)
     return native_launch(py.executable, facts.os, facts.machine, facts.rosetta, py.archs)
 
 
@@ -341,6 +423,9 @@ def validate_request(table: RecipeTable, request: PlanRequest, facts: Optional[H
                             fix="pass one of those with --tf, or leave --tf out for this host's default")
     if request.python is not None:
         check_python_request(request.python)
+    if request.python_downloads not in ("auto", "never"):
+        raise PlanError(f"--python-downloads must be auto or never, got {request.python_downloads!r}",
+                        EXIT_BAD_INPUT)
     if request.accelerator is not None and request.accelerator not in ACCELERATORS:
         raise PlanError(f"unknown accelerator {request.accelerator!r}; choose {', '.join(ACCELERATORS)}",
                         EXIT_BAD_INPUT)
@@ -554,8 +639,10 @@ def plan(facts: HostFacts, table: RecipeTable, request: PlanRequest = PlanReques
     recipe, py = chosen
     hints = []
     warnings = _warnings(facts, table, request, recipe, py, rejected, hints)
+    managed = managed_for(py, facts)
     return Plan(recipe=recipe, python=py, launch=launch_for(py, facts), lock=recipe.locks[py.minor],
-                warnings=warnings, rejected=rejected, hints=hints)
+                warnings=warnings, rejected=rejected, hints=hints, managed=managed,
+                passed_over=passed_over(facts, table, request, recipe) if managed else [])
 
 
 def security_notes(recipe: Recipe, python: str) -> List[str]:

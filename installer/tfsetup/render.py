@@ -82,8 +82,15 @@ def render_plan(plan, project: Optional[dict] = None) -> None:
     pkgs = ", ".join(f"{k} {v}" for k, v in plan.packages.items())
     out.print(f"[bold]recipe[/]  {recipe.id} ({recipe.accelerator})")
     out.print(f"[bold]stack[/]   {pkgs}")
-    out.print(f"[bold]python[/]  {plan.python.version} {escape(plan.python.executable)}"
-              + (f"  (launched as: {' '.join(plan.launch)})" if len(plan.launch) > 1 else ""))
+    if plan.managed is not None and not plan.python.executable:
+        managed = plan.managed
+        out.print(f"[bold]python[/]  {plan.python.minor}.x (managed: downloaded by uv, native {managed.arch}, "
+                  f"~{managed.size_mb} MB)  [dim]{escape(managed.key)}[/]")
+        for note in plan.passed_over:
+            out.print(f"[dim]        passed over: {escape(note)}[/]")
+    else:
+        out.print(f"[bold]python[/]  {plan.python.version} {escape(plan.python.executable)}"
+                  + (f"  (launched as: {' '.join(plan.launch)})" if len(plan.launch) > 1 else ""))
     where = f"tfsetup.lock [{section}]" if section else recipe.lock_relpath(plan.python.minor)
     out.print(f"[bold]lock[/]    {escape(where)} ({len(plan.lock.pins)} packages, hashes)")
     for warning in plan.warnings:
@@ -135,7 +142,8 @@ def render_project_note(note: Optional[str]) -> None:
 def stage_progress(json_out: bool) -> Callable[[str, str], None]:
     """install's stage lines on stderr. On a terminal each stage also shows a spinner while it runs; when
     stderr is captured (CI, scripts, tests) it stays plain lines, which tools can watch."""
-    labels = {"venv": "creating the venv", "install": "installing the locked packages",
+    labels = {"python": "installing a native Python (uv)", "venv": "creating the venv",
+              "install": "installing the locked packages",
               "verify": "verifying inside the new env", "promote": "moving the env into place"}
     started: Dict[str, float] = {}
     spinners: Dict[str, Any] = {}

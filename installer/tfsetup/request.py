@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from tfsetup.backends.base import PackageSource
+from tfsetup.backends.base import PackageSource, PythonSource
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.inputs import present
@@ -36,6 +36,9 @@ class Flags:
     find_links: Tuple[str, ...] = ()
     offline: bool = False
     keras: Optional[int] = None
+    python_downloads: Optional[str] = None  # "auto" | "never"
+    managed_python: bool = False
+    today: Optional[str] = None  # YYYY-MM-DD for the end-of-life dates (None: the data's own check date)
 
     def __post_init__(self) -> None:
         if self.keras not in (None, 2, 3):
@@ -52,6 +55,7 @@ class Settings:
     source: PackageSource
     config: Optional[ProjectConfig] = None
     notes: List[str] = field(default_factory=list)
+    python_source: PythonSource = field(default_factory=PythonSource)
 
 
 def load_project(no_project: bool = False, cwd: Optional[Path] = None) -> Optional[ProjectConfig]:
@@ -67,8 +71,14 @@ def merge(flags: Flags, config: Optional[ProjectConfig]) -> Settings:
     """Flags override the config; the config overrides the defaults. Pure."""
     cfg = config or ProjectConfig(path=Path("tfsetup.toml"))
     accelerator = "cpu" if (flags.cpu_only or (cfg.cpu_only and not flags.accelerator)) else flags.accelerator
+    more = {"today": flags.today} if flags.today else {}
+    # --offline: no Python download unless asked for, or a local source is configured (uv reads file:// offline)
+    local = any((url or "").startswith(("file://", "/")) for url in (cfg.python_mirror, cfg.python_downloads_json_url))
+    downloads = flags.python_downloads or cfg.python_downloads or ("never" if flags.offline and not local else "auto")
     request = PlanRequest(tf=flags.tf or cfg.tensorflow, python=flags.python or cfg.python,
-                          accelerator=accelerator, recipe_id=flags.recipe, pre=flags.pre, keras=flags.keras)
+                          accelerator=accelerator, recipe_id=flags.recipe, pre=flags.pre, keras=flags.keras,
+                          python_downloads=downloads,
+                          managed_python=flags.managed_python or cfg.managed_python, **more)
     target = flags.path if flags.path is not None else (cfg.env_path() if config else Path(".venv"))
     links = [str(Path(link).resolve()) if "://" not in link else link for link in flags.find_links]
     if config:
@@ -76,7 +86,9 @@ def merge(flags: Flags, config: Optional[ProjectConfig]) -> Settings:
     source = PackageSource(index_url=flags.index_url or cfg.index_url,
                            extra_index_urls=[] if flags.index_url else list(cfg.extra_index_urls),
                            find_links=links, offline=flags.offline)
-    return Settings(request=request, target=target, source=source, config=config)
+    python_source = PythonSource(mirror=cfg.python_mirror, downloads_json_url=cfg.python_downloads_json_url,
+                                 offline=flags.offline)
+    return Settings(request=request, target=target, source=source, config=config, python_source=python_source)
 
 
 def plan_for_project(settings: Settings, facts: HostFacts, table: RecipeTable) -> Tuple[Plan, Dict[str, Any]]:

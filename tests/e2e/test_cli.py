@@ -63,11 +63,13 @@ def test_plan_for_another_machine():
 
 
 def test_plan_nothing_fits_is_exit_3_with_json_error():
-    proc = run_tfsetup("plan", "--host-file", str(HOSTS / "m1-rosetta-x86-conda-only.json"), "--json")
+    # only the host's own Pythons (by default uv would download a native one: test_managed_python.py)
+    host_only = ["--host-file", str(HOSTS / "m1-rosetta-x86-conda-only.json"), "--python-downloads", "never"]
+    proc = run_tfsetup("plan", *host_only, "--json")
     assert proc.returncode == 3
     doc = json_out(proc)
     assert "arm64 Python" in doc["fix"] and doc["rejected"]
-    human = run_tfsetup("plan", "--host-file", str(HOSTS / "m1-rosetta-x86-conda-only.json"))
+    human = run_tfsetup("plan", *host_only)
     assert_clean_error(human, 3, "arm64 Python")
 
 
@@ -76,7 +78,7 @@ def test_plan_nothing_fits_is_exit_3_with_json_error():
     (["--tf", "2.19.0"], 2, ["2.19 is pinned at 2.19.1", "--tf 2.19"]),
     (["--recipe", "linux-x86_64-cpu-tf2.21"], 3, ["is built for Linux x86_64; this host is macOS arm64"]),
     (["--tf", "two"], 2, ["--tf must look like"]),
-    (["--python", "3.8"], 3, ["3.8"]),
+    (["--python", "3.8", "--python-downloads", "never"], 3, ["3.8"]),  # auto: a managed 3.8 (asked by name)
     (["--python", "banana"], 2, ["--python must look like"]),
     (["--python", "2.7"], 2, ["Python 2.7 is not supported"]),
     (["--python", "3.11.7"], 2, ["a minor version like 3.11, not 3.11.7"]),

@@ -112,3 +112,23 @@ def test_install_lock_reports_what_the_engine_downloads():
     downloads = []
     install_lock(Engine(), ["/env/bin/python"], LOCK, PackageSource(), Target(), on_download=downloads.append)
     assert downloads == ["Downloading tensorflow-cpu (240.1MiB)"]
+
+
+def test_uv_python_install_names_the_build_and_links_nothing_into_path():
+    from tfsetup.backends.base import PythonSource
+    from tfsetup.backends.uv import UvBackend
+
+    uv = UvBackend("uv")
+    key = "cpython-3.12-macos-aarch64-none"  # the arch always named: uv under Rosetta is x86_64 itself
+    assert uv.python_install_argv(key, PythonSource()) == ["uv", "python", "install", "--no-config", "--no-bin", key]
+    argv = uv.python_install_argv(key, PythonSource(mirror="file:///srv/pbs", downloads_json_url="/srv/list.json",
+                                                    offline=True))
+    assert argv[6:] == ["--mirror", "file:///srv/pbs", "--python-downloads-json-url", "/srv/list.json", "--offline"]
+    assert uv.python_find_argv(key) == ["uv", "python", "find", "--no-config", "--managed-python",
+                                        "--no-python-downloads", key]
+
+
+def test_engine_env_keeps_where_uv_stores_and_fetches_pythons(monkeypatch):
+    for name in ("UV_PYTHON_INSTALL_DIR", "UV_PYTHON_INSTALL_MIRROR", "UV_PYTHON_DOWNLOADS_JSON_URL"):
+        monkeypatch.setenv(name, "/somewhere")
+        assert engine_env()[name] == "/somewhere"

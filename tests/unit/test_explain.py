@@ -20,7 +20,7 @@ TABLE = load_recipes(REPO / "recipes" / "recipes.toml")
 FILES = sorted(ERRORS.glob("*.txt"))
 IDS = {"metal-plugin-abi-mismatch", "numpy-abi-mismatch", "illegal-instruction", "protobuf-mismatch",
        "unsupported-wheel", "no-matching-distribution", "no-registered-platform", "keras-mismatch",
-       "cuda-libs-missing", "rosetta-arch-mismatch", "libprotobuf-version-clash"}
+       "cuda-libs-missing", "rosetta-arch-mismatch", "libprotobuf-version-clash", "base-python-missing"}
 
 
 def _read(path: Path) -> str:

@@ -1,7 +1,9 @@
-"""The pure planner over the bundled recipes table and every host-facts fixture (DESIGN §4).
+"""The pure planner over the bundled recipes table and the host-facts fixtures (DESIGN §4), with the
+host's own Pythons only (--python-downloads never: exactly the planner before managed Pythons).
 
 Each row states what a real user on that machine must get: recipe, TensorFlow, plug-in, the exact
-interpreter, how it is launched, and which warnings they see.
+interpreter, how it is launched, and which warnings they see. test_plan_managed.py has the default
+(auto), where uv may download a native CPython.
 """
 from __future__ import annotations
 
@@ -58,6 +60,11 @@ MATRIX: Dict[str, Expected] = {
     # Only Xcode's python3 (3.9, universal2): the Metal default supports 3.9 (its lock's advisories shown).
     "m1-xcode-python39-only": Expected("macos-arm64-metal-tf2.19", "2.19.1", "1.2.0", "/usr/bin/python3", [],
                                        ["urllib3 2.6.3", "keras 3.10.0"]),
+    # Fresh Macs of late 2026 (issue 21), host Pythons only: CPU-only, or nothing (NOTHING_FITS).
+    "m3-max-homebrew-python313": Expected("macos-arm64-cpu-tf2.21", "2.21.0", None, "/opt/homebrew/bin/python3.13",
+                                          [], ["no Metal recipe fits (macos-arm64-metal-tf2.19: no usable Python"]),
+    "m2-homebrew-python311": Expected("macos-arm64-metal-tf2.19", "2.19.1", "1.2.0", "/opt/homebrew/bin/python3.11",
+                                      [], []),
     "intel-mac-ventura": Expected("macos-x86_64-cpu-tf2.16", "2.16.2", None, "/usr/local/bin/python3.12", [],
                                   ["advisory the lock cannot move past: protobuf 4.25.9"]),
     "linux-x86_64-avx": Expected("linux-x86_64-cpu-tf2.21", "2.21.0", None,
@@ -80,9 +87,14 @@ MATRIX: Dict[str, Expected] = {
 NOTHING_FITS: Dict[str, List[str]] = {
     "m1-rosetta-x86-conda-only": ["x86_64 only; this macOS host is arm64", "install an arm64 Python 3.12"],
     "m3-python314-only": ["Python 3.14 is not supported", "nearest working choice: --pre"],
+    "m4-homebrew-python314-only": ["Python 3.14 is not supported", "nearest working choice: --pre"],
+    "m2-no-python": ["no Python interpreter was found on this host", "install an arm64 Python 3.12"],
     "linux-x86_64-no-avx": ["need AVX and this CPU lacks it", "use a machine whose CPU has AVX"],
     "linux-free-threaded-only": ["free-threaded build"],
 }
+
+
+NEVER = PlanRequest(python_downloads="never")
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +111,7 @@ def test_matrix_covers_every_host_fixture():
 @pytest.mark.parametrize("name", sorted(MATRIX))
 def test_plan_for_host(name, table):
     want = MATRIX[name]
-    chosen = plan(host_fixture(name), table, PlanRequest())
+    chosen = plan(host_fixture(name), table, NEVER)
     doc = chosen.to_json()
     assert doc["recipe"] == want.recipe
     tf_dist = chosen.recipe.distribution
@@ -117,7 +129,7 @@ def test_plan_for_host(name, table):
 @pytest.mark.parametrize("name", sorted(NOTHING_FITS))
 def test_nothing_fits(name, table):
     with pytest.raises(PlanError) as caught:
-        plan(host_fixture(name), table, PlanRequest())
+        plan(host_fixture(name), table, NEVER)
     assert caught.value.exit_code == EXIT_NO_RECIPE
     everything = " ".join([caught.value.message, caught.value.fix or ""] +
                           [r for rej in caught.value.rejected for r in rej.reasons])
@@ -196,7 +208,7 @@ def test_python_request_picks_that_interpreter(table):
 
 def test_impossible_python_is_exit_3_with_reason(table):
     with pytest.raises(PlanError) as caught:
-        plan(host_fixture("m1-native-homebrew"), table, PlanRequest(python="3.8"))
+        plan(host_fixture("m1-native-homebrew"), table, replace(NEVER, python="3.8"))
     assert caught.value.exit_code == EXIT_NO_RECIPE
     reasons = [r for rej in caught.value.rejected for r in rej.reasons]
     # one short reason per recipe, not one per interpreter found
@@ -204,7 +216,7 @@ def test_impossible_python_is_exit_3_with_reason(table):
                if "pre-release" not in r and "chosen only with" not in r), reasons
     assert any(r.endswith("Python 3.8 was requested") for r in reasons)
     with pytest.raises(PlanError) as caught:
-        plan(host_fixture("m1-native-homebrew"), table, PlanRequest(python="3.10"))
+        plan(host_fixture("m1-native-homebrew"), table, replace(NEVER, python="3.10"))
     reasons = [r for rej in caught.value.rejected for r in rej.reasons]
     assert any("no Python 3.10 on this host (found 3.9, 3.12, 3.13)" in r for r in reasons), reasons
 

@@ -16,12 +16,16 @@ from tfsetup.recipes import load_recipes
 from tests.conftest import host_fixture
 
 
+# The host's own Pythons only: these are the rules among them (test_plan_managed.py adds uv's).
+HOST_ONLY = PlanRequest(python_downloads="never")
+
+
 @pytest.fixture(scope="module")
 def table():
     return load_recipes()
 
 
-def fitting(facts, table, request=PlanRequest()):
+def fitting(facts, table, request=HOST_ONLY):
     """Every recipe that alone would be planned for this host (newest first, by TensorFlow version)."""
     out = []
     for recipe in table.recipes:
@@ -36,7 +40,7 @@ def fitting(facts, table, request=PlanRequest()):
 
 def test_python39_only_linux_gets_the_newest_tf_that_supports_39(table):
     facts = host_fixture("linux-x86_64-python39-only")
-    chosen = plan(facts, table, PlanRequest())
+    chosen = plan(facts, table, HOST_ONLY)
     # the default (2.21) needs 3.10+; 2.20, 2.19 and 2.15 all fit 3.9: the newest wins, not 2.15
     assert chosen.recipe.id == "linux-x86_64-cpu-tf2.20"
     assert chosen.packages["tensorflow-cpu"] == "2.20.0"
@@ -48,7 +52,7 @@ def test_python39_only_linux_gets_the_newest_tf_that_supports_39(table):
 
 def test_python39_only_gpu_host_keeps_cuda_with_its_newest_39_recipe(table):
     facts = replace(host_fixture("linux-x86_64-h100"), pythons=host_fixture("linux-x86_64-python39-only").pythons)
-    chosen = plan(facts, table, PlanRequest())
+    chosen = plan(facts, table, HOST_ONLY)
     # cuda 2.21 (default) needs 3.10+; cuda 2.18 and 2.15 fit: 2.18, and still CUDA rather than CPU
     assert chosen.recipe.id == "linux-x86_64-cuda-tf2.18"
     assert chosen.recipe.accelerator == "cuda"
@@ -56,12 +60,12 @@ def test_python39_only_gpu_host_keeps_cuda_with_its_newest_39_recipe(table):
 
 def test_python39_only_mac_cpu_only_gets_2_20_not_2_15(table):
     facts = host_fixture("m1-xcode-python39-only")
-    assert plan(facts, table, PlanRequest()).recipe.id == "macos-arm64-metal-tf2.19"  # the default fits 3.9
-    chosen = plan(facts, table, PlanRequest(accelerator="cpu"))
+    assert plan(facts, table, HOST_ONLY).recipe.id == "macos-arm64-metal-tf2.19"  # the default fits 3.9
+    chosen = plan(facts, table, replace(HOST_ONLY, accelerator="cpu"))
     # the CPU default (2.21) needs 3.10+; 2.20, 2.19 and 2.15 fit
     assert chosen.recipe.id == "macos-arm64-cpu-tf2.20"
     assert chosen.python.executable == "/usr/bin/python3"
-    assert [r.id for r in fitting(facts, table, PlanRequest(accelerator="cpu"))][:3] == [
+    assert [r.id for r in fitting(facts, table, replace(HOST_ONLY, accelerator="cpu"))][:3] == [
         "macos-arm64-cpu-tf2.20", "macos-arm64-cpu-tf2.19", "macos-arm64-cpu-tf2.15"]
 
 
@@ -69,7 +73,7 @@ def test_without_the_metal_default_the_newest_older_metal_set_wins(table):
     """A table whose Metal default is gone (e.g. yanked): 2.18 + metal 1.2.0, not 2.15 + metal 1.1.0."""
     facts = host_fixture("m1-xcode-python39-only")
     smaller = replace(table, recipes=tuple(r for r in table.recipes if r.id != "macos-arm64-metal-tf2.19"))
-    chosen = plan(facts, smaller, PlanRequest())
+    chosen = plan(facts, smaller, HOST_ONLY)
     assert chosen.recipe.id == "macos-arm64-metal-tf2.18"
     assert chosen.packages["tensorflow-metal"] == "1.2.0"
 

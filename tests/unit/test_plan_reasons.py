@@ -26,7 +26,11 @@ def py(version: str, executable: str = "/usr/bin/python3", **kw) -> PythonInfo:
     return PythonInfo(executable, version, archs=kw.pop("archs", ["x86_64"]), source=kw.pop("source", "system"), **kw)
 
 
-def refusal(facts, table, request=PlanRequest()) -> PlanError:
+# The host's own Pythons only (a managed CPython from uv would fill every gap these tests make).
+HOST_ONLY = PlanRequest(python_downloads="never")
+
+
+def refusal(facts, table, request=HOST_ONLY) -> PlanError:
     with pytest.raises(PlanError) as caught:
         plan(facts, table, request)
     return caught.value
@@ -44,7 +48,7 @@ def test_interpreter_reasons_name_what_is_wrong(table):
     err = refusal(only(py("3.13.0rc1")), table)
     assert "/usr/bin/python3: Python 3.13.0rc1 is a pre-release; pass --pre to allow it" in \
         reasons_of(err, "linux-x86_64-cpu-tf2.21")[0]
-    assert plan(only(py("3.13.0rc1")), table, PlanRequest(pre=True)).recipe.id == "linux-x86_64-cpu-tf2.21"
+    assert plan(only(py("3.13.0rc1")), table, replace(HOST_ONLY, pre=True)).recipe.id == "linux-x86_64-cpu-tf2.21"
     err = refusal(replace(LINUX, pythons=[]), table)
     assert reasons_of(err, "linux-x86_64-cpu-tf2.21") == [
         "no usable Python for it (needs 3.10–3.13, x86_64): no Python interpreter was found on this host"]
@@ -55,7 +59,7 @@ def test_a_recipe_without_a_lock_for_the_python_is_refused_with_the_script_to_ru
     recipes = tuple(replace(r, locks={k: v for k, v in r.locks.items() if k != "3.12"})
                     if r.id == "linux-x86_64-cpu-tf2.21" else r for r in table.recipes)
     facts = replace(LINUX, pythons=[py("3.12.1")])
-    chosen = plan(facts, replace(table, recipes=recipes))
+    chosen = plan(facts, replace(table, recipes=recipes), HOST_ONLY)
     assert chosen.recipe.id == "linux-x86_64-cpu-tf2.20"
     assert reasons_of(chosen, "linux-x86_64-cpu-tf2.21") == [
         "no usable Python for it (needs 3.10–3.13, x86_64): /usr/bin/python3: no lock for Python 3.12 "
@@ -64,7 +68,7 @@ def test_a_recipe_without_a_lock_for_the_python_is_refused_with_the_script_to_ru
 
 def test_one_python_span_is_named_alone(table):
     recipes = tuple(replace(r, pythons=("3.12",)) if r.id == "linux-x86_64-cpu-tf2.21" else r for r in table.recipes)
-    chosen = plan(replace(LINUX, pythons=[py("3.11.2")]), replace(table, recipes=recipes))
+    chosen = plan(replace(LINUX, pythons=[py("3.11.2")]), replace(table, recipes=recipes), HOST_ONLY)
     assert reasons_of(chosen, "linux-x86_64-cpu-tf2.21") == [
         "no usable Python for it (needs 3.12, x86_64): /usr/bin/python3: Python 3.11 is not supported (needs 3.12)"]
 

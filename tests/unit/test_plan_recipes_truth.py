@@ -94,7 +94,7 @@ def test_a_python_39_host_gets_tf_2_20_the_newest_with_cp39_wheels():
     host = host_fixture("linux-x86_64-avx")
     py39 = PythonInfo(executable="/usr/bin/python3.9", version="3.9.18", implementation="cpython",
                       archs=["x86_64"], source="system")
-    chosen = plan(replace(host, pythons=[py39]), TABLE)
+    chosen = plan(replace(host, pythons=[py39]), TABLE, PlanRequest(python_downloads="never"))  # host's own only
     assert chosen.recipe.id == "linux-x86_64-cpu-tf2.20" and chosen.packages["tensorflow-cpu"] == "2.20.0"
 
 
@@ -108,7 +108,7 @@ def test_advisories_are_shown_for_the_chosen_pythons_lock_only():
     host = host_fixture("linux-x86_64-avx")
     py39 = PythonInfo(executable="/usr/bin/python3.9", version="3.9.18", implementation="cpython",
                       archs=["x86_64"], source="system")
-    on39 = plan(replace(host, pythons=[py39]), TABLE)
+    on39 = plan(replace(host, pythons=[py39]), TABLE, PlanRequest(python_downloads="never"))  # host's own only
     assert any("urllib3 2.6.3" in w for w in on39.warnings)
     assert not any("urllib3 2.6.3" in w for w in plan(host, TABLE).warnings)  # Python 3.12's lock moved on
     assert not any(" - http" in w for w in on39.warnings)  # sources stay in the table

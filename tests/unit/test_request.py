@@ -54,3 +54,21 @@ def test_flags_override_and_contradictions_are_bad_input():
     assert settings.request.tf == "2.19" and settings.request.keras == 2 and settings.target == Path("/envs/tf")
     assert merge(Flags(cpu_only=True), None).request.accelerator == "cpu"
     assert merge(Flags(), None).target == Path(".venv")
+
+
+def test_python_downloads_from_flags_config_and_offline():
+    from tfsetup.team.config import ProjectConfig
+
+    assert merge(Flags(), None).request.python_downloads == "auto"
+    assert merge(Flags(offline=True), None).request.python_downloads == "never"  # no network: none to fetch
+    assert merge(Flags(offline=True, python_downloads="auto"), None).request.python_downloads == "auto"
+    cfg = ProjectConfig(path=Path("/p/tfsetup.toml"), python_downloads="never", managed_python=True,
+                        python_mirror="file:///srv/pbs", python_downloads_json_url="https://x/list.json")
+    settings = merge(Flags(offline=True), cfg)
+    assert settings.request.python_downloads == "never" and settings.request.managed_python is True
+    assert settings.python_source.mirror == "file:///srv/pbs" and settings.python_source.offline is True
+    assert settings.python_source.downloads_json_url == "https://x/list.json"
+    local = ProjectConfig(path=Path("/p/tfsetup.toml"), python_mirror="file:///srv/pbs")
+    assert merge(Flags(offline=True), local).request.python_downloads == "auto"  # uv reads file:// offline
+    assert merge(Flags(python_downloads="never"), ProjectConfig(path=Path("/p/t.toml"), python_downloads="auto")
+                 ).request.python_downloads == "never"  # the flag over the config

@@ -49,8 +49,15 @@ index-url = "https://pypi.example.org/simple"
 extra-index-urls = ["https://mirror.example.org/simple"]
 find-links = ["wheels", "https://files.example.org/wheels/"]
 platforms = ["macos-arm64", "linux-x86_64"]
+python-downloads = "never"
+managed-python = true
+python-mirror = "https://mirror.example.org/python-build-standalone"
+python-downloads-json-url = "pythons.json"
 """))
     assert cfg.env_path() == tmp_path / "envs" / "tf"
+    assert (cfg.python_downloads, cfg.managed_python) == ("never", True)
+    assert cfg.python_mirror == "https://mirror.example.org/python-build-standalone"
+    assert cfg.python_downloads_json_url == str(tmp_path / "pythons.json")  # relative to the config file
     assert cfg.extra_requirements() == ["six==1.17.0", "pandas==2.2.3", "requests>=2"]
     assert cfg.find_links_resolved() == [str(tmp_path / "wheels"), "https://files.example.org/wheels/"]
     assert cfg.index_urls() == ["https://pypi.example.org/simple", "https://mirror.example.org/simple"]
@@ -71,6 +78,9 @@ platforms = ["macos-arm64", "linux-x86_64"]
     ('index-url = "pypi.org"\n', ["'index-url'", "URL"]),
     ('index-url = "https://x.org/simple; rm -rf ~"\n', ["'index-url'"]),
     ('platforms = ["amiga"]\n', ["unknown platform 'amiga'"]),
+    ('python-downloads = "always"\n', ["'python-downloads'", '"auto" or "never"']),
+    ('managed-python = "yes"\n', ["'managed-python'", "true or false"]),
+    ('python-mirror = "mirror.example.org"\n', ["'python-mirror'", "URL"]),
     ('tensorflow = "2.19"\ntensorflow = "2.18"\n', ["not valid TOML"]),
 ])
 def test_bad_values_name_the_key_and_file(tmp_path, text, words):

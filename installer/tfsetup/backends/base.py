@@ -54,6 +54,16 @@ class PackageSource:
 
 
 @dataclass(frozen=True)
+class PythonSource:
+    """Where a managed CPython comes from (uv's python-build-standalone downloads). uv checks every
+    archive against its sha256 (uv's own list, or the one in `downloads_json_url`)."""
+
+    mirror: Optional[str] = None  # uv --mirror: a file:// directory or https mirror of the release archives
+    downloads_json_url: Optional[str] = None  # uv --python-downloads-json-url: a team's own list of builds
+    offline: bool = False  # no network: only Pythons already installed (or a file:// source)
+
+
+@dataclass(frozen=True)
 class Target:
     """What the wheels must be for: the plan's platform, so a translated parent cannot skew it."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from tfsetup.backends.base import PackageSource
+from tfsetup.backends.base import PackageSource, PythonSource
 from tfsetup.errors import index_unreachable
 
 
@@ -32,3 +32,22 @@ def backend_fix(message: str, source: PackageSource) -> Optional[str]:
     if index_unreachable(message):
         return "the package index could not be reached: check the network, or use --offline --find-links DIR"
     return None
+
+
+def python_fix(message: str, key: str, source: PythonSource) -> str:
+    """What to do when uv could not install the managed Python `key` (nothing was changed)."""
+    lowered = message.lower()
+    minor = key.split("-")[1]
+    if "hash mismatch" in lowered:
+        return (f"the downloaded {key} archive does not match its sha256: the mirror or downloads list serves "
+                "a different file; nothing was installed. Fix the mirror, or pass --python-downloads never")
+    if "no download found" in lowered:
+        return (f"uv knows no build for {key}: update tfsetup (and its uv), set `python-downloads-json-url` to a "
+                f"list that has one, install Python {minor} yourself, or pass --python-downloads never")
+    where = f"the mirror {source.mirror}" if source.mirror else "python-build-standalone's releases"
+    if source.offline:
+        return (f"offline, and Python {minor} is not installed: run once online, set `python-mirror` to a "
+                f"file:// directory of python-build-standalone archives, or pass --python-downloads never")
+    return (f"the Python archive could not be fetched from {where}: check the network, set `python-mirror` "
+            f"in tfsetup.toml (a file:// directory or https mirror of python-build-standalone), or install "
+            f"Python {minor} yourself and pass --python-downloads never")

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from tfsetup.backends._proc import run_step
-from tfsetup.backends.base import HASHED_LOCK, BackendError, PackageSource, Target
+from tfsetup.backends.base import HASHED_LOCK, BackendError, PackageSource, PythonSource, Target
 
 
 def find_uv() -> str:
@@ -39,6 +39,30 @@ class UvBackend:
         # console scripts and activate files that find their env relative to themselves.
         run_step("create venv", [self.uv, "venv", "--quiet", "--relocatable", "--no-config",
                                  "--prompt", prompt, "--python", launch[-1], str(path)])
+
+    def python_install_argv(self, key: str, source: PythonSource) -> List[str]:
+        """Install a python-build-standalone CPython into uv's managed-Python store (UV_PYTHON_INSTALL_DIR,
+        else ~/.local/share/uv/python). `key` names the arch (cpython-3.12-macos-aarch64-none): uv under
+        Rosetta would otherwise pick an x86_64 build. --no-bin: uv would also link python3.12 into
+        ~/.local/bin, a change to the user's PATH nobody asked for. uv checks the archive's sha256."""
+        argv = [self.uv, "python", "install", "--no-config", "--no-bin", key]
+        if source.mirror:
+            argv += ["--mirror", source.mirror]
+        if source.downloads_json_url:
+            argv += ["--python-downloads-json-url", source.downloads_json_url]
+        return argv + (["--offline"] if source.offline else [])
+
+    def python_find_argv(self, key: str) -> List[str]:
+        """The installed managed CPython for `key` (never a download, never a host Python)."""
+        return [self.uv, "python", "find", "--no-config", "--managed-python", "--no-python-downloads", key]
+
+    def install_python(self, key: str, source: PythonSource, on_line: Optional[Callable[[str], None]] = None) -> str:
+        """Install (a no-op when it is there) and return the managed CPython's executable."""
+        run_step("install Python", self.python_install_argv(key, source), on_line=on_line)
+        found = run_step("find Python", self.python_find_argv(key)).strip().splitlines()
+        if not found:
+            raise BackendError("find Python", f"uv installed {key} but does not report its executable")
+        return found[-1].strip()
 
     def install_lock_argv(self, python: Sequence[str], lock: Path, source: PackageSource,
                           target: Target) -> List[str]:

@@ -29,7 +29,7 @@ def run(flags: Flags, no_project: bool, recipes_file: Optional[Path], backend: s
     settings = planned.settings
     opts = InstallOptions(target=settings.target, backend=backend, force=force, verify=verify, confirm=confirm,
                           source=settings.source, extra_record=planned.record,
-                          lock_path=Path(planned.plan.lock.path),
+                          lock_path=Path(planned.plan.lock.path), python_source=settings.python_source,
                           replace_changes=lambda target: changes_of_replacing(target, planned.plan.python.version,
                                                                               planned.plan.lock.pins))
     result = run_install(planned.plan, facts, opts, progress)

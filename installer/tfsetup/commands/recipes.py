@@ -38,7 +38,7 @@ def run(show_all: bool, host_file: Optional[Path], recipes_file: Optional[Path])
         if not show_all and recipe.platform != facts.platform:
             continue
         reasons = host_reasons(recipe, facts)
-        if not reasons:
-            _, reasons = choose_interpreter(recipe, facts, PlanRequest(pre=True))
+        if not reasons:  # with the host's own Pythons (plan may also reach a row on one uv downloads)
+            _, reasons = choose_interpreter(recipe, facts, PlanRequest(pre=True, python_downloads="never"))
         rows.append((recipe, reasons))
     return RecipesResult(facts, rows)

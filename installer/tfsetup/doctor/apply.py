@@ -124,12 +124,20 @@ def _install_user_packages(backend: Backend, rp: RepairPlan, python: List[str], 
 def _rebuild(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[Finding], target: Path,
              backend: Backend, progress: Progress, started: str, phase: List[str]) -> RepairResult:
     assert rp.plan is not None
-    plan = rp.plan
 
     @contextlib.contextmanager
     def stage(name: str) -> Iterator[None]:
         progress("-> verifying the rebuilt env ..." if name == "verify" else f"-> {name} ...")
         yield
+
+    from dataclasses import replace
+
+    from tfsetup.backends.base import PythonSource
+    from tfsetup.managed_python import managed_python
+
+    # a managed Python (the plan's, when no host Python of the minor is left) comes first, through uv
+    plan = managed_python(rp.plan, host, PythonSource(), stage, lambda line: progress(f"   {line}"))
+    rp = replace(rp, plan=plan)
 
     with Transaction(target, progress) as txn:
         progress(f"-> {rp.automatic[0].summary}")

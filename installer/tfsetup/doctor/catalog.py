@@ -88,6 +88,14 @@ KINDS: Tuple[FindingKind, ...] = (
     FindingKind("ml-dtypes-mismatch", "ml-dtypes is newer than this TensorFlow knows", STACK, (
         "https://github.com/jax-ml/ml_dtypes/issues/101",
     )),
+    FindingKind("base-python-missing", "the interpreter the venv was made from is gone (upgraded or removed)",
+                REBUILD, (
+        "https://github.com/AcademySoftwareFoundation/rez/issues/1818",
+        "https://github.com/python-poetry/install.python-poetry.org/issues/34",
+        "https://github.com/pypa/pipenv/issues/3828",
+        "https://github.com/ggaughan/pipe2py/issues/38",
+        "https://github.com/pypa/pipenv/issues/3695",
+    )),
     FindingKind("free-threaded-python", "a free-threaded Python (3.13t/3.14t): no TensorFlow wheel exists", REBUILD, (
         "https://pypi.org/simple/tensorflow/",
     )),

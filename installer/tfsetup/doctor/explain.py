@@ -295,6 +295,19 @@ def _rosetta(text: str, matches: List[re.Match[str]]) -> Verdict:
     )
 
 
+def _base_python(text: str, matches: List[re.Match[str]]) -> Verdict:
+    gone = next((m.group(1) for m in matches if m.re.groups and m.group(1)), "")
+    what = f" ({gone})" if gone else ""
+    return Verdict(
+        "error",
+        f"The interpreter this environment (or script) was made from is gone{what}: a venv links to its base "
+        "Python, and `brew upgrade`/`brew cleanup` (an old Cellar version), `pyenv uninstall`, `uv python "
+        "uninstall` or removing a python.org install deletes it. Nothing inside the env can fix that.",
+        "`tfsetup doctor --fix PATH` rebuilds a tfsetup env on a Python of the same minor (the host's, or one "
+        "uv downloads), carrying your packages; other envs: recreate them",
+    )
+
+
 _CUDA_LIB = (r"Could not load dynamic library '((?:lib(?:cuda|cublas|cufft|curand|cusolver|cusparse|cudnn|nvinfer)"
              r"\w*\.so[.\d]*)|cu\w+\.dll)'")
 
@@ -336,6 +349,11 @@ RULES: Tuple[Rule, ...] = (
         _CUDA_LIB,
         r"Cannot dlopen some GPU libraries",
     ], _cuda),
+    _rule("base-python-missing", [
+        r"Library not loaded: '?(/[^\n']*Python\.framework/Versions/\d+\.\d+/Python)",
+        r"Library not loaded: @executable_path/\.\./\.Python",
+        r"bad interpreter: (?:(/[^\n:]*python[\w.]*): )?no such file or directory",
+    ], _base_python),
     _rule("rosetta-arch-mismatch", [
         r"incompatible architecture \(have [('\"]?(x86_64|arm64e?)[)'\"]?, need [('\"]?(x86_64|arm64e?)[)'\"]?\)",
         r"mach-o,? but wrong architecture",

@@ -89,6 +89,10 @@ class EnvFacts:
     arm64_capable: Optional[bool] = None  # macOS: the binary also has an arm64 slice (None: not checked)
     record: Optional[Dict[str, Any]] = None  # tfsetup-env.json, when the env has one
     deep: Optional[ImportCheck] = None
+    # A venv whose base interpreter is gone (pyvenv.cfg `home` no longer holds it): the missing path.
+    # Its facts are then read from the files (pyvenv.cfg, the dist-infos), since its python cannot start.
+    base_python_missing: str = ""
+    base_home: str = ""
     # macOS envs: what dyld would do with the installed files (static model; `with_loader`). The
     # binaries decide, not the metadata: a plug-in file that is not its dist-info's version is judged
     # by its bytes.
@@ -202,6 +206,54 @@ def _hardware_is_arm64_mac() -> bool:
     return proc.stdout.strip() == "1"
 
 
+def read_pyvenv_cfg(env: Path) -> Dict[str, str]:
+    """pyvenv.cfg's `key = value` lines (empty when there is none)."""
+    try:
+        text = (env / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")[:65536]
+    except OSError:
+        return {}
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {k.strip().lower(): v.strip() for k, v in pairs}
+
+
+_BASE_NAMES = ("python3", "python", "python.exe")
+
+
+def missing_base_python(env: Path, python: Optional[Path]) -> Tuple[str, str]:
+    """(the missing interpreter path, pyvenv.cfg's home) when the venv's base Python is gone, else ("", "").
+    Gone: `home` no longer holds an interpreter, or the env's python is a link to nothing."""
+    home = read_pyvenv_cfg(env).get("home", "")
+    if not home:
+        return "", ""
+    if python is not None and python.is_symlink() and not python.exists():
+        return os.path.realpath(python), home
+    if not any(os.path.exists(os.path.join(home, name)) for name in _BASE_NAMES):
+        version = read_pyvenv_cfg(env).get("version_info") or read_pyvenv_cfg(env).get("version") or ""
+        minor = ".".join(version.split(".")[:2])
+        named = [os.path.join(home, f"python{minor}")] if minor else []
+        return (named or [os.path.join(home, "python3")])[0], home
+    return "", home
+
+
+def facts_without_python(env: Path, python: Path, missing: str, home: str) -> EnvFacts:
+    """What can be known of a venv whose python cannot start: its version (pyvenv.cfg) and its
+    distributions (read from its site-packages by this process)."""
+    import importlib.util
+
+    cfg = read_pyvenv_cfg(env)
+    version = cfg.get("version_info") or cfg.get("version") or ""
+    minor = ".".join(version.split(".")[:2])
+    sites = [env / "lib" / f"python{minor}" / "site-packages", env / "Lib" / "site-packages"]
+    spec = importlib.util.spec_from_file_location("_tfsetup_env_facts", PROBE)
+    assert spec is not None and spec.loader is not None
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    dists, _ = probe.distributions(path=[str(site) for site in sites if site.is_dir()])
+    doc = {"version": version, "sys_platform": sys.platform, "distributions": dists, "prefix": str(env)}
+    facts = facts_from_probe(doc, str(env), str(python), venv=True, record=read_record(env))
+    return replace(facts, base_python_missing=missing, base_home=home)
+
+
 def inspect_env(path: Path, timeout: float = PROBE_TIMEOUT_S) -> EnvFacts:
     """Run the facts probe inside the env at PATH; TfsetupError (exit 2) when it is not a Python env."""
     env = Path(os.path.abspath(path))
@@ -211,6 +263,9 @@ def inspect_env(path: Path, timeout: float = PROBE_TIMEOUT_S) -> EnvFacts:
         what = "is not a Python environment" if not (is_venv(env) or is_conda_env(env)) else "has no python"
         raise TfsetupError(f"{env} {what} (no bin/python or python.exe)", EXIT_BAD_INPUT,
                            fix="give the path of a venv or conda env, e.g. one made by `tfsetup install`")
+    missing, home = missing_base_python(env, python)
+    if missing:  # the fast pass says so (doctor's base-python-missing) instead of failing to run it
+        return facts_without_python(env, python, missing, home)
     argv = [str(python), "-I", "-B", PROBE]  # -B: inspecting must not write into the env
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=clean_env(),

@@ -149,7 +149,9 @@ def stack_plan(env: EnvFacts, host: HostFacts, table: RecipeTable, accelerator: 
     """The recipe whose lock can go into THIS env: same platform, a lock for its Python minor, the same
     TensorFlow minor when there is one, else the plan's choice; None when no recipe fits the env."""
     tf_minor, pre = _tf_minor(env)
-    return _first_plan(_host_with_env_python(env, host), table, _requests(tf_minor, env.minor, accelerator, pre))
+    # in place: the env's own interpreter or nothing (a Python uv would download cannot go into this env)
+    requests = [replace(r, python_downloads="never") for r in _requests(tf_minor, env.minor, accelerator, pre)]
+    return _first_plan(_host_with_env_python(env, host), table, requests)
 
 
 def _host_with_env_python(env: EnvFacts, host: HostFacts) -> HostFacts:
@@ -169,7 +171,8 @@ def project_stack_plan(env: EnvFacts, host: HostFacts, table: RecipeTable) -> Op
     from tfsetup.team.project import plan_with_team_lock
 
     config = load_config(Path(project["config"]))
-    chosen, _ = plan_with_team_lock(config, _host_with_env_python(env, host), table, PlanRequest(python=env.minor))
+    chosen, _ = plan_with_team_lock(config, _host_with_env_python(env, host), table,
+                                    PlanRequest(python=env.minor, python_downloads="never"))
     return chosen
 
 
@@ -233,8 +236,10 @@ def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, tab
             installed = {key: d.version for key, d in env.distributions.items()}
             changes = replace_changes(env.record, chosen.python.version, chosen.lock.pins, added=installed,
                                       python_now=env.version, carried=list(installed))
+            source = chosen.python.executable or (f"a Python {chosen.python.minor} uv downloads "
+                                                  f"({chosen.managed.key})" if chosen.managed else "?")
             actions.append(RepairAction(
-                "rebuild", f"rebuild {env.path} as a fresh venv from {chosen.python.executable} "
+                "rebuild", f"rebuild {env.path} as a fresh venv from {source} "
                 f"(Python {chosen.python.version}, {'/'.join(chosen.python.archs)}) with recipe {chosen.recipe.id} "
                 f"({', '.join(f'{k} {v}' for k, v in chosen.packages.items())})"
                 + "".join(f"; {line}" for line in changes.lines()), packages=tuple(

@@ -740,6 +740,41 @@ def _not_verified(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Fi
                     ("verification: none",))]
 
 
+# How a venv's base Python goes away, by where it lived (the fix is the same: a new env on a live one).
+_GONE_HOW = (
+    (re.compile(re.escape("/Cellar/")),
+     "Homebrew removes an old Cellar version after `brew upgrade` (or `brew cleanup`)"),
+    (re.compile(re.escape("/homebrew/")),
+     "Homebrew upgraded or removed that Python (`brew upgrade`, `brew uninstall`)"),
+    (re.compile(re.escape("/.pyenv/")), "that pyenv version was deleted (`pyenv uninstall`)"),
+    # uv's store (~/.local/share/uv/python, or UV_PYTHON_INSTALL_DIR) names each build like its key
+    (re.compile(r"/uv/python/|/cpython-3\.\d+[\w.+]*-(?:linux|macos|windows)-"),
+     "uv removed or replaced that managed Python (`uv python uninstall`, `uv python upgrade`)"),
+    (re.compile(re.escape("/Python.framework/")), "that python.org install was removed or replaced"),
+)
+
+
+def gone_how(path: str) -> str:
+    p = path.replace("\\", "/")
+    return next((how for where, how in _GONE_HOW if where.search(p)),
+                "the interpreter the venv was made from was moved or deleted")
+
+
+def _base_python(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
+    """A venv links to its base interpreter (pyvenv.cfg `home`); when that is gone, nothing in it runs."""
+    if not env.base_python_missing:
+        return []
+    minor = env.minor or "of the same version"
+    return [Finding(
+        "base-python-missing", "error",
+        f"The Python this env was made from is gone: {env.base_python_missing} no longer exists "
+        f"({gone_how(env.base_python_missing)}), so {env.python} cannot start.",
+        f"`tfsetup doctor --fix` rebuilds it on a Python {minor} (this host's, or one uv downloads) with the "
+        "same recipe, carrying your packages",
+        (f"pyvenv.cfg: home = {env.base_home}", f"missing: {env.base_python_missing}"),
+        _sources(table, "base-python-missing"))]
+
+
 def _deep(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
     if env.deep is None or env.deep.ok:
         return []
@@ -763,9 +798,8 @@ def _deep(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
 
 # Built-in rules speak first (their text is computed from this env's facts); a table entry for the same
 # finding id adds its evidence and sources, and speaks alone where no rule knows the problem.
-RULES = (_rosetta, _loader, _x86_wheels, _files_missing, _wrong_arch_file, _conflicts, _metal, _numpy, _keras,
-         _requirements_rule, _table_entries,
-         _macos_too_old, _no_avx, _cuda, _missing_tf, _not_verified, _deep)
+RULES = (_base_python, _rosetta, _loader, _x86_wheels, _files_missing, _wrong_arch_file, _conflicts, _metal, _numpy,
+         _keras, _requirements_rule, _table_entries, _macos_too_old, _no_avx, _cuda, _missing_tf, _not_verified, _deep)
 
 
 def diagnose(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:

@@ -197,6 +197,12 @@ def apply_upgrade(up: UpgradePlan, progress: Callable[[str, str], None]) -> Upgr
         timings[name] = time.perf_counter() - t0
         progress(name, "done")
 
+    from tfsetup.backends.base import PythonSource
+    from tfsetup.managed_python import managed_python
+
+    # a managed Python (plan.managed) is fetched through uv first: exit 4 before the env is touched
+    plan = managed_python(plan, facts, PythonSource(), stage, lambda line: progress("python", line))
+
     def add_packages(launch: List[str]) -> None:
         if up.entries:
             with stage("packages"):

@@ -70,13 +70,16 @@ def read_small(dist, name):
     return None if text is None else text.strip()
 
 
-def distributions():
+def distributions(path=None):
+    """`path`: read these site directories instead of sys.path (tfsetup reads an env whose own python
+    cannot start: its base interpreter is gone)."""
     try:
         from importlib import metadata
     except ImportError:  # Python < 3.8
         return [], "importlib.metadata is not available (Python %s)" % platform.python_version()
     found = {}
-    for dist in metadata.distributions():  # sys.path order: the first one is the one imported
+    listed = metadata.distributions(path=path) if path is not None else metadata.distributions()
+    for dist in listed:  # sys.path order: the first one is the one imported
         try:
             name = dist.metadata["Name"]
             version = dist.version

@@ -11,6 +11,10 @@
     extra-index-urls = []
     find-links = ["wheelhouse"]         # directories (relative) or URLs
     platforms = ["macos-arm64", "linux-x86_64"]   # what `tfsetup lock` resolves for
+    python-downloads = "auto"           # like --python-downloads: "never" uses only the host's Pythons
+    managed-python = false              # like --managed-python: a uv-managed Python even where one is here
+    python-mirror = "https://..."       # uv's --mirror for python-build-standalone archives (or file://)
+    python-downloads-json-url = "..."   # uv's --python-downloads-json-url: the team's own list of builds
 
 Strict: an unknown key or a bad value is an error naming the key and the file (exit 2).
 """
@@ -31,7 +35,8 @@ from tfsetup.trust import Untrusted, read_steering
 CONFIG_FILE = "tfsetup.toml"
 LOCK_FILE = "tfsetup.lock"
 KEYS = ("tensorflow", "python", "env", "cpu-only", "packages", "requirements", "index-url", "extra-index-urls",
-        "find-links", "platforms")
+        "find-links", "platforms", "python-downloads", "managed-python", "python-mirror",
+        "python-downloads-json-url")
 _TF = re.compile(r"^\d+\.\d+(\.\d+)?$")
 _PY = re.compile(r"^3\.\d+$")
 _URL = re.compile(r"^(https?|file)://[^\s]+$")
@@ -56,6 +61,10 @@ class ProjectConfig:
     extra_index_urls: Tuple[str, ...] = ()
     find_links: Tuple[str, ...] = ()
     platforms: Tuple[str, ...] = ()
+    python_downloads: Optional[str] = None
+    managed_python: bool = False
+    python_mirror: Optional[str] = None
+    python_downloads_json_url: Optional[str] = None
 
     @property
     def root(self) -> Path:
@@ -199,6 +208,9 @@ def config_from_table(table: Dict[str, Any], path: Path, prefix: str = "") -> Pr
     cpu_only = table.get("cpu-only", False)
     if not isinstance(cpu_only, bool):
         raise ConfigError(f"{where('cpu-only')} must be true or false, got {cpu_only!r}")
+    managed_python = table.get("managed-python", False)
+    if not isinstance(managed_python, bool):
+        raise ConfigError(f"{where('managed-python')} must be true or false, got {managed_python!r}")
     platforms = strings("platforms")
     for name in platforms:
         if name not in TEAM_PLATFORMS:
@@ -214,6 +226,7 @@ def config_from_table(table: Dict[str, Any], path: Path, prefix: str = "") -> Pr
     env = string("env")
     if env is not None and ("\0" in env or env.strip() != env):
         raise ConfigError(f"{where('env')} = {env!r} is not a usable path")
+    mirror = string("python-mirror", _URL, "must be an http(s):// or file:// URL")
     return ProjectConfig(
         path=path,
         tensorflow=string("tensorflow", _TF, "must look like 2.19 or 2.19.1"),
@@ -226,7 +239,18 @@ def config_from_table(table: Dict[str, Any], path: Path, prefix: str = "") -> Pr
         extra_index_urls=extra_urls,
         find_links=find_links,
         platforms=platforms,
+        python_downloads=string("python-downloads", re.compile(r"^(auto|never)$"), "must be \"auto\" or \"never\""),
+        managed_python=managed_python,
+        python_mirror=_python_url(mirror and _secret_free(mirror, where("python-mirror")), path),
+        python_downloads_json_url=_python_url(string("python-downloads-json-url"), path),
     )
+
+
+def _python_url(value: Optional[str], path: Path) -> Optional[str]:
+    """A file path relative to the config file, like every path in it; URLs as they are."""
+    if value is None or _URL.match(value):
+        return value
+    return str((path.parent / value).resolve())
 
 
 def _secret_free(url: str, where: str) -> str:
