@@ -60,29 +60,34 @@ KERAS2_METAL = "macos-arm64-metal-tf2.19-keras2"
                                           ("m3-pro-uv-311", "3.11"), ("m2-pythonorg-universal2", "3.12"),
                                           ("m1-native-homebrew", "3.12")])
 def test_keras_2_on_apple_silicon_is_metal_with_tf_keras(host, python):
-    """Not the 2.15 legacy set (metal 1.1.0, NumPy 1) nor CPU: TF 2.19.1 + tf-keras 2.19.0 + metal 1.2.0."""
-    chosen = plan(host_fixture(host), TABLE, PlanRequest(keras=2))
+    """Not the 2.15 legacy set (metal 1.1.0, NumPy 1) nor CPU: TF 2.19.1 + tf-keras 2.19.0 + metal 1.2.0, on
+    the host's own Python (with downloads allowed a Python past its end of life gives way to a managed one,
+    on the same row: tests/unit/test_plan_managed.py)."""
+    chosen = plan(host_fixture(host), TABLE, PlanRequest(keras=2, python_downloads="never"))
     assert chosen.recipe.id == KERAS2_METAL and chosen.python.minor == python
     assert chosen.recipe.accelerator == "metal" and chosen.recipe.keras == 2
     assert {k: chosen.packages[k] for k in ("tensorflow", "tf-keras", "tensorflow-metal")} == {
         "tensorflow": "2.19.1", "tf-keras": "2.19.0", "tensorflow-metal": "1.2.0"}
     assert chosen.to_json()["env"] == {"TF_USE_LEGACY_KERAS": "1"}
     assert plan(host_fixture(host), TABLE).recipe.id == "macos-arm64-metal-tf2.19"  # opt-in: never picked unasked
+    assert plan(host_fixture(host), TABLE, PlanRequest(keras=2)).recipe.id == KERAS2_METAL  # downloads allowed
 
 
 def test_keras_2_on_python_313_is_cpu_and_says_why_not_metal():
-    chosen = plan(host_fixture("m2-python313-only"), TABLE, PlanRequest(keras=2))
+    chosen = plan(host_fixture("m2-python313-only"), TABLE, PlanRequest(keras=2, python_downloads="never"))
     assert chosen.recipe.id == "macos-arm64-cpu-tf2.21-keras2"
     (metal,) = [r for r in chosen.rejected if r.recipe == KERAS2_METAL]
     assert any("needs 3.9–3.12" in reason and "Python 3.13 is not supported" in reason for reason in metal.reasons)
+    managed = plan(host_fixture("m2-python313-only"), TABLE, PlanRequest(keras=2))  # a Python uv downloads
+    assert managed.recipe.id == KERAS2_METAL and managed.managed is not None
 
 
 def test_keras_2_metal_needs_macos_12_1():
-    chosen = plan(mac("12.0"), TABLE, PlanRequest(keras=2))  # metal 1.1.0's binaries need 11.3 only
+    chosen = plan(mac("12.0"), TABLE, PlanRequest(keras=2, python_downloads="never"))  # metal 1.1.0's need 11.3
     assert chosen.recipe.id == "macos-arm64-metal-tf2.15" and chosen.python.minor == "3.9"
     (metal,) = [r for r in chosen.rejected if r.recipe == KERAS2_METAL]
     assert any("needs macOS 12.1" in reason for reason in metal.reasons)
-    assert plan(mac("12.1"), TABLE, PlanRequest(keras=2)).recipe.id == KERAS2_METAL
+    assert plan(mac("12.1"), TABLE, PlanRequest(keras=2, python_downloads="never")).recipe.id == KERAS2_METAL
 
 
 def test_keras_2_rows_are_never_chosen_unasked():
