@@ -92,3 +92,30 @@ def test_scripts_are_checked_as_they_will_be_at_the_final_place(tmp_path):
 def test_the_prompt_cannot_run_commands():
     assert safe_prompt("$(touch pwned)") == "__touch pwned_"
     assert safe_prompt("my env") == "my env"
+
+
+def test_a_failed_verification_is_never_promoted(tmp_path, isolated_state):
+    """The verify gate, for real and fast: a real venv built by uv from an empty lock fails `tf-import`,
+    so the install fails and PATH stays absent, with no staging directory left beside it."""
+    import platform
+    from dataclasses import replace
+
+    from tfsetup.host.facts import PythonInfo
+    from tfsetup.install import InstallFailed, InstallOptions, run_install
+    from tfsetup.plan import PlanRequest, plan
+    from tfsetup.recipes import load_recipes
+
+    from tests.conftest import host_fixture
+
+    facts = host_fixture("linux-x86_64-avx")
+    chosen = plan(facts, load_recipes(), PlanRequest(python_downloads="never"))
+    me = PythonInfo(sys.executable, platform.python_version(), archs=[platform.machine()], source="other")
+    chosen = replace(chosen, python=me, launch=[sys.executable])
+    lock = tmp_path / "empty-lock.txt"
+    lock.write_text("# no packages: nothing to import\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(InstallFailed) as caught:
+        run_install(chosen, facts, InstallOptions(target=work / "env", lock_path=lock), lambda step, line: None)
+    assert "verification failed" in str(caught.value) and "tf-import" in str(caught.value)
+    assert os.listdir(work) == []  # not promoted, and the stage was removed
