@@ -169,14 +169,14 @@ class _Sites:
                 yield node, "stmt", None, f"`{_short(node)}` removed"
             if isinstance(node, (ast.With, ast.AsyncWith)):
                 yield node, "with", None, f"`with` dropped (body kept) in `{_short(node)}`"
-            for field in ("body", "orelse", "finalbody"):
-                body = getattr(node, field, None)
+            for attr in ("body", "orelse", "finalbody"):
+                body = getattr(node, attr, None)
                 if not isinstance(body, list) or isinstance(node, (ast.Module, ast.ClassDef)):
                     continue
                 for i in range(len(body) - 1):
                     first, second = body[i], body[i + 1]
                     if _swappable(first) and _swappable(second) and not _feeds(first, second):
-                        yield first, "swap", (field, i), f"swapped `{_short(first, 40)}` and `{_short(second, 40)}`"
+                        yield first, "swap", (attr, i), f"swapped `{_short(first, 40)}` and `{_short(second, 40)}`"
 
     def function_of(self, node: ast.AST) -> str:
         return self.functions.get(id(node), "<module>")
@@ -261,8 +261,8 @@ def mutate(source: str, index: int) -> str:
     elif kind == "with":
         _replace_with_body(parent, node, node.body)  # type: ignore[attr-defined]
     elif kind == "swap":
-        field, i = payload  # type: ignore[misc]
-        body = getattr(parent, field)
+        attr, i = payload  # type: ignore[misc]
+        body = getattr(parent, attr)
         body[i], body[i + 1] = body[i + 1], body[i]
     return ast.unparse(ast.fix_missing_locations(tree))
 

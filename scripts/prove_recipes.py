@@ -15,8 +15,7 @@ wheel its version, tag, sha256 (from the lock) and a digest of the Mach-O bytes 
     scripts/prove_recipes.py --recipe ID --python 3.11   only these (repeatable)
     scripts/prove_recipes.py --prune --cache-dir DIR     a dedicated uv cache, TF wheels dropped after use
                                                          (each unpacked TF wheel is ~1 GB)
-    scripts/prove_recipes.py --discover      TF / tensorflow-metal / numpy releases on PyPI newer than the
-                                             table; each new TF proven with the newest plug-in (macOS arm64)
+    (new releases on PyPI: scripts/watch.py, the one release watch)
 
 UV_CACHE_DIR is honoured (a warm cache makes a proof a few seconds).
 """
@@ -30,14 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "installer"))
 
-from packaging.version import InvalidVersion, Version  # noqa: E402
+from packaging.version import Version  # noqa: E402
 
 from tfsetup.backends.base import PackageSource  # noqa: E402
 from tfsetup.backends.uv import UvBackend  # noqa: E402
@@ -175,80 +173,6 @@ def prune(backend: UvBackend, names: Sequence[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# --discover
-
-def pypi_releases(name: str) -> Dict[str, List[str]]:
-    """version -> wheel file names, from PyPI's JSON API (one request per project)."""
-    with urllib.request.urlopen(f"https://pypi.org/pypi/{name}/json", timeout=30) as resp:
-        doc = json.load(resp)
-    return {v: [f["filename"] for f in files if f["filename"].endswith(".whl") and not f.get("yanked")]
-            for v, files in doc["releases"].items()}
-
-
-def _v(text: str) -> Optional[Version]:
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None
-
-
-def discover(table: RecipeTable, backend: UvBackend, python: str, pre: bool) -> int:
-    mac = [r for r in table.recipes if r.os == "macos" and r.machine == "arm64" and r.distribution == "tensorflow"]
-    metal_rows = [r for r in mac if r.plugin]
-    newest_tf = max(r.tf_version for r in mac)
-    newest_metal_tf = max(r.tf_version for r in metal_rows)
-    newest_plugin = max(Version(r.plugin_version) for r in metal_rows)
-    lock_numpy = max((_v(r.locks[p].pins.get("numpy", "0")) or Version("0")) for r in mac for p in r.locks)
-    cp = "cp" + python.replace(".", "")
-
-    def newer(name: str, floor: Version, need_mac: bool) -> List[Version]:
-        out = []
-        for text, files in pypi_releases(name).items():
-            v = _v(text)
-            if v is None or v <= floor or (v.is_prerelease and not pre):
-                continue
-            if need_mac and not any("macosx" in f and "arm64" in f and f"-{cp}-" in f for f in files):
-                continue
-            out.append(v)
-        return sorted(out)
-
-    tf_new = newer("tensorflow", newest_metal_tf, True)
-    metal_new = newer("tensorflow-metal", newest_plugin, False)
-    numpy_new = newer("numpy", lock_numpy, False)
-    plugin = metal_new[-1] if metal_new else newest_plugin
-    print(f"table: newest TF {newest_tf}, newest Metal row TF {newest_metal_tf} with tensorflow-metal {newest_plugin}; "
-          f"newest numpy in a macOS lock {lock_numpy}")
-    print(f"PyPI, newer ({cp} macOS arm64 wheels for TF): tensorflow {[str(v) for v in tf_new] or 'none'}, "
-          f"tensorflow-metal {[str(v) for v in metal_new] or 'none'}, numpy {[str(v) for v in numpy_new] or 'none'}")
-    for tf in tf_new:
-        pins = [f"tensorflow=={tf}", f"tensorflow-metal=={plugin}"]
-        started = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="tfsetup-discover-") as tmp:
-            site = Path(tmp) / "site-packages"
-            try:
-                fetch(backend, site, python, "macos-arm64", PackageSource(), pins=pins)
-            except TfsetupError as exc:
-                print(f"\n{' + '.join(pins)} (Python {python}): cannot fetch: {exc.headline()}")
-                continue
-            result = prove_dir(site, "macos-arm64", python, None, "not given", "pins", table, started)
-        print(f"\n{' + '.join(pins)} (Python {python}): {'LOADS' if result.loads else 'does not load'} "
-              f"({result.seconds:.1f} s)")
-        if result.loads:
-            minor = f"{tf.major}.{tf.minor}"
-            print("candidate row (lock it with scripts/lock_recipes.py, then prove it with this script):\n")
-            print(f'[[recipe]]\nid = "macos-arm64-metal-tf{minor}"\nos = "macos"\nmachine = "arm64"\n'
-                  f'accelerator = "metal"\ndistribution = "tensorflow"\ntensorflow = "{tf}"\n'
-                  f'plugin = "tensorflow-metal"\nplugin_version = "{plugin}"\n'
-                  f'min_os = "{result.highest[0] if result.highest else "12.0"}"\nstatus = "prerelease"\n')
-        else:
-            print(f"  {result.headline()}".replace("\n", "\n  "))
-            for p in result.problems:
-                print(f"  {p.kind}: {p.file} ({p.count})")
-    if not tf_new:
-        print("nothing new to prove")
-    return 0
-
-
 # ---------------------------------------------------------------------------------------------
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -258,15 +182,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--python", action="append", default=[], help="only this Python minor (repeatable)")
     parser.add_argument("--cache-dir", help="uv cache directory (default: UV_CACHE_DIR or uv's own)")
     parser.add_argument("--prune", action="store_true", help="drop each TF wheel from the uv cache after its proofs")
-    parser.add_argument("--discover", action="store_true", help="new PyPI releases, each new TF proven with Metal")
-    parser.add_argument("--pre", action="store_true", help="--discover: include pre-releases")
     args = parser.parse_args(argv)
     if args.cache_dir:
         os.environ["UV_CACHE_DIR"] = os.path.abspath(args.cache_dir)
     table = load_recipes(None)
     backend = UvBackend()
-    if args.discover:
-        return discover(table, backend, (args.python or ["3.11"])[0], args.pre)
     pairs = macos_pairs(table, args.recipe, args.python)
     if not pairs:
         print("no macOS recipe matches", file=sys.stderr)
