@@ -281,9 +281,9 @@ def _replace_with_body(parent: Optional[ast.AST], old: ast.AST, body: List[ast.s
 
 def _replace(parent: Optional[ast.AST], old: ast.AST, new: ast.AST) -> None:
     assert parent is not None
-    for field, value in ast.iter_fields(parent):
+    for name, value in ast.iter_fields(parent):
         if value is old:
-            setattr(parent, field, new)
+            setattr(parent, name, new)
             return
         if isinstance(value, list):
             for i, item in enumerate(value):
