@@ -222,12 +222,26 @@ def plugin_findings(table: RecipeTable, index: lr.Index, new: List[Version]) -> 
     return out
 
 
+def lagging(table: RecipeTable, name: str, version: Version) -> List[Tuple[Recipe, str]]:
+    """The row x Python locks that pin `name` at an older version than `version` (pure)."""
+    out = []
+    for recipe in table.recipes:
+        for python, lock in sorted(recipe.locks.items()):
+            pinned = next((_version(v) for n, v in lock.pins.items() if canonicalize_name(n) == name), None)
+            if pinned is not None and pinned < version:
+                out.append((recipe, python))
+    return out
+
+
 def dependency_findings(table: RecipeTable, uv: str, name: str, new: List[Version], jobs: int) -> List[Finding]:
-    cases = [(r, py) for r in table.recipes for py, lock in sorted(r.locks.items())
-             if any(canonicalize_name(n) == name for n in lock.pins)]
+    """Each release resolved with every row x Python whose lock pins an older version of the package (a
+    row already at it has nothing to decide), so a release one new row took is still news for the rest."""
     out = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for v in new:
+            cases = lagging(table, name, v)
+            if not cases:
+                continue
             finding = Finding(name, str(v), "dependency")
             finding.checks = list(pool.map(lambda case: fits_row(uv, case[0], case[1], name, v), cases))
             out.append(finding)
@@ -346,13 +360,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except ResolveError as exc:
             print(f"watch: error: {exc}", file=sys.stderr)
             return 4
-        new = unseen_releases(pinned.get(name, set()), wheels_by_version(listing), first_upload(listing), since,
-                              args.pre)
+        wheels = wheels_by_version(listing)
+        new = unseen_releases(pinned.get(name, set()), wheels, first_upload(listing), since, args.pre)
+        if name in DEPENDENCIES:  # the newest release is news while some lock lags behind it
+            newest = max((v for v in wheels if args.pre or not v.is_prerelease), default=None)
+            if newest is not None and lagging(table, name, newest):
+                new = sorted(set(new) | {newest})
         if name in SETTLED and new and not args.only:
             news[name] = [f"{len(new)} release(s) settled: {SETTLED[name]}"]
             continue
-        news[name] = [str(v) for v in new]
         if not new:
+            news[name] = []
             continue
         if name in TF_DISTRIBUTIONS:
             found = tf_findings(table, index, name, new, args.pre)
@@ -361,6 +379,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         else:
             found = dependency_findings(table, uv, name, new, args.jobs)
         findings += found
+        news[name] = [str(v) for v in new if name not in DEPENDENCIES or any(f.version == str(v) for f in found)]
     if args.write:
         write(findings, table, time.strftime("%Y-%m-%d"))
     seconds = round(time.perf_counter() - started, 1)

@@ -60,3 +60,10 @@ def test_every_watched_package_the_table_pins_is_found():
     assert Version("2.19.1") in pinned["tensorflow"] and Version("1.2.0") in pinned["tensorflow-metal"]
     for name in ("numpy", "ml-dtypes", "protobuf", "keras", "tf-keras"):
         assert pinned[name], name
+
+
+def test_a_dependency_release_is_news_for_every_lock_still_behind_it():
+    table = load_recipes(None)
+    everyone = watch.lagging(table, "numpy", Version("99.0"))
+    assert len(everyone) == sum(1 for r in table.recipes for lock in r.locks.values() if "numpy" in lock.pins)
+    assert watch.lagging(table, "numpy", Version("0.1")) == []  # every lock is at or past it
