@@ -305,5 +305,6 @@ def test_plan_lists_every_row_of_the_platform_human_and_json():
     assert rows["macos-arm64-cpu-tf2.21-keras2"]["select"]["flags"] == ["--recipe macos-arm64-cpu-tf2.21-keras2"]
     human = run_tfsetup("plan", "--host-file", host, "--no-project", "--keras", "2")
     assert human.returncode == 0, human.stderr
-    assert "macos-arm64-cpu-tf2.21-keras2: fits too, but macos-arm64-metal-tf2.15 is chosen" in \
+    assert f"macos-arm64-cpu-tf2.21-keras2: fits too, but {doc['recipe']} is chosen" in \
         " ".join(human.stdout.split())
+    assert doc["recipe"] == "macos-arm64-metal-tf2.19-keras2"  # Keras 2 on Metal, not the 2.15 legacy set
