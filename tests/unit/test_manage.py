@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tfsetup.envs.manage import remove_env
+from tfsetup.envs.manage import forget_env, remove_env
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.fleet import register_env, registered_envs
 from tfsetup.record import write_record
@@ -79,3 +79,21 @@ def test_a_tfsetup_env_is_removed_and_forgotten(tmp_path):
     assert result.removed and result.forgotten
     assert not env.exists() and [p.name for p in tmp_path.iterdir()] == ["state"]  # no hidden sibling left
     assert str(env.resolve()) not in registered_envs()
+
+
+def test_forget_drops_only_a_registered_env(tmp_path):
+    env = tfsetup_made(tmp_path / "env")
+    with pytest.raises(TfsetupError) as caught:
+        forget_env(tmp_path / "never registered")
+    assert caught.value.exit_code == EXIT_BAD_INPUT and "is not in tfsetup's list of envs" in str(caught.value)
+    result = forget_env(env)
+    assert result.forgotten and not result.removed and env.is_dir()  # forgotten, not deleted
+    assert str(env.resolve()) not in registered_envs()
+
+
+def test_remove_refuses_a_symlink_to_an_env_and_keeps_both(tmp_path):
+    env = tfsetup_made(tmp_path / "env")
+    link = tmp_path / "link"
+    link.symlink_to(env)
+    refused(link, "symlink")
+    assert link.is_symlink() and env.is_dir() and str(env.resolve()) in registered_envs()

@@ -12,7 +12,7 @@ import pytest
 
 import tfsetup
 from tfsetup.errors import BadInput
-from tfsetup.trust import Untrusted, file_reason, read_steering, untrusted_reason
+from tfsetup.trust import Untrusted, file_reason, private_dir_reason, read_steering, untrusted_reason
 
 OTHER_UID = 54321
 needs_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
@@ -71,6 +71,40 @@ def test_another_users_file_or_directory_is_refused(tmp_path, whose):
     with pytest.raises(Untrusted) as caught:
         read_steering(path)
     assert f"belongs to another user (uid {OTHER_UID})" in caught.value.message
+
+
+# -- tfsetup's private state dir ---------------------------------------------------------------------
+
+def test_the_private_dir_is_a_real_directory_of_yours_that_nobody_else_writes(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    assert private_dir_reason(state) is None
+    assert private_dir_reason(tmp_path / "missing").startswith("cannot stat it:")
+    link = tmp_path / "link"
+    link.symlink_to(state)
+    assert private_dir_reason(link) == f"{link} is a symbolic link"
+    plain = tmp_path / "file"
+    plain.write_text("")
+    assert private_dir_reason(plain) == f"{plain} is not a directory"
+    for mode in (0o720, 0o702, 0o777):
+        state.chmod(mode)
+        assert private_dir_reason(state) == f"{state} is writable by others (mode {mode:o})", oct(mode)
+    state.chmod(0o700)
+
+
+@needs_root
+def test_a_private_dir_of_another_user_is_refused(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    os.chown(state, OTHER_UID, OTHER_UID)
+    assert private_dir_reason(state) == f"{state} belongs to another user (uid {OTHER_UID})"
+
+
+def test_a_steering_file_that_cannot_be_opened_is_bad_input_naming_it(tmp_path):
+    with pytest.raises(BadInput) as caught:
+        read_steering(tmp_path / "nowhere" / "tfsetup.toml", "team lock")
+    assert caught.value.message.startswith(f"cannot read team lock {tmp_path / 'nowhere' / 'tfsetup.toml'}: ")
+    assert "No such file" in caught.value.message
 
 
 def test_a_link_is_judged_by_its_target_and_both_directories(tmp_path):
