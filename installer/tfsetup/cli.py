@@ -57,18 +57,46 @@ def run_command(json_out: bool, body: Callable[[], int]) -> None:
             if isinstance(exc, PlanError) else None
         _fail(json_out, exc.to_json(), exc.render(), exc.exit_code, rejected)
     except KeyboardInterrupt:
-        from tfsetup.txn import COMMITTED, signal_handlers
+        from tfsetup.txn import signal_handlers
 
-        if COMMITTED:  # interrupted after a change was made: say so, never "left as it was"
-            stopped = TfsetupError(f"interrupted after {COMMITTED[-1]} was changed; the change is complete and "
-                                   "stays", EXIT_INTERRUPTED, fix=f"`tfsetup verify {COMMITTED[-1]}` checks it")
-        else:
-            stopped = TfsetupError("interrupted", EXIT_INTERRUPTED)
-        # Leaving now: another Ctrl-C must not print a traceback. Ignored only while the message is
-        # written, and the handlers restored after, whatever happens (run_command also runs in-process).
+        stopped = _interrupted()
+        if _LEAVING["entry"]:  # the process is ending: a further Ctrl-C (hammered) changes nothing now
+            _ignore_late_signals()
+            _LEAVING["reported"] = True
+            _fail(json_out, stopped.to_json(), stopped.render(), EXIT_INTERRUPTED)
+        # In-process (tests): another Ctrl-C is ignored only while the message is written, and the handlers
+        # restored after, whatever happens.
         with signal_handlers(lambda signum, frame: None):
             _fail(json_out, stopped.to_json(), stopped.render(), EXIT_INTERRUPTED)
     raise typer.Exit(code)
+
+
+_LEAVING = {"entry": False, "reported": False}  # main() runs as the process; an interrupt was reported
+
+
+def _interrupted() -> TfsetupError:
+    """What an interrupt means: nothing changed, or (after the commit point) a change that stays."""
+    from tfsetup.txn import COMMITTED
+
+    if COMMITTED:  # interrupted after a change was made: say so, never "left as it was"
+        return TfsetupError(f"interrupted after {COMMITTED[-1]} was changed; the change is complete and stays",
+                            EXIT_INTERRUPTED, fix=f"`tfsetup verify {COMMITTED[-1]}` checks it")
+    return TfsetupError("interrupted", EXIT_INTERRUPTED)
+
+
+def _ignore_late_signals() -> None:
+    """The process is leaving: SIGINT/SIGTERM/SIGHUP from now on are ignored (no traceback for a Ctrl-C
+    pressed again and again). Retried until it holds, as one may land while the handlers are set."""
+    import signal
+
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    while True:
+        try:
+            for sig in (getattr(signal, name) for name in names if hasattr(signal, name)):
+                signal.signal(sig, signal.SIG_IGN)
+            return
+        except KeyboardInterrupt:
+            continue
 
 
 def _fail(json_out: bool, doc: dict, message: str, code: int, extra: Optional[List[str]] = None) -> None:
@@ -668,6 +696,7 @@ def main() -> None:
         from click import exceptions as click_errors
     no_args = getattr(click_errors, "NoArgsIsHelpError", ())  # click >= 8.2
 
+    _LEAVING["entry"] = True
     try:
         code = app(standalone_mode=False)
     except no_args as exc:  # bare `tfsetup`: the help, as before
@@ -683,6 +712,15 @@ def main() -> None:
         code = EXIT_INTERRUPTED
     except BrokenPipeError:  # `tfsetup detect --json | head` is fine
         code = 0
+    except KeyboardInterrupt:  # landed outside run_command's handling: before the command, or as it ended
+        _ignore_late_signals()
+        if not _LEAVING["reported"]:  # (set only once signals are ignored: its message is out)
+            stopped = _interrupted()
+            if "--json" in sys.argv[1:]:
+                emit_json(stopped.to_json())
+            err(f"tfsetup: error: {stopped.render()}")
+        code = EXIT_INTERRUPTED
+    _ignore_late_signals()  # leaving: nothing is left for a late signal to interrupt
     sys.exit(code if isinstance(code, int) else 0)
 
 
