@@ -70,7 +70,7 @@ MODULES: Dict[str, Tuple[str, ...]] = {
     "install.py": ("tests/unit/test_install.py",),
     "trust.py": ("tests/unit/test_trust.py",),
     "output.py": ("tests/unit/test_credentials.py", "tests/unit/test_output.py"),  # redaction: with the credentials
-    "envpaths.py": ("tests/unit/test_envpaths.py", "tests/unit/test_txn.py"),
+    "env/paths.py": ("tests/unit/test_txn.py",),
     "envs/manage.py": ("tests/unit/test_manage.py",),
     "macho/dyld.py": ("tests/unit/test_prove.py", "tests/unit/test_macho_reader.py"),
     "elfcheck/reader.py": ("tests/unit/test_elfcheck.py",),

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import List, Optional
 
-from tfsetup.envpaths import cache_state_dir
+from tfsetup.state import cache_state_dir
 
 PROBE = str(Path(__file__).resolve().parent / "probes" / "bytecode.py")
 KEY_FILE = "key"

@@ -5,66 +5,15 @@ the current project's env are added. An MDM or CI job collects `tfsetup report -
 """
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from tfsetup.envpaths import is_venv, state_dir
-from tfsetup.record import read_record
+from tfsetup.env.paths import is_venv
+from tfsetup.env.registry import registered_envs
+from tfsetup.env.record import read_record
 
 REPORT_SCHEMA = 1
-
-
-def _registry() -> Path:
-    return state_dir() / "envs.json"
-
-
-def registered_envs() -> List[str]:
-    from tfsetup.envpaths import read_private
-
-    try:  # bounded, never through a link; a damaged or old one is ignored (and rewritten by the next install)
-        doc = json.loads(read_private(_registry(), 8 << 20) or b"{}")
-    except (ValueError, RecursionError):
-        return []  # no registry yet, or a damaged one: the report still works from explicit paths
-    return [p for p in doc.get("envs", []) if isinstance(p, str)] if isinstance(doc, dict) else []
-
-
-def register_env(path: Path) -> None:
-    """Remember an env tfsetup installed (best effort: a read-only state dir must not fail an install)."""
-    envs = registered_envs()
-    resolved = str(Path(path).resolve())
-    if resolved in envs:
-        return
-    from tfsetup.envpaths import cache_state_dir
-
-    folder = cache_state_dir("")  # None when the state dir is unusable or not private: skipped
-    if folder is None:
-        return
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".envs-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"envs": envs + [resolved]}, handle, indent=1)
-        os.replace(tmp, folder / "envs.json")
-    except OSError:
-        pass
-
-
-def unregister_env(paths: Sequence[Path]) -> List[str]:
-    """Forget these envs (removed, or gone); returns the entries dropped. Raises OSError when the registry
-    cannot be written: unlike register_env, forgetting is what the user asked for."""
-    drop = {str(Path(os.path.abspath(p))) for p in paths} | {os.path.realpath(p) for p in paths}
-    envs = registered_envs()
-    kept = [e for e in envs if e not in drop]
-    if len(kept) == len(envs):
-        return []
-    registry = _registry()
-    fd, tmp = tempfile.mkstemp(dir=registry.parent, prefix=".envs-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"envs": kept}, handle, indent=1)
-    os.replace(tmp, registry)
-    return [e for e in envs if e in drop]
 
 
 def env_entry(path: Path, host: Any, table: Any, registered: bool = False) -> Dict[str, Any]:

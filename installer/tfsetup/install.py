@@ -24,13 +24,12 @@ from tfsetup.backends import BackendError, get_backend, install_lock
 from tfsetup.backends.base import Backend, PackageSource, PythonSource, Target, target_for
 from tfsetup.managed_python import managed_python
 from tfsetup.backends.hints import backend_fix
-from tfsetup.envpaths import bin_dir, env_python, is_tfsetup_env, is_venv, replace_file, resolve_env_path
+from tfsetup.env.paths import bin_dir, env_python, is_tfsetup_env, is_venv, replace_file, resolve_env_path
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.plan import Plan
 from tfsetup.platforms import relaunch
-from tfsetup.record import (ReplaceChanges, build_record, is_verified, now_iso, read_record, replace_question,
-                            write_record)
+from tfsetup.env.record import ReplaceChanges, build_record, is_verified, now_iso, read_record, replace_question, write_record
 from tfsetup.txn import Transaction
 from tfsetup.verify import VerifyResult, run_verification
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
 
 from tfsetup.backends.base import Backend, PackageSource
-from tfsetup.envpaths import env_python
+from tfsetup.env.paths import env_python
 from tfsetup.host.facts import HostFacts
 from tfsetup.install import InstallFailed, broken_scripts, build_env, check_replaceable, relocate_scripts
 from tfsetup.plan import Plan
@@ -55,7 +55,7 @@ def check_unchanged(target: Path, planned_from: Optional[Dict[str, Any]]) -> Non
     if planned_from is None:
         return
     from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
-    from tfsetup.record import read_record
+    from tfsetup.env.record import read_record
 
     if read_record(target) != planned_from:
         raise TfsetupError(f"{target} was changed by another tfsetup while this one was planning (its record is "

@@ -1,7 +1,7 @@
 """The one transaction for changing an env at PATH: `install`/`upgrade`/doctor's rebuild (stage, then
 swap), `doctor --fix`/`add` (back up, change in place) and `remove` (rename aside, delete).
 
-Rules, in order: resolve PATH once, as the kernel does (envpaths.resolve_env_path), and key everything
+Rules, in order: resolve PATH once, as the kernel does (env.paths.resolve_env_path), and key everything
 on that directory, never on a spelling; take the path's lock first (nothing at PATH is copied, moved
 or deleted before); stop the children a killed run left, then recover what it left (by its journal);
 build beside PATH (same filesystem, so moves are renames); write the journal before the first
@@ -32,7 +32,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from tfsetup import child
 from tfsetup.child import held_signals, pause_point
-from tfsetup.envpaths import dir_identity, private_state_dir, resolve_env_path
+from tfsetup.env.paths import dir_identity, resolve_env_path
+from tfsetup.state import private_state_dir
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
 
 STAGE = "stage"
@@ -428,7 +429,7 @@ class Transaction:
     Leaving the block without promote/keep/discard rolls back: PATH holds exactly what it held before,
     and no child it started is still running.
 
-    PATH is resolved once (envpaths.resolve_env_path): every spelling of one env is one transaction.
+    PATH is resolved once (env.paths.resolve_env_path): every spelling of one env is one transaction.
     A signal before the commit point interrupts (rollback, exit 130); from the commit point on, signals
     are absorbed until the block is left: the command finishes and reports what is on disk.
     """

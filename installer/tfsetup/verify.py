@@ -247,11 +247,11 @@ def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT
                     on_event: Optional[Callable[[str], None]] = None) -> VerifyResult:
     """`tfsetup verify PATH`: what the env's record promised, checked in the env as it is now (`only`:
     these checks, e.g. QUICK_CHECKS after `tfsetup add`)."""
-    from tfsetup.envpaths import check_env_dir, env_python, is_venv
+    from tfsetup.env.paths import check_env_dir, env_python, is_venv
     from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
     from tfsetup.host.detect import detect_host
     from tfsetup.platforms import native_launch
-    from tfsetup.record import read_record
+    from tfsetup.env.record import read_record
 
     env = Path(os.path.abspath(env))
     check_env_dir(env)

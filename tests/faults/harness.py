@@ -405,7 +405,7 @@ def system_python(prefix: Path) -> Path:
     """A Python installation of the tests' own, at `prefix`: a copy of the base interpreter's binary in
     prefix/bin, its standard library linked entry by entry into prefix/lib/pythonX.Y, and an empty
     site-packages of its own; no pyvenv.cfg and no conda-meta, which is what makes doctor and install
-    call it a system Python (envpaths.is_venv, the probe's `conda`). The interpreter finds its prefix
+    call it a system Python (env.paths.is_venv, the probe's `conda`). The interpreter finds its prefix
     from the copy's location (the `lib/pythonX.Y/os.py` landmark), so nothing the machine's own Pythons
     have installed is visible in it. Returns its bin/python; skips where this interpreter cannot be
     relocated that way (a macOS framework build finds its prefix from the framework instead)."""

@@ -480,7 +480,7 @@ def statuses(stack: Stack, env: Path, work: Path) -> Dict[str, tuple]:
 
 
 def registered(env: Path) -> Path:
-    from tfsetup.fleet import register_env
+    from tfsetup.env.registry import register_env
 
     register_env(env)  # the copy of a verified env, made by tfsetup: listed like one
     return env

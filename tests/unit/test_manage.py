@@ -10,8 +10,8 @@ import pytest
 
 from tfsetup.envs.manage import forget_env, remove_env
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
-from tfsetup.fleet import register_env, registered_envs
-from tfsetup.record import write_record
+from tfsetup.env.registry import register_env, registered_envs
+from tfsetup.env.record import write_record
 
 
 @pytest.fixture(autouse=True)

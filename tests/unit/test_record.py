@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import json
 
-from tfsetup.record import (RECORD_FILE, describe, is_verified, read_record, user_packages, verification_state,
-                            with_user_packages, write_record)
+from tfsetup.env.record import RECORD_FILE, describe, is_verified, read_record, user_packages, verification_state, with_user_packages, write_record
 
 
 def test_write_then_read_round_trips_and_leaves_no_temporary(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tfsetup.doctor.inspect import EnvFacts
 from tfsetup.doctor.repair import plan_repair
 from tfsetup.doctor.rules import diagnose
-from tfsetup.record import NOT_CARRIED_BY_INSTALL, replace_changes
+from tfsetup.env.record import NOT_CARRIED_BY_INSTALL, replace_changes
 
 from tests.conftest import host_fixture
 from tests.unit.test_doctor_rules import _table_with_locks, d, mac_stack

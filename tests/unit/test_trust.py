@@ -177,8 +177,8 @@ NOT_STEERING = {
     "inputs:load_json": "the bounded primitives",
     "inputs:load_toml": "the bounded primitives",
     "inputs:json_or_none": "the bounded primitives",
-    "envpaths:read_private": "tfsetup's private state dir (private_dir_reason: yours, 0700, never a link)",
-    "fleet:registered_envs": "the env registry in the private state dir",
+    "state:read_private": "tfsetup's private state dir (private_dir_reason: yours, 0700, never a link)",
+    "env.registry:registered_envs": "the env registry in the private state dir",
     "host.interpreters:ProbeCache.__init__": "the interpreter cache in the private state dir",
     "team.lockfile:materialize": "a lock section tfsetup wrote itself into the private state dir",
     "team.pylock:recorded_digest": "a pylock file tfsetup exports: only its digest is compared with the lock "
@@ -191,7 +191,7 @@ NOT_STEERING = {
     "probes.verify_env:main": "the probe's report channel, created O_EXCL by the probe",
     "child:LineFollower.__call__": "a child's output file tfsetup created",
     "txn:read_journal": "the journal tfsetup writes beside PATH under the path's lock (its identity is txn's)",
-    "record:read_record": "the env's own record: whoever can write it can write the env's site-packages, "
+    "env.record:read_record": "the env's own record: whoever can write it can write the env's site-packages, "
                           "which every command runs anyway; the files it names are read as steering files",
     "recipes:load_recipes": "the bundled table, or --recipes-file: given on the command line, the user's choice",
     "recipes:read_lock": "a recipe's lock: bundled, or beside the --recipes-file the user named",

@@ -739,7 +739,7 @@ def test_handlers_are_restored_even_when_a_signal_lands_while_the_block_ends():
 # issue 20 class 1: one identity for every spelling of an env
 
 def test_paths_resolve_like_the_kernel_does(tmp_path, monkeypatch):
-    from tfsetup.envpaths import resolve_env_path
+    from tfsetup.env.paths import resolve_env_path
 
     (tmp_path / "x").mkdir()
     (tmp_path / "y" / "sub").mkdir(parents=True)

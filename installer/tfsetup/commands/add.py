@@ -13,7 +13,7 @@ def looks_like_env(arg: str) -> bool:
     """A last argument that is the env, not a package: a path (`./env`, `~/envs/tf`, `/abs`, `.venv`; no
     requirement starts with '.', '/' or '~' or holds a '/') or a directory that is a tfsetup env (a bare
     name like `tf-env`: a package is never a directory here holding tfsetup-env.json)."""
-    from tfsetup.envpaths import is_tfsetup_env
+    from tfsetup.env.paths import is_tfsetup_env
 
     if arg.startswith((".", "~", os.sep)) or os.sep in arg or (os.altsep is not None and os.altsep in arg):
         return True

@@ -40,10 +40,10 @@ def run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], boo
     from tfsetup.doctor.repair import needs_rebuild, plan_repair, project_stack_plan
     from tfsetup.doctor.rules import diagnose, problems
     from tfsetup.doctor.status import fast_facts, judge
-    from tfsetup.record import verification_state
+    from tfsetup.env.record import verification_state
     from tfsetup.txn import recover_if_idle
 
-    from tfsetup.envpaths import resolve_env_path
+    from tfsetup.env.paths import resolve_env_path
 
     target = resolve_env_path(target)  # once, as the kernel does: the same env as --fix changes
     for note in recover_if_idle(target):

@@ -15,7 +15,7 @@ from tfsetup.request import Flags, load_project
 def run(flags: Flags, no_project: bool, recipes_file: Optional[Path], backend: str, force: bool, verify: bool,
         confirm: Optional[Callable[[str], bool]], progress: Progress,
         show_plan: Optional[Callable[[PlanResult], None]] = None) -> InstallResult:
-    from tfsetup.fleet import register_env
+    from tfsetup.env.registry import register_env
 
     if backend not in ("uv", "pip"):
         raise TfsetupError(f"unknown backend {backend!r}; choose uv or pip")

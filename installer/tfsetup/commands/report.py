@@ -10,7 +10,7 @@ from tfsetup.commands._common import load_host, load_table
 
 
 def run(paths: List[Path], recipes_file: Optional[Path]) -> Dict[str, Any]:
-    from tfsetup.envpaths import check_env_dir
+    from tfsetup.env.paths import check_env_dir
     from tfsetup.fleet import build_report
     from tfsetup.request import load_project
 

@@ -19,7 +19,7 @@ from tfsetup.backends import constraints_file, get_backend
 from tfsetup.backends._proc import run_step
 from tfsetup.backends.base import Backend, BackendError, PackageSource
 from tfsetup.doctor.findings import Finding
-from tfsetup.envpaths import resolve_env_path
+from tfsetup.env.paths import resolve_env_path
 from tfsetup.doctor.inspect import EnvFacts
 from tfsetup.doctor.repair import LOCK_PINS, RepairPlan
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
@@ -28,7 +28,7 @@ from tfsetup.install import (InstallFailed, apply_recipe_env, check_lock_hashes,
                              lock_digest)
 from tfsetup.platforms import relaunch
 from tfsetup.rebuild import build_verify_promote
-from tfsetup.record import build_record, now_iso, write_record
+from tfsetup.env.record import build_record, now_iso, write_record
 from tfsetup.txn import Transaction
 from tfsetup.verify import run_verification
 

@@ -14,10 +14,10 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from tfsetup.child import clean_env, run_child
 from tfsetup.doctor.files import VERBATIM_INSTALLERS, DistFiles, check_distribution
-from tfsetup.envpaths import check_env_dir, is_conda_env, is_venv
+from tfsetup.env.paths import check_env_dir, is_conda_env, is_venv
 from tfsetup.macho.dyld import Report
 from tfsetup.platforms import ARCH_ARM64, native_launch
-from tfsetup.record import read_record
+from tfsetup.env.record import read_record
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.recipes import TF_DISTRIBUTIONS, normalize_name
 

@@ -32,7 +32,7 @@ from tfsetup.doctor.rules import marker_environment, tf_distribution
 from tfsetup.host.facts import HostFacts, PythonInfo
 from tfsetup.plan import Plan, PlanError, PlanRequest, plan as make_plan
 from tfsetup.recipes import TF_DISTRIBUTIONS, RecipeTable, normalize_name
-from tfsetup.record import replace_changes
+from tfsetup.env.record import replace_changes
 
 LOCK_PINS = "<lock pins>"  # in an action's argv: the constraints file written when it runs
 NEVER_REINSTALL = ("pip", "setuptools", "wheel", "uv", "tensorflow-metal", "tensorflow-io-gcs-filesystem")
@@ -227,7 +227,7 @@ def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, tab
         if chosen is None:
             handled = set()
         else:
-            from tfsetup.envpaths import env_python
+            from tfsetup.env.paths import env_python
 
             python = str(env_python(Path(env.path)))
             keep = top_level_packages(env, exclude=list(chosen.lock.pins))

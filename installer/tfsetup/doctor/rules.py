@@ -26,7 +26,7 @@ from tfsetup.doctor.findings import SEVERITIES, Finding, worst_first
 from tfsetup.doctor.inspect import Distribution, EnvFacts
 from tfsetup.host.facts import HostFacts
 from tfsetup.macho.dyld import Problem, dyld_message
-from tfsetup.record import lock_pins, verification_state
+from tfsetup.env.record import lock_pins, verification_state
 from tfsetup.verify import longer_timeout
 from tfsetup.recipes import TF_DISTRIBUTIONS, Incompatible, Recipe, RecipeTable, normalize_name
 

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.doctor.findings import Finding
 from tfsetup.doctor.inspect import EnvFacts
-from tfsetup.record import verification_state
+from tfsetup.env.record import verification_state
 
 OK, NOT_VERIFIED, BROKEN, MISSING = "ok", "not-verified", "broken", "missing"
 STATUSES = (OK, NOT_VERIFIED, BROKEN, MISSING)
@@ -90,7 +90,7 @@ def status_of(path: Path, host: Any, table: Any) -> Tuple[EnvStatus, Optional[En
     """The status of the env at PATH judged by the fast pass, with the facts and findings it read (None and
     [] when it could not run); never raises: an env whose python does not run is broken, with the reason."""
     from tfsetup.errors import TfsetupError
-    from tfsetup.record import read_record
+    from tfsetup.env.record import read_record
 
     if not path.is_dir():
         return EnvStatus(MISSING), None, []

@@ -11,9 +11,9 @@ from typing import Any, Dict, Optional, Tuple
 
 from tfsetup.backends import BackendError, get_backend
 from tfsetup.backends.base import Backend
-from tfsetup.envpaths import check_env_dir, env_python, is_venv, resolve_env_path
+from tfsetup.env.paths import check_env_dir, env_python, is_venv, resolve_env_path
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
-from tfsetup.record import lock_pins, read_record
+from tfsetup.env.record import lock_pins, read_record
 
 # Test-only: makes the verification of `add` and `upgrade` count as failed, so tests can prove the
 # rollback on a real env. Never set it outside tests.

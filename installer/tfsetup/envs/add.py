@@ -20,13 +20,13 @@ from packaging.version import Version
 
 from tfsetup.backends import BackendError
 from tfsetup.backends.base import PackageSource, target_for
-from tfsetup.envpaths import env_python
+from tfsetup.env.paths import env_python
 from tfsetup.envs import describe_versions, engine_for, env_pins, forced_failure, tfsetup_env, FAIL_VERIFY_ENV
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.packages import (Conflict, Resolver, closure_versions, delta, explain_conflict, install_entries,
                               parse_specs)
 from tfsetup.platforms import native_launch
-from tfsetup.record import now_iso, read_record, with_user_packages, write_record
+from tfsetup.env.record import now_iso, read_record, with_user_packages, write_record
 from tfsetup.recipes import normalize_name
 from tfsetup.resolve import ResolveError
 from tfsetup.txn import Transaction

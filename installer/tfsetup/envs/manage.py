@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from tfsetup.envs import running_env, tfsetup_env
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
-from tfsetup.record import describe, read_record, user_packages
+from tfsetup.env.record import describe, read_record, user_packages
 
 
 def list_entry(path: Path, host: Any, table: Any) -> Dict[str, Any]:
@@ -45,7 +45,7 @@ class ListResult:
 
 def list_envs(prune: bool, host: Any, table: Any) -> ListResult:
     """The registered envs; with prune, the missing ones are forgotten (and left out)."""
-    from tfsetup.fleet import registered_envs, unregister_env
+    from tfsetup.env.registry import registered_envs, unregister_env
 
     entries = [list_entry(Path(p), host, table) for p in registered_envs()]
     pruned: List[str] = []
@@ -74,7 +74,7 @@ class RemoveResult:
 
 def forget_env(path: Path) -> RemoveResult:
     """Only drop PATH from the list (an env that is gone, or one tfsetup should stop reporting)."""
-    from tfsetup.fleet import unregister_env
+    from tfsetup.env.registry import unregister_env
 
     target = Path(os.path.abspath(os.path.expanduser(str(path))))
     try:
@@ -91,9 +91,9 @@ def remove_env(path: Path, confirm: Optional[Callable[[str], bool]]) -> RemoveRe
     """Delete a tfsetup env and forget it. Only envs tfsetup made (record + pyvenv.cfg), never the env
     tfsetup runs from, never a directory that also holds the user's files. `confirm` None: not asked
     (no terminal and no --yes) -> bad input."""
-    from tfsetup.fleet import registered_envs, unregister_env
+    from tfsetup.env.registry import registered_envs, unregister_env
     from tfsetup.install import VENV_ENTRIES
-    from tfsetup.envpaths import resolve_env_path
+    from tfsetup.env.paths import resolve_env_path
     from tfsetup.txn import Transaction
 
     # Resolved once, as the kernel does (`x/link/../env` is the env beside the link's target); a link as

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 from tfsetup.errors import TfsetupError
-from tfsetup.record import ReplaceChanges, lock_pins, read_record, replace_changes
+from tfsetup.env.record import ReplaceChanges, lock_pins, read_record, replace_changes
 
 
 def hand_installed(facts: Any, exclude: Sequence[str]) -> Dict[str, str]:
@@ -23,7 +23,7 @@ def changes_of_replacing(env: Path, python_to: str, new_pins: Mapping[str, str])
     replace). It carries nothing: every package outside the new lock is dropped. The env is inspected
     (a probe run in it); one whose Python no longer runs is answered from its record, saying so."""
     from tfsetup.doctor.inspect import inspect_env
-    from tfsetup.envpaths import is_venv
+    from tfsetup.env.paths import is_venv
 
     try:
         if not (env.is_dir() and is_venv(env)):

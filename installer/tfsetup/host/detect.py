@@ -41,7 +41,7 @@ def _windows_feature_probe():
 def _probe_cache_path(env: Mapping[str, str]) -> Optional[str]:
     if env.get("TFSETUP_NO_CACHE"):
         return None
-    from tfsetup.envpaths import cache_state_dir
+    from tfsetup.state import cache_state_dir
 
     folder = cache_state_dir("")  # None (a warning) when the state dir is unusable or not private
     return str(folder / "interpreters.json") if folder else None

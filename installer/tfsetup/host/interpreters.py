@@ -136,7 +136,7 @@ class ProbeCache:
         self.entries: Dict[str, Dict[str, object]] = {}
         self.dirty = False
         if path:  # a damaged, huge, linked or old-format cache is ignored (and rebuilt), never fatal
-            from tfsetup.envpaths import read_private
+            from tfsetup.state import read_private
 
             try:
                 loaded = json.loads(read_private(Path(path), 8 << 20) or b"{}")
@@ -169,7 +169,7 @@ class ProbeCache:
     def save(self) -> None:
         if not (self.path and self.dirty):
             return
-        from tfsetup.envpaths import write_private
+        from tfsetup.state import write_private
 
         try:
             write_private(Path(self.path), json.dumps(self.entries).encode("utf-8"))

@@ -279,7 +279,7 @@ def materialize(section: LockSection, directory: Path) -> Lock:
     """Write a section as a requirements file uv/pip can install with --require-hashes."""
     data = section.requirements.rstrip("\n").encode() + b"\n"
     digest = hashlib.sha256(data).hexdigest()
-    from tfsetup.envpaths import read_private, write_private
+    from tfsetup.state import read_private, write_private
 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{digest[:16]}.txt"

@@ -5,7 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from tfsetup.envpaths import private_state_dir
+from tfsetup.state import private_state_dir
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.inputs import present
