@@ -249,7 +249,7 @@ def test_rebuild_replaces_the_env_and_keeps_the_users_packages(workdir, monkeypa
     """The rebuild path (on a Mac: Rosetta / x86 wheels / x86 conda) for real on Linux: a fresh env from a
     host interpreter with the recipe's lock, then the user's own top-level packages reinstalled."""
     from tfsetup.doctor.findings import Finding
-    from tfsetup.doctor.inspect import inspect_env
+    from tfsetup.env.facts import inspect_env
     from tfsetup.doctor.apply import apply_repair
     from tfsetup.doctor.repair import plan_repair
     from tfsetup.host.detect import detect_host

@@ -84,7 +84,7 @@ def test_verify_existing_runs_the_probe_under_arch_arm64(arch, venv, monkeypatch
 
 def test_in_place_repair_verifies_the_env_python_under_arch_arm64(arch, venv, isolated_state):
     from tfsetup.doctor.apply import RepairFailed, apply_repair
-    from tfsetup.doctor.inspect import inspect_env
+    from tfsetup.env.facts import inspect_env
     from tfsetup.doctor.repair import RepairAction, RepairPlan
     from tfsetup.plan import plan
     from tfsetup.recipes import load_recipes

@@ -59,7 +59,7 @@ def test_a_failed_rebuild_leaves_the_env_exactly_as_before(fake, work, monkeypat
     fails verification beside PATH and PATH is never touched."""
     from tfsetup.commands._common import load_table
     from tfsetup.doctor.apply import RepairFailed, apply_repair
-    from tfsetup.doctor.inspect import inspect_env
+    from tfsetup.env.facts import inspect_env
     from tfsetup.doctor.repair import RepairAction, RepairPlan
     from tfsetup.host.detect import detect_host
     from tfsetup.plan import PlanRequest, plan

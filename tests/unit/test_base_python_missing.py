@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import host_fixture
 from tests.unit.test_doctor_rules import TABLE, by_id, mac_stack
 from tfsetup.doctor.explain import explain
-from tfsetup.doctor.inspect import inspect_env, missing_base_python
+from tfsetup.env.facts import inspect_env, missing_base_python
 from tfsetup.doctor.repair import needs_rebuild, plan_repair
 from tfsetup.doctor.rules import diagnose, gone_how
 

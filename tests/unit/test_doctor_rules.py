@@ -13,8 +13,8 @@ from typing import Dict, Optional, Sequence
 import pytest
 
 from tests.conftest import REPO, host_fixture
-from tfsetup.doctor.inspect import (PROBE, Distribution, EnvFacts, ImportCheck, facts_from_probe,
-                                    find_env_python, inspect_env)
+from tfsetup.env.facts import (PROBE, Distribution, EnvFacts, ImportCheck, facts_from_probe,
+                               find_env_python, inspect_env)
 from tfsetup.doctor.repair import (desired_accelerator, needs_rebuild, plan_repair, top_level_packages)
 from tfsetup.doctor.rules import ROSETTA_URL, diagnose, problems, unmet_requirements
 from tfsetup.errors import TfsetupError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from packaging.requirements import Requirement
 
-from tfsetup.doctor.inspect import EnvFacts
+from tfsetup.env.facts import EnvFacts
 from tfsetup.doctor.rules import diagnose
 from tfsetup.errors import TfsetupError
 from tfsetup.packages import delta, exact_version, explain_conflict, parse_specs

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tfsetup.doctor.inspect import Distribution, EnvFacts
+from tfsetup.env.facts import Distribution, EnvFacts
 from tfsetup.doctor.rules import diagnose
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.macho.dyld import Problem, Report

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tfsetup.doctor.inspect import Distribution, EnvFacts
+from tfsetup.env.facts import Distribution, EnvFacts
 from tfsetup.doctor.rules import diagnose
 from tfsetup.macho.reader import MH_EXECUTE
 from tfsetup.macho.startup import PROGRAM, conditional_imports, startup_rules

@@ -2,7 +2,7 @@
 doctor's rebuild (issue 18, item 6). The commands themselves: tests/faults/test_lifecycle.py."""
 from __future__ import annotations
 
-from tfsetup.doctor.inspect import EnvFacts
+from tfsetup.env.facts import EnvFacts
 from tfsetup.doctor.repair import plan_repair
 from tfsetup.doctor.rules import diagnose
 from tfsetup.env.record import NOT_CARRIED_BY_INSTALL, replace_changes

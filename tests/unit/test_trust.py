@@ -216,7 +216,7 @@ NOT_STEERING = {
     "macho.reader:_opened.__enter__": "binaries, as above",
     "macho.dyld:minos_by_file": "a wheel's binaries, as above",
     "inputs:open_input": "the bounded primitives",
-    "doctor.inspect:read_pyvenv_cfg": "the env's own pyvenv.cfg, to name its base Python (judged, never run)",
+    "env.facts:read_pyvenv_cfg": "the env's own pyvenv.cfg, to name its base Python (judged, never run)",
     "child:start_time": "/proc/PID/stat of a child tfsetup started, to know it again in recovery",
     "install:apply_recipe_env": "the staged env's own activate scripts, rewritten (new file + rename)",
     "limits:open_binary": "the binary readers' primitive (non-blocking, regular files only)",

@@ -8,8 +8,9 @@ from typing import Any, Callable, Dict, List, Optional
 
 from tfsetup.commands._common import load_host, load_table
 from tfsetup.doctor.findings import Finding
-from tfsetup.doctor.inspect import EnvFacts
+from tfsetup.doctor.inspect import facts_json
 from tfsetup.doctor.repair import RepairPlan
+from tfsetup.env.facts import EnvFacts
 from tfsetup.errors import EXIT_INSTALL_FAILED
 
 Progress = Callable[[str], None]
@@ -67,7 +68,7 @@ def run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], boo
     rp = plan_repair(findings, env, host, table, engine, uv, project_stack_plan(env, host, table))
     if show is not None:
         show(findings, rp, env)
-    doc: Dict[str, Any] = {"env": env.to_json(), "findings": [f.to_json() for f in findings],
+    doc: Dict[str, Any] = {"env": facts_json(env), "findings": [f.to_json() for f in findings],
                            "repair_plan": rp.to_json(), "repaired": False, "verification": None}
     doc.update(judge(env.record, findings).to_json())
     if env.deep is not None:

@@ -20,7 +20,7 @@ from tfsetup.backends._proc import run_step
 from tfsetup.backends.base import Backend, BackendError, PackageSource
 from tfsetup.doctor.findings import Finding
 from tfsetup.env.paths import resolve_env_path
-from tfsetup.doctor.inspect import EnvFacts
+from tfsetup.env.facts import EnvFacts
 from tfsetup.doctor.repair import LOCK_PINS, RepairPlan
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts

@@ -26,7 +26,7 @@ from tfsetup.backends import get_backend
 from tfsetup.backends.base import PackageSource, target_for
 from tfsetup.backends.uv import uv_or_none
 from tfsetup.doctor.findings import Finding
-from tfsetup.doctor.inspect import Distribution, EnvFacts
+from tfsetup.env.facts import Distribution, EnvFacts
 from tfsetup.doctor.catalog import REBUILD_IDS, STACK_IDS, VERIFY_IDS
 from tfsetup.doctor.rules import marker_environment, tf_distribution
 from tfsetup.host.facts import HostFacts, PythonInfo

@@ -23,7 +23,7 @@ from packaging.version import InvalidVersion, Version
 from tfsetup.doctor.catalog import sources_of
 from tfsetup.doctor.explain import explain_exit
 from tfsetup.doctor.findings import SEVERITIES, Finding, worst_first
-from tfsetup.doctor.inspect import Distribution, EnvFacts
+from tfsetup.env.facts import Distribution, EnvFacts
 from tfsetup.host.facts import HostFacts
 from tfsetup.macho.dyld import Problem, dyld_message
 from tfsetup.env.record import lock_pins, verification_state

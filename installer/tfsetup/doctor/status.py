@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.doctor.findings import Finding
-from tfsetup.doctor.inspect import EnvFacts
+from tfsetup.env.facts import EnvFacts
 from tfsetup.env.record import verification_state
 
 OK, NOT_VERIFIED, BROKEN, MISSING = "ok", "not-verified", "broken", "missing"
@@ -72,7 +72,8 @@ def of_verification(verification: Any) -> EnvStatus:
 
 def fast_facts(path: Path, host: Any) -> EnvFacts:
     """The env's facts for the fast pass (never imports TensorFlow); TfsetupError when it is not an env."""
-    from tfsetup.doctor.inspect import inspect_env, with_files, with_loader
+    from tfsetup.doctor.inspect import with_files, with_loader
+    from tfsetup.env.facts import inspect_env
     from tfsetup.doctor.rules import locked_distributions
 
     env = with_loader(inspect_env(path), host.os, host.machine, host.os_version)

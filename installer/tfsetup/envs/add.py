@@ -161,7 +161,7 @@ def resolve_or_refuse(resolver: Resolver, lines: Sequence[str], progress: Progre
 
 
 def add_packages(path: Path, specs: Sequence[str], progress: Progress) -> AddResult:
-    from tfsetup.doctor.inspect import inspect_env
+    from tfsetup.env.facts import inspect_env
     from tfsetup.host.detect import detect_host
     from tfsetup.txn import recover_if_idle
 

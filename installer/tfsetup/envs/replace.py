@@ -22,7 +22,7 @@ def changes_of_replacing(env: Path, python_to: str, new_pins: Mapping[str, str])
     """What `install` replacing the venv at `env` drops and changes (None when nothing is there to
     replace). It carries nothing: every package outside the new lock is dropped. The env is inspected
     (a probe run in it); one whose Python no longer runs is answered from its record, saying so."""
-    from tfsetup.doctor.inspect import inspect_env
+    from tfsetup.env.facts import inspect_env
     from tfsetup.env.paths import is_venv
 
     try:

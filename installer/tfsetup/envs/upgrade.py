@@ -92,7 +92,7 @@ def choose_plan(record: Dict[str, Any], facts: HostFacts, table: Any, tf: Option
 
 def to_carry(env: Path, record: Dict[str, Any], old_pins: Dict[str, str], plan: Plan) -> Dict[str, str]:
     """The user's packages: recorded by `add`, plus the env's other top-level packages (pip/uv installs)."""
-    from tfsetup.doctor.inspect import inspect_env
+    from tfsetup.env.facts import inspect_env
     from tfsetup.envs.replace import hand_installed
 
     carry = {k: v for k, v in user_packages(record).items() if k not in plan.lock.pins}
