@@ -37,12 +37,24 @@ DEFAULT_GLIBC = "2.28"
 ARCH_ARM64 = ("arch", "-arm64")  # macOS: start a universal binary's arm64 slice
 
 
+def canonical_arch(arch: str) -> str:
+    """'AMD64' -> 'x86_64', as the word was otherwise (arm64 and aarch64 kept: an interpreter's own
+    platform.machine() already says its OS's word)."""
+    return ARCH_ALIASES.get(arch.lower(), arch.lower())
+
+
 def normalize_arch(arch: str, os_name: str) -> str:
     """'AMD64' -> 'x86_64', 'aarch64' on a Mac -> 'arm64', 'arm64' on Linux -> 'aarch64'."""
-    arch = ARCH_ALIASES.get(arch.lower(), arch.lower())
+    arch = canonical_arch(arch)
     if arch in ("arm64", "aarch64"):
         return "arm64" if os_name in ("macos", "windows") else "aarch64"
     return arch
+
+
+def wheel_tag_arch(os_name: str, machine: str) -> str:
+    """The arch word of a wheel's platform tag: macosx_12_0_arm64, manylinux_2_28_aarch64, win_amd64."""
+    arch = normalize_arch(machine, os_name)
+    return "amd64" if os_name == "windows" and arch == "x86_64" else arch
 
 
 def platform_id(os_name: str, machine: str) -> str:

@@ -21,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 from tfsetup.credentials import find_links_env, has_secret, redact, refuse_secret_argv, request_auth
 from tfsetup.errors import BadInput
 from tfsetup.inputs import decode, loads_json, read_stream
+from tfsetup.platforms import wheel_tag_arch
 from tfsetup.recipes import normalize_name
 
 INDEX_URL = "https://pypi.org/simple"
@@ -35,16 +36,15 @@ class ResolveError(RuntimeError):
 
 def platform_tags(os_name: str, machine: str) -> List[str]:
     """Platform tags of every supported OS version of this os-machine (newest first)."""
+    arch = wheel_tag_arch(os_name, machine)
     if os_name == "macos":
-        arch = "arm64" if machine == "arm64" else "x86_64"
         return list(ptags.mac_platforms((26, 0), arch))
     if os_name == "linux":
-        arch = "aarch64" if machine in ("aarch64", "arm64") else machine
         plats = [f"manylinux_2_{minor}_{arch}" for minor in range(50, 4, -1)]
         plats += [f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}", f"linux_{arch}"]
         return plats
     if os_name == "windows":
-        return ["win_amd64"] if machine == "x86_64" else ["win_arm64"]
+        return [f"win_{arch}"]
     raise ValueError(f"unknown os {os_name!r}")
 
 

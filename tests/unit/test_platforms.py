@@ -1,8 +1,8 @@
 """platforms.py: one arch map, one `arch -arm64` rule, one deployment-target rule."""
 from __future__ import annotations
 
-from tfsetup.platforms import (deployment_target, native_launch, needs_arch_arm64, normalize_arch, relaunch,
-                               resolve_target, uv_python_platform)
+from tfsetup.platforms import (canonical_arch, deployment_target, native_launch, needs_arch_arm64, normalize_arch,
+                               relaunch, resolve_target, uv_python_platform, wheel_tag_arch)
 
 
 def test_arch_words_follow_each_os():
@@ -10,6 +10,18 @@ def test_arch_words_follow_each_os():
     assert normalize_arch("aarch64", "macos") == "arm64"
     assert normalize_arch("arm64", "linux") == "aarch64"
     assert normalize_arch("i386", "linux") == "i686"
+
+
+def test_an_interpreters_own_arch_word_is_kept_and_aliases_folded():
+    assert canonical_arch("AMD64") == "x86_64" and canonical_arch("x64") == "x86_64"
+    assert canonical_arch("arm64") == "arm64" and canonical_arch("aarch64") == "aarch64"
+    assert canonical_arch("riscv64") == "riscv64"
+
+
+def test_wheel_tags_spell_the_arch_their_own_way():
+    assert wheel_tag_arch("macos", "arm64") == "arm64" and wheel_tag_arch("macos", "x86_64") == "x86_64"
+    assert wheel_tag_arch("linux", "arm64") == "aarch64" and wheel_tag_arch("linux", "x86_64") == "x86_64"
+    assert wheel_tag_arch("windows", "x86_64") == "amd64" and wheel_tag_arch("windows", "arm64") == "arm64"
 
 
 def test_arch_arm64_only_for_a_translated_tfsetup_on_apple_silicon():

@@ -19,7 +19,9 @@ from tfsetup.env.paths import check_env_dir, is_conda_env, is_venv
 from tfsetup.env.record import read_record
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.macho.dyld import Report
-from tfsetup.platforms import ARCH_ARM64
+from tfsetup.host.macos import hardware_is_arm64
+from tfsetup.host.runner import SystemRunner
+from tfsetup.platforms import ARCH_ARM64, canonical_arch
 from tfsetup.recipes import TF_DISTRIBUTIONS, normalize_name
 
 if TYPE_CHECKING:  # doctor's files check fills `files`; only its type is named here
@@ -29,7 +31,6 @@ PROBE = str(Path(__file__).resolve().parent.parent / "probes" / "env_facts.py")
 PROBE_TIMEOUT_S = 60.0
 # Where an env keeps its interpreter: venv (POSIX, Windows), conda (POSIX, Windows).
 PYTHON_CANDIDATES = ("bin/python", "bin/python3", "Scripts/python.exe", "python.exe")
-ARCH = {"amd64": "x86_64", "x86_64": "x86_64", "x64": "x86_64", "arm64": "arm64", "aarch64": "aarch64"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class EnvFacts:
     python: str  # the env's interpreter (the path doctor runs)
     version: str  # "3.11.7"
     implementation: str = "cpython"
-    machine: str = ""  # the arch the interpreter ran as (normalized: arm64, x86_64, aarch64)
+    machine: str = ""  # the arch the interpreter ran as (platforms.canonical_arch: arm64, x86_64, aarch64)
     sys_platform: str = ""
     executable: str = ""
     base_executable: str = ""
@@ -119,10 +120,6 @@ class EnvFacts:
         return [self.distributions[n] for n in TF_DISTRIBUTIONS if n in self.distributions]
 
 
-def normalize_machine(machine: str) -> str:
-    return ARCH.get(machine.lower(), machine.lower())
-
-
 def facts_from_probe(doc: Mapping[str, Any], path: str, python: str, venv: bool = True,
                      record: Optional[Dict[str, Any]] = None) -> EnvFacts:
     """Build EnvFacts from the probe's JSON (pure)."""
@@ -137,7 +134,7 @@ def facts_from_probe(doc: Mapping[str, Any], path: str, python: str, venv: bool 
     return EnvFacts(
         path=path, python=python, version=str(doc.get("version", "")),
         implementation=str(doc.get("implementation", "cpython")),
-        machine=normalize_machine(str(doc.get("machine", ""))),
+        machine=canonical_arch(str(doc.get("machine", ""))),
         sys_platform=str(doc.get("sys_platform", "")), executable=str(doc.get("executable", "")),
         base_executable=str(doc.get("base_executable") or ""), prefix=str(doc.get("prefix", "")),
         base_prefix=str(doc.get("base_prefix", "")), conda=bool(doc.get("conda")), venv=venv,
@@ -169,13 +166,7 @@ def _arm64_capable(python: Path) -> Optional[bool]:
 
 
 def _hardware_is_arm64_mac() -> bool:
-    if sys.platform != "darwin":
-        return False
-    try:
-        proc = subprocess.run(["sysctl", "-n", "hw.optional.arm64"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return proc.stdout.strip() == "1"
+    return sys.platform == "darwin" and hardware_is_arm64(SystemRunner())
 
 
 def read_pyvenv_cfg(env: Path) -> Dict[str, str]:

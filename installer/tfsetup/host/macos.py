@@ -15,6 +15,11 @@ def sysctl(runner: Runner, key: str) -> Optional[str]:
     return value if result.ok and value else None
 
 
+def hardware_is_arm64(runner: Runner) -> bool:
+    """Apple Silicon: hw.optional.arm64 is 1 even inside a translated (Rosetta) process."""
+    return sysctl(runner, "hw.optional.arm64") == "1"
+
+
 def sysctl_int(runner: Runner, key: str) -> Optional[int]:
     value = sysctl(runner, key)
     return int(value) if value is not None and value.isdigit() else None
@@ -109,8 +114,7 @@ def binary_archs(runner: Runner, executable: str) -> List[str]:
 
 
 def detect_macos(runner: Runner) -> HostFacts:
-    # hw.optional.arm64 is 1 on Apple Silicon even inside a translated (Rosetta) process.
-    machine = "arm64" if sysctl(runner, "hw.optional.arm64") == "1" else "x86_64"
+    machine = "arm64" if hardware_is_arm64(runner) else "x86_64"
     rosetta = sysctl(runner, "sysctl.proc_translated") == "1"
     flags: List[str] = []
     if machine == "x86_64":
