@@ -18,6 +18,7 @@ from tfsetup.env.facts import (PROBE, Distribution, EnvFacts, ImportCheck, facts
 from tfsetup.doctor.repair import (desired_accelerator, needs_rebuild, plan_repair, top_level_packages)
 from tfsetup.doctor.rules import ROSETTA_URL, diagnose, problems, unmet_requirements
 from tfsetup.errors import TfsetupError
+from tfsetup.probes.env_facts import DISTRIBUTION_FIELDS, FIELDS
 from tfsetup.recipes import load_recipes
 
 TABLE = load_recipes(REPO / "recipes" / "recipes.toml")
@@ -473,6 +474,8 @@ def test_top_level_packages_skip_dependencies_and_tooling():
 def test_probe_reports_this_interpreter():
     out = subprocess.run([sys.executable, "-I", "-B", PROBE], capture_output=True, text=True, timeout=60)
     doc = json.loads(out.stdout)
+    assert set(doc) == {"probe", *FIELDS}  # exactly its schema's fields, which facts_from_probe reads
+    assert all(set(item) <= set(DISTRIBUTION_FIELDS) for item in doc["distributions"])
     assert doc["version"] == platform.python_version()  # exactly this interpreter's, pre-releases included
     assert set(doc["markers"]) >= {"implementation_name", "platform_machine", "platform_system", "python_version",
                                    "python_full_version", "sys_platform", "os_name", "platform_release",

@@ -1,10 +1,13 @@
 """Interpreter discovery, for real on this machine's Pythons, plus broken candidates."""
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
-from tfsetup.host.interpreters import (Candidate, candidate_paths, classify_source, dedupe, discover,
+from tfsetup.host.interpreters import (PROBE_SCRIPT, Candidate, candidate_paths, classify_source, dedupe, discover,
                                        normalize_arch, probe_interpreter)
+from tfsetup.probes.interpreter_info import FIELDS
 from tfsetup.host.runner import SystemRunner
 
 
@@ -22,6 +25,13 @@ def test_probe_real_interpreter():
     assert info.archs == [normalize_arch(os.uname().machine, "linux")]
 
 
+def test_the_probe_answers_exactly_the_fields_its_schema_names():
+    out = subprocess.run([sys.executable, "-I", PROBE_SCRIPT], capture_output=True, text=True, timeout=60)
+    answer = json.loads(out.stdout)
+    assert set(answer) == set(FIELDS)
+    assert all(isinstance(answer[name], type(default)) for name, default in FIELDS.items())
+
+
 def test_discovery_finds_path_pythons_skips_broken_and_dedupes_symlinks(tmp_path):
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -29,6 +39,7 @@ def test_discovery_finds_path_pythons_skips_broken_and_dedupes_symlinks(tmp_path
     os.symlink(os.path.realpath(sys.executable), bindir / f"python3.{sys.version_info[1]}")  # same binary
     _write_exe(bindir / "python3.99", "#!/bin/sh\necho 'broken interpreter' >&2\nexit 3\n")
     _write_exe(bindir / "python3.98", "#!/bin/sh\necho 'not json'\n")
+    _write_exe(bindir / "python3.97", "#!/bin/sh\necho '{\"version\": \"3.11.0\", \"pointer_bits\": []}'\n")
     env = {"PATH": str(bindir), "PYENV_ROOT": str(tmp_path / "nopyenv")}
     pythons, skipped = discover(SystemRunner(), "linux", env, str(tmp_path))
     real = os.path.realpath(sys.executable)
@@ -37,6 +48,7 @@ def test_discovery_finds_path_pythons_skips_broken_and_dedupes_symlinks(tmp_path
     reasons = {Path(s["executable"]).name: s["reason"] for s in skipped}
     assert "broken interpreter" in reasons["python3.99"] and "exit 3" in reasons["python3.99"]
     assert "unreadable" in reasons["python3.98"]
+    assert "pointer_bits" in reasons["python3.97"], "a lying interpreter is skipped, not a crash"
 
 
 def test_hanging_candidate_times_out(tmp_path, monkeypatch):

@@ -22,12 +22,13 @@ from tfsetup.macho.dyld import Report
 from tfsetup.host.macos import hardware_is_arm64
 from tfsetup.host.runner import SystemRunner
 from tfsetup.platforms import ARCH_ARM64, canonical_arch
+from tfsetup.probes import env_facts as env_facts_probe, read_answer
 from tfsetup.recipes import TF_DISTRIBUTIONS, normalize_name
 
 if TYPE_CHECKING:  # doctor's files check fills `files`; only its type is named here
     from tfsetup.doctor.files import DistFiles
 
-PROBE = str(Path(__file__).resolve().parent.parent / "probes" / "env_facts.py")
+PROBE = str(Path(env_facts_probe.__file__).resolve())  # run by the env's python; its schema is read here
 PROBE_TIMEOUT_S = 60.0
 # Where an env keeps its interpreter: venv (POSIX, Windows), conda (POSIX, Windows).
 PYTHON_CANDIDATES = ("bin/python", "bin/python3", "Scripts/python.exe", "python.exe")
@@ -122,24 +123,21 @@ class EnvFacts:
 
 def facts_from_probe(doc: Mapping[str, Any], path: str, python: str, venv: bool = True,
                      record: Optional[Dict[str, Any]] = None) -> EnvFacts:
-    """Build EnvFacts from the probe's JSON (pure)."""
+    """Build EnvFacts from the probe's JSON (pure), read through the probe's own schema."""
+    answer = read_answer(doc, env_facts_probe.FIELDS)
     dists: Dict[str, Distribution] = {}
-    for item in doc.get("distributions") or []:
-        dist = Distribution(name=str(item["name"]), version=str(item["version"]),
-                            requires=tuple(item.get("requires") or ()),
-                            wheel_tags=tuple(item.get("wheel_tags") or ()),
-                            installer=str(item.get("installer") or ""), requested=bool(item.get("requested")),
-                            dist_info=str(item.get("dist_info") or ""))
+    for item in answer["distributions"]:
+        d = read_answer(item, env_facts_probe.DISTRIBUTION_FIELDS)
+        dist = Distribution(name=d["name"], version=d["version"], requires=tuple(d["requires"]),
+                            wheel_tags=tuple(d["wheel_tags"]), installer=d["installer"], requested=d["requested"],
+                            dist_info=d["dist_info"])
         dists.setdefault(dist.key, dist)
     return EnvFacts(
-        path=path, python=python, version=str(doc.get("version", "")),
-        implementation=str(doc.get("implementation", "cpython")),
-        machine=canonical_arch(str(doc.get("machine", ""))),
-        sys_platform=str(doc.get("sys_platform", "")), executable=str(doc.get("executable", "")),
-        base_executable=str(doc.get("base_executable") or ""), prefix=str(doc.get("prefix", "")),
-        base_prefix=str(doc.get("base_prefix", "")), conda=bool(doc.get("conda")), venv=venv,
-        free_threaded=bool(doc.get("free_threaded")), markers=dict(doc.get("markers") or {}),
-        distributions=dists, record=record,
+        path=path, python=python, version=answer["version"], implementation=answer["implementation"],
+        machine=canonical_arch(answer["machine"]), sys_platform=answer["sys_platform"],
+        executable=answer["executable"], base_executable=answer["base_executable"], prefix=answer["prefix"],
+        base_prefix=answer["base_prefix"], conda=answer["conda"], venv=venv, free_threaded=answer["free_threaded"],
+        markers=answer["markers"], distributions=dists, record=record,
     )
 
 
@@ -201,17 +199,11 @@ def missing_base_python(env: Path, python: Optional[Path]) -> Tuple[str, str]:
 def facts_without_python(env: Path, python: Path, missing: str, home: str) -> EnvFacts:
     """What can be known of a venv whose python cannot start: its version (pyvenv.cfg) and its
     distributions (read from its site-packages by this process)."""
-    import importlib.util
-
     cfg = read_pyvenv_cfg(env)
     version = cfg.get("version_info") or cfg.get("version") or ""
     minor = ".".join(version.split(".")[:2])
     sites = [env / "lib" / f"python{minor}" / "site-packages", env / "Lib" / "site-packages"]
-    spec = importlib.util.spec_from_file_location("_tfsetup_env_facts", PROBE)
-    assert spec is not None and spec.loader is not None
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
-    dists, _ = probe.distributions(path=[str(site) for site in sites if site.is_dir()])
+    dists, _ = env_facts_probe.distributions(path=[str(site) for site in sites if site.is_dir()])
     doc = {"version": version, "sys_platform": sys.platform, "distributions": dists, "prefix": str(env)}
     facts = facts_from_probe(doc, str(env), str(python), venv=True, record=read_record(env))
     return replace(facts, base_python_missing=missing, base_home=home)
@@ -241,7 +233,7 @@ def inspect_env(path: Path, timeout: float = PROBE_TIMEOUT_S) -> EnvFacts:
                            ) from None
     try:
         doc = json.loads(proc.stdout)
-        if not isinstance(doc, dict) or doc.get("probe") != "env_facts":
+        if not isinstance(doc, dict) or doc.get("probe") != env_facts_probe.PROBE_ID:
             raise ValueError("not the probe's answer")
     except (ValueError, RecursionError):
         tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-3:]

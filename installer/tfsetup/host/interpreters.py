@@ -18,8 +18,9 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, 
 from tfsetup.platforms import normalize_arch
 from tfsetup.host.facts import PythonInfo
 from tfsetup.host.runner import Runner
+from tfsetup.probes import interpreter_info, read_answer
 
-PROBE_SCRIPT = str(Path(__file__).resolve().parent.parent / "probes" / "interpreter_info.py")
+PROBE_SCRIPT = str(Path(interpreter_info.__file__).resolve())  # run by each candidate; its schema is read here
 PROBE_TIMEOUT_S = 10.0
 _PY_NAME = re.compile(r"^python3(\.\d+)?(t)?(\.exe)?$|^python(\.exe)?$")
 _SHIM_DIRS = ("/.pyenv/shims", "/.asdf/shims", "/mise/shims")
@@ -209,20 +210,21 @@ def probe_interpreter(runner: Runner, cand: Candidate, real: str, os_name: str,
                       cache: Optional[ProbeCache] = None) -> PythonInfo:
     """Ask one interpreter about itself; raises ValueError with the reason when it cannot answer."""
     info = _ask(runner, cand, real, archs_of, cache)
-    machine = normalize_arch(str(info.get("machine", "")), os_name)
-    if info.get("pointer_bits") == 32 and machine == "x86_64":
+    answer = read_answer(info, interpreter_info.FIELDS)  # the probe's own schema
+    machine = normalize_arch(answer["machine"], os_name)
+    if answer["pointer_bits"] == 32 and machine == "x86_64":
         machine = "i686"
-    archs = [str(a) for a in info.get("archs") or []]  # type: ignore[union-attr]
+    archs = [str(a) for a in info.get("archs") or []]  # type: ignore[union-attr]  # lipo's, added by _ask
     if not archs:
         archs = [machine]
-    prefix = str(info.get("base_prefix") or info.get("prefix") or "")
+    prefix = answer["base_prefix"] or answer["prefix"]
     return PythonInfo(
         executable=cand.path,
-        version=str(info["version"]),
-        implementation=str(info.get("implementation", "cpython")),
+        version=answer["version"],
+        implementation=answer["implementation"],
         archs=[normalize_arch(a, os_name) for a in archs],
         source="conda" if cand.hint == "conda" else classify_source(real, os_name, _is_conda_prefix(prefix)),
-        free_threaded=bool(info.get("free_threaded")),
+        free_threaded=answer["free_threaded"],
     )
 
 

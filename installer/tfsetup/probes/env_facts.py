@@ -14,6 +14,20 @@ import sysconfig
 
 TF_RELATED_PREFIXES = ("tensorflow", "tf-nightly", "tf-keras", "keras", "numpy", "protobuf", "ml-dtypes",
                        "jax", "jaxlib", "h5py", "nvidia-")
+PROBE_ID = "env_facts"  # the answer's "probe" field: it is this probe's answer, not other output
+# The answer's schema, written once: field -> its value when absent (its type is the default's). main()
+# answers exactly these fields (+ "probe", and "error" when the distributions cannot be listed);
+# tfsetup reads the answer through the same tables (env/facts.py, tfsetup.probes.read_answer).
+FIELDS = {
+    "version": "", "implementation": "cpython", "machine": "", "sys_platform": "", "executable": "",
+    "base_executable": "", "prefix": "", "base_prefix": "", "conda": False, "free_threaded": False,
+    "mac_ver": "", "markers": {}, "distributions": [],
+}
+# One item of "distributions" ("wheel_tags" only for the TensorFlow-related ones).
+DISTRIBUTION_FIELDS = {
+    "name": "", "version": "", "requires": [], "installer": "", "requested": False, "dist_info": "",
+    "wheel_tags": [],
+}
 
 
 def normalize(name):
@@ -109,7 +123,7 @@ def main():
     dists, error = distributions()
     prefix = sys.prefix
     facts = {
-        "probe": "env_facts",
+        "probe": PROBE_ID,
         "version": platform.python_version(),
         "implementation": sys.implementation.name,
         "machine": platform.machine(),

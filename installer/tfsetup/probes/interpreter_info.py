@@ -8,6 +8,13 @@ import struct
 import sys
 import sysconfig
 
+# The answer's schema, written once: field -> its value when absent (its type is the default's). main()
+# answers exactly these fields; tfsetup reads the answer through the same table (host/interpreters.py).
+FIELDS = {
+    "version": "", "implementation": "cpython", "machine": "", "platform": "", "pointer_bits": 0,
+    "free_threaded": False, "executable": "", "prefix": "", "base_prefix": "", "mac_ver": "",
+}
+
 
 def main():
     gil_disabled = sysconfig.get_config_var("Py_GIL_DISABLED")
