@@ -374,13 +374,15 @@ def python_fix(facts: HostFacts, recipe: Recipe) -> str:
 
 def _ranked(table: RecipeTable, best: str) -> List[Recipe]:
     order = {acc: i for i, acc in enumerate([best] + [a for a in ACCELERATORS if a != best])}
-    return sorted(table.recipes, key=lambda r: (order[r.accelerator], r.status == "prerelease",
-                                                not r.default, -_tf_key(r)))
+    return sorted(table.recipes, key=lambda r: (order[r.accelerator], *recipe_rank(r)))
 
 
-def _tf_key(recipe: Recipe) -> float:
+def recipe_rank(recipe: Recipe) -> Tuple[bool, bool, float]:
+    """THE order of recipes of one accelerator, best first when sorted by it: a stable release before a
+    prerelease, the table's default first, then the newest TensorFlow. The planner, the team lock
+    (team/lockfile.recipes_for) and doctor's fixes (doctor/rules) all rank by it."""
     v = recipe.tf_version
-    return v.major * 1e6 + v.minor * 1e3 + v.micro
+    return (recipe.status == "prerelease", not recipe.default, -(v.major * 1e6 + v.minor * 1e3 + v.micro))
 
 
 def _unknown_tf(table: RecipeTable, requested: str, facts: Optional[HostFacts] = None) -> str:

@@ -97,3 +97,15 @@ def test_ranking_is_accelerator_then_stable_then_default_then_newest(table):
         assert stable[0].default
         rest = [r.tf_version for r in stable[1:]]
         assert rest == sorted(rest, reverse=True), [r.id for r in stable]  # then newest first
+
+
+def test_team_locks_rank_a_platforms_recipes_as_the_planner_does(table):
+    from pathlib import Path
+
+    from tfsetup.team.config import ProjectConfig
+    from tfsetup.team.lockfile import recipes_for
+
+    planner = [r for r in _ranked(table, "metal") if r.platform == "macos-arm64" and r.accelerator == "metal"
+               and r.status != "prerelease"]
+    assert recipes_for(table, "macos-arm64", ProjectConfig(path=Path("/p/tfsetup.toml"))) == planner
+    assert planner[0].default and len(planner) > 2

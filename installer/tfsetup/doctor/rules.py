@@ -26,6 +26,7 @@ from tfsetup.doctor.findings import SEVERITIES, Finding, worst_first
 from tfsetup.env.facts import Distribution, EnvFacts
 from tfsetup.host.facts import HostFacts
 from tfsetup.macho.dyld import Problem, dyld_message
+from tfsetup.plan import recipe_rank
 from tfsetup.env.record import lock_pins, verification_state
 from tfsetup.verify import longer_timeout
 from tfsetup.recipes import TF_DISTRIBUTIONS, Incompatible, Recipe, RecipeTable, normalize_name
@@ -243,8 +244,7 @@ def _loader(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]
     if plugin:
         first = plugin[0]
         tf, metal = tf_distribution(env), env.dist("tensorflow-metal")
-        rows = sorted((r for r in _metal_recipes(table, host) if env.minor in r.pythons),
-                      key=lambda r: (r.status == "stable", r.default, r.tf_version), reverse=True)
+        rows = sorted((r for r in _metal_recipes(table, host) if env.minor in r.pythons), key=recipe_rank)
         fix = (f"Use {rows[0].distribution} {rows[0].tensorflow} with tensorflow-metal {rows[0].plugin_version} "
                f"(recipe {rows[0].id}): `tfsetup doctor --fix` installs that set, or "
                f"`tfsetup install --tf {rows[0].tf_minor} --force {shlex.quote(env.path)}`; or remove tensorflow-metal to run on the "

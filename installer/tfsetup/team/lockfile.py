@@ -76,21 +76,16 @@ def _digest(doc: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # pure: which recipe and Python each team platform gets
 
-def _rank(recipe: Recipe) -> Tuple[bool, bool, float]:
-    v = recipe.tf_version
-    return (recipe.status == "prerelease", not recipe.default, -(v.major * 1e6 + v.minor * 1e3 + v.micro))
-
-
 def recipes_for(table: RecipeTable, platform: str, config: ProjectConfig) -> List[Recipe]:
     """The recipes a team platform may use, best first (the config's TF version, defaults first)."""
-    from tfsetup.plan import tf_matches
+    from tfsetup.plan import recipe_rank, tf_matches
 
     host_platform, accelerator = TEAM_PLATFORMS[platform]
     if config.cpu_only:
         accelerator = "cpu"
     found = [r for r in table.recipes if r.platform == host_platform and r.accelerator == accelerator
              and r.status != "prerelease" and (config.tensorflow is None or tf_matches(r, config.tensorflow))]
-    return sorted(found, key=_rank)
+    return sorted(found, key=recipe_rank)
 
 
 def section_specs(table: RecipeTable, config: ProjectConfig, platforms: Sequence[str],
