@@ -221,7 +221,8 @@ def test_python_313_metal_finding_speaks_with_the_tables_entry():
 
 
 def test_small_helpers_markers_evidence_and_failed_checks():
-    from tfsetup.doctor.rules import distinct_evidence, marker_environment
+    from tfsetup.doctor.findings import distinct_evidence
+    from tfsetup.doctor.rules import marker_environment
 
     assert marker_environment(replace(linux_221(), sys_platform=""))["sys_platform"] == "linux"
     assert distinct_evidence(["numpy 2.1.3 installed", "numpy 2.1.3 installed (matches numpy>=2)", "x"]) == (

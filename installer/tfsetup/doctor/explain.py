@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.doctor.catalog import sources_of
-from tfsetup.doctor.findings import SEVERITIES, Finding, worst_first
+from tfsetup.doctor.findings import Finding, merge_findings, worst_first
 from tfsetup.recipes import RecipeTable
 
 MAX_EVIDENCE = 3
@@ -390,13 +390,6 @@ def _merge_evidence(*groups: Sequence[str]) -> Tuple[str, ...]:
     return tuple(out)
 
 
-def _merge_sources(*groups: Sequence[str]) -> Tuple[str, ...]:
-    out: List[str] = []
-    for group in groups:
-        out.extend(s for s in group if s not in out)
-    return tuple(out)
-
-
 def _matches(rule: Rule, text: str) -> List[re.Match[str]]:
     found: List[re.Match[str]] = []
     for pattern in rule.patterns:
@@ -442,13 +435,13 @@ def explain(text: str, table: Optional[RecipeTable] = None) -> List[Finding]:
     """The known problems named in `text` (a log or traceback), deduplicated, worst first.
 
     With `table`, its `incompatible` entries whose signature occurs in the text are findings too; when
-    one shares an id with a built-in rule, the curated entry's message and fix win and the evidence
-    and sources are merged (one finding per id).
+    one shares an id with a built-in rule, the curated entry's message and fix win (it is the more
+    specific: findings.merge_findings) and the evidence and sources are merged (one finding per id).
     """
     if not text:
         return []
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    found: Dict[str, Finding] = {}
+    found: List[Finding] = []
     for rule in RULES:
         matches = _matches(rule, text)
         if not matches:
@@ -457,35 +450,26 @@ def explain(text: str, table: Optional[RecipeTable] = None) -> List[Finding]:
         if verdict is None:
             continue
         evidence = _merge_evidence([_line_at(text, m.start()) for m in sorted(matches, key=lambda m: m.start())])
-        found[rule.id] = Finding(id=rule.id, severity=verdict.severity, message=verdict.message,
-                                 fix=verdict.fix, evidence=evidence, sources=sources_of(rule.id))
-    # The most specific curated entry (longest matched signature) speaks for its finding id: a
-    # generic signature ("libmetal_plugin.dylib") must not override a precise one.
-    specificity: Dict[str, int] = {}
+        found.append(Finding(id=rule.id, severity=verdict.severity, message=verdict.message,
+                             fix=verdict.fix, evidence=evidence, sources=sources_of(rule.id)))
+    # A curated entry is as specific as the longest signature it matched (a built-in pattern: 0), so the
+    # most precise one speaks for its finding id: a generic signature ("libmetal_plugin.dylib") must not
+    # override a precise one.
+    signature: Dict[str, int] = {}
     for entry in (table.incompatible if table is not None else ()):
         matched = [sig for sig in entry.signatures if sig and sig in text]
         if not matched:
             continue
         evidence = [_line_at(text, pos) for pos in sorted(text.find(sig) for sig in matched)]
-        score = max(len(sig) for sig in matched)
-        previous = found.get(entry.finding)
-        if previous is None:
-            found[entry.finding] = Finding(id=entry.finding, severity=entry.severity, message=entry.message,
-                                           fix=entry.fix, evidence=_merge_evidence(evidence),
-                                           sources=tuple(entry.sources), data={"incompatible": [entry.id]})
-            specificity[entry.finding] = score
-            continue
-        ids = list(previous.data.get("incompatible", [])) + [entry.id]
-        wins = score > specificity.get(entry.finding, 0)
-        specificity[entry.finding] = max(score, specificity.get(entry.finding, 0))
-        found[entry.finding] = Finding(
-            id=entry.finding, severity=min(previous.severity, entry.severity, key=SEVERITIES.index),
-            message=entry.message if wins else previous.message, fix=entry.fix if wins else previous.fix,
-            evidence=_merge_evidence(previous.evidence, evidence),
-            sources=_merge_sources(entry.sources, previous.sources) if wins else
-            _merge_sources(previous.sources, entry.sources),
-            data={"incompatible": ids})
-    return worst_first(list(found.values()))
+        signature[entry.id] = max(len(sig) for sig in matched)
+        found.append(Finding(id=entry.finding, severity=entry.severity, message=entry.message, fix=entry.fix,
+                             evidence=_merge_evidence(evidence), sources=tuple(entry.sources),
+                             data={"incompatible": [entry.id]}))
+
+    def specificity(finding: Finding) -> int:
+        return max((signature.get(i, 0) for i in finding.data.get("incompatible", ())), default=0)
+
+    return [replace(f, evidence=_merge_evidence(f.evidence)) for f in merge_findings(found, specificity)]
 
 
 def explain_exit(returncode: int, stderr: str, table: Optional[RecipeTable] = None) -> List[Finding]:

@@ -13,7 +13,7 @@ import re
 import shlex
 from collections import deque
 from dataclasses import replace
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from packaging.markers import InvalidMarker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -22,7 +22,7 @@ from packaging.version import InvalidVersion, Version
 
 from tfsetup.doctor.catalog import sources_of
 from tfsetup.doctor.explain import explain_exit
-from tfsetup.doctor.findings import SEVERITIES, Finding, worst_first
+from tfsetup.doctor.findings import Finding, merge_findings
 from tfsetup.env.facts import Distribution, EnvFacts
 from tfsetup.host.facts import HostFacts
 from tfsetup.macho.dyld import Problem, dyld_message
@@ -107,39 +107,6 @@ def _contains(spec: SpecifierSet, version: str) -> bool:
 
 def _label(dist: Distribution) -> str:
     return f"{dist.key} {dist.version}"
-
-
-def distinct_evidence(lines: Sequence[str]) -> Tuple[str, ...]:
-    """Each fact once: a line that another one repeats with more detail ("numpy 2.1.3 installed" beside
-    "numpy 2.1.3 installed (matches numpy>=2)") goes, the more detailed one stays where the first was."""
-    unique = list(dict.fromkeys(lines))
-    out: List[str] = []
-    for line in unique:
-        longer = next((other for other in unique if other != line and other.startswith(line + " (")), None)
-        keep = longer or line
-        if keep not in out:
-            out.append(keep)
-    return tuple(out)
-
-
-def _merge(findings: Iterable[Finding]) -> List[Finding]:
-    """One finding per id: the first message and fix, the worst severity, all evidence and sources."""
-    merged: Dict[str, Finding] = {}
-    for f in findings:
-        prev = merged.get(f.id)
-        if prev is None:
-            merged[f.id] = f
-            continue
-        severity = min(prev.severity, f.severity, key=SEVERITIES.index)
-        data = dict(prev.data)
-        for key, value in f.data.items():
-            if isinstance(value, list) and isinstance(data.get(key), list):
-                data[key] = data[key] + [v for v in value if v not in data[key]]
-            else:
-                data.setdefault(key, value)
-        merged[f.id] = Finding(prev.id, severity, prev.message, prev.fix, distinct_evidence(prev.evidence + f.evidence),
-                               tuple(dict.fromkeys(prev.sources + f.sources)), data)
-    return worst_first(list(merged.values()))
 
 
 def _table_sources(table: RecipeTable, finding_id: str) -> Tuple[str, ...]:
@@ -796,8 +763,9 @@ def _deep(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding]:
     return found
 
 
-# Built-in rules speak first (their text is computed from this env's facts); a table entry for the same
-# finding id adds its evidence and sources, and speaks alone where no rule knows the problem.
+# Built-in rules speak first (their text is computed from this env's facts: merge_findings lets the
+# first of equals speak); a table entry for the same finding id adds its evidence and sources, and
+# speaks alone where no rule knows the problem.
 RULES = (_base_python, _rosetta, _loader, _x86_wheels, _files_missing, _wrong_arch_file, _conflicts, _metal, _numpy,
          _keras, _requirements_rule, _table_entries, _macos_too_old, _no_avx, _cuda, _missing_tf, _not_verified, _deep)
 
@@ -812,7 +780,7 @@ def diagnose(env: EnvFacts, host: HostFacts, table: RecipeTable) -> List[Finding
         findings.extend(replace(f, data=dict(f.data, origin=origin)) for f in rule(env, host, table))
     if _plugins_load(env):  # the files load whatever their metadata says: the binaries decide
         findings = [f for f in findings if f.id != "metal-plugin-abi-mismatch"]
-    return [_naming_the_env(f, env) for f in _merge(findings)]
+    return [_naming_the_env(f, env) for f in merge_findings(findings)]
 
 
 def _naming_the_env(finding: Finding, env: EnvFacts) -> Finding:
