@@ -165,7 +165,7 @@ def test_not_verified_only_without_a_passed_verification_and_at_most_three_faile
 
 
 def test_marker_environment_of_windows_linux_and_other_implementations():
-    from tfsetup.doctor.rules import marker_environment
+    from tfsetup.env.facts import marker_environment
 
     win = marker_environment(replace(linux_221(), sys_platform="win32", machine="x86_64"))
     assert (win["os_name"], win["platform_system"], win["platform_machine"]) == ("nt", "Windows", "AMD64")
@@ -222,7 +222,7 @@ def test_python_313_metal_finding_speaks_with_the_tables_entry():
 
 def test_small_helpers_markers_evidence_and_failed_checks():
     from tfsetup.doctor.findings import distinct_evidence
-    from tfsetup.doctor.rules import marker_environment
+    from tfsetup.env.facts import marker_environment
 
     assert marker_environment(replace(linux_221(), sys_platform=""))["sys_platform"] == "linux"
     assert distinct_evidence(["numpy 2.1.3 installed", "numpy 2.1.3 installed (matches numpy>=2)", "x"]) == (

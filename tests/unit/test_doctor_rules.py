@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import REPO, host_fixture
 from tfsetup.env.facts import (PROBE, Distribution, EnvFacts, ImportCheck, facts_from_probe,
-                               find_env_python, inspect_env)
-from tfsetup.doctor.repair import (desired_accelerator, needs_rebuild, plan_repair, top_level_packages)
+                               find_env_python, inspect_env, top_level_packages)
+from tfsetup.doctor.repair import desired_accelerator, needs_rebuild, plan_repair
 from tfsetup.doctor.rules import ROSETTA_URL, diagnose, problems, unmet_requirements
 from tfsetup.errors import TfsetupError
 from tfsetup.probes.env_facts import DISTRIBUTION_FIELDS, FIELDS

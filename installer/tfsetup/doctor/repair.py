@@ -20,23 +20,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from packaging.requirements import InvalidRequirement, Requirement
-
 from tfsetup.backends import get_backend
 from tfsetup.backends.base import PackageSource, target_for
 from tfsetup.backends.uv import uv_or_none
 from tfsetup.doctor.findings import Finding
-from tfsetup.env.facts import Distribution, EnvFacts
+from tfsetup.env.facts import EnvFacts, top_level_packages
 from tfsetup.doctor.catalog import REBUILD_IDS, STACK_IDS, VERIFY_IDS
-from tfsetup.doctor.rules import marker_environment, tf_distribution
+from tfsetup.doctor.rules import tf_distribution
 from tfsetup.host.facts import HostFacts, PythonInfo
 from tfsetup.plan import Plan, PlanError, PlanRequest, plan as make_plan
-from tfsetup.recipes import TF_DISTRIBUTIONS, RecipeTable, normalize_name
+from tfsetup.recipes import RecipeTable
 from tfsetup.env.record import replace_changes
 
 LOCK_PINS = "<lock pins>"  # in an action's argv: the constraints file written when it runs
-NEVER_REINSTALL = ("pip", "setuptools", "wheel", "uv", "tensorflow-metal", "tensorflow-io-gcs-filesystem")
-_CONDA_TOOLING = ("conda", "libmamba", "mamba", "menuinst")
 
 Progress = Callable[[str], None]
 
@@ -180,30 +176,6 @@ def rebuild_plan(env: EnvFacts, host: HostFacts, table: RecipeTable, accelerator
     """A fresh env from the host's interpreters (host must come from detect_host() with pythons)."""
     tf_minor, pre = _tf_minor(env)
     return _first_plan(host, table, _requests(tf_minor, env.minor, accelerator, pre))
-
-
-def top_level_packages(env: EnvFacts, exclude: Sequence[str] = ()) -> List[Distribution]:
-    """The user's own packages: installed distributions nothing else in the env requires."""
-    markers = marker_environment(env)
-    required = set()
-    for dist in env.distributions.values():
-        for line in dist.requires:
-            try:
-                req = Requirement(line)
-            except InvalidRequirement:
-                continue
-            keep = req.marker is None or "extra" in str(req.marker)  # dependencies through extras count too
-            if not keep:
-                try:
-                    keep = bool(req.marker.evaluate(markers))
-                except Exception:
-                    keep = True
-            if keep:
-                required.add(normalize_name(req.name))
-    skip = set(exclude) | set(TF_DISTRIBUTIONS) | set(NEVER_REINSTALL)
-    return [d for d in sorted(env.distributions.values(), key=lambda d: d.key)
-            if d.key not in required and d.key not in skip and not d.key.startswith(_CONDA_TOOLING)
-            and not d.key.startswith("nvidia-")]
 
 
 def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, table: RecipeTable,

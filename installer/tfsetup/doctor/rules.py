@@ -23,7 +23,7 @@ from packaging.version import InvalidVersion, Version
 from tfsetup.doctor.catalog import sources_of
 from tfsetup.doctor.explain import explain_exit
 from tfsetup.doctor.findings import Finding, merge_findings
-from tfsetup.env.facts import Distribution, EnvFacts
+from tfsetup.env.facts import Distribution, EnvFacts, marker_environment
 from tfsetup.host.facts import HostFacts
 from tfsetup.macho.dyld import Problem, dyld_message
 from tfsetup.plan import recipe_rank
@@ -60,23 +60,6 @@ def tf_distribution(env: EnvFacts) -> Optional[Distribution]:
     """The installed TensorFlow distribution (TF_DISTRIBUTIONS order when there are several)."""
     found = env.tf_distributions()
     return found[0] if found else None
-
-
-def marker_environment(env: EnvFacts) -> Dict[str, str]:
-    """The env's own PEP 508 environment (what its probe reported, completed from the facts)."""
-    system = {"darwin": "Darwin", "win32": "Windows"}.get(env.sys_platform, "Linux")
-    machine = {"x86_64": "AMD64" if system == "Windows" else "x86_64"}.get(env.machine, env.machine)
-    base = {
-        "implementation_name": env.implementation, "implementation_version": env.version,
-        "os_name": "nt" if system == "Windows" else "posix", "platform_machine": machine,
-        "platform_release": "", "platform_system": system, "platform_version": "",
-        "python_full_version": env.version, "platform_python_implementation":
-            "CPython" if env.implementation == "cpython" else env.implementation,
-        "python_version": env.minor, "sys_platform": env.sys_platform or "linux",
-    }
-    base.update(env.markers)
-    base["extra"] = ""  # extras are ignored: only what the distribution always needs counts
-    return base
 
 
 def _applies(req: Requirement, markers: Dict[str, str]) -> bool:

@@ -1,7 +1,8 @@
 """What an environment holds, as doctor reads it: its interpreter and its installed distributions.
 
 `inspect_env` runs probes/env_facts.py with the env's own python (never importing TensorFlow) and
-`facts_from_probe` turns its JSON into EnvFacts (pure). doctor's checks that add to these facts (the
+`facts_from_probe` turns its JSON into EnvFacts (pure). Pure questions of the facts: the env's PEP 508
+marker environment, the user's own (top-level) packages. doctor's checks that add to these facts (the
 static loader check, the files against RECORD, `import tensorflow`) live in doctor/inspect.py.
 """
 from __future__ import annotations
@@ -12,7 +13,9 @@ import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from packaging.requirements import InvalidRequirement, Requirement
 
 from tfsetup.child import clean_env
 from tfsetup.env.paths import check_env_dir, is_conda_env, is_venv
@@ -139,6 +142,52 @@ def facts_from_probe(doc: Mapping[str, Any], path: str, python: str, venv: bool 
         base_prefix=answer["base_prefix"], conda=answer["conda"], venv=venv, free_threaded=answer["free_threaded"],
         markers=answer["markers"], distributions=dists, record=record,
     )
+
+
+# Never counted as the user's own packages: installers and tooling, and what a recipe's stack brings.
+NEVER_REINSTALL = ("pip", "setuptools", "wheel", "uv", "tensorflow-metal", "tensorflow-io-gcs-filesystem")
+_CONDA_TOOLING = ("conda", "libmamba", "mamba", "menuinst")
+
+
+def marker_environment(env: EnvFacts) -> Dict[str, str]:
+    """The env's own PEP 508 environment (what its probe reported, completed from the facts)."""
+    system = {"darwin": "Darwin", "win32": "Windows"}.get(env.sys_platform, "Linux")
+    machine = {"x86_64": "AMD64" if system == "Windows" else "x86_64"}.get(env.machine, env.machine)
+    base = {
+        "implementation_name": env.implementation, "implementation_version": env.version,
+        "os_name": "nt" if system == "Windows" else "posix", "platform_machine": machine,
+        "platform_release": "", "platform_system": system, "platform_version": "",
+        "python_full_version": env.version, "platform_python_implementation":
+            "CPython" if env.implementation == "cpython" else env.implementation,
+        "python_version": env.minor, "sys_platform": env.sys_platform or "linux",
+    }
+    base.update(env.markers)
+    base["extra"] = ""  # extras are ignored: only what the distribution always needs counts
+    return base
+
+
+def top_level_packages(env: EnvFacts, exclude: Sequence[str] = ()) -> List[Distribution]:
+    """The user's own packages: installed distributions nothing else in the env requires."""
+    markers = marker_environment(env)
+    required = set()
+    for dist in env.distributions.values():
+        for line in dist.requires:
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                continue
+            keep = req.marker is None or "extra" in str(req.marker)  # dependencies through extras count too
+            if not keep:
+                try:
+                    keep = bool(req.marker.evaluate(markers))
+                except Exception:
+                    keep = True
+            if keep:
+                required.add(normalize_name(req.name))
+    skip = set(exclude) | set(TF_DISTRIBUTIONS) | set(NEVER_REINSTALL)
+    return [d for d in sorted(env.distributions.values(), key=lambda d: d.key)
+            if d.key not in required and d.key not in skip and not d.key.startswith(_CONDA_TOOLING)
+            and not d.key.startswith("nvidia-")]
 
 
 # ---------------------------------------------------------------------------------------------

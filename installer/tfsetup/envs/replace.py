@@ -13,7 +13,7 @@ from tfsetup.env.record import ReplaceChanges, lock_pins, read_record, replace_c
 def hand_installed(facts: Any, exclude: Sequence[str]) -> Dict[str, str]:
     """The env's top-level packages (nothing else in it requires them) outside `exclude`: what the user
     installed with pip/uv by hand (or with `tfsetup add`)."""
-    from tfsetup.doctor.repair import top_level_packages
+    from tfsetup.env.facts import top_level_packages
 
     return {d.key: d.version for d in top_level_packages(facts, exclude=list(exclude))}
 
