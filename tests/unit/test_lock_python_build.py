@@ -4,7 +4,6 @@ build from a downloads list, and the one-build list uv is given. Files in a tmp 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
