@@ -189,3 +189,26 @@ def test_an_envs_project_settings_are_read_from_the_config_its_record_names(tmp_
     assert env_python_settings({}) == python_settings(None)
     assert env_python_settings({"project": {"config": str(tmp_path / "gone.toml")}}) == python_settings(None)
     assert wheelhouse_list([str(tmp_path)]) is None
+
+
+def test_uv_builtin_list_gives_the_build_and_its_release_sums_the_sha256(tmp_path, monkeypatch):
+    """No project list: the newest build `uv python list` knows (a stand-in uv: the OS-command boundary),
+    its sha256 from the release's SHA256SUMS, read through the project's python-mirror (a file:// folder)."""
+    listed = [{"key": "cpython-3.11.13-linux-x86_64-gnu", "version": "3.11.13",
+               "version_parts": {"major": 3, "minor": 11, "patch": 13}, "variant": "default", "url": BUILD.url},
+              {"key": "cpython-3.11.14-linux-x86_64-gnu", "version": "3.11.14",
+               "version_parts": {"major": 3, "minor": 11, "patch": 14}, "variant": "default", "url": BUILD.url}]
+    uv = tmp_path / "uv"
+    uv.write_text(f"#!/bin/sh\nprintf '%s' '{json.dumps(listed)}'\n")
+    uv.chmod(0o755)
+    monkeypatch.setenv("TFSETUP_UV", str(uv))
+    mirror = tmp_path / "mirror"
+    (mirror / "20251217").mkdir(parents=True)
+    (mirror / "20251217" / "SHA256SUMS").write_text(
+        f"{SHA}  cpython-3.11.14+20251217-x86_64-unknown-linux-gnu-install_only.tar.gz\n")
+    config = ProjectConfig(path=tmp_path / "tfsetup.toml", managed_python=True, python_mirror=mirror.as_uri())
+    assert lock_builds(config, [("linux-x86_64", "3.11")]) == {("linux-x86_64", "3.11"): BUILD}
+    (mirror / "20251217" / "SHA256SUMS").write_text("")
+    with pytest.raises(TfsetupError) as caught:
+        lock_builds(config, [("linux-x86_64", "3.11")])
+    assert caught.value.exit_code == EXIT_INSTALL_FAILED and "does not list" in caught.value.message
