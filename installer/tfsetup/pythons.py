@@ -52,16 +52,36 @@ def is_eol(minor: str, today: str) -> bool:
 
 
 @dataclass(frozen=True)
+class PythonBuild:
+    """One exact python-build-standalone archive, as a team lock pins it (team/python_build.py)."""
+
+    key: str  # uv's key of that build: "cpython-3.12.12-macos-aarch64-none"
+    version: str  # "3.12.12"
+    release: str  # python-build-standalone's release ("20251217"); "local" or "unknown" where the list does not say
+    sha256: str  # of the archive: uv refuses any other bytes
+    url: str  # where the downloads list in use at lock time had it
+
+    FIELDS = ("key", "version", "release", "sha256", "url")
+
+    def to_json(self) -> Dict[str, str]:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+
+@dataclass(frozen=True)
 class ManagedPython:
     """A CPython that uv can download for this host: not on the host yet."""
 
     minor: str  # "3.12"
-    key: str  # uv's request key: "cpython-3.12-macos-aarch64-none"
+    key: str  # uv's request key: "cpython-3.12-macos-aarch64-none" (the exact build's key when pinned)
     arch: str  # the host's native arch, in the OS's own word ("arm64" on a Mac)
     size_mb: int
+    build: Optional[PythonBuild] = None  # the exact archive a team lock pins (None: uv's newest of the minor)
 
     def to_json(self) -> Dict[str, object]:
-        return {"uv_request": self.key, "size_mb": self.size_mb}
+        doc: Dict[str, object] = {"uv_request": self.key, "size_mb": self.size_mb}
+        if self.build is not None:
+            doc["build"] = self.build.to_json()
+        return doc
 
 
 def uv_arch(os_name: str, machine: str) -> str:

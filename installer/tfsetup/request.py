@@ -10,7 +10,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from tfsetup.backends.base import PackageSource, PythonSource
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
@@ -72,23 +72,54 @@ def merge(flags: Flags, config: Optional[ProjectConfig]) -> Settings:
     cfg = config or ProjectConfig(path=Path("tfsetup.toml"))
     accelerator = "cpu" if (flags.cpu_only or (cfg.cpu_only and not flags.accelerator)) else flags.accelerator
     more = {"today": flags.today} if flags.today else {}
-    # --offline: no Python download unless asked for, or a local source is configured (uv reads file:// offline)
-    local = any((url or "").startswith(("file://", "/")) for url in (cfg.python_mirror, cfg.python_downloads_json_url))
-    downloads = flags.python_downloads or cfg.python_downloads or ("never" if flags.offline and not local else "auto")
-    request = PlanRequest(tf=flags.tf or cfg.tensorflow, python=flags.python or cfg.python,
-                          accelerator=accelerator, recipe_id=flags.recipe, pre=flags.pre, keras=flags.keras,
-                          python_downloads=downloads,
-                          managed_python=flags.managed_python or cfg.managed_python, **more)
     target = flags.path if flags.path is not None else (cfg.env_path() if config else Path(".venv"))
     links = [str(Path(link).resolve()) if "://" not in link else link for link in flags.find_links]
     if config:
         links += cfg.find_links_resolved()
+    python = python_settings(config, flags.offline, links, flags.python_downloads, flags.managed_python)
+    request = PlanRequest(tf=flags.tf or cfg.tensorflow, python=flags.python or cfg.python,
+                          accelerator=accelerator, recipe_id=flags.recipe, pre=flags.pre, keras=flags.keras,
+                          python_downloads=python.downloads, managed_python=python.managed, **more)
     source = PackageSource(index_url=flags.index_url or cfg.index_url,
                            extra_index_urls=[] if flags.index_url else list(cfg.extra_index_urls),
                            find_links=links, offline=flags.offline)
-    python_source = PythonSource(mirror=cfg.python_mirror, downloads_json_url=cfg.python_downloads_json_url,
-                                 offline=flags.offline)
-    return Settings(request=request, target=target, source=source, config=config, python_source=python_source)
+    return Settings(request=request, target=target, source=source, config=config, python_source=python.source)
+
+
+@dataclass(frozen=True)
+class PythonSettings:
+    downloads: str  # "auto" | "never": may the plan choose a Python uv downloads
+    managed: bool  # prefer a uv-managed Python even where the host has one
+    source: PythonSource  # where uv gets it
+
+
+def python_settings(config: Optional[ProjectConfig], offline: bool = False, find_links: Sequence[str] = (),
+                    downloads: Optional[str] = None, managed: bool = False) -> PythonSettings:
+    """The one reader of the managed-Python settings (install, upgrade, doctor --fix): the flags over the
+    project config's python-downloads, managed-python, python-mirror and python-downloads-json-url, and
+    the archives of a wheelhouse among the find-links. Looks at the find-links directories only."""
+    from tfsetup.team.python_build import wheelhouse_list
+
+    cfg = config or ProjectConfig(path=Path("tfsetup.toml"))
+    archives = wheelhouse_list(find_links)
+    # --offline: no Python download unless asked for, or a local source is there (uv reads file:// offline)
+    local = archives is not None or any((url or "").startswith(("file://", "/"))
+                                        for url in (cfg.python_mirror, cfg.python_downloads_json_url))
+    source = PythonSource(mirror=cfg.python_mirror, downloads_json_url=cfg.python_downloads_json_url,
+                          offline=offline, archives=archives)
+    return PythonSettings(downloads=downloads or cfg.python_downloads or ("never" if offline and not local else "auto"),
+                          managed=managed or cfg.managed_python, source=source)
+
+
+def env_python_settings(record: Optional[Mapping[str, Any]]) -> PythonSettings:
+    """python_settings of the project an env was installed from (its record names the config; upgrade and
+    doctor --fix), else the defaults."""
+    named = ((record or {}).get("project") or {}).get("config")
+    if not named or not Path(named).is_file():
+        return python_settings(None)
+    from tfsetup.team.config import load_config
+
+    return python_settings(load_config(Path(named)))
 
 
 def plan_for_project(settings: Settings, facts: HostFacts, table: RecipeTable) -> Tuple[Plan, Dict[str, Any]]:

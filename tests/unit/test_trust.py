@@ -204,6 +204,9 @@ NOT_STEERING = {
                                    "load_config reads it through the opener",
     "resolve:_fetch": "an index's HTTP response (hash-checked lock entries), not a file",
     "team.wheelhouse:_sha256": "hashes a downloaded wheel to compare with the lock",
+    "team.python_build:_sha256": "hashes a Python archive to compare with the team lock's sha256",
+    "managed_python:_read_file": "a Python downloads list a trusted config or a wheelhouse named: uv reads it as "
+                                 "is; with a team lock only its url is taken, the lock's sha256 decides",
     "install:relocate_scripts": "the staged env's own scripts",
     "install:broken_scripts": "the env's own scripts",
     "probes.env_facts:wheel_tags": "dist-info of the env, read inside the env's own interpreter",

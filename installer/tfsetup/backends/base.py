@@ -61,6 +61,7 @@ class PythonSource:
     mirror: Optional[str] = None  # uv --mirror: a file:// directory or https mirror of the release archives
     downloads_json_url: Optional[str] = None  # uv --python-downloads-json-url: a team's own list of builds
     offline: bool = False  # no network: only Pythons already installed (or a file:// source)
+    archives: Optional[str] = None  # a wheelhouse's python-downloads.json: the archives a team lock pins
 
 
 @dataclass(frozen=True)

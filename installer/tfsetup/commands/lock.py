@@ -12,7 +12,7 @@ from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 @dataclass
 class LockResult:
     lock: Path
-    sections: List[Dict[str, str]]
+    sections: List[Dict[str, Any]]
     checked: bool = False  # --check: compared, nothing written
     reasons: List[str] = field(default_factory=list)  # why the lock is stale
     notes: List[str] = field(default_factory=list)  # sections kept, dropped or resolved again, and why
@@ -86,7 +86,12 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
                         resolve_sections(config, update.resolve, progress=progress)))
     texts = [update.kept.get((s.platform, s.python)) or resolved[(s.platform, s.python)] for s in update.specs]
     specs = update.specs
-    content = render_lock(config, specs, texts)
+    from tfsetup.team.python_build import lock_builds
+
+    builds = lock_builds(config, [(s.platform, s.python) for s in specs])  # managed Python: the exact build
+    for (name, minor), build in builds.items() if progress else ():
+        progress(f"{name} py{minor}: Python {build.key} (release {build.release}, sha256 {build.sha256[:12]}...)")
+    content = render_lock(config, specs, texts, builds)
     tmp = config.lock_path.with_name(f".{config.lock_path.name}.tmp")
     try:
         tmp.write_text(content, encoding="utf-8")
@@ -96,7 +101,7 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
             tmp.unlink()
         raise TfsetupError(f"cannot write {config.lock_path}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
     pylocks = export_pylocks(config, progress) if fmt == "pylock" else []
-    return LockResult(config.lock_path, _describe(specs), notes=update.notes, pylocks=pylocks)
+    return LockResult(config.lock_path, _describe(specs, builds), notes=update.notes, pylocks=pylocks)
 
 
 def export_pylocks(config, progress: Optional[Callable[[str], None]]) -> List[Path]:
@@ -135,5 +140,11 @@ def pythons_of(config) -> List[str]:
     return [config.python] if config.python else []
 
 
-def _describe(specs) -> List[Dict[str, str]]:
-    return [{"platform": s.platform, "python": s.python, "recipe": s.recipe.id} for s in specs]
+def _describe(specs, builds=None) -> List[Dict[str, Any]]:
+    described: List[Dict[str, Any]] = []
+    for s in specs:
+        described.append({"platform": s.platform, "python": s.python, "recipe": s.recipe.id})
+        build = (builds or {}).get((s.platform, s.python))
+        if build is not None:
+            described[-1]["python_build"] = build.to_json()
+    return described

@@ -11,15 +11,16 @@ def run(directory: Path, platform: List[str], python: List[str], tf: Optional[st
         index_url: Optional[str], no_project: bool, recipes_file: Optional[Path],
         progress: Optional[Callable[[str], None]]) -> Dict[str, Any]:
     from tfsetup.plan import check_python_request
-    from tfsetup.request import load_project
+    from tfsetup.request import load_project, python_settings
     from tfsetup.team.project import lock_platform_for, wheelhouse_locks
     from tfsetup.team.wheelhouse import build_wheelhouse
 
     for value in python:
         check_python_request(value)
     platforms = list(platform) or [lock_platform_for(load_host(None))]
-    locks = wheelhouse_locks(load_project(no_project), load_table(recipes_file), platforms, list(python),
+    config = load_project(no_project)
+    locks = wheelhouse_locks(config, load_table(recipes_file), platforms, list(python),
                              explicit=bool(platform), tf=tf, cpu_only=cpu_only)
-    summary = build_wheelhouse(locks, directory, index_url, progress)
+    summary = build_wheelhouse(locks, directory, index_url, progress, python_settings(config).source)
     summary["pythons"] = sorted({lock.python for lock in locks})
     return summary

@@ -132,11 +132,13 @@ def _rebuild(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[
 
     from dataclasses import replace
 
-    from tfsetup.backends.base import PythonSource
     from tfsetup.managed_python import managed_python
+    from tfsetup.request import env_python_settings
 
-    # a managed Python (the plan's, when no host Python of the minor is left) comes first, through uv
-    plan = managed_python(rp.plan, host, PythonSource(), stage, lambda line: progress(f"   {line}"))
+    # a managed Python (the plan's, when no host Python of the minor is left) comes first, through uv, from
+    # the env's project's mirror or downloads list (like install)
+    plan = managed_python(rp.plan, host, env_python_settings(env.record).source, stage,
+                          lambda line: progress(f"   {line}"))
     rp = replace(rp, plan=plan)
 
     with Transaction(target, progress) as txn:

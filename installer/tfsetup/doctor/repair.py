@@ -175,7 +175,11 @@ def project_stack_plan(env: EnvFacts, host: HostFacts, table: RecipeTable) -> Op
 def rebuild_plan(env: EnvFacts, host: HostFacts, table: RecipeTable, accelerator: str) -> Optional[Plan]:
     """A fresh env from the host's interpreters (host must come from detect_host() with pythons)."""
     tf_minor, pre = _tf_minor(env)
-    return _first_plan(host, table, _requests(tf_minor, env.minor, accelerator, pre))
+    from tfsetup.request import env_python_settings
+
+    py = env_python_settings(env.record)  # the env's project's python-downloads / managed-python, like install
+    return _first_plan(host, table, [replace(r, python_downloads=py.downloads, managed_python=py.managed)
+                                     for r in _requests(tf_minor, env.minor, accelerator, pre)])
 
 
 def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, table: RecipeTable,

@@ -81,9 +81,13 @@ def choose_plan(record: Dict[str, Any], facts: HostFacts, table: Any, tf: Option
     minor = ".".join(str((record.get("python") or {}).get("version", "")).split(".")[:2]) or None
     accelerator = record.get("accelerator") or None
     first: Optional[PlanError] = None
+    from tfsetup.request import env_python_settings
+
+    py = env_python_settings(record)  # the project's python-downloads / managed-python, like install
     for python in (minor, None):
         try:
-            return make_plan(facts, table, PlanRequest(tf=tf, python=python, accelerator=accelerator, keras=keras))
+            return make_plan(facts, table, PlanRequest(tf=tf, python=python, accelerator=accelerator, keras=keras,
+                                                       python_downloads=py.downloads, managed_python=py.managed))
         except PlanError as exc:
             first = first or exc
     assert first is not None
@@ -197,11 +201,13 @@ def apply_upgrade(up: UpgradePlan, progress: Callable[[str, str], None]) -> Upgr
         timings[name] = time.perf_counter() - t0
         progress(name, "done")
 
-    from tfsetup.backends.base import PythonSource
     from tfsetup.managed_python import managed_python
+    from tfsetup.request import env_python_settings
 
-    # a managed Python (plan.managed) is fetched through uv first: exit 4 before the env is touched
-    plan = managed_python(plan, facts, PythonSource(), stage, lambda line: progress("python", line))
+    # a managed Python (plan.managed) is fetched through uv first (from the project's mirror or list, like
+    # install): exit 4 before the env is touched
+    plan = managed_python(plan, facts, env_python_settings(up.record).source, stage,
+                          lambda line: progress("python", line))
 
     def add_packages(launch: List[str]) -> None:
         if up.entries:

@@ -43,6 +43,9 @@ def plan_with_team_lock(config: ProjectConfig, facts: HostFacts, table: RecipeTa
             first_error = first_error or exc
             continue
         locked = materialize(section, private_state_dir("team-locks"))
+        if chosen.managed is not None and section.python_build is not None:  # uv gets exactly the locked build
+            chosen = replace(chosen, managed=replace(chosen.managed, key=section.python_build.key,
+                                                     build=section.python_build))
         record = {"project": {"config": str(config.path), "lock": str(lock.path), "section": section.name,
                               "section_digest": locked.digest}}
         return replace(chosen, lock=locked), record
@@ -83,7 +86,7 @@ def wheelhouse_locks(config: Optional[ProjectConfig], table: RecipeTable, platfo
     --platform/--python given), else each platform's recipe lock."""
     if config is not None and present(config.lock_path):  # there but unusable: exit 2, named
         team = read_team_lock(config.lock_path)
-        chosen = [LockText(s.platform, s.python, s.requirements) for s in team.sections
+        chosen = [LockText(s.platform, s.python, s.requirements, s.python_build) for s in team.sections
                   if (not explicit or s.platform in platforms) and (not pythons or s.python in pythons)]
         if not chosen:
             raise TfsetupError(f"{config.lock_path} has no section for {' '.join(platforms + pythons)}; "

@@ -5,6 +5,8 @@ Layout (served as is by any static file server, by pypiserver, or used with --fi
     DIR/<wheel files>                 flat: `--find-links DIR`, `pypi-server run DIR`
     DIR/simple/index.html             PEP 503 index for a static server: `--index-url URL/simple/`
     DIR/simple/<name>/index.html      links ../../<wheel>#sha256=...
+    DIR/python/<archive>.tar.gz       a team lock's managed Python builds (team/python_build.py), and
+    DIR/python-downloads.json         uv's downloads list of them (relative urls; install resolves them)
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
@@ -23,6 +25,7 @@ from tfsetup.credentials import redact, request_auth
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.resolve import INDEX_URL, ResolveError, compatible_tags, file_url, parse_uv_output, version_files
 from tfsetup.platforms import TEAM_PLATFORMS
+from tfsetup.pythons import PythonBuild
 
 Progress = Callable[[str], None]
 EXIT_DOWNLOAD_FAILED = 4  # like a failed install: nothing usable made, DIR left as it was
@@ -43,6 +46,7 @@ class LockText:
     platform: str
     python: str
     requirements: str
+    python_build: Optional[PythonBuild] = None  # the lock's managed Python, stored beside the wheels
 
 
 def wanted_wheels(lock: LockText, listing: Callable[[str, str], List[Tuple[str, str]]]) -> List[WantedWheel]:
@@ -117,7 +121,7 @@ def write_simple_index(directory: Path) -> None:
 
 
 def build_wheelhouse(locks: Sequence[LockText], directory: Path, index_url: Optional[str] = None,
-                     progress: Optional[Progress] = None) -> Dict[str, object]:
+                     progress: Optional[Progress] = None, python_source: Any = None) -> Dict[str, object]:
     """Download what the locks need into directory; return a summary for --json."""
     index = index_url or INDEX_URL
     say = progress or (lambda _msg: None)
@@ -133,7 +137,15 @@ def build_wheelhouse(locks: Sequence[LockText], directory: Path, index_url: Opti
     except OSError as exc:
         raise TfsetupError(f"cannot write to {directory}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
     try:
-        return _fill(locks, directory, index, say)
+        summary = _fill(locks, directory, index, say)
+        builds = {lk.python_build.key: lk.python_build for lk in locks if lk.python_build is not None}
+        if builds:  # where the project gets them: its downloads list and mirror (request.python_settings)
+            from tfsetup.team.python_build import store_archives
+
+            lists = [python_source.downloads_json_url] if python_source is not None else []
+            summary["python_archives"] = store_archives(list(builds.values()), directory, lists,
+                                                        python_source.mirror if python_source else None, say)
+        return summary
     except BaseException:
         if created and directory.is_dir() and not any(directory.iterdir()):
             directory.rmdir()  # made by us and still empty: leave nothing behind
