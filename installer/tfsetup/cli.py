@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Union
 
 import typer
 
@@ -17,6 +17,9 @@ from tfsetup import __version__
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, TfsetupError
 from tfsetup.output import emit_json, err
 from tfsetup.platforms import TEAM_PLATFORMS
+
+if TYPE_CHECKING:
+    from tfsetup.commands._common import Outcome
 
 app = typer.Typer(
     add_completion=True,
@@ -46,12 +49,20 @@ def _root(version: bool = typer.Option(False, "--version", "-V", callback=_versi
     """tfsetup: detect -> plan -> stage -> install -> verify -> promote."""
 
 
-def run_command(json_out: bool, body: Callable[[], int]) -> None:
-    """Run a command body; turn known failures into one clear message and the right exit code."""
+def run_command(json_out: bool, body: Callable[[], Union[int, Outcome]]) -> None:
+    """Run a command; render.show prints its Outcome and the process exits with the outcome's code. Known
+    failures become one clear message and their exit code. (A body that returns an int printed its own.)"""
     from tfsetup.plan import PlanError
 
     try:
-        code = body()
+        outcome = body()
+        if isinstance(outcome, int):
+            code = outcome
+        else:
+            from tfsetup.render import show
+
+            show(outcome, json_out)
+            code = outcome.exit_code
     except TfsetupError as exc:
         rejected = [f"  {r.recipe}: {'; '.join(r.reasons)}" for r in exc.rejected] \
             if isinstance(exc, PlanError) else None
@@ -110,6 +121,13 @@ def _fail(json_out: bool, doc: dict, message: str, code: int, extra: Optional[Li
     raise typer.Exit(code)
 
 
+def _run(json_out: bool, name: str, call: Callable[[Any], Outcome]) -> None:
+    """Run commands/<name>.py: `call` gets the module (imported only now: `detect` and `plan` start fast)."""
+    import importlib
+
+    run_command(json_out, lambda: call(importlib.import_module(f"tfsetup.commands.{name}")))
+
+
 def _show(json_out: bool, doc: Any, draw: Callable[[Any], None]) -> None:
     """The one output rule: with --json one document on stdout, else render.py draws it for people
     (`draw` gets the render module, imported only then: rich costs ~0.1 s)."""
@@ -125,14 +143,7 @@ def _show(json_out: bool, doc: Any, draw: Callable[[Any], None]) -> None:
 def detect(json_out: bool = JSON_OPT) -> None:
     """Show this machine's facts: OS, chip, Rosetta, GPUs and the Python interpreters found."""
 
-    def body() -> int:
-        from tfsetup.commands._common import load_host
-
-        facts = load_host(None)
-        _show(json_out, facts.to_json(), lambda render: render.render_facts(facts))
-        return 0
-
-    run_command(json_out, body)
+    _run(json_out, "detect", lambda command: command.run())
 
 
 @app.command()
@@ -144,16 +155,7 @@ def recipes(
 ) -> None:
     """List the recipes table, marking which rows fit this host and why the others do not."""
 
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import recipes as command
-
-        validate.input_file(host_file, "--host-file")
-        result = command.run(show_all, host_file, recipes_file)
-        _show(json_out, result.to_json(), lambda render: render.render_recipes(result.rows, result.facts))
-        return 0
-
-    run_command(json_out, body)
+    _run(json_out, "recipes", lambda command: command.run(show_all, host_file, recipes_file))
 
 
 TF_OPT = typer.Option(None, "--tf", metavar="X.Y", help="TensorFlow version, e.g. 2.19 or 2.19.1.")
@@ -178,21 +180,10 @@ MANAGED_PY_OPT = typer.Option(False, "--managed-python", help="Use a uv-managed 
 
 def _flags(tf: Optional[str], python: Optional[str], cpu_only: bool, accelerator: Optional[str],
            recipe: Optional[str], pre: bool, **more):
-    import datetime
+    from tfsetup.commands._common import make_flags
 
-    from tfsetup.request import Flags
-
-    # Which Pythons are past their end of life depends on the date: the real one, here at the edge.
-    return Flags(tf=tf, python=python, cpu_only=cpu_only, accelerator=accelerator, recipe=recipe, pre=pre,
-                 today=datetime.date.today().isoformat(), **more)
-
-
-def _show_plan(planned) -> None:
-    from tfsetup.commands.plan import project_note
-    from tfsetup.render import render_plan, render_project_note
-
-    render_project_note(project_note(planned.record))
-    render_plan(planned.plan, planned.project)
+    return make_flags(tf=tf, python=python, cpu_only=cpu_only, accelerator=accelerator, recipe=recipe, pre=pre,
+                      **more)
 
 
 @app.command()
@@ -213,33 +204,9 @@ def plan(
 ) -> None:
     """Choose the recipe and interpreter for this host (or --host-file) and say why; installs nothing."""
 
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import plan as command
-
-        validate.input_file(host_file, "--host-file")
-        planned = command.run(_flags(tf, python, cpu_only, accelerator, recipe, pre, keras=keras,
-                                     python_downloads=python_downloads, managed_python=managed_python),
-                              no_project, host_file, recipes_file)
-        _show(json_out, planned.to_json(), lambda render: _show_plan(planned))
-        return 0
-
-    run_command(json_out, body)
-
-
-def _confirm(yes: bool):
-    if yes:
-        return lambda question: True
-    if not sys.stdin.isatty():
-        return None
-    return lambda question: typer.confirm(question, default=False, err=True)
-
-
-def _check_url(url: str, option: str) -> None:
-    import re
-
-    if not re.match(r"^(https?|file)://\S+$", url):
-        raise TfsetupError(f"{option} {url!r} is not an http(s):// or file:// URL", EXIT_BAD_INPUT)
+    _run(json_out, "plan", lambda command: command.run(
+        dict(tf=tf, python=python, cpu_only=cpu_only, accelerator=accelerator, recipe=recipe, pre=pre, keras=keras,
+             python_downloads=python_downloads, managed_python=managed_python), no_project, host_file, recipes_file))
 
 
 @app.command()
@@ -277,25 +244,14 @@ def install(
     flags, and with a tfsetup.lock exactly this host's section of it is installed.
     """
 
-    def body() -> int:
-        from tfsetup.commands import install as command
-        from tfsetup.render import stage_progress
+    from tfsetup import render
 
-        from tfsetup import validate
-
-        if index_url is not None:
-            _check_url(index_url, "--index-url")
-        validate.env_path(path)  # before any work: nan, non-UTF-8, '-name', /proc, missing wheelhouse
-        validate.find_links(find_links)
-        flags = _flags(tf, python, cpu_only, accelerator, recipe, pre, path=path, index_url=index_url,
-                       find_links=tuple(find_links), offline=offline, keras=keras,
-                       python_downloads=python_downloads, managed_python=managed_python)
-        result = command.run(flags, no_project, recipes_file, backend, force, not no_verify, _confirm(yes),
-                             stage_progress(json_out), show_plan=None if json_out else _show_plan)
-        _show(json_out, result.to_json(), lambda render: render.render_install(result))
-        return 1 if result.declined else 0  # a no at the prompt: nothing done, as for upgrade and remove
-
-    run_command(json_out, body)
+    _run(json_out, "install", lambda command: command.run(
+        dict(tf=tf, python=python, cpu_only=cpu_only, accelerator=accelerator, recipe=recipe, pre=pre, path=path,
+             index_url=index_url, find_links=tuple(find_links), offline=offline, keras=keras,
+             python_downloads=python_downloads, managed_python=managed_python),
+        no_project, recipes_file, backend, force, not no_verify, yes, render.stage_progress(json_out),
+        show_plan=None if json_out else render.render_plan_result))
 
 
 @app.command()
@@ -308,22 +264,9 @@ def verify(
 ) -> None:
     """Run the verification suite inside an existing env (exit 1 when a check fails)."""
 
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import verify as command
+    from tfsetup.render import progress_lines
 
-        validate.seconds(timeout, "--timeout")
-        validate.env_path(path)
-        env, result = command.run(path, benchmark, timeout, None if json_out else lambda m: err(f"   {m}"))
-        _show(json_out, command.result_doc(result),
-              lambda render: render.render_checks([c.to_json() for c in result.checks], f"Verification of {env}"))
-        if not result.ok:
-            from tfsetup.render import render_verify_failed
-
-            render_verify_failed(env, result)
-        return 0 if result.ok else 1
-
-    run_command(json_out, body)
+    _run(json_out, "verify", lambda command: command.run(path, benchmark, timeout, progress_lines(json_out)))
 
 
 @app.command()
@@ -491,18 +434,10 @@ def lock(
 ) -> None:
     """Resolve the project's stack for every team platform into one hash-pinned tfsetup.lock."""
 
-    def body() -> int:
-        from tfsetup.commands import lock as command
-        from tfsetup.render import render_lock
+    from tfsetup.render import progress_lines
 
-        result = command.run(platform, python, check, recipes_file, None if json_out else lambda m: err(f"   {m}"),
-                             fmt)
-        if json_out:
-            emit_json(result.to_json())
-        render_lock(result, json_out)
-        return 1 if check and not result.up_to_date else 0
-
-    run_command(json_out, body)
+    _run(json_out, "lock", lambda command: command.run(platform, python, check, recipes_file,
+                                                       progress_lines(json_out), fmt))
 
 
 @app.command()
@@ -524,19 +459,10 @@ def wheelhouse(
     recipe lock for each --platform and --python (default: this host's platform).
     """
 
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import wheelhouse as command
+    from tfsetup.render import progress_lines
 
-        validate.env_path(directory, "DIR")  # it is written to: the same rules as an env PATH
-        if index_url is not None:
-            _check_url(index_url, "--index-url")
-        summary = command.run(directory, platform, python, tf, cpu_only, index_url, no_project, recipes_file,
-                              None if json_out else lambda m: err(f"   {m}"))
-        _show(json_out, summary, lambda render: render.render_wheelhouse(summary, directory))
-        return 0
-
-    run_command(json_out, body)
+    _run(json_out, "wheelhouse", lambda command: command.run(directory, platform, python, tf, cpu_only, index_url,
+                                                             no_project, recipes_file, progress_lines(json_out)))
 
 
 @app.command()
@@ -548,17 +474,7 @@ def report(
 ) -> None:
     """One document for fleet inventory: host facts, the envs tfsetup manages, and doctor findings."""
 
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import report as command
-
-        for one in paths or []:
-            validate.env_path(one)
-        doc = command.run(list(paths or []), recipes_file)
-        _show(json_out, doc, lambda render: render.render_report(doc))
-        return 0
-
-    run_command(json_out, body)
+    _run(json_out, "report", lambda command: command.run(list(paths or []), recipes_file))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -581,16 +497,9 @@ def add(
     hash-pinned, quick-verified and recorded; a failure puts the env back exactly (exit 4).
     """
 
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import add as command
+    from tfsetup.render import indented
 
-        validate.env_path(env, "--env")
-        result = command.run(packages, env, lambda m: err(f"   {m}"))
-        _show(json_out, result.to_json(), lambda render: render.render_add(result))
-        return 0
-
-    run_command(json_out, body)
+    _run(json_out, "add", lambda command: command.run(packages, env, indented))
 
 
 @app.command()
@@ -609,20 +518,11 @@ def upgrade(
     untouched; a failure exits 4 with the old env exactly as it was.
     """
 
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import upgrade as command
-        from tfsetup.render import render_upgrade_plan, stage_progress
+    from tfsetup import render
 
-        validate.env_path(path)
-        ask = _confirm(yes)
-        confirm = None if ask is None else (lambda up: ask(f"Upgrade {up.env} to {up.new}?"))
-        result = command.run(path, tf, recipes_file, confirm, lambda m: err(f"   {m}"), stage_progress(json_out),
-                             show=None if json_out else render_upgrade_plan)
-        _show(json_out, result.to_json(), lambda render: render.render_upgrade(result))
-        return 1 if result.declined else 0
-
-    run_command(json_out, body)
+    _run(json_out, "upgrade", lambda command: command.run(
+        path, tf, recipes_file, yes, render.indented, render.stage_progress(json_out),
+        show=None if json_out else render.render_upgrade_plan))
 
 
 @app.command("list")
@@ -633,14 +533,7 @@ def list_envs(
     """The envs tfsetup made on this machine: path, recipe, TF, when verified, status
     (ok / not-verified / broken / missing)."""
 
-    def body() -> int:
-        from tfsetup.commands import list as command
-
-        result = command.run(prune)
-        _show(json_out, result.to_json(), lambda render: render.render_list(result))
-        return 0
-
-    run_command(json_out, body)
+    _run(json_out, "list", lambda command: command.run(prune))
 
 
 @app.command()
@@ -653,16 +546,7 @@ def remove(
 ) -> None:
     """Delete an env tfsetup made (it has a tfsetup-env.json) and forget it; refuses anything else."""
 
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import remove as command
-
-        validate.env_path(path)
-        result = command.run(path, forget, _confirm(yes))
-        _show(json_out, result.to_json(), lambda render: render.render_remove(result))
-        return 0 if (result.removed or result.forgotten) else 1
-
-    run_command(json_out, body)
+    _run(json_out, "remove", lambda command: command.run(path, forget, yes))
 
 
 # The one-line summaries `tfsetup --help` lists (short enough for 80 columns: never cut with "...").

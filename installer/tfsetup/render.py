@@ -1,4 +1,5 @@
-"""Human reports (rich, on stdout). Only presentation lives here.
+"""Every command's output: `show` prints an Outcome (commands/) as one JSON document or as the human
+report (rich, on stdout), then what goes to stderr either way. Only presentation lives here.
 
 Over 400 lines because it is the one home of every command's human rendering, which the JSON documents
 can be read against."""
@@ -7,14 +8,37 @@ from __future__ import annotations
 import shlex
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from tfsetup.host.facts import HostFacts
 from tfsetup.layout import command as print_command
 from tfsetup.layout import print_records, print_with_commands
-from tfsetup.output import console, err
+from tfsetup.output import console, emit_json, err
+
+if TYPE_CHECKING:
+    from tfsetup.host.facts import HostFacts
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
+
+
+def show(outcome: Any, json_out: bool) -> None:
+    """The one output rule: with --json one document on stdout, else the human report; then the lines
+    stderr gets in both modes (why a check failed, a stale lock, a failed repair)."""
+    if json_out:
+        emit_json(outcome.to_json())
+    else:
+        _HUMAN[outcome.command](outcome)
+    after = _STDERR.get(outcome.command)
+    if after is not None:
+        after(outcome)
+
+
+def progress_lines(json_out: bool) -> Optional[Callable[[str], None]]:
+    """A command's progress, a line each on stderr; None with --json (the document says it all)."""
+    return None if json_out else indented
+
+
+def indented(message: str) -> None:
+    err(f"   {message}")
 
 
 def render_facts(facts: HostFacts) -> None:
@@ -70,6 +94,14 @@ def render_recipes(rows: Sequence[Tuple[object, List[str]]], facts: HostFacts) -
 
     print_records(console(), f"Recipes (this host: {facts.platform})",
                   ("id", "accel", "TensorFlow", "plug-in", "Pythons", "status", "fits this host?"), cells, block)
+
+
+def render_plan_result(planned: Any) -> None:
+    """plan's report (and install's, before it builds): the project in use on stderr, then the plan."""
+    from tfsetup.commands.plan import project_note
+
+    render_project_note(project_note(planned.record))
+    render_plan(planned.plan, planned.project)
 
 
 def render_plan(plan, project: Optional[dict] = None) -> None:
@@ -209,16 +241,18 @@ def _sections(count: int) -> str:
     return f"{count} section" + ("" if count == 1 else "s")
 
 
-def render_lock(result: Any, json_out: bool = False) -> None:
+def render_lock(result: Any) -> None:
     if result.checked:
-        for reason in result.reasons:
-            err(f"stale: {reason}")
-        if result.up_to_date and not json_out:  # the report: on stdout, like every command's report
+        if result.up_to_date:  # the report: on stdout, like every command's report
             print(f"{result.lock.name} is up to date ({_sections(len(result.sections))})")
         return
-    if not json_out:
-        print("\n".join([f"wrote {result.lock} ({_sections(len(result.sections))})"] +
-                        [f"wrote {p} (install with: uv pip install -r {shlex.quote(str(p))})" for p in result.pylocks]))
+    print("\n".join([f"wrote {result.lock} ({_sections(len(result.sections))})"] +
+                    [f"wrote {p} (install with: uv pip install -r {shlex.quote(str(p))})" for p in result.pylocks]))
+
+
+def render_lock_stale(result: Any) -> None:
+    for reason in result.reasons:  # --check: why the lock is stale, on stderr with --json too
+        err(f"stale: {reason}")
 
 
 def render_wheelhouse(summary: Dict[str, Any], directory: Any) -> None:
@@ -386,6 +420,32 @@ def render_remove(result: Any) -> None:
         print(f"forgot {result.path} (tfsetup no longer lists it)")
     else:
         print("declined; nothing was removed")
+
+
+def _verify_failed(outcome: Any) -> None:
+    if not outcome.result.ok:
+        render_verify_failed(outcome.env, outcome.result)
+
+
+# command -> its human report (stdout), and the lines it writes on stderr in both modes
+_HUMAN: Dict[str, Callable[[Any], None]] = {
+    "detect": lambda o: render_facts(o.facts),
+    "recipes": lambda o: render_recipes(o.rows, o.facts),
+    "plan": render_plan_result,
+    "install": lambda o: render_install(o.result),
+    "verify": lambda o: render_checks([c.to_json() for c in o.result.checks], f"Verification of {o.env}"),
+    "lock": render_lock,
+    "wheelhouse": lambda o: render_wheelhouse(o.summary, o.directory),
+    "report": lambda o: render_report(o.doc),
+    "add": lambda o: render_add(o.result),
+    "upgrade": lambda o: render_upgrade(o.result),
+    "list": lambda o: render_list(o.result),
+    "remove": lambda o: render_remove(o.result),
+}
+_STDERR: Dict[str, Callable[[Any], None]] = {
+    "verify": _verify_failed,
+    "lock": render_lock_stale,
+}
 
 
 PROVE_SHOWN = ("tensorflow", "tensorflow-macos", "tensorflow-cpu", "tensorflow-metal", "numpy")
