@@ -98,10 +98,11 @@ def render_recipes(rows: Sequence[Tuple[object, List[str]]], facts: HostFacts) -
 
 def render_plan_result(planned: Any) -> None:
     """plan's report (and install's, before it builds): the project in use on stderr, then the plan."""
-    from tfsetup.commands.plan import project_note
-
-    render_project_note(project_note(planned.record))
-    render_plan(planned.plan, planned.project)
+    project = planned.project
+    if project:  # on stderr: the report on stdout stays the plan alone
+        source = project["config"] + (f" and {project['lock']} [{project['section']}]" if "lock" in project else "")
+        err(f"using {source} (--no-project ignores it)")
+    render_plan(planned.plan, project)
 
 
 def render_plan(plan, project: Optional[dict] = None) -> None:
@@ -164,11 +165,6 @@ def render_install(result) -> None:
         print_command(out, f"tfsetup verify {shlex.quote(str(result.target))}")
     out.print("activate it with:")
     print_command(out, result.to_json()['activate'])
-
-
-def render_project_note(note: Optional[str]) -> None:
-    if note:
-        err(note)
 
 
 def stage_progress(json_out: bool) -> Callable[[str, str], None]:
@@ -316,21 +312,21 @@ def render_doctor_result(outcome: Any) -> None:
 
     out = console()
     doc = outcome.doc
-    if doc.get("verified") is not None:  # --fix that only verified: its result, and what the import found
+    if outcome.verified is not None:  # --fix that only verified: its result, and what the import found
         v = doc.get("verification") or {}
         failed = ", ".join(f"{c['id']}: {c.get('message', '')}" for c in v.get("checks") or [] if c["status"] == "fail")
-        out.print("[green bold]verified[/]: the env passed verification" if doc["verified"] else
+        out.print("[green bold]verified[/]: the env passed verification" if outcome.verified else
                   f"[red bold]verification {'timed out' if v.get('timed_out') else 'failed'}[/] ({escape(failed)})")
         for f in [f for f in outcome.after or [] if f.severity in ("error", "warning") and f.id != "not-verified"]:
             out.print(f"[yellow]found:[/] {f.id}: {escape(f.message)}")
             print_with_commands(out, "  [green]fix:[/] ", f.fix, indent=2)
         return
-    if doc.get("repaired"):
+    if outcome.repaired:
         out.print("[green bold]repaired[/]: the env passed verification; the repair is recorded in tfsetup-env.json")
         remaining = [f for f in (outcome.after or []) if f.severity in ("error", "warning")]
         for f in remaining:
             out.print(f"[yellow]still:[/] {f.id}: {escape(f.message)}")
-    elif doc.get("error"):
+    elif outcome.repair_failed is not None:
         out.print(f"[red bold]repair failed[/]: {escape(doc['error'])}")
         if doc.get("restored"):
             out.print("the env is exactly as it was before the repair")
@@ -431,6 +427,8 @@ def _verify_failed(outcome: Any) -> None:
 _HUMAN: Dict[str, Callable[[Any], None]] = {
     "detect": lambda o: render_facts(o.facts),
     "recipes": lambda o: render_recipes(o.rows, o.facts),
+    "explain": lambda o: render_explain(o.findings),
+    "doctor": render_doctor_result,
     "plan": render_plan_result,
     "install": lambda o: render_install(o.result),
     "verify": lambda o: render_checks([c.to_json() for c in o.result.checks], f"Verification of {o.env}"),
@@ -442,7 +440,20 @@ _HUMAN: Dict[str, Callable[[Any], None]] = {
     "list": lambda o: render_list(o.result),
     "remove": lambda o: render_remove(o.result),
 }
+def _repair_failed(outcome: Any) -> None:
+    failed = outcome.repair_failed  # an error like any other: one line on stderr
+    if failed is not None:
+        err(f"tfsetup: error: {failed.render()}")
+
+
+def _no_known_problem(outcome: Any) -> None:
+    if not outcome.findings:
+        err("no known problem matched")
+
+
 _STDERR: Dict[str, Callable[[Any], None]] = {
+    "explain": _no_known_problem,
+    "doctor": _repair_failed,
     "verify": _verify_failed,
     "lock": render_lock_stale,
 }

@@ -41,11 +41,3 @@ def run(flag_values: Dict[str, Any], no_project: bool, host_file: Optional[Path]
     validate.input_file(host_file, "--host-file")
     return make_plan(make_flags(**flag_values), no_project, load_host(host_file), recipes_file)
 
-
-def project_note(record: Dict[str, Any]) -> Optional[str]:
-    project = record.get("project")
-    if not project:
-        return None
-    source = project["config"] + (f" and {project['lock']} [{project['section']}]" if "lock" in project else "")
-    return f"using {source} (--no-project ignores it)"
-
