@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     from tfsetup.host.facts import HostFacts
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
+SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}  # a finding's, in doctor and explain
+
+
+def severity_heading(finding: Any) -> str:
+    """A finding's first line: its severity, coloured, and its id."""
+    from rich.markup import escape
+
+    return f"[bold {SEVERITY_STYLE.get(finding.severity, '')}]{finding.severity}[/] [bold]{escape(finding.id)}[/]"
 
 
 def show(outcome: Any, json_out: bool) -> None:
@@ -216,15 +224,12 @@ def render_verify_failed(env: Any, result: Any) -> None:
         "imports TensorFlow to name the cause, repairs the stack and verifies again")
 
 
-SEVERITY_COLORS = {"error": "red", "warning": "yellow", "info": "blue"}
-
-
 def render_explain(findings: Sequence[Any]) -> None:
     from rich.markup import escape
 
     con = console()
     for f in findings:
-        con.print(f"[bold {SEVERITY_COLORS.get(f.severity, 'white')}]{f.severity}[/] [bold]{escape(f.id)}[/]")
+        con.print(severity_heading(f))
         con.print(f"  {escape(f.message)}")
         con.print(f"  [green]fix:[/] {escape(f.fix)}")
         for line in f.evidence:
@@ -268,9 +273,6 @@ def render_report(doc: Dict[str, Any]) -> None:
         out.print(f"  {env['path']}: {made} — {state}")
 
 
-SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
-
-
 def render_findings(findings: List[Any], rp: Any, env: Any, fix: bool) -> None:
     """doctor's report on stdout: the findings table, then the repair plan."""
     from rich.markup import escape
@@ -285,7 +287,7 @@ def render_findings(findings: List[Any], rp: Any, env: Any, fix: bool) -> None:
         out.print("[green]No problems found.[/]")
     for f in findings:  # one block per finding: prose wraps at words, commands stand on their own lines
         out.print()
-        out.print(f"[bold {SEVERITY_STYLE.get(f.severity, '')}]{f.severity}[/] [bold]{escape(f.id)}[/]")
+        out.print(severity_heading(f))
         prose(out, escape(f.message), indent=2)
         for e in f.evidence[:4]:
             prose(out, f"[dim]· {escape(e)}[/]", indent=2)
