@@ -313,9 +313,8 @@ def render_doctor_result(outcome: Any) -> None:
     from rich.markup import escape
 
     out = console()
-    doc = outcome.doc
     if outcome.verified is not None:  # --fix that only verified: its result, and what the import found
-        v = doc.get("verification") or {}
+        v = outcome.verification or {}
         failed = ", ".join(f"{c['id']}: {c.get('message', '')}" for c in v.get("checks") or [] if c["status"] == "fail")
         out.print("[green bold]verified[/]: the env passed verification" if outcome.verified else
                   f"[red bold]verification {'timed out' if v.get('timed_out') else 'failed'}[/] ({escape(failed)})")
@@ -328,9 +327,9 @@ def render_doctor_result(outcome: Any) -> None:
         remaining = [f for f in (outcome.after or []) if f.severity in ("error", "warning")]
         for f in remaining:
             out.print(f"[yellow]still:[/] {f.id}: {escape(f.message)}")
-    elif outcome.repair_failed is not None:
-        out.print(f"[red bold]repair failed[/]: {escape(doc['error'])}")
-        if doc.get("restored"):
+    elif outcome.error is not None:
+        out.print(f"[red bold]repair failed[/]: {escape(outcome.error)}")
+        if outcome.restored:
             out.print("the env is exactly as it was before the repair")
 
 

@@ -37,15 +37,30 @@ class DoctorOutcome:
         return self.doc.get("verified")
 
     @property
+    def verification(self) -> Optional[Dict[str, Any]]:
+        """The verification that ran (after a repair, or instead of one), as in the JSON document."""
+        return self.doc.get("verification")
+
+    @property
     def repaired(self) -> bool:
         return bool(self.doc.get("repaired"))
 
     @property
+    def error(self) -> Optional[str]:
+        """Why the repair failed (None: it did not fail, or none ran)."""
+        return self.doc.get("error") or None
+
+    @property
+    def restored(self) -> bool:
+        """After a failed repair: the env is exactly as it was before it."""
+        return bool(self.doc.get("restored"))
+
+    @property
     def repair_failed(self) -> Optional[TfsetupError]:
         """The failed repair as an error (exit 4, its fix), or None."""
-        if not self.doc.get("error"):
+        if self.error is None:
             return None
-        return TfsetupError(f"repair failed: {self.doc['error']}", self.exit_code, fix=self.doc.get("fix"))
+        return TfsetupError(f"repair failed: {self.error}", self.exit_code, fix=self.doc.get("fix"))
 
 
 def confirm_repair(yes: bool, terminal: Terminal) -> Callable[[RepairPlan], bool]:
