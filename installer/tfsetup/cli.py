@@ -1,22 +1,24 @@
-"""The typer app: declares the options, calls the command (commands/), hands its result to render.py.
+"""The typer app: declares each command's options, calls the command (commands/: it decides its outcome and
+exit code) and hands the outcome to render.py (commands/_finish.py: how the process ends, errors included).
 
 Heavy modules are imported inside the commands so `tfsetup detect` and `plan` start fast.
-
-Over 400 lines because it declares every option of every command with its help text, and nothing
-else: the work is in commands/, the drawing in render.py.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 import typer
 
 from tfsetup import __version__
-from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, TfsetupError
+from tfsetup.commands._finish import run_command
+from tfsetup.commands._options import (ACCEL_OPT, CPU_OPT, HOST_FILE_OPT, JSON_OPT, KERAS_OPT, MANAGED_PY_OPT,
+                                       NO_PROJECT_OPT, PLATFORM_OPT, PRE_OPT, PY_DOWNLOADS_OPT, PY_OPT, PYTHONS_OPT,
+                                       RECIPE_OPT, RECIPES_OPT, TF_OPT)
 from tfsetup.output import emit_json, err
-from tfsetup.platforms import TEAM_PLATFORMS
+
+if TYPE_CHECKING:
+    from tfsetup.commands._common import Outcome
 
 app = typer.Typer(
     add_completion=True,
@@ -25,13 +27,6 @@ app = typer.Typer(
     help="Get a verified TensorFlow environment with one command, and repair broken ones.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-JSON_OPT = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
-RECIPES_OPT = typer.Option(None, "--recipes-file", metavar="FILE",
-                           help="Use this recipes table instead of the bundled one.",
-                           dir_okay=False)
-HOST_FILE_OPT = typer.Option(None, "--host-file", metavar="FILE", help="Use the host described by this facts JSON "
-                             "(from `tfsetup detect --json` on that machine; - reads stdin).", dir_okay=False)
 
 
 def _version_callback(value: bool) -> None:
@@ -46,73 +41,16 @@ def _root(version: bool = typer.Option(False, "--version", "-V", callback=_versi
     """tfsetup: detect -> plan -> stage -> install -> verify -> promote."""
 
 
-def run_command(json_out: bool, body: Callable[[], int]) -> None:
-    """Run a command body; turn known failures into one clear message and the right exit code."""
-    from tfsetup.plan import PlanError
+def _run(json_out: bool, name: str, call: Callable[[Any], Outcome]) -> None:
+    """Run commands/<name>.py: `call` gets the module (imported only now: `detect` and `plan` start fast)."""
+    import importlib
 
-    try:
-        code = body()
-    except TfsetupError as exc:
-        rejected = [f"  {r.recipe}: {'; '.join(r.reasons)}" for r in exc.rejected] \
-            if isinstance(exc, PlanError) else None
-        _fail(json_out, exc.to_json(), exc.render(), exc.exit_code, rejected)
-    except KeyboardInterrupt:
-        from tfsetup.txn import signal_handlers
-
-        stopped = _interrupted()
-        if _LEAVING["entry"]:  # the process is ending: a further Ctrl-C (hammered) changes nothing now
-            _ignore_late_signals()
-            _LEAVING["reported"] = True
-            _fail(json_out, stopped.to_json(), stopped.render(), EXIT_INTERRUPTED)
-        # In-process (tests): another Ctrl-C is ignored only while the message is written, and the handlers
-        # restored after, whatever happens.
-        with signal_handlers(lambda signum, frame: None):
-            _fail(json_out, stopped.to_json(), stopped.render(), EXIT_INTERRUPTED)
-    raise typer.Exit(code)
-
-
-_LEAVING = {"entry": False, "reported": False}  # main() runs as the process; an interrupt was reported
-
-
-def _interrupted() -> TfsetupError:
-    """What an interrupt means: nothing changed, or (after the commit point) a change that stays."""
-    from tfsetup.txn import COMMITTED
-
-    if COMMITTED:  # interrupted after a change was made: say so, never "left as it was"
-        return TfsetupError(f"interrupted after {COMMITTED[-1]} was changed; the change is complete and stays",
-                            EXIT_INTERRUPTED, fix=f"`tfsetup verify {COMMITTED[-1]}` checks it")
-    return TfsetupError("interrupted", EXIT_INTERRUPTED)
-
-
-def _ignore_late_signals() -> None:
-    """The process is leaving: SIGINT/SIGTERM/SIGHUP from now on are ignored (no traceback for a Ctrl-C
-    pressed again and again). Retried until it holds, as one may land while the handlers are set."""
-    import signal
-
-    names = ("SIGINT", "SIGTERM", "SIGHUP")
-    while True:
-        try:
-            for sig in (getattr(signal, name) for name in names if hasattr(signal, name)):
-                signal.signal(sig, signal.SIG_IGN)
-            return
-        except KeyboardInterrupt:
-            continue
-
-
-def _fail(json_out: bool, doc: dict, message: str, code: int, extra: Optional[List[str]] = None) -> None:
-    if json_out:
-        emit_json(doc)
-    err(f"tfsetup: error: {message}")
-    if extra and not json_out:
-        err("rejected:")
-        for line in extra:
-            err(line)
-    raise typer.Exit(code)
+    run_command(json_out, lambda: call(importlib.import_module(f"tfsetup.commands.{name}")))
 
 
 def _show(json_out: bool, doc: Any, draw: Callable[[Any], None]) -> None:
-    """The one output rule: with --json one document on stdout, else render.py draws it for people
-    (`draw` gets the render module, imported only then: rich costs ~0.1 s)."""
+    """For `prove`, whose body still prints its own result (an int comes back): with --json one document on
+    stdout, else render.py draws it (`draw` gets the render module)."""
     if json_out:
         emit_json(doc)
         return
@@ -121,21 +59,13 @@ def _show(json_out: bool, doc: Any, draw: Callable[[Any], None]) -> None:
     draw(render)
 
 
-@app.command()
+@app.command(short_help="This machine: OS, chip, Rosetta, GPUs, Pythons.")
 def detect(json_out: bool = JSON_OPT) -> None:
     """Show this machine's facts: OS, chip, Rosetta, GPUs and the Python interpreters found."""
-
-    def body() -> int:
-        from tfsetup.commands._common import load_host
-
-        facts = load_host(None)
-        _show(json_out, facts.to_json(), lambda render: render.render_facts(facts))
-        return 0
-
-    run_command(json_out, body)
+    _run(json_out, "detect", lambda command: command.run())
 
 
-@app.command()
+@app.command(short_help="The recipes table; which rows fit this host.")
 def recipes(
     show_all: bool = typer.Option(False, "--all", help="Show every platform's rows, not only this host's."),
     host_file: Optional[Path] = HOST_FILE_OPT,
@@ -143,59 +73,18 @@ def recipes(
     json_out: bool = JSON_OPT,
 ) -> None:
     """List the recipes table, marking which rows fit this host and why the others do not."""
-
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import recipes as command
-
-        validate.input_file(host_file, "--host-file")
-        result = command.run(show_all, host_file, recipes_file)
-        _show(json_out, result.to_json(), lambda render: render.render_recipes(result.rows, result.facts))
-        return 0
-
-    run_command(json_out, body)
-
-
-TF_OPT = typer.Option(None, "--tf", metavar="X.Y", help="TensorFlow version, e.g. 2.19 or 2.19.1.")
-PY_OPT = typer.Option(None, "--python", metavar="X.Y", help="Python minor version, e.g. 3.12.")
-CPU_OPT = typer.Option(False, "--cpu-only", help="Plain CPU TensorFlow even when a GPU is present.")
-ACCEL_OPT = typer.Option(None, "--accelerator", metavar="metal|cuda|cpu", help="Insist on this accelerator.")
-RECIPE_OPT = typer.Option(None, "--recipe", metavar="ID", help="Use this recipe id (see `tfsetup recipes`).")
-PRE_OPT = typer.Option(False, "--pre", help="Allow pre-release recipes and interpreters.")
-KERAS_OPT = typer.Option(None, "--keras", metavar="2|3", help="2: a stack whose tf.keras is Keras 2 (TF + tf-keras, "
-                         "TF_USE_LEGACY_KERAS=1); default: the recipe's own Keras.")
-NO_PROJECT_OPT = typer.Option(False, "--no-project", help="Ignore tfsetup.toml / [tool.tfsetup] and tfsetup.lock.")
-PLATFORM_OPT = typer.Option([], "--platform", metavar="PLATFORM",
-                            help=f"Team platform: {', '.join(TEAM_PLATFORMS)} (repeatable).")
-PYTHONS_OPT = typer.Option([], "--python", metavar="X.Y", help="Python minor version, e.g. 3.11 (repeatable).")
-PY_DOWNLOADS_OPT = typer.Option(None, "--python-downloads", metavar="auto|never",
-                                help="auto (default): a native CPython downloaded by uv may be chosen when no "
-                                "Python here reaches the best recipe (or the best one is past end of life); "
-                                "never: only the Pythons on this host.")
-MANAGED_PY_OPT = typer.Option(False, "--managed-python", help="Use a uv-managed CPython (downloaded if needed) "
-                              "even where a host Python fits: the same interpreter on every machine.")
+    _run(json_out, "recipes", lambda command: command.run(show_all, host_file, recipes_file))
 
 
 def _flags(tf: Optional[str], python: Optional[str], cpu_only: bool, accelerator: Optional[str],
            recipe: Optional[str], pre: bool, **more):
-    import datetime
+    from tfsetup.commands._common import make_flags
 
-    from tfsetup.request import Flags
-
-    # Which Pythons are past their end of life depends on the date: the real one, here at the edge.
-    return Flags(tf=tf, python=python, cpu_only=cpu_only, accelerator=accelerator, recipe=recipe, pre=pre,
-                 today=datetime.date.today().isoformat(), **more)
+    return make_flags(tf=tf, python=python, cpu_only=cpu_only, accelerator=accelerator, recipe=recipe, pre=pre,
+                      **more)
 
 
-def _show_plan(planned) -> None:
-    from tfsetup.commands.plan import project_note
-    from tfsetup.render import render_plan, render_project_note
-
-    render_project_note(project_note(planned.record))
-    render_plan(planned.plan, planned.project)
-
-
-@app.command()
+@app.command(short_help="What install would choose, and why (changes nothing).")
 def plan(
     host_file: Optional[Path] = HOST_FILE_OPT,
     tf: Optional[str] = TF_OPT,
@@ -212,37 +101,12 @@ def plan(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Choose the recipe and interpreter for this host (or --host-file) and say why; installs nothing."""
-
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import plan as command
-
-        validate.input_file(host_file, "--host-file")
-        planned = command.run(_flags(tf, python, cpu_only, accelerator, recipe, pre, keras=keras,
-                                     python_downloads=python_downloads, managed_python=managed_python),
-                              no_project, host_file, recipes_file)
-        _show(json_out, planned.to_json(), lambda render: _show_plan(planned))
-        return 0
-
-    run_command(json_out, body)
+    _run(json_out, "plan", lambda command: command.run(
+        dict(tf=tf, python=python, cpu_only=cpu_only, accelerator=accelerator, recipe=recipe, pre=pre, keras=keras,
+             python_downloads=python_downloads, managed_python=managed_python), no_project, host_file, recipes_file))
 
 
-def _confirm(yes: bool):
-    if yes:
-        return lambda question: True
-    if not sys.stdin.isatty():
-        return None
-    return lambda question: typer.confirm(question, default=False, err=True)
-
-
-def _check_url(url: str, option: str) -> None:
-    import re
-
-    if not re.match(r"^(https?|file)://\S+$", url):
-        raise TfsetupError(f"{option} {url!r} is not an http(s):// or file:// URL", EXIT_BAD_INPUT)
-
-
-@app.command()
+@app.command(short_help="Build, verify and put in place a TensorFlow env.")
 def install(
     path: Optional[Path] = typer.Argument(None, metavar="[PATH]", show_default=False,
                                           help="Where the env goes (default: the project's 'env', else ./.venv)."),
@@ -276,29 +140,17 @@ def install(
     In a project (tfsetup.toml or [tool.tfsetup] from here upwards) its settings apply under these
     flags, and with a tfsetup.lock exactly this host's section of it is installed.
     """
+    from tfsetup import render
 
-    def body() -> int:
-        from tfsetup.commands import install as command
-        from tfsetup.render import stage_progress
-
-        from tfsetup import validate
-
-        if index_url is not None:
-            _check_url(index_url, "--index-url")
-        validate.env_path(path)  # before any work: nan, non-UTF-8, '-name', /proc, missing wheelhouse
-        validate.find_links(find_links)
-        flags = _flags(tf, python, cpu_only, accelerator, recipe, pre, path=path, index_url=index_url,
-                       find_links=tuple(find_links), offline=offline, keras=keras,
-                       python_downloads=python_downloads, managed_python=managed_python)
-        result = command.run(flags, no_project, recipes_file, backend, force, not no_verify, _confirm(yes),
-                             stage_progress(json_out), show_plan=None if json_out else _show_plan)
-        _show(json_out, result.to_json(), lambda render: render.render_install(result))
-        return 1 if result.declined else 0  # a no at the prompt: nothing done, as for upgrade and remove
-
-    run_command(json_out, body)
+    _run(json_out, "install", lambda command: command.run(
+        dict(tf=tf, python=python, cpu_only=cpu_only, accelerator=accelerator, recipe=recipe, pre=pre, path=path,
+             index_url=index_url, find_links=tuple(find_links), offline=offline, keras=keras,
+             python_downloads=python_downloads, managed_python=managed_python),
+        no_project, recipes_file, backend, force, not no_verify, yes, render.stage_progress(json_out),
+        show_plan=None if json_out else render.render_plan_result))
 
 
-@app.command()
+@app.command(short_help="Run the verification suite in an env.")
 def verify(
     path: Optional[Path] = typer.Argument(None, metavar="[PATH]", help="The env to verify (default: the project's env, "
                                           "$VIRTUAL_ENV, ./.venv or $CONDA_PREFIX).", show_default=False),
@@ -307,26 +159,12 @@ def verify(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Run the verification suite inside an existing env (exit 1 when a check fails)."""
+    from tfsetup.render import progress_lines
 
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import verify as command
-
-        validate.seconds(timeout, "--timeout")
-        validate.env_path(path)
-        env, result = command.run(path, benchmark, timeout, None if json_out else lambda m: err(f"   {m}"))
-        _show(json_out, command.result_doc(result),
-              lambda render: render.render_checks([c.to_json() for c in result.checks], f"Verification of {env}"))
-        if not result.ok:
-            from tfsetup.render import render_verify_failed
-
-            render_verify_failed(env, result)
-        return 0 if result.ok else 1
-
-    run_command(json_out, body)
+    _run(json_out, "verify", lambda command: command.run(path, benchmark, timeout, progress_lines(json_out)))
 
 
-@app.command()
+@app.command(short_help="Find what is wrong in an env; --fix repairs it.")
 def doctor(
     path: Optional[Path] = typer.Argument(None, metavar="[PATH]",
                                           help="The env to check (default: the project's env, $VIRTUAL_ENV, "
@@ -342,37 +180,13 @@ def doctor(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Find what is wrong with an existing TensorFlow env; show (or with --fix apply) the repair."""
+    from tfsetup.render import render_findings
 
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import doctor as command
-
-        validate.env_path(path)
-        validate.input_file(host_file, "--host-file")
-        from tfsetup.render import render_findings
-        from tfsetup.request import env_or_default
-
-        def confirm(repair) -> bool:
-            if yes:
-                return True
-            if not sys.stdin.isatty():
-                raise TfsetupError("--fix needs confirmation and stdin is not a terminal", EXIT_BAD_INPUT,
-                                   fix="pass --yes to repair without asking")
-            return typer.confirm("Apply this repair plan?", default=False, err=True)
-
-        show = None if json_out else (lambda findings, repair, env: render_findings(findings, repair, env, fix))
-        outcome = command.run(env_or_default(path), deep, fix, confirm, recipes_file, err, show, host_file)
-        _show(json_out, outcome.to_json(), lambda render: render.render_doctor_result(outcome))
-        if outcome.doc.get("error"):  # a failed repair is an error like any other: one line on stderr
-            failed = TfsetupError(f"repair failed: {outcome.doc['error']}", outcome.exit_code,
-                                  fix=outcome.doc.get("fix"))
-            err(f"tfsetup: error: {failed.render()}")
-        return outcome.exit_code
-
-    run_command(json_out, body)
+    show = None if json_out else (lambda findings, repair, env: render_findings(findings, repair, env, fix))
+    _run(json_out, "doctor", lambda command: command.run(path, deep, fix, yes, recipes_file, err, show, host_file))
 
 
-@app.command()
+@app.command(short_help="Prove a macOS or Linux env loads, from its binaries (any OS).")
 def prove(
     pins: List[str] = typer.Argument(None, metavar="[PIN...]", show_default=False,
                                      help="Exact pins to prove without their dependencies, e.g. "
@@ -431,7 +245,7 @@ def prove(
     run_command(json_out, body)
 
 
-@app.command()
+@app.command(short_help="Name the known problems in an error log.")
 def explain(
     file: Optional[str] = typer.Argument(None, metavar="[FILE|-]",
                                          help="The error log or traceback; '-' or nothing reads stdin."),
@@ -443,41 +257,10 @@ def explain(
     Exit 0 when at least one known problem was identified, 1 when nothing matched
     ("no known problem matched"), 2 when the input cannot be read.
     """
-
-    def body() -> int:
-        from tfsetup.commands import explain as command
-
-        if file in (None, "-"):
-            if sys.stdin.isatty():  # typed at a prompt: read what is pasted until end of input, as `cat` does
-                eof = "Ctrl-Z, then Enter" if sys.platform == "win32" else "Ctrl-D on a line of its own"
-                err(f"paste the log, then press {eof} (or give a FILE: `tfsetup explain error.log`)")
-            data = sys.stdin.buffer.read(command.MAX_LOG_BYTES)
-        else:
-            from tfsetup.inputs import open_input
-
-            # Never a blocking open (a FIFO without a writer reads as empty); a pipe (`<(cmd)`) is read.
-            with open_input(file, "log file") as handle:
-                try:
-                    data = handle.read(command.MAX_LOG_BYTES)
-                except OSError as exc:
-                    raise TfsetupError(f"cannot read {file}: {exc.strerror or exc}", EXIT_BAD_INPUT,
-                                       fix="check that the file exists and that you can read it") from None
-        findings = command.run(data, recipes_file)
-        if json_out:
-            emit_json({"findings": [f.to_json() for f in findings]})
-        if not findings:
-            err("no known problem matched")
-            return 1
-        if not json_out:
-            from tfsetup.render import render_explain
-
-            render_explain(findings)
-        return 0
-
-    run_command(json_out, body)
+    _run(json_out, "explain", lambda command: command.run(file, recipes_file))
 
 
-@app.command()
+@app.command(short_help="Lock the team's stack for every platform.")
 def lock(
     platform: List[str] = PLATFORM_OPT,
     python: List[str] = PYTHONS_OPT,
@@ -490,22 +273,13 @@ def lock(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Resolve the project's stack for every team platform into one hash-pinned tfsetup.lock."""
+    from tfsetup.render import progress_lines
 
-    def body() -> int:
-        from tfsetup.commands import lock as command
-        from tfsetup.render import render_lock
-
-        result = command.run(platform, python, check, recipes_file, None if json_out else lambda m: err(f"   {m}"),
-                             fmt)
-        if json_out:
-            emit_json(result.to_json())
-        render_lock(result, json_out)
-        return 1 if check and not result.up_to_date else 0
-
-    run_command(json_out, body)
+    _run(json_out, "lock", lambda command: command.run(platform, python, check, recipes_file,
+                                                       progress_lines(json_out), fmt))
 
 
-@app.command()
+@app.command(short_help="Download a lock's wheels for offline installs.")
 def wheelhouse(
     directory: Path = typer.Argument(..., help="Where the wheels go (created if missing)."),
     platform: List[str] = PLATFORM_OPT,
@@ -523,23 +297,13 @@ def wheelhouse(
     In a project with a tfsetup.lock: its sections (filtered by --platform/--python). Elsewhere: the
     recipe lock for each --platform and --python (default: this host's platform).
     """
+    from tfsetup.render import progress_lines
 
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import wheelhouse as command
-
-        validate.env_path(directory, "DIR")  # it is written to: the same rules as an env PATH
-        if index_url is not None:
-            _check_url(index_url, "--index-url")
-        summary = command.run(directory, platform, python, tf, cpu_only, index_url, no_project, recipes_file,
-                              None if json_out else lambda m: err(f"   {m}"))
-        _show(json_out, summary, lambda render: render.render_wheelhouse(summary, directory))
-        return 0
-
-    run_command(json_out, body)
+    _run(json_out, "wheelhouse", lambda command: command.run(directory, platform, python, tf, cpu_only, index_url,
+                                                             no_project, recipes_file, progress_lines(json_out)))
 
 
-@app.command()
+@app.command(short_help="Fleet inventory: host, envs, findings.")
 def report(
     paths: List[Path] = typer.Argument(None, metavar="[PATH]...",
                                        help="Envs to include besides those tfsetup installed."),
@@ -547,24 +311,10 @@ def report(
     json_out: bool = JSON_OPT,
 ) -> None:
     """One document for fleet inventory: host facts, the envs tfsetup manages, and doctor findings."""
-
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import report as command
-
-        for one in paths or []:
-            validate.env_path(one)
-        doc = command.run(list(paths or []), recipes_file)
-        _show(json_out, doc, lambda render: render.render_report(doc))
-        return 0
-
-    run_command(json_out, body)
+    _run(json_out, "report", lambda command: command.run(list(paths or []), recipes_file))
 
 
-# ---------------------------------------------------------------------------------------------
-# env lifecycle: add, upgrade, list, remove
-
-@app.command()
+@app.command(short_help="Add packages without moving the verified stack.")
 def add(
     packages: List[str] = typer.Argument(..., metavar="PKG... [ENV]", help="Packages to add, e.g. pandas jupyter "
                                          "'transformers>=4.40'; then, optionally, the env: a path (./env, "
@@ -580,20 +330,12 @@ def add(
     the reason and the nearest version that fits (exit 4, nothing changed). Otherwise installed
     hash-pinned, quick-verified and recorded; a failure puts the env back exactly (exit 4).
     """
+    from tfsetup.render import indented
 
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import add as command
-
-        validate.env_path(env, "--env")
-        result = command.run(packages, env, lambda m: err(f"   {m}"))
-        _show(json_out, result.to_json(), lambda render: render.render_add(result))
-        return 0
-
-    run_command(json_out, body)
+    _run(json_out, "add", lambda command: command.run(packages, env, indented))
 
 
-@app.command()
+@app.command(short_help="Move an env to the newest recipe, with your packages.")
 def upgrade(
     path: Optional[Path] = typer.Argument(None, metavar="[PATH]", show_default=False,
                                           help="The tfsetup env (default: as for `verify`)."),
@@ -608,42 +350,24 @@ def upgrade(
     that cannot follow are listed with the reason), is verified, then swapped in. Until then PATH is
     untouched; a failure exits 4 with the old env exactly as it was.
     """
+    from tfsetup import render
 
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import upgrade as command
-        from tfsetup.render import render_upgrade_plan, stage_progress
-
-        validate.env_path(path)
-        ask = _confirm(yes)
-        confirm = None if ask is None else (lambda up: ask(f"Upgrade {up.env} to {up.new}?"))
-        result = command.run(path, tf, recipes_file, confirm, lambda m: err(f"   {m}"), stage_progress(json_out),
-                             show=None if json_out else render_upgrade_plan)
-        _show(json_out, result.to_json(), lambda render: render.render_upgrade(result))
-        return 1 if result.declined else 0
-
-    run_command(json_out, body)
+    _run(json_out, "upgrade", lambda command: command.run(
+        path, tf, recipes_file, yes, render.indented, render.stage_progress(json_out),
+        show=None if json_out else render.render_upgrade_plan))
 
 
-@app.command("list")
+@app.command("list", short_help="The envs tfsetup made on this machine.")
 def list_envs(
     prune: bool = typer.Option(False, "--prune", help="Forget the envs that no longer exist."),
     json_out: bool = JSON_OPT,
 ) -> None:
     """The envs tfsetup made on this machine: path, recipe, TF, when verified, status
     (ok / not-verified / broken / missing)."""
-
-    def body() -> int:
-        from tfsetup.commands import list as command
-
-        result = command.run(prune)
-        _show(json_out, result.to_json(), lambda render: render.render_list(result))
-        return 0
-
-    run_command(json_out, body)
+    _run(json_out, "list", lambda command: command.run(prune))
 
 
-@app.command()
+@app.command(short_help="Delete an env tfsetup made.")
 def remove(
     path: Path = typer.Argument(..., metavar="PATH", help="The tfsetup env to delete."),
     forget: bool = typer.Option(False, "--forget", help="Only drop PATH from `tfsetup list` (e.g. an env "
@@ -652,87 +376,13 @@ def remove(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Delete an env tfsetup made (it has a tfsetup-env.json) and forget it; refuses anything else."""
-
-    def body() -> int:
-        from tfsetup import validate
-        from tfsetup.commands import remove as command
-
-        validate.env_path(path)
-        result = command.run(path, forget, _confirm(yes))
-        _show(json_out, result.to_json(), lambda render: render.render_remove(result))
-        return 0 if (result.removed or result.forgotten) else 1
-
-    run_command(json_out, body)
-
-
-# The one-line summaries `tfsetup --help` lists (short enough for 80 columns: never cut with "...").
-SHORT_HELP = {
-    "detect": "This machine: OS, chip, Rosetta, GPUs, Pythons.",
-    "recipes": "The recipes table; which rows fit this host.",
-    "plan": "What install would choose, and why (changes nothing).",
-    "install": "Build, verify and put in place a TensorFlow env.",
-    "verify": "Run the verification suite in an env.",
-    "doctor": "Find what is wrong in an env; --fix repairs it.",
-    "explain": "Name the known problems in an error log.",
-    "prove": "Prove a macOS or Linux env loads, from its binaries (any OS).",
-    "lock": "Lock the team's stack for every platform.",
-    "wheelhouse": "Download a lock's wheels for offline installs.",
-    "report": "Fleet inventory: host, envs, findings.",
-    "add": "Add packages without moving the verified stack.",
-    "upgrade": "Move an env to the newest recipe, with your packages.",
-    "list": "The envs tfsetup made on this machine.",
-    "remove": "Delete an env tfsetup made.",
-}
-for _info in app.registered_commands:
-    _name = _info.name or (_info.callback.__name__ if _info.callback else "")
-    if _info.short_help is None and _name in SHORT_HELP:
-        _info.short_help = SHORT_HELP[_name]
+    _run(json_out, "remove", lambda command: command.run(path, forget, yes))
 
 
 def main() -> None:
-    try:  # typer >= 0.24 vendors click; older ones (on Python 3.9) depend on it
-        from typer._click import exceptions as click_errors
-    except ImportError:
-        from click import exceptions as click_errors
-    no_args = getattr(click_errors, "NoArgsIsHelpError", ())  # click >= 8.2
+    from tfsetup.commands._finish import run_process
 
-    _LEAVING["entry"] = True
-    try:
-        code = app(standalone_mode=False)
-    except no_args as exc:  # bare `tfsetup`: the help, as before
-        print(exc.format_message())
-        code = 0
-    except click_errors.UsageError as exc:  # unknown option, missing argument, bad value: one line, exit 2
-        code = _usage_error(exc)
-    except click_errors.ClickException as exc:
-        err(f"tfsetup: error: {exc.format_message()}")
-        code = exc.exit_code
-    except typer.Abort:  # EOF at a prompt
-        err("tfsetup: error: interrupted")
-        code = EXIT_INTERRUPTED
-    except BrokenPipeError:  # `tfsetup detect --json | head` is fine
-        code = 0
-    except KeyboardInterrupt:  # landed outside run_command's handling: before the command, or as it ended
-        _ignore_late_signals()
-        if not _LEAVING["reported"]:  # (set only once signals are ignored: its message is out)
-            stopped = _interrupted()
-            if "--json" in sys.argv[1:]:
-                emit_json(stopped.to_json())
-            err(f"tfsetup: error: {stopped.render()}")
-        code = EXIT_INTERRUPTED
-    _ignore_late_signals()  # leaving: nothing is left for a late signal to interrupt
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-def _usage_error(exc) -> int:
-    """Like every other error: one `tfsetup: error:` line (and with --json one document on stdout)."""
-    command = exc.ctx.command_path if exc.ctx is not None else "tfsetup"
-    message = exc.format_message().replace("\n", " ")
-    fix = f"see `{command} --help` for the options and their values"
-    if "--json" in sys.argv[1:]:
-        emit_json({"error": message, "exit_code": EXIT_BAD_INPUT, "fix": fix})
-    err(f"tfsetup: error: {message} (see `{command} --help`)")  # the pointer to --help is the fix
-    return EXIT_BAD_INPUT
+    run_process(app)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Human reports (rich, on stdout). Only presentation lives here.
+"""Every command's output: `show` prints an Outcome (commands/) as one JSON document or as the human
+report (rich, on stdout), then what goes to stderr either way. Only presentation lives here.
 
 Over 400 lines because it is the one home of every command's human rendering, which the JSON documents
 can be read against."""
@@ -7,14 +8,45 @@ from __future__ import annotations
 import shlex
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from tfsetup.host.facts import HostFacts
 from tfsetup.layout import command as print_command
 from tfsetup.layout import print_records, print_with_commands
-from tfsetup.output import console, err
+from tfsetup.output import console, emit_json, err
+
+if TYPE_CHECKING:
+    from tfsetup.host.facts import HostFacts
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
+SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}  # a finding's, in doctor and explain
+
+
+def severity_heading(finding: Any) -> str:
+    """A finding's first line: its severity, coloured, and its id."""
+    from rich.markup import escape
+
+    return f"[bold {SEVERITY_STYLE.get(finding.severity, '')}]{finding.severity}[/] [bold]{escape(finding.id)}[/]"
+
+
+def show(outcome: Any, json_out: bool) -> None:
+    """The one output rule: with --json one document on stdout, else the human report; then the lines
+    stderr gets in both modes (why a check failed, a stale lock, a failed repair)."""
+    if json_out:
+        emit_json(outcome.to_json())
+    else:
+        _HUMAN[outcome.command](outcome)
+    after = _STDERR.get(outcome.command)
+    if after is not None:
+        after(outcome)
+
+
+def progress_lines(json_out: bool) -> Optional[Callable[[str], None]]:
+    """A command's progress, a line each on stderr; None with --json (the document says it all)."""
+    return None if json_out else indented
+
+
+def indented(message: str) -> None:
+    err(f"   {message}")
 
 
 def render_facts(facts: HostFacts) -> None:
@@ -70,6 +102,15 @@ def render_recipes(rows: Sequence[Tuple[object, List[str]]], facts: HostFacts) -
 
     print_records(console(), f"Recipes (this host: {facts.platform})",
                   ("id", "accel", "TensorFlow", "plug-in", "Pythons", "status", "fits this host?"), cells, block)
+
+
+def render_plan_result(planned: Any) -> None:
+    """plan's report (and install's, before it builds): the project in use on stderr, then the plan."""
+    project = planned.project
+    if project:  # on stderr: the report on stdout stays the plan alone
+        source = project["config"] + (f" and {project['lock']} [{project['section']}]" if "lock" in project else "")
+        err(f"using {source} (--no-project ignores it)")
+    render_plan(planned.plan, project)
 
 
 def render_plan(plan, project: Optional[dict] = None) -> None:
@@ -134,11 +175,6 @@ def render_install(result) -> None:
     print_command(out, result.to_json()['activate'])
 
 
-def render_project_note(note: Optional[str]) -> None:
-    if note:
-        err(note)
-
-
 def stage_progress(json_out: bool) -> Callable[[str, str], None]:
     """install's stage lines on stderr. On a terminal each stage also shows a spinner while it runs; when
     stderr is captured (CI, scripts, tests) it stays plain lines, which tools can watch."""
@@ -188,15 +224,12 @@ def render_verify_failed(env: Any, result: Any) -> None:
         "imports TensorFlow to name the cause, repairs the stack and verifies again")
 
 
-SEVERITY_COLORS = {"error": "red", "warning": "yellow", "info": "blue"}
-
-
 def render_explain(findings: Sequence[Any]) -> None:
     from rich.markup import escape
 
     con = console()
     for f in findings:
-        con.print(f"[bold {SEVERITY_COLORS.get(f.severity, 'white')}]{f.severity}[/] [bold]{escape(f.id)}[/]")
+        con.print(severity_heading(f))
         con.print(f"  {escape(f.message)}")
         con.print(f"  [green]fix:[/] {escape(f.fix)}")
         for line in f.evidence:
@@ -209,16 +242,18 @@ def _sections(count: int) -> str:
     return f"{count} section" + ("" if count == 1 else "s")
 
 
-def render_lock(result: Any, json_out: bool = False) -> None:
+def render_lock(result: Any) -> None:
     if result.checked:
-        for reason in result.reasons:
-            err(f"stale: {reason}")
-        if result.up_to_date and not json_out:  # the report: on stdout, like every command's report
+        if result.up_to_date:  # the report: on stdout, like every command's report
             print(f"{result.lock.name} is up to date ({_sections(len(result.sections))})")
         return
-    if not json_out:
-        print("\n".join([f"wrote {result.lock} ({_sections(len(result.sections))})"] +
-                        [f"wrote {p} (install with: uv pip install -r {shlex.quote(str(p))})" for p in result.pylocks]))
+    print("\n".join([f"wrote {result.lock} ({_sections(len(result.sections))})"] +
+                    [f"wrote {p} (install with: uv pip install -r {shlex.quote(str(p))})" for p in result.pylocks]))
+
+
+def render_lock_stale(result: Any) -> None:
+    for reason in result.reasons:  # --check: why the lock is stale, on stderr with --json too
+        err(f"stale: {reason}")
 
 
 def render_wheelhouse(summary: Dict[str, Any], directory: Any) -> None:
@@ -238,9 +273,6 @@ def render_report(doc: Dict[str, Any]) -> None:
         out.print(f"  {env['path']}: {made} — {state}")
 
 
-SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
-
-
 def render_findings(findings: List[Any], rp: Any, env: Any, fix: bool) -> None:
     """doctor's report on stdout: the findings table, then the repair plan."""
     from rich.markup import escape
@@ -255,7 +287,7 @@ def render_findings(findings: List[Any], rp: Any, env: Any, fix: bool) -> None:
         out.print("[green]No problems found.[/]")
     for f in findings:  # one block per finding: prose wraps at words, commands stand on their own lines
         out.print()
-        out.print(f"[bold {SEVERITY_STYLE.get(f.severity, '')}]{f.severity}[/] [bold]{escape(f.id)}[/]")
+        out.print(severity_heading(f))
         prose(out, escape(f.message), indent=2)
         for e in f.evidence[:4]:
             prose(out, f"[dim]· {escape(e)}[/]", indent=2)
@@ -281,24 +313,23 @@ def render_doctor_result(outcome: Any) -> None:
     from rich.markup import escape
 
     out = console()
-    doc = outcome.doc
-    if doc.get("verified") is not None:  # --fix that only verified: its result, and what the import found
-        v = doc.get("verification") or {}
+    if outcome.verified is not None:  # --fix that only verified: its result, and what the import found
+        v = outcome.verification or {}
         failed = ", ".join(f"{c['id']}: {c.get('message', '')}" for c in v.get("checks") or [] if c["status"] == "fail")
-        out.print("[green bold]verified[/]: the env passed verification" if doc["verified"] else
+        out.print("[green bold]verified[/]: the env passed verification" if outcome.verified else
                   f"[red bold]verification {'timed out' if v.get('timed_out') else 'failed'}[/] ({escape(failed)})")
         for f in [f for f in outcome.after or [] if f.severity in ("error", "warning") and f.id != "not-verified"]:
             out.print(f"[yellow]found:[/] {f.id}: {escape(f.message)}")
             print_with_commands(out, "  [green]fix:[/] ", f.fix, indent=2)
         return
-    if doc.get("repaired"):
+    if outcome.repaired:
         out.print("[green bold]repaired[/]: the env passed verification; the repair is recorded in tfsetup-env.json")
         remaining = [f for f in (outcome.after or []) if f.severity in ("error", "warning")]
         for f in remaining:
             out.print(f"[yellow]still:[/] {f.id}: {escape(f.message)}")
-    elif doc.get("error"):
-        out.print(f"[red bold]repair failed[/]: {escape(doc['error'])}")
-        if doc.get("restored"):
+    elif outcome.error is not None:
+        out.print(f"[red bold]repair failed[/]: {escape(outcome.error)}")
+        if outcome.restored:
             out.print("the env is exactly as it was before the repair")
 
 
@@ -386,6 +417,47 @@ def render_remove(result: Any) -> None:
         print(f"forgot {result.path} (tfsetup no longer lists it)")
     else:
         print("declined; nothing was removed")
+
+
+def _verify_failed(outcome: Any) -> None:
+    if not outcome.result.ok:
+        render_verify_failed(outcome.env, outcome.result)
+
+
+# command -> its human report (stdout), and the lines it writes on stderr in both modes
+_HUMAN: Dict[str, Callable[[Any], None]] = {
+    "detect": lambda o: render_facts(o.facts),
+    "recipes": lambda o: render_recipes(o.rows, o.facts),
+    "explain": lambda o: render_explain(o.findings),
+    "doctor": render_doctor_result,
+    "plan": render_plan_result,
+    "install": lambda o: render_install(o.result),
+    "verify": lambda o: render_checks([c.to_json() for c in o.result.checks], f"Verification of {o.env}"),
+    "lock": render_lock,
+    "wheelhouse": lambda o: render_wheelhouse(o.summary, o.directory),
+    "report": lambda o: render_report(o.doc),
+    "add": lambda o: render_add(o.result),
+    "upgrade": lambda o: render_upgrade(o.result),
+    "list": lambda o: render_list(o.result),
+    "remove": lambda o: render_remove(o.result),
+}
+def _repair_failed(outcome: Any) -> None:
+    failed = outcome.repair_failed  # an error like any other: one line on stderr
+    if failed is not None:
+        err(f"tfsetup: error: {failed.render()}")
+
+
+def _no_known_problem(outcome: Any) -> None:
+    if not outcome.findings:
+        err("no known problem matched")
+
+
+_STDERR: Dict[str, Callable[[Any], None]] = {
+    "explain": _no_known_problem,
+    "doctor": _repair_failed,
+    "verify": _verify_failed,
+    "lock": render_lock_stale,
+}
 
 
 PROVE_SHOWN = ("tensorflow", "tensorflow-macos", "tensorflow-cpu", "tensorflow-metal", "numpy")

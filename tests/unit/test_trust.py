@@ -199,7 +199,7 @@ NOT_STEERING = {
     "install:lock_digest": "the plan's lock, as above",
     "team.project:wheelhouse_locks": "a recipe's lock, as above",
     "host.facts:load_facts_file": "--host-file: given on the command line",
-    "cli:explain.body": "the log file `explain` is given on the command line",
+    "commands.explain:read_log": "the log file `explain` is given on the command line",
     "team.config:_has_tool_table": "only decides whether a pyproject is a tfsetup config; obeyed only after "
                                    "load_config reads it through the opener",
     "resolve:_fetch": "an index's HTTP response (hash-checked lock entries), not a file",

@@ -1,11 +1,17 @@
-"""What several commands load the same way: the host (detected or from --host-file), the recipes table."""
+"""What the commands share: the host (detected or from --host-file) and the recipes table, loaded the same
+way; the Outcome every command returns; the Terminal seam (stdin, a yes/no question); the request flags."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Protocol
 
+from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.host.facts import FactsError, HostFacts
 from tfsetup.recipes import RecipeTable
+
+if TYPE_CHECKING:
+    from tfsetup.request import Flags
 
 
 def load_host(host_file: Optional[Path], with_pythons: bool = True) -> HostFacts:
@@ -27,3 +33,58 @@ def load_table(recipes_file: Optional[Path]) -> RecipeTable:
     from tfsetup.recipes import load_recipes
 
     return load_recipes(recipes_file)
+
+
+class Outcome(Protocol):
+    """What every command hands back: render.py draws it (`command` picks the drawing; --json prints
+    `to_json()`), and the process exits with `exit_code`, decided by the command, nowhere else."""
+
+    command: ClassVar[str]
+
+    @property
+    def exit_code(self) -> int: ...
+
+    def to_json(self) -> Any: ...
+
+
+class Terminal:
+    """The one seam to the user's terminal: stdin (explain reads a pasted log) and a yes/no question on
+    stderr (install, upgrade, remove and doctor --fix ask one). Unit tests pass one of their own."""
+
+    def is_tty(self) -> bool:
+        return sys.stdin.isatty()
+
+    def read(self, limit: int) -> bytes:
+        return sys.stdin.buffer.read(limit)
+
+    def ask(self, question: str) -> bool:
+        import typer
+
+        return typer.confirm(question, default=False, err=True)
+
+
+def confirmer(yes: bool, terminal: Terminal) -> Optional[Callable[[str], bool]]:
+    """How a command asks before it changes something: --yes says yes; None: no terminal to ask on (the
+    command then refuses, exit 2, rather than guess)."""
+    if yes:
+        return lambda question: True
+    if not terminal.is_tty():
+        return None
+    return terminal.ask
+
+
+def make_flags(**values: Any) -> Flags:
+    """The request's flags (they check themselves: exit 2). Which Pythons are past their end of life
+    depends on the date: the real one, taken here."""
+    import datetime
+
+    from tfsetup.request import Flags
+
+    return Flags(today=datetime.date.today().isoformat(), **values)
+
+
+def check_url(url: Optional[str], option: str) -> None:
+    import re
+
+    if url is not None and not re.match(r"^(https?|file)://\S+$", url):
+        raise TfsetupError(f"{option} {url!r} is not an http(s):// or file:// URL", EXIT_BAD_INPUT)

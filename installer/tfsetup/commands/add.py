@@ -2,11 +2,22 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.envs.add import AddResult
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+
+
+@dataclass
+class AddOutcome:
+    command: ClassVar[str] = "add"
+    result: AddResult
+    exit_code: int = 0  # a refusal or a failure is an error (exit 4), raised
+
+    def to_json(self) -> Dict[str, Any]:
+        return self.result.to_json()
 
 
 def looks_like_env(arg: str) -> bool:
@@ -34,13 +45,14 @@ def split_env(args: Sequence[str], env: Optional[Path]) -> Tuple[List[str], Opti
     return list(args[:-1]), Path(os.path.expanduser(args[-1]))
 
 
-def run(args: Sequence[str], env: Optional[Path], progress: Callable[[str], None]) -> AddResult:
+def run(args: Sequence[str], env: Optional[Path], progress: Callable[[str], None]) -> AddOutcome:
     from tfsetup.envs.add import add_packages
     from tfsetup.request import env_or_default
 
     from tfsetup import validate
 
+    validate.env_path(env, "--env")
     specs, path = split_env(args, env)
     if path is not None and env is None:
         validate.env_path(path)  # as for --env: nan, non-UTF-8, '-name', /proc
-    return add_packages(env_or_default(path), specs, progress)
+    return AddOutcome(add_packages(env_or_default(path), specs, progress))

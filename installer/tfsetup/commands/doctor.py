@@ -1,23 +1,26 @@
 """`tfsetup doctor`: inspect an env -> diagnose (pure rules) -> plan the repair -> with --fix, apply it."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, ClassVar, Dict, List, Optional
 
-from tfsetup.commands._common import load_host, load_table
+from tfsetup.commands._common import Terminal, load_host, load_table
 from tfsetup.doctor.findings import Finding
 from tfsetup.doctor.inspect import facts_json
 from tfsetup.doctor.repair import RepairPlan
 from tfsetup.env.facts import EnvFacts
-from tfsetup.errors import EXIT_INSTALL_FAILED
+from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
 
 Progress = Callable[[str], None]
 
 
 @dataclass
 class DoctorOutcome:
+    """`doc` is the JSON document; the exit code: 1 problems found (or a verification failed), 4 the repair
+    failed, 0 otherwise."""
+
+    command: ClassVar[str] = "doctor"
     doc: Dict[str, Any]
     exit_code: int
     findings: List[Finding]
@@ -25,16 +28,74 @@ class DoctorOutcome:
     env: EnvFacts
     after: Optional[List[Finding]] = None
 
+
     def to_json(self) -> Dict[str, Any]:
         return self.doc
 
+    @property
+    def verified(self) -> Optional[bool]:
+        """--fix that only verified: whether the env passed (None: no such verification ran)."""
+        return self.doc.get("verified")
 
-def run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], bool],
-        recipes_file: Optional[Path], progress: Progress,
+    @property
+    def verification(self) -> Optional[Dict[str, Any]]:
+        """The verification that ran (after a repair, or instead of one), as in the JSON document."""
+        return self.doc.get("verification")
+
+    @property
+    def repaired(self) -> bool:
+        return bool(self.doc.get("repaired"))
+
+    @property
+    def error(self) -> Optional[str]:
+        """Why the repair failed (None: it did not fail, or none ran)."""
+        return self.doc.get("error") or None
+
+    @property
+    def restored(self) -> bool:
+        """After a failed repair: the env is exactly as it was before it."""
+        return bool(self.doc.get("restored"))
+
+    @property
+    def repair_failed(self) -> Optional[TfsetupError]:
+        """The failed repair as an error (exit 4, its fix), or None."""
+        if self.error is None:
+            return None
+        return TfsetupError(f"repair failed: {self.error}", self.exit_code, fix=self.doc.get("fix"))
+
+
+def confirm_repair(yes: bool, terminal: Terminal) -> Callable[[RepairPlan], bool]:
+    """--fix asks before it changes the env: --yes says yes; with no terminal to ask on, exit 2."""
+
+    def confirm(repair: RepairPlan) -> bool:
+        if yes:
+            return True
+        if not terminal.is_tty():
+            raise TfsetupError("--fix needs confirmation and stdin is not a terminal", EXIT_BAD_INPUT,
+                               fix="pass --yes to repair without asking")
+        return terminal.ask("Apply this repair plan?")
+
+    return confirm
+
+
+def run(path: Optional[Path], deep: bool, fix: bool, yes: bool, recipes_file: Optional[Path], progress: Progress,
         show: Optional[Callable[[List[Finding], RepairPlan, EnvFacts], None]] = None,
-        host_file: Optional[Path] = None) -> DoctorOutcome:
-    """Inspect -> diagnose -> plan the repair -> (with fix, after confirm) apply it. `show` sees the
+        host_file: Optional[Path] = None, terminal: Optional[Terminal] = None) -> DoctorOutcome:
+    """Inspect -> diagnose -> plan the repair -> (with fix, after asking) apply it. `show` sees the
     findings and the plan before anything is asked or changed."""
+    from tfsetup import validate
+    from tfsetup.request import env_or_default
+
+    validate.env_path(path)
+    validate.input_file(host_file, "--host-file")
+    return _run(env_or_default(path), deep, fix, confirm_repair(yes, terminal or Terminal()), recipes_file,
+                progress, show, host_file)
+
+
+def _run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], bool],
+         recipes_file: Optional[Path], progress: Progress,
+         show: Optional[Callable[[List[Finding], RepairPlan, EnvFacts], None]],
+         host_file: Optional[Path]) -> DoctorOutcome:
     from tfsetup.backends.uv import uv_or_none
     from tfsetup.doctor.apply import RepairFailed, apply_repair, refuse_system_python
     from tfsetup.doctor.inspect import deep_import, launch_for_env
@@ -80,8 +141,6 @@ def run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], boo
             doc["fix"] = "nothing here can be repaired automatically; see the manual steps"
         return outcome
     if host_file is not None:
-        from tfsetup.errors import TfsetupError
-
         raise TfsetupError("--fix repairs an env for this machine, not for --host-file",
                            fix="run `tfsetup doctor --fix` on the machine the env belongs to")
     refuse_system_python(env)  # before asking: the answer could not change it

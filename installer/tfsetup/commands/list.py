@@ -2,11 +2,24 @@
 doctor's fast pass (no TensorFlow import) and the record (doctor/status.py)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, ClassVar, Dict
+
 from tfsetup.envs.manage import ListResult
 
 
-def run(prune: bool) -> ListResult:
+@dataclass
+class ListOutcome:
+    command: ClassVar[str] = "list"
+    result: ListResult
+    exit_code: int = 0
+
+    def to_json(self) -> Dict[str, Any]:
+        return self.result.to_json()
+
+
+def run(prune: bool) -> ListOutcome:
     from tfsetup.commands._common import load_host, load_table
     from tfsetup.envs.manage import list_envs
 
-    return list_envs(prune, load_host(None, with_pythons=False), load_table(None))
+    return ListOutcome(list_envs(prune, load_host(None, with_pythons=False), load_table(None)))

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, ClassVar, Dict, List, Optional
 
 from tfsetup.commands._common import load_host, load_table
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 
 
 @dataclass
-class LockResult:
+class LockOutcome:
+    command: ClassVar[str] = "lock"
     lock: Path
     sections: List[Dict[str, Any]]
     checked: bool = False  # --check: compared, nothing written
@@ -21,6 +22,10 @@ class LockResult:
     @property
     def up_to_date(self) -> bool:
         return not self.reasons
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.checked and not self.up_to_date else 0  # --check of a stale lock
 
     def to_json(self) -> Dict[str, Any]:
         doc: Dict[str, Any] = {"lock": str(self.lock), "sections": self.sections}
@@ -37,7 +42,7 @@ FORMATS = ("tfsetup", "pylock")
 
 
 def run(platform: List[str], python: List[str], check: bool, recipes_file: Optional[Path],
-        progress: Optional[Callable[[str], None]], fmt: str = "tfsetup") -> LockResult:
+        progress: Optional[Callable[[str], None]], fmt: str = "tfsetup") -> LockOutcome:
     from tfsetup.plan import check_python_request
     from tfsetup.request import load_project
     from tfsetup.team.lockfile import (extra_section_specs, plan_lock_update, read_team_lock, render_lock,
@@ -72,7 +77,7 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
                 from tfsetup.team.pylock import stale_pylocks
 
                 reasons = stale_pylocks(existing, config.lock_path.parent)
-        return LockResult(config.lock_path, _describe(specs), checked=True, reasons=reasons)
+        return LockOutcome(config.lock_path, _describe(specs), checked=True, reasons=reasons)
     explicit = bool(platform or python)
     config_specs = section_specs(table, config, list(config.platforms), pythons_of(config), extras) \
         if explicit and config.platforms else []
@@ -101,7 +106,7 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
             tmp.unlink()
         raise TfsetupError(f"cannot write {config.lock_path}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
     pylocks = export_pylocks(config, progress) if fmt == "pylock" else []
-    return LockResult(config.lock_path, _describe(specs, builds), notes=update.notes, pylocks=pylocks)
+    return LockOutcome(config.lock_path, _describe(specs, builds), notes=update.notes, pylocks=pylocks)
 
 
 def export_pylocks(config, progress: Optional[Callable[[str], None]]) -> List[Path]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Tuple
 
 from tfsetup.commands._common import load_host, load_table
 from tfsetup.host.facts import HostFacts
@@ -11,9 +11,11 @@ from tfsetup.recipes import Recipe
 
 
 @dataclass
-class RecipesResult:
+class RecipesOutcome:
+    command: ClassVar[str] = "recipes"
     facts: HostFacts
     rows: List[Tuple[Recipe, List[str]]]
+    exit_code: int = 0
 
     def to_json(self) -> Dict[str, Any]:
         from tfsetup.plan import flags_to_pick
@@ -28,8 +30,11 @@ class RecipesResult:
             for r, reasons in self.rows]}
 
 
-def run(show_all: bool, host_file: Optional[Path], recipes_file: Optional[Path]) -> RecipesResult:
+def run(show_all: bool, host_file: Optional[Path], recipes_file: Optional[Path]) -> RecipesOutcome:
+    from tfsetup import validate
     from tfsetup.plan import PlanRequest, choose_interpreter, host_reasons
+
+    validate.input_file(host_file, "--host-file")
 
     table = load_table(recipes_file)
     facts = load_host(host_file)
@@ -41,4 +46,4 @@ def run(show_all: bool, host_file: Optional[Path], recipes_file: Optional[Path])
         if not reasons:  # with the host's own Pythons (plan may also reach a row on one uv downloads)
             _, reasons = choose_interpreter(recipe, facts, PlanRequest(pre=True, python_downloads="never"))
         rows.append((recipe, reasons))
-    return RecipesResult(facts, rows)
+    return RecipesOutcome(facts, rows)

@@ -1,20 +1,38 @@
 """`tfsetup verify`: the verification suite inside an existing env."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, Optional
 
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.verify import VerifyResult
 
 
+@dataclass
+class VerifyOutcome:
+    command: ClassVar[str] = "verify"
+    env: Path
+    result: VerifyResult
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.result.ok else 1
+
+    def to_json(self) -> Dict[str, Any]:
+        return result_doc(self.result)
+
+
 def run(path: Optional[Path], benchmark: bool, timeout: float,
-        progress: Optional[Callable[[str], None]] = None) -> Tuple[Path, VerifyResult]:
+        progress: Optional[Callable[[str], None]] = None) -> VerifyOutcome:
     """`progress`: a line per check as it starts and ends."""
+    from tfsetup import validate
     from tfsetup.request import env_or_default
     from tfsetup.txn import recover_if_idle
     from tfsetup.verify import verify_existing
 
+    validate.seconds(timeout, "--timeout")
+    validate.env_path(path)
     if not timeout > 0 or timeout == float("inf"):
         raise TfsetupError(f"--timeout must be a positive number of seconds, not {timeout:g}", EXIT_BAD_INPUT)
     env = env_or_default(path)
@@ -23,7 +41,7 @@ def run(path: Optional[Path], benchmark: bool, timeout: float,
 
     result = verify_existing(env, benchmark=benchmark, timeout=timeout, on_event=progress_events(progress))
     record_result(Path(env).absolute(), result)
-    return env, result
+    return VerifyOutcome(env, result)
 
 
 def record_result(env: Path, result: VerifyResult) -> bool:
