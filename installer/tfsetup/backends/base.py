@@ -2,7 +2,7 @@
 
 Every engine command line tfsetup runs is built here (pipx's backends/ are the model): creating a
 venv, installing a hash-pinned lock (fresh or over an existing env), installing the user's packages
-under the lock's pins as constraints, uninstalling. `*_argv` methods only build the command, so a
+under the lock's pins as constraints, uninstalling, resolving (compile: uv only). `*_argv` methods only build the command, so a
 repair plan can show exactly what it will run; the plain methods run it.
 """
 from __future__ import annotations
@@ -106,3 +106,6 @@ class Backend(Protocol):
     def install_target_dir_argv(self, directory: Path, python_version: str, python_platform: str,
                                 source: PackageSource, lock: Optional[Path] = None,
                                 specs: Sequence[str] = ()) -> List[str]: ...
+
+    def compile_argv(self, requirements: Path, constraints: Path, python: Sequence[str], source: PackageSource,
+                     lowest: bool = False) -> List[str]: ...
