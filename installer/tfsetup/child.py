@@ -165,14 +165,27 @@ def _prctl() -> Optional[Callable[[int, int], int]]:
         return None
 
 
-def spawn(argv: Sequence[str], env: Dict[str, str], merge: bool = False, cwd: Optional[str] = None
-          ) -> subprocess.Popen:
-    """Start argv (binary pipes; stderr into stdout with `merge`), registered before any signal can land."""
+def _stdin(data: Optional[str]):
+    """What the child reads: nothing, or `data` from an unlinked temp file (no pipe to keep fed while
+    its output is read, so no deadlock however much each side writes)."""
+    if data is None:
+        return subprocess.DEVNULL
+    handle = tempfile.TemporaryFile()
+    handle.write(data.encode("utf-8"))
+    handle.seek(0)
+    return handle
+
+
+def spawn(argv: Sequence[str], env: Dict[str, str], merge: bool = False, cwd: Optional[str] = None,
+          stdin: Optional[str] = None) -> subprocess.Popen:
+    """Start argv (binary pipes; stderr into stdout with `merge`; `stdin` text as its input), registered
+    before any signal can land."""
     posix = os.name != "nt"
     proc: Optional[subprocess.Popen] = None
+    source = _stdin(stdin)
     try:
         with held_signals():
-            proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            proc = subprocess.Popen(list(argv), stdin=source, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT if merge else subprocess.PIPE, env=env, cwd=cwd,
                                     start_new_session=posix,
                                     preexec_fn=_preexec(os.getpid(), _prctl()) if posix else None)
@@ -185,6 +198,9 @@ def spawn(argv: Sequence[str], env: Dict[str, str], merge: bool = False, cwd: Op
         if proc is not None:
             stop(proc)
         raise
+    finally:
+        if source is not subprocess.DEVNULL:
+            source.close()  # the child holds its own descriptor
     return proc
 
 
@@ -272,13 +288,13 @@ def _terminate_interrupts() -> Iterator[None]:
 
 def run(argv: Sequence[str], timeout: float, env: Dict[str, str], merge: bool = False,
         on_line: Optional[Callable[[str], None]] = None, on_tick: Optional[Callable[[], None]] = None,
-        tick_s: float = 0.1) -> ChildResult:
+        tick_s: float = 0.1, stdin: Optional[str] = None) -> ChildResult:
     """Run argv to its end, or kill it (and its group) at the deadline (timed_out) or on any exception.
     `on_line`: each complete line of its stdout as it arrives; `on_tick`: every `tick_s` while it runs and
-    once after. FileNotFoundError when argv[0] does not exist."""
+    once after; `stdin`: text it reads as its input. FileNotFoundError when argv[0] does not exist."""
     started = time.perf_counter()
     with _terminate_interrupts():
-        proc = spawn(argv, env, merge=merge)
+        proc = spawn(argv, env, merge=merge, stdin=stdin)
         try:
             out, err, timed_out = _collect(proc, started + timeout, on_line, on_tick, tick_s)
         except BaseException:

@@ -133,3 +133,11 @@ def test_an_orphan_is_stopped_only_when_pid_and_start_time_match():
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_child_reads_its_input_while_its_output_is_read():
+    """stdin (uv pip compile's requirements): more than a pipe holds, in and out, and nothing deadlocks."""
+    text = "".join(f"package-{i}==1.0\n" for i in range(20000))  # ~330 KB each way
+    result = child.run([sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.read().upper())"], 60,
+                       child.clean_env(), stdin=text)
+    assert result.returncode == 0 and result.stdout == text.upper()
