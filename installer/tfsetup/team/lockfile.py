@@ -301,6 +301,7 @@ def resolve_sections(config: ProjectConfig, specs: Sequence[SectionSpec], uv: Op
     """Cross-resolve every section with hashes (network: the configured index or PyPI)."""
     import concurrent.futures
 
+    from tfsetup.backends.hints import lock_fix
     from tfsetup.backends.uv import find_uv
     from tfsetup.resolve import (INDEX_URL, ResolveError, compatible_tags, parse_uv_output, render_requirements,
                                  uv_compile)
@@ -314,13 +315,9 @@ def resolve_sections(config: ProjectConfig, specs: Sequence[SectionSpec], uv: Op
                               macos_target=spec.recipe.macos_target, index_urls=index_urls,
                               find_links=config.find_links_resolved())
         except ResolveError as exc:
-            unreachable = index_unreachable(str(exc))
-            fix = ("the package index could not be reached: check the network and the index URLs in "
-                   f"{config.path.name}") if unreachable else \
-                "check the extra packages support this platform and Python"
             raise TfsetupError(f"cannot resolve {spec.platform} py{spec.python} ({spec.recipe.id}): "
-                               + "\n  ".join(str(exc).splitlines()[-6:]), 4 if unreachable else 1,
-                               fix=fix) from None
+                               + "\n  ".join(str(exc).splitlines()[-6:]), 4 if index_unreachable(str(exc)) else 1,
+                               fix=lock_fix(str(exc), config.path.name)) from None
         tags = compatible_tags(spec.recipe.os, spec.recipe.machine, spec.python)
         entries = [(name, version, _platform_hashes(name, version, hashes, tags, index_urls))
                    for name, version, hashes in parse_uv_output(text)]
