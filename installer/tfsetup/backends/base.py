@@ -1,9 +1,10 @@
 """One small interface for the install engines (uv by default, pip as the fallback).
 
-Every engine command line tfsetup runs is built here (pipx's backends/ are the model): creating a
-venv, installing a hash-pinned lock (fresh or over an existing env), installing the user's packages
-under the lock's pins as constraints, uninstalling, resolving (compile: uv only). `*_argv` methods only build the command, so a
-repair plan can show exactly what it will run; the plain methods run it.
+Every engine command line tfsetup runs is built in backends/ (pipx's backends/ are the model): creating
+a venv, installing a hash-pinned lock (fresh or over an existing env), installing the user's packages
+under the lock's pins as constraints, uninstalling, resolving (compile: uv only; a team lock's
+cross-compile in uv.py). `*_argv` methods only build the command, so a repair plan can show exactly what
+it will run; the plain methods run it (backends/_proc.py: one env policy, one child runner).
 """
 from __future__ import annotations
 
