@@ -258,6 +258,14 @@ def stop_orphan(pid: int, started: str, wait_s: float = 10.0) -> bool:
     return True
 
 
+def start_detached(argv: Sequence[str], env: Dict[str, str]) -> None:
+    """Start argv to outlive tfsetup on purpose (the bytecode harvest after a promotion, which only reads
+    the env and writes the cache atomically): its own session, no pipes, not registered, no PDEATHSIG.
+    OSError when it cannot start."""
+    subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True, close_fds=True, env=env)
+
+
 # ---------------------------------------------------------------------------------------------
 # running one to its end
 
