@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+import tfsetup.child as child_runner
 from tfsetup.child import clean_env, run_child
 from tfsetup.doctor.files import VERBATIM_INSTALLERS, DistFiles, check_distribution
 from tfsetup.env.paths import check_env_dir, is_conda_env, is_venv
@@ -188,10 +188,11 @@ def launch_for_env(python: Path, host_os: str, host_machine: str, rosetta: bool)
 def _arm64_capable(python: Path) -> Optional[bool]:
     """On an Apple Silicon Mac: does this interpreter start as arm64 when asked to?"""
     try:
-        proc = subprocess.run([*ARCH_ARM64, str(python), "-I", "-B", "-c",
-                               "import platform; print(platform.machine())"],
-                              capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
+        proc = child_runner.run([*ARCH_ARM64, str(python), "-I", "-B", "-c",
+                                 "import platform; print(platform.machine())"], 30, dict(os.environ))
+    except OSError:
+        return None
+    if proc.timed_out:
         return None
     return proc.returncode == 0 and proc.stdout.strip() == "arm64"
 
@@ -200,10 +201,10 @@ def _hardware_is_arm64_mac() -> bool:
     if sys.platform != "darwin":
         return False
     try:
-        proc = subprocess.run(["sysctl", "-n", "hw.optional.arm64"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
+        proc = child_runner.run(["sysctl", "-n", "hw.optional.arm64"], 5, dict(os.environ))
+    except OSError:
         return False
-    return proc.stdout.strip() == "1"
+    return not proc.timed_out and proc.stdout.strip() == "1"
 
 
 def read_pyvenv_cfg(env: Path) -> Dict[str, str]:
@@ -268,14 +269,13 @@ def inspect_env(path: Path, timeout: float = PROBE_TIMEOUT_S) -> EnvFacts:
         return facts_without_python(env, python, missing, home)
     argv = [str(python), "-I", "-B", PROBE]  # -B: inspecting must not write into the env
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=clean_env(),
-                              stdin=subprocess.DEVNULL, errors="replace")
-    except subprocess.TimeoutExpired:
-        raise TfsetupError(f"the env's python ({python}) did not answer within {timeout:g}s", EXIT_BAD_INPUT) from None
+        proc = child_runner.run(argv, timeout, clean_env())
     except OSError as exc:
         raise TfsetupError(f"the env's python ({python}) does not run: {exc.strerror or exc}", EXIT_BAD_INPUT,
                            fix=f"its base interpreter may be gone; rebuild it with `tfsetup install {env} --force`"
                            ) from None
+    if proc.timed_out:
+        raise TfsetupError(f"the env's python ({python}) did not answer within {timeout:g}s", EXIT_BAD_INPUT)
     try:
         doc = json.loads(proc.stdout)
         if not isinstance(doc, dict) or doc.get("probe") != "env_facts":
