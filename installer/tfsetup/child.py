@@ -1,5 +1,5 @@
-"""The one way tfsetup starts a child (an engine step, the verification probe, the bytecode restore): it
-never outlives the command, or the transaction, that started it.
+"""The one way tfsetup starts a child (an engine step, the verification probe, the bytecode restore, a host
+command): it never outlives the command, or the transaction, that started it (`map_in_threads` too).
 
 - Signals are held while the child starts and is registered (`_live`): a Ctrl-C or SIGTERM can never
   land between the fork and the moment something holds the child. Registered children are killed and
@@ -23,9 +23,10 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
 Listener = Callable[[str, int, str], None]  # ("start" | "end", pid, start time)
+T, R = TypeVar("T"), TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -165,24 +166,15 @@ def _prctl() -> Optional[Callable[[int, int], int]]:
         return None
 
 
-def _stdin(data: Optional[str]):
-    """What the child reads: nothing, or `data` from an unlinked temp file (no pipe to keep fed while
-    its output is read, so no deadlock however much each side writes)."""
-    if data is None:
-        return subprocess.DEVNULL
-    handle = tempfile.TemporaryFile()
-    handle.write(data.encode("utf-8"))
-    handle.seek(0)
-    return handle
-
-
 def spawn(argv: Sequence[str], env: Dict[str, str], merge: bool = False, cwd: Optional[str] = None,
           stdin: Optional[str] = None) -> subprocess.Popen:
-    """Start argv (binary pipes; stderr into stdout with `merge`; `stdin` text as its input), registered
-    before any signal can land."""
+    """Start argv (binary pipes; stderr into stdout with `merge`; `stdin` text), registered before any signal."""
     posix = os.name != "nt"
     proc: Optional[subprocess.Popen] = None
-    source = _stdin(stdin)
+    source = subprocess.DEVNULL if stdin is None else tempfile.TemporaryFile()  # a file: no pipe to feed
+    if stdin is not None:  # while the output is read, so no deadlock however much each side writes
+        source.write(stdin.encode("utf-8"))
+        source.seek(0)
     try:
         with held_signals():
             proc = subprocess.Popen(list(argv), stdin=source, stdout=subprocess.PIPE,
@@ -259,9 +251,8 @@ def stop_orphan(pid: int, started: str, wait_s: float = 10.0) -> bool:
 
 
 def start_detached(argv: Sequence[str], env: Dict[str, str]) -> None:
-    """Start argv to outlive tfsetup on purpose (the bytecode harvest after a promotion, which only reads
-    the env and writes the cache atomically): its own session, no pipes, not registered, no PDEATHSIG.
-    OSError when it cannot start."""
+    """Start argv to outlive tfsetup on purpose (the bytecode harvest: it only reads the env and writes the
+    cache atomically): its own session, no pipes, not registered, no PDEATHSIG. OSError if it cannot start."""
     subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True, close_fds=True, env=env)
 
@@ -299,7 +290,7 @@ def run(argv: Sequence[str], timeout: float, env: Dict[str, str], merge: bool = 
         tick_s: float = 0.1, stdin: Optional[str] = None) -> ChildResult:
     """Run argv to its end, or kill it (and its group) at the deadline (timed_out) or on any exception.
     `on_line`: each complete line of its stdout as it arrives; `on_tick`: every `tick_s` while it runs and
-    once after; `stdin`: text it reads as its input. FileNotFoundError when argv[0] does not exist."""
+    once after; `stdin`: its input text. FileNotFoundError when argv[0] does not exist."""
     started = time.perf_counter()
     with _terminate_interrupts():
         proc = spawn(argv, env, merge=merge, stdin=stdin)
@@ -370,6 +361,27 @@ def _collect(proc: subprocess.Popen, deadline: float, on_line: Optional[Callable
             stream.close()
     err = b"".join(chunks[proc.stderr]) if proc.stderr is not None else b""
     return b"".join(chunks[proc.stdout]), err, timed_out
+
+
+def map_in_threads(work: Callable[[T], R], items: Sequence[T], workers: int) -> List[R]:
+    """`work` over `items` in `workers` threads, each of which may start children (interpreter probes, uv
+    compiles). When the caller is interrupted or `work` fails, the work not yet begun is dropped and every
+    child still running is stopped before the threads are waited for: no wait for their deadlines."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        try:
+            with _terminate_interrupts():  # a SIGTERM too: its default would leave these children running
+                wait(futures)
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            while not all(future.done() for future in futures):  # one may start a child just now
+                stop_all()
+                time.sleep(0.02)
+            raise
 
 
 def run_child(argv: List[str], timeout: float, on_tick: Optional[Callable[[], None]] = None,

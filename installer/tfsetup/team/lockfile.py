@@ -299,8 +299,7 @@ def describe(lock: TeamLock) -> str:
 def resolve_sections(config: ProjectConfig, specs: Sequence[SectionSpec], uv: Optional[str] = None,
                      progress=None) -> List[str]:
     """Cross-resolve every section with hashes (network: the configured index or PyPI)."""
-    import concurrent.futures
-
+    from tfsetup import child
     from tfsetup.backends.hints import lock_fix
     from tfsetup.backends.uv import find_uv
     from tfsetup.resolve import (INDEX_URL, ResolveError, compatible_tags, parse_uv_output, render_requirements,
@@ -325,8 +324,7 @@ def resolve_sections(config: ProjectConfig, specs: Sequence[SectionSpec], uv: Op
             progress(f"resolved {spec.platform} py{spec.python}")
         return render_requirements(entries)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(one, specs))
+    return child.map_in_threads(one, specs, 4)  # a Ctrl-C stops the uv compiles still running
 
 
 def _platform_hashes(name: str, version: str, hashes: List[str], tags: Any, index_urls: Sequence[str]) -> List[str]:
