@@ -216,20 +216,21 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen, close: bool = True) -> None:
     """Kill and reap one child (and its process group)."""
     with held_signals():
         _kill(proc)
-        for stream in (proc.stdout, proc.stderr):
+        for stream in (proc.stdout, proc.stderr) if close else ():
             if stream is not None:
                 stream.close()
     _forget(proc)
 
 
 def stop_all() -> None:
-    """Kill and reap every child still running: called before any rollback touches the env."""
+    """Kill and reap every child still running: called before any rollback touches the env. Their pipes
+    stay open: the thread reading one (maybe another) sees it end; closed under its select, it would not."""
     for proc in list(_live.values()):
-        stop(proc)
+        stop(proc, close=False)
 
 
 def stop_orphan(pid: int, started: str, wait_s: float = 10.0) -> bool:
@@ -373,7 +374,8 @@ def map_in_threads(work: Callable[[T], R], items: Sequence[T], workers: int) -> 
         futures = [pool.submit(work, item) for item in items]
         try:
             with _terminate_interrupts():  # a SIGTERM too: its default would leave these children running
-                wait(futures)
+                while wait(futures, timeout=0.1).not_done:  # a signal a worker thread took lands here too
+                    pass
             return [future.result() for future in futures]
         except BaseException:
             for future in futures:
