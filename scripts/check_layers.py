@@ -26,9 +26,9 @@ LAYERS: List[Tuple[str, ...]] = [  # lowest first; a name is a module or a folde
     ("tfsetup.env", "tfsetup.state", "tfsetup.child", "tfsetup.probes", "tfsetup.macho", "tfsetup.elfcheck",
      "tfsetup.inputs",
      "tfsetup.trust", "tfsetup.credentials"),
-    ("tfsetup.host", "tfsetup.recipes", "tfsetup.resolve", "tfsetup.bytecode",
+    ("tfsetup.host", "tfsetup.recipes", "tfsetup.bytecode",
      "tfsetup.env.facts"),  # an env's facts name its TF distributions (recipes) and read the host
-    ("tfsetup.plan", "tfsetup.backends", "tfsetup.txn", "tfsetup.verify", "tfsetup.managed_python"),
+    ("tfsetup.plan", "tfsetup.backends", "tfsetup.resolve", "tfsetup.txn", "tfsetup.verify", "tfsetup.managed_python"),
     ("tfsetup.team",),
     ("tfsetup.request", "tfsetup.install", "tfsetup.prove", "tfsetup.prove_linux", "tfsetup.packages",
      "tfsetup.rebuild"),

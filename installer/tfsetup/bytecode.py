@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import List, Optional
 
+from tfsetup import child
 from tfsetup.state import cache_state_dir
 
 PROBE = str(Path(__file__).resolve().parent / "probes" / "bytecode.py")
@@ -63,9 +63,7 @@ def restore(python_cmd: List[str], env: Path, timeout: float = 120) -> None:
     key = key_file(cache) if cache is not None and dirs else None
     if cache is None or key is None:
         return
-    from tfsetup import child  # it writes into the env: the one runner, so a rollback stops it first
-
-    try:
+    try:  # it writes into the env: the one runner, so a rollback stops it first
         child.run(list(python_cmd) + ["-I", "-S", PROBE, "restore", str(cache), str(key)] + dirs, timeout,
                   _probe_env())
     except OSError:
@@ -84,17 +82,14 @@ def harvest_later(python_cmd: List[str], env: Path) -> None:
     if nice:  # after the user has their env, at low priority
         argv = [nice, "-n", "10"] + argv
     try:
-        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True, close_fds=True, env=_probe_env())
+        child.start_detached(argv, _probe_env())
     except OSError:
         pass
 
 
 def _probe_env() -> dict:
     """A deliberate environment: the caller's, without Python settings that could load other code."""
-    from tfsetup.child import clean_env
-
-    return clean_env()
+    return child.clean_env()
 
 
 def has_tf_pycs(env: Path) -> bool:

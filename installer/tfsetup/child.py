@@ -1,5 +1,5 @@
-"""The one way tfsetup starts a child (an engine step, the verification probe, the bytecode restore): it
-never outlives the command, or the transaction, that started it.
+"""The one way tfsetup starts a child (an engine step, the verification probe, the bytecode restore, a host
+command): it never outlives the command, or the transaction, that started it (`map_in_threads` too).
 
 - Signals are held while the child starts and is registered (`_live`): a Ctrl-C or SIGTERM can never
   land between the fork and the moment something holds the child. Registered children are killed and
@@ -23,9 +23,10 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
 Listener = Callable[[str, int, str], None]  # ("start" | "end", pid, start time)
+T, R = TypeVar("T"), TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -165,14 +166,18 @@ def _prctl() -> Optional[Callable[[int, int], int]]:
         return None
 
 
-def spawn(argv: Sequence[str], env: Dict[str, str], merge: bool = False, cwd: Optional[str] = None
-          ) -> subprocess.Popen:
-    """Start argv (binary pipes; stderr into stdout with `merge`), registered before any signal can land."""
+def spawn(argv: Sequence[str], env: Dict[str, str], merge: bool = False, cwd: Optional[str] = None,
+          stdin: Optional[str] = None) -> subprocess.Popen:
+    """Start argv (binary pipes; stderr into stdout with `merge`; `stdin` text), registered before any signal."""
     posix = os.name != "nt"
     proc: Optional[subprocess.Popen] = None
+    source = subprocess.DEVNULL if stdin is None else tempfile.TemporaryFile()  # a file: no pipe to feed
+    if stdin is not None:  # while the output is read, so no deadlock however much each side writes
+        source.write(stdin.encode("utf-8"))
+        source.seek(0)
     try:
         with held_signals():
-            proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            proc = subprocess.Popen(list(argv), stdin=source, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT if merge else subprocess.PIPE, env=env, cwd=cwd,
                                     start_new_session=posix,
                                     preexec_fn=_preexec(os.getpid(), _prctl()) if posix else None)
@@ -185,6 +190,9 @@ def spawn(argv: Sequence[str], env: Dict[str, str], merge: bool = False, cwd: Op
         if proc is not None:
             stop(proc)
         raise
+    finally:
+        if source is not subprocess.DEVNULL:
+            source.close()  # the child holds its own descriptor
     return proc
 
 
@@ -208,20 +216,21 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen, close: bool = True) -> None:
     """Kill and reap one child (and its process group)."""
     with held_signals():
         _kill(proc)
-        for stream in (proc.stdout, proc.stderr):
+        for stream in (proc.stdout, proc.stderr) if close else ():
             if stream is not None:
                 stream.close()
     _forget(proc)
 
 
 def stop_all() -> None:
-    """Kill and reap every child still running: called before any rollback touches the env."""
+    """Kill and reap every child still running: called before any rollback touches the env. Their pipes
+    stay open: the thread reading one (maybe another) sees it end; closed under its select, it would not."""
     for proc in list(_live.values()):
-        stop(proc)
+        stop(proc, close=False)
 
 
 def stop_orphan(pid: int, started: str, wait_s: float = 10.0) -> bool:
@@ -240,6 +249,13 @@ def stop_orphan(pid: int, started: str, wait_s: float = 10.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+def start_detached(argv: Sequence[str], env: Dict[str, str]) -> None:
+    """Start argv to outlive tfsetup on purpose (the bytecode harvest: it only reads the env and writes the
+    cache atomically): its own session, no pipes, not registered, no PDEATHSIG. OSError if it cannot start."""
+    subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True, close_fds=True, env=env)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,13 +288,13 @@ def _terminate_interrupts() -> Iterator[None]:
 
 def run(argv: Sequence[str], timeout: float, env: Dict[str, str], merge: bool = False,
         on_line: Optional[Callable[[str], None]] = None, on_tick: Optional[Callable[[], None]] = None,
-        tick_s: float = 0.1) -> ChildResult:
+        tick_s: float = 0.1, stdin: Optional[str] = None) -> ChildResult:
     """Run argv to its end, or kill it (and its group) at the deadline (timed_out) or on any exception.
     `on_line`: each complete line of its stdout as it arrives; `on_tick`: every `tick_s` while it runs and
-    once after. FileNotFoundError when argv[0] does not exist."""
+    once after; `stdin`: its input text. FileNotFoundError when argv[0] does not exist."""
     started = time.perf_counter()
     with _terminate_interrupts():
-        proc = spawn(argv, env, merge=merge)
+        proc = spawn(argv, env, merge=merge, stdin=stdin)
         try:
             out, err, timed_out = _collect(proc, started + timeout, on_line, on_tick, tick_s)
         except BaseException:
@@ -348,6 +364,28 @@ def _collect(proc: subprocess.Popen, deadline: float, on_line: Optional[Callable
     return b"".join(chunks[proc.stdout]), err, timed_out
 
 
+def map_in_threads(work: Callable[[T], R], items: Sequence[T], workers: int) -> List[R]:
+    """`work` over `items` in `workers` threads, each of which may start children (interpreter probes, uv
+    compiles). When the caller is interrupted or `work` fails, the work not yet begun is dropped and every
+    child still running is stopped before the threads are waited for: no wait for their deadlines."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        try:
+            with _terminate_interrupts():  # a SIGTERM too: its default would leave these children running
+                while wait(futures, timeout=0.1).not_done:  # a signal a worker thread took lands here too
+                    pass
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            while not all(future.done() for future in futures):  # one may start a child just now
+                stop_all()
+                time.sleep(0.02)
+            raise
+
+
 def run_child(argv: List[str], timeout: float, on_tick: Optional[Callable[[], None]] = None,
               tick_s: float = 0.1) -> ChildResult:
     """A python child of the verification or inspection: run() with its own temp dir, deleted when it
@@ -359,28 +397,3 @@ def run_child(argv: List[str], timeout: float, on_tick: Optional[Callable[[], No
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-
-class LineFollower:
-    """Calls `on_line` with each complete new line of a file another process appends to (the
-    verification probe's report), as it is written. For display only: what counts is read at the end."""
-
-    def __init__(self, path: str, on_line: Callable[[str], None], limit: int = 1 << 20) -> None:
-        self.path, self.on_line, self.limit = path, on_line, limit
-        self._offset = 0
-        self._partial = b""
-
-    def __call__(self) -> None:
-        if self._offset >= self.limit:
-            return
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self._offset)
-                data = handle.read(self.limit - self._offset)
-        except OSError:  # not created yet
-            return
-        self._offset += len(data)
-        lines = (self._partial + data).split(b"\n")
-        self._partial = lines.pop()
-        for line in lines:
-            if line.strip():
-                self.on_line(line.decode("utf-8", "replace"))

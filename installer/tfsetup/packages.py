@@ -67,8 +67,6 @@ class Resolver:
 
     def __init__(self, backend: Backend, python: Sequence[str], pins: Mapping[str, str], source: PackageSource,
                  target: Target) -> None:
-        if not hasattr(backend, "compile_argv"):
-            raise TfsetupError("resolving packages needs uv, which is missing", fix="reinstall tfsetup (it ships uv)")
         self.backend = backend
         self.python = list(python)
         self.pins = dict(pins)
@@ -80,7 +78,7 @@ class Resolver:
         with tempfile.TemporaryDirectory(prefix="tfsetup-resolve-") as tmp, constraints_file(self.pins) as cons:
             reqs = Path(tmp) / "requirements.in"
             reqs.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-            argv = self.backend.compile_argv(reqs, cons, self.python, self.source, lowest)  # type: ignore[attr-defined]
+            argv = self.backend.compile_argv(reqs, cons, self.python, self.source, lowest)  # pip: BackendError
             try:
                 out = run_step("resolve", argv, env=engine_vars(self.source, self.target), timeout=600)
             except BackendError as exc:
@@ -111,9 +109,7 @@ class Resolver:
 
 def engine_vars(source: PackageSource, target: Target) -> Dict[str, str]:
     env = dict(target.env)
-    extra = getattr(source, "env", None)  # credentialed index URLs travel in the environment
-    if callable(extra):
-        env.update(extra())
+    env.update(source.env())  # credentialed index URLs travel in the environment
     return env
 
 

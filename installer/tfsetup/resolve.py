@@ -1,13 +1,11 @@
 """Cross-resolution and the package index: wheel tags of any platform, PEP 691 listings, `uv pip compile`.
 
-Used by `tfsetup lock` / `wheelhouse` and by scripts/lock_recipes.py. Network and subprocesses live
-here (the edge); the tag filtering is pure.
+Used by `tfsetup lock` / `wheelhouse` and by scripts/lock_recipes.py. The network lives here (the edge),
+uv's command line and environment in backends/; the tag filtering is pure.
 """
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import threading
 import urllib.error
 import urllib.parse
@@ -18,7 +16,7 @@ from packaging import tags as ptags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from tfsetup.credentials import find_links_env, has_secret, redact, refuse_secret_argv, request_auth
+from tfsetup.credentials import redact, request_auth
 from tfsetup.errors import BadInput
 from tfsetup.inputs import decode, loads_json, read_stream
 from tfsetup.platforms import wheel_tag_arch
@@ -250,58 +248,25 @@ def parse_uv_output(text: str) -> List[Tuple[str, str, List[str]]]:
     return entries
 
 
-def uv_env(macos_target: Optional[str]) -> Dict[str, str]:
-    """The caller's environment without uv/pip settings (a user's uv.toml must not change a lock),
-    plus the macOS deployment target that decides which macOS wheels count."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("UV_", "PIP_")) and k != "MACOSX_DEPLOYMENT_TARGET"}
-    env["UV_NO_CONFIG"] = "1"
-    for keep in ("UV_CACHE_DIR", "UV_OFFLINE"):
-        if keep in os.environ:
-            env[keep] = os.environ[keep]
-    if macos_target:
-        env["MACOSX_DEPLOYMENT_TARGET"] = macos_target
-    return env
-
-
 def uv_compile(uv: str, python_platform: str, python: str, lines: Sequence[str], *, hashes: bool = True,
                macos_target: Optional[str] = None, index_urls: Sequence[str] = (INDEX_URL,),
                find_links: Sequence[str] = (), timeout: float = 300.0, exclude_newer: Optional[str] = None) -> str:
     """Run `uv pip compile` for another platform and Python; return its stdout or raise ResolveError.
 
-    Requirements go in on stdin, never on a command line, so a hostile name cannot become an option.
+    The command line and the environment are the engine's (backends/uv.py, backends/_proc.engine_env: a
+    lock takes no index or uv setting of the user's); requirements go in on stdin.
     """
-    # --no-python-downloads: cross-resolution needs no interpreter of that version; without the flag
-    # uv may download one (slow, and off-index).
-    cmd = [uv, "pip", "compile", "-", "--no-config", "--quiet", "--no-python-downloads",
-           "--python-platform", python_platform, "--python-version", python,
-           "--only-binary", ":all:", "--no-header", "--no-annotate"]
-    secret_env: Dict[str, str] = {}
-    if index_urls and any(has_secret(u) for u in index_urls):  # credentials: never on the argv
-        secret_env["UV_DEFAULT_INDEX"] = index_urls[0]
-        if index_urls[1:]:
-            secret_env["UV_INDEX"] = " ".join(index_urls[1:])
-    elif index_urls:
-        cmd += ["--default-index", index_urls[0]]
-        for extra in index_urls[1:]:
-            cmd += ["--index", extra]
-    else:
-        cmd.append("--no-index")
-    if any(has_secret(link) for link in find_links):  # credentials: never on the argv
-        secret_env.update(find_links_env(find_links))
-    else:
-        for link in find_links:
-            cmd += ["--find-links", link]
-    if hashes:
-        cmd.append("--generate-hashes")
-    if exclude_newer:  # the resolution's cut-off: files uploaded later do not exist for it (reproducible)
-        cmd += ["--exclude-newer", exclude_newer]
-    refuse_secret_argv(cmd)
-    try:
-        proc = subprocess.run(cmd, input="\n".join(lines) + "\n", capture_output=True, text=True,
-                              env=dict(uv_env(macos_target), **secret_env), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise ResolveError(f"uv pip compile took more than {timeout:.0f} s") from None
-    if proc.returncode != 0:
-        raise ResolveError(redact((proc.stderr or proc.stdout).strip()) or f"uv exited {proc.returncode}")
-    return proc.stdout
+    from tfsetup.backends._proc import engine_env, run_engine
+    from tfsetup.backends.uv import UvBackend
+
+    argv, secret_env = UvBackend(uv).cross_compile_argv(python_platform, python, index_urls, find_links,
+                                                       hashes=hashes, exclude_newer=exclude_newer)
+    extra = dict(secret_env)
+    if macos_target:  # which macOS wheels count
+        extra["MACOSX_DEPLOYMENT_TARGET"] = macos_target
+    result = run_engine(argv, engine_env(extra, lock=True), timeout, stdin="\n".join(lines) + "\n")
+    if result.timed_out:
+        raise ResolveError(f"uv pip compile took more than {timeout:.0f} s")
+    if result.returncode != 0:
+        raise ResolveError(redact((result.stderr or result.stdout).strip()) or f"uv exited {result.returncode}")
+    return result.stdout

@@ -220,7 +220,7 @@ def run_verification(python_cmd: List[str], expect: Dict[str, str], accelerator:
     import shutil
     import tempfile
 
-    from tfsetup.child import LineFollower, run_child
+    from tfsetup.child import run_child
     from tfsetup.errors import BadInput
     from tfsetup.inputs import read_text
 
@@ -272,3 +272,29 @@ def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT
     keras = record.get("keras") if record.get("keras") in (2, 3) else None
     return run_verification(launch, expect, accelerator, facts.machine, distribution, benchmark, timeout,
                             only=only, keras=keras, on_event=on_event)
+
+
+class LineFollower:
+    """Calls `on_line` with each complete new line of a file another process appends to (the
+    verification probe's report), as it is written. For display only: what counts is read at the end."""
+
+    def __init__(self, path: str, on_line: Callable[[str], None], limit: int = 1 << 20) -> None:
+        self.path, self.on_line, self.limit = path, on_line, limit
+        self._offset = 0
+        self._partial = b""
+
+    def __call__(self) -> None:
+        if self._offset >= self.limit:
+            return
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read(self.limit - self._offset)
+        except OSError:  # not created yet
+            return
+        self._offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if line.strip():
+                self.on_line(line.decode("utf-8", "replace"))

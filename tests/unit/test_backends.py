@@ -76,6 +76,22 @@ def test_engine_env_drops_settings_that_change_where_or_what(monkeypatch):
     assert env["PIP_CONFIG_FILE"] == __import__("os").devnull
 
 
+def test_a_locks_engine_env_takes_only_the_users_cache_and_offline_switch(monkeypatch):
+    """Cross-resolution (a team lock): the user's indexes, find-links and macOS target would change the lock."""
+    for key in ("UV_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_INDEX_CORP_PASSWORD", "PIP_INDEX_URL",
+                "MACOSX_DEPLOYMENT_TARGET", "VIRTUAL_ENV"):
+        monkeypatch.setenv(key, "x")
+    for key in ("UV_CACHE_DIR", "UV_OFFLINE", "HTTPS_PROXY"):
+        monkeypatch.setenv(key, "keep")
+    env = engine_env({"MACOSX_DEPLOYMENT_TARGET": "12.0"}, lock=True)
+    for key in ("UV_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_INDEX_CORP_PASSWORD", "PIP_INDEX_URL",
+                "VIRTUAL_ENV"):
+        assert key not in env, key
+    assert [env[k] for k in ("UV_CACHE_DIR", "UV_OFFLINE", "HTTPS_PROXY")] == ["keep"] * 3
+    assert env["MACOSX_DEPLOYMENT_TARGET"] == "12.0" and env["UV_NO_CONFIG"] == "1"
+    assert "MACOSX_DEPLOYMENT_TARGET" not in engine_env(lock=True)
+
+
 def test_run_step_streams_lines_as_they_come_and_keeps_the_deadline():
     import sys
     import time

@@ -133,3 +133,47 @@ def test_an_orphan_is_stopped_only_when_pid_and_start_time_match():
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_child_reads_its_input_while_its_output_is_read():
+    """stdin (uv pip compile's requirements): more than a pipe holds, in and out, and nothing deadlocks."""
+    text = "".join(f"package-{i}==1.0\n" for i in range(20000))  # ~330 KB each way
+    result = child.run([sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.read().upper())"], 60,
+                       child.clean_env(), stdin=text)
+    assert result.returncode == 0 and result.stdout == text.upper()
+
+
+@POSIX
+def test_an_interrupt_stops_the_children_of_worker_threads_and_drops_the_work_not_begun():
+    """map_in_threads (interpreter probes, a team lock's uv compiles): a Ctrl-C does not wait for the
+    children's deadlines, and no new child starts once it landed."""
+    started = []
+
+    def heard(event: str, pid: int, _: str) -> None:
+        if event == "start":
+            started.append(pid)
+
+    def interrupt_when_both_run() -> None:
+        while len(child.live_pids()) < 2:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    child.add_listener(heard)
+    threading.Thread(target=interrupt_when_both_run, daemon=True).start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            child.map_in_threads(lambda _: child.run(["sleep", "300"], 300, child.clean_env()), range(4), 2)
+    finally:
+        child.remove_listener(heard)
+    assert len(started) == 2 and all(_gone(pid) for pid in started) and child.live_pids() == []
+
+
+def test_map_in_threads_keeps_the_order_and_raises_the_first_failure():
+    def odd_fails(n: int) -> int:
+        if n % 2:
+            raise ValueError(f"item {n}")
+        return n * n
+
+    assert child.map_in_threads(odd_fails, [4, 0, 2], 2) == [16, 0, 4]
+    with pytest.raises(ValueError, match="^item 1$"):
+        child.map_in_threads(odd_fails, [0, 1, 2, 3], 2)

@@ -57,18 +57,19 @@ def test_a_link_with_a_separator_is_refused_when_the_list_must_travel_in_the_env
 
 
 def test_cross_resolution_keeps_find_links_credentials_off_the_argv(monkeypatch):
-    from tfsetup import resolve
+    from tfsetup import child, resolve
 
     seen = {}
 
-    def fake_run(cmd, **kwargs):  # the OS-command boundary
-        seen.update(cmd=cmd, env=kwargs["env"])
-        return subprocess.CompletedProcess(cmd, 0, "x==1\n", "")
+    def fake_run(cmd, timeout, env, **kwargs):  # the one child runner: the OS-command boundary
+        seen.update(cmd=cmd, env=env, stdin=kwargs["stdin"])
+        return child.ChildResult(0, "x==1\n", "", 0.0, False)
 
-    monkeypatch.setattr(resolve.subprocess, "run", fake_run)
+    monkeypatch.setattr(child, "run", fake_run)
     resolve.uv_compile("uv", "x86_64-manylinux_2_28", "3.11", ["x"], index_urls=[INDEX], find_links=[LINKS])
     assert SECRET not in " ".join(seen["cmd"]) and "--find-links" not in seen["cmd"]
     assert seen["env"]["UV_FIND_LINKS"] == LINKS and seen["env"]["UV_DEFAULT_INDEX"] == INDEX
+    assert seen["stdin"] == "x\n"  # the requirements: on stdin, never on the command line
 
 
 def test_the_engine_boundary_refuses_a_credential_on_any_command_line(monkeypatch):

@@ -8,7 +8,7 @@ import pytest
 from tfsetup.backends.base import PackageSource
 from tfsetup.doctor.explain import explain, with_host
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE
-from tfsetup.backends.hints import backend_fix
+from tfsetup.backends.hints import backend_fix, lock_fix
 from tfsetup.plan import PlanError, PlanRequest, plan
 from tfsetup.recipes import load_recipes
 from tfsetup.verify import parse_events
@@ -107,3 +107,9 @@ def test_a_kept_in_place_repair_leaves_no_backup_and_names_none(tmp_path, isolat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["env", "state"] or \
         sorted(p.name for p in tmp_path.iterdir()) == ["env"]
     assert not any("backup:" in line or str(backup) in line for line in said)
+
+
+def test_a_lock_section_uv_cannot_resolve_names_the_config_or_the_extra_packages():
+    unreachable = "error: Failed to fetch: `https://pypi.org/simple/numpy/`\n  Caused by: dns error: failed to lookup"
+    assert "index URLs in tfsetup.toml" in lock_fix(unreachable, "tfsetup.toml")
+    assert "extra packages" in lock_fix("No solution found when resolving dependencies", "tfsetup.toml")

@@ -189,7 +189,7 @@ NOT_STEERING = {
     "probes.bytecode:harvest": "env sources tfsetup compiles itself",
     "verify:run_verification": "the probe's report channel: O_EXCL in a private directory",
     "probes.verify_env:main": "the probe's report channel, created O_EXCL by the probe",
-    "child:LineFollower.__call__": "a child's output file tfsetup created",
+    "verify:LineFollower.__call__": "a child's output file tfsetup created",
     "txn:read_journal": "the journal tfsetup writes beside PATH under the path's lock (its identity is txn's)",
     "env.record:read_record": "the env's own record: whoever can write it can write the env's site-packages, "
                           "which every command runs anyway; the files it names are read as steering files",

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 
 from tfsetup.backends.base import BackendError
 from tfsetup.credentials import refuse_secret_argv
+
+if TYPE_CHECKING:
+    from tfsetup.child import ChildResult
 
 
 # What an engine may take from the user's environment: where it caches, how it reaches the network
@@ -27,18 +30,43 @@ ENGINE_PASS_PREFIXES = ("UV_INDEX_",)  # UV_INDEX_<NAME>_USERNAME / _PASSWORD: i
 DROPPED = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV", "CONDA_PREFIX")
 
 
-def engine_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """The explicit environment every engine child runs with (see ENGINE_PASS)."""
+# A lock's cross-resolution takes from the user only where uv caches and whether it may go online: its
+# indexes and find-links come from the config alone (a user's UV_INDEX would change the team's lock), and
+# the macOS version that decides which wheels count comes from the recipe (passed in `extra`).
+LOCK_PASS = {"UV_CACHE_DIR", "UV_OFFLINE"}
+
+
+def engine_env(extra: Optional[Dict[str, str]] = None, lock: bool = False) -> Dict[str, str]:
+    """The explicit environment every engine child runs with (see ENGINE_PASS; LOCK_PASS with `lock`)."""
     env = {}
     for key, value in os.environ.items():
-        if key in DROPPED:
+        if key in DROPPED or (lock and key == "MACOSX_DEPLOYMENT_TARGET"):
             continue
-        if key.startswith(("PIP_", "UV_")) and key not in ENGINE_PASS and not key.startswith(ENGINE_PASS_PREFIXES):
+        if key.startswith(("PIP_", "UV_")) and not _passes(key, lock):
             continue
         env[key] = value
     env["PIP_CONFIG_FILE"] = os.devnull  # no pip.conf: it could set target/prefix/user like the variables
+    if lock:
+        env["UV_NO_CONFIG"] = "1"  # no uv.toml either (the argv says --no-config too)
     env.update(extra or {})
     return env
+
+
+def _passes(key: str, lock: bool) -> bool:
+    if lock:
+        return key in LOCK_PASS
+    return key in ENGINE_PASS or key.startswith(ENGINE_PASS_PREFIXES)
+
+
+def run_engine(argv: List[str], env: Dict[str, str], timeout: float, merge: bool = False,
+               on_line: Optional[Callable[[str], None]] = None, stdin: Optional[str] = None) -> "ChildResult":
+    """Start an engine command through the one child runner (child.run: registered before a signal can
+    land, killed and reaped on any exception) with `env` (an engine_env). FileNotFoundError when the
+    engine is missing; its exit code, output and timeout are the caller's to judge."""
+    from tfsetup import child
+
+    refuse_secret_argv(argv)  # credentials travel in `env`: a command line is readable by every user (ps)
+    return child.run(argv, timeout, env, merge=merge, on_line=on_line, stdin=stdin)
 
 
 def run_step(step: str, argv: List[str], env: Optional[Dict[str, str]] = None, timeout: float = 3600,
@@ -46,11 +74,8 @@ def run_step(step: str, argv: List[str], env: Optional[Dict[str, str]] = None, t
     """Run an engine command through the one child runner (child.run: registered before a signal can land,
     killed and reaped on any exception); its output is returned, and with `on_line` each line is also
     passed on as it arrives (uv's "Downloading tensorflow-cpu (240.1MiB)" while a cold cache fills)."""
-    from tfsetup import child
-
-    refuse_secret_argv(argv)  # credentials travel in `env`: a command line is readable by every user (ps)
     try:
-        result = child.run(argv, timeout, engine_env(env), merge=on_line is not None, on_line=on_line)
+        result = run_engine(argv, engine_env(env), timeout, merge=on_line is not None, on_line=on_line)
     except FileNotFoundError:
         raise BackendError(step, f"{argv[0]} not found") from None
     if result.timed_out:

@@ -1,9 +1,10 @@
 """One small interface for the install engines (uv by default, pip as the fallback).
 
-Every engine command line tfsetup runs is built here (pipx's backends/ are the model): creating a
-venv, installing a hash-pinned lock (fresh or over an existing env), installing the user's packages
-under the lock's pins as constraints, uninstalling. `*_argv` methods only build the command, so a
-repair plan can show exactly what it will run; the plain methods run it.
+Every engine command line tfsetup runs is built in backends/ (pipx's backends/ are the model): creating
+a venv, installing a hash-pinned lock (fresh or over an existing env), installing the user's packages
+under the lock's pins as constraints, uninstalling, resolving (compile: uv only; a team lock's
+cross-compile in uv.py). `*_argv` methods only build the command, so a repair plan can show exactly what
+it will run; the plain methods run it (backends/_proc.py: one env policy, one child runner).
 """
 from __future__ import annotations
 
@@ -107,3 +108,6 @@ class Backend(Protocol):
     def install_target_dir_argv(self, directory: Path, python_version: str, python_platform: str,
                                 source: PackageSource, lock: Optional[Path] = None,
                                 specs: Sequence[str] = ()) -> List[str]: ...
+
+    def compile_argv(self, requirements: Path, constraints: Path, python: Sequence[str], source: PackageSource,
+                     lowest: bool = False) -> List[str]: ...

@@ -34,6 +34,13 @@ def backend_fix(message: str, source: PackageSource) -> Optional[str]:
     return None
 
 
+def lock_fix(message: str, config_name: str) -> str:
+    """What to do when uv could not cross-resolve a section of the team lock (`tfsetup lock`)."""
+    if index_unreachable(message):
+        return f"the package index could not be reached: check the network and the index URLs in {config_name}"
+    return "check the extra packages support this platform and Python"
+
+
 def python_fix(message: str, key: str, source: PythonSource) -> str:
     """What to do when uv could not install the managed Python `key` (nothing was changed)."""
     lowered = message.lower()

@@ -38,3 +38,8 @@ class PipBackend:
                                 specs: Sequence[str] = ()) -> List[str]:
         # pip would need every macOS platform tag spelled out (--platform macosx_12_0_arm64 ...).
         raise BackendError("fetch", "fetching wheels for another platform needs uv")
+
+    def compile_argv(self, requirements: Path, constraints: Path, python: Sequence[str], source: PackageSource,
+                     lowest: bool = False) -> List[str]:
+        # pip has no resolve-only mode with hashes (`pip-compile` is another tool): tfsetup resolves with uv.
+        raise BackendError("resolve", "resolving packages needs uv, which is missing")

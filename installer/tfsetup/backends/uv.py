@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.backends._proc import run_step
 from tfsetup.backends.base import HASHED_LOCK, BackendError, PackageSource, PythonSource, Target
+from tfsetup.credentials import find_links_env, has_secret
 
 
 def find_uv() -> str:
@@ -121,3 +122,36 @@ class UvBackend:
                 "-c", str(constraints), *python, "--only-binary", ":all:", "--no-header", "--no-annotate",
                 "--generate-hashes", *(["--resolution", "lowest-direct"] if lowest else []),
                 *source.args(no_network=["--offline"], no_index=["--no-index"])]
+
+    def cross_compile_argv(self, python_platform: str, python_version: str, index_urls: Sequence[str],
+                           find_links: Sequence[str] = (), hashes: bool = True,
+                           exclude_newer: Optional[str] = None) -> Tuple[List[str], Dict[str, str]]:
+        """(argv, env) of `uv pip compile` for another platform and Python (a lock section, a recipe's lock):
+        the requirements come on stdin ("-"), never on a command line, so a hostile name cannot become an
+        option; index and find-links URLs with credentials go in the env, never on the argv."""
+        # --no-python-downloads: cross-resolution needs no interpreter of that version; without the flag
+        # uv may download one (slow, and off-index).
+        argv = [self.uv, "pip", "compile", "-", "--no-config", "--quiet", "--no-python-downloads",
+                "--python-platform", python_platform, "--python-version", python_version,
+                "--only-binary", ":all:", "--no-header", "--no-annotate"]
+        env: Dict[str, str] = {}
+        if index_urls and any(has_secret(u) for u in index_urls):
+            env["UV_DEFAULT_INDEX"] = index_urls[0]
+            if index_urls[1:]:
+                env["UV_INDEX"] = " ".join(index_urls[1:])
+        elif index_urls:
+            argv += ["--default-index", index_urls[0]]
+            for extra in index_urls[1:]:
+                argv += ["--index", extra]
+        else:
+            argv.append("--no-index")
+        if any(has_secret(link) for link in find_links):
+            env.update(find_links_env(find_links))
+        else:
+            for link in find_links:
+                argv += ["--find-links", link]
+        if hashes:
+            argv.append("--generate-hashes")
+        if exclude_newer:  # the resolution's cut-off: files uploaded later do not exist for it (reproducible)
+            argv += ["--exclude-newer", exclude_newer]
+        return argv, env

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+import tfsetup.child as child_runner
 from tfsetup.child import clean_env
 from tfsetup.env.paths import check_env_dir, is_conda_env, is_venv
 from tfsetup.env.record import read_record
@@ -204,10 +204,11 @@ def find_env_python(env: Path) -> Optional[Path]:
 def _arm64_capable(python: Path) -> Optional[bool]:
     """On an Apple Silicon Mac: does this interpreter start as arm64 when asked to?"""
     try:
-        proc = subprocess.run([*ARCH_ARM64, str(python), "-I", "-B", "-c",
-                               "import platform; print(platform.machine())"],
-                              capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
+        proc = child_runner.run([*ARCH_ARM64, str(python), "-I", "-B", "-c",
+                                 "import platform; print(platform.machine())"], 30, dict(os.environ))
+    except OSError:
+        return None
+    if proc.timed_out:
         return None
     return proc.returncode == 0 and proc.stdout.strip() == "arm64"
 
@@ -272,14 +273,13 @@ def inspect_env(path: Path, timeout: float = PROBE_TIMEOUT_S) -> EnvFacts:
         return facts_without_python(env, python, missing, home)
     argv = [str(python), "-I", "-B", PROBE]  # -B: inspecting must not write into the env
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=clean_env(),
-                              stdin=subprocess.DEVNULL, errors="replace")
-    except subprocess.TimeoutExpired:
-        raise TfsetupError(f"the env's python ({python}) did not answer within {timeout:g}s", EXIT_BAD_INPUT) from None
+        proc = child_runner.run(argv, timeout, clean_env())
     except OSError as exc:
         raise TfsetupError(f"the env's python ({python}) does not run: {exc.strerror or exc}", EXIT_BAD_INPUT,
                            fix=f"its base interpreter may be gone; rebuild it with `tfsetup install {env} --force`"
                            ) from None
+    if proc.timed_out:
+        raise TfsetupError(f"the env's python ({python}) did not answer within {timeout:g}s", EXIT_BAD_INPUT)
     try:
         doc = json.loads(proc.stdout)
         if not isinstance(doc, dict) or doc.get("probe") != env_facts_probe.PROBE_ID:

@@ -10,11 +10,11 @@ import glob
 import json
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from tfsetup import child
 from tfsetup.platforms import normalize_arch
 from tfsetup.host.facts import PythonInfo
 from tfsetup.host.runner import Runner
@@ -242,8 +242,7 @@ def discover(runner: Runner, os_name: str, env: Mapping[str, str], home: str,
         except ValueError as exc:
             return None, {"executable": cand.path, "reason": str(exc)}
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(one, pairs))
+    answers = child.map_in_threads(one, pairs, 8)  # a Ctrl-C stops the probes still running
     cache.save()
     pythons = [info for info, _ in answers if info is not None]
     skipped = [reason for _, reason in answers if reason is not None]

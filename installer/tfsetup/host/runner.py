@@ -1,10 +1,13 @@
-"""The one boundary where tfsetup runs OS commands, so parsers can be fed recorded real output."""
+"""The boundary where host detection runs OS commands (sysctl, ldd, nvidia-smi, interpreter probes), so
+parsers can be fed recorded real output (RecordedRunner). SystemRunner starts them through child.run, the
+one child runner: own process group, deadline, kill and reap, registered before a signal can land."""
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from tfsetup import child
 
 try:  # Protocol is typing-only; keep 3.9 happy without typing_extensions
     from typing import Protocol
@@ -39,20 +42,17 @@ class SystemRunner:
 
     def run(self, argv: Sequence[str], timeout: float = 10.0,
             env: Optional[Mapping[str, str]] = None) -> CommandResult:
-        full_env = None
-        if env:
-            full_env = dict(os.environ)
-            full_env.update(env)
+        full_env = dict(os.environ)  # host commands see the caller's environment, plus `env`
+        full_env.update(env or {})
         try:
-            proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                                  env=full_env, stdin=subprocess.DEVNULL, errors="replace")
+            result = child.run(list(argv), timeout, full_env)
         except FileNotFoundError:
             return CommandResult(NOT_FOUND, "", f"{argv[0]}: command not found")
         except PermissionError as exc:
             return CommandResult(126, "", f"{argv[0]}: {exc.strerror}")
-        except subprocess.TimeoutExpired:
+        if result.timed_out:
             return CommandResult(TIMED_OUT, "", f"{argv[0]}: timed out after {timeout:g}s")
-        return CommandResult(proc.returncode, proc.stdout, proc.stderr)
+        return CommandResult(result.returncode, result.stdout, result.stderr)
 
     def read_text(self, path: str) -> Optional[str]:
         try:

@@ -332,8 +332,8 @@ def describe(lock: TeamLock) -> str:
 def resolve_sections(config: ProjectConfig, specs: Sequence[SectionSpec], uv: Optional[str] = None,
                      progress=None) -> List[str]:
     """Cross-resolve every section with hashes (network: the configured index or PyPI)."""
-    import concurrent.futures
-
+    from tfsetup import child
+    from tfsetup.backends.hints import lock_fix
     from tfsetup.backends.uv import find_uv
     from tfsetup.resolve import (INDEX_URL, ResolveError, compatible_tags, parse_uv_output, render_requirements,
                                  uv_compile)
@@ -347,13 +347,9 @@ def resolve_sections(config: ProjectConfig, specs: Sequence[SectionSpec], uv: Op
                               macos_target=spec.recipe.macos_target, index_urls=index_urls,
                               find_links=config.find_links_resolved())
         except ResolveError as exc:
-            unreachable = index_unreachable(str(exc))
-            fix = ("the package index could not be reached: check the network and the index URLs in "
-                   f"{config.path.name}") if unreachable else \
-                "check the extra packages support this platform and Python"
             raise TfsetupError(f"cannot resolve {spec.platform} py{spec.python} ({spec.recipe.id}): "
-                               + "\n  ".join(str(exc).splitlines()[-6:]), 4 if unreachable else 1,
-                               fix=fix) from None
+                               + "\n  ".join(str(exc).splitlines()[-6:]), 4 if index_unreachable(str(exc)) else 1,
+                               fix=lock_fix(str(exc), config.path.name)) from None
         tags = compatible_tags(spec.recipe.os, spec.recipe.machine, spec.python)
         entries = [(name, version, _platform_hashes(name, version, hashes, tags, index_urls))
                    for name, version, hashes in parse_uv_output(text)]
@@ -361,8 +357,7 @@ def resolve_sections(config: ProjectConfig, specs: Sequence[SectionSpec], uv: Op
             progress(f"resolved {spec.platform} py{spec.python}")
         return render_requirements(entries)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(one, specs))
+    return child.map_in_threads(one, specs, 4)  # a Ctrl-C stops the uv compiles still running
 
 
 def _platform_hashes(name: str, version: str, hashes: List[str], tags: Any, index_urls: Sequence[str]) -> List[str]:
