@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,8 @@ from tfsetup.backends import BackendError, get_backend, install_lock
 from tfsetup.backends.base import Backend, PackageSource, PythonSource, Target, target_for
 from tfsetup.managed_python import managed_python
 from tfsetup.backends.hints import backend_fix
-from tfsetup.env.paths import bin_dir, env_python, is_tfsetup_env, is_venv, replace_file, resolve_env_path
+from tfsetup.env.paths import (bin_dir, env_python, foreign_files, is_tfsetup_env, is_venv, name_some, replace_file,
+                               resolve_env_path, running_env)
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.plan import Plan
@@ -32,12 +32,6 @@ from tfsetup.platforms import relaunch
 from tfsetup.env.record import ReplaceChanges, build_record, is_verified, now_iso, read_record, replace_question, write_record
 from tfsetup.txn import Transaction
 from tfsetup.verify import VerifyResult, run_verification
-
-# What `python -m venv`, `uv venv`, pip and tfsetup put at an env's root. Anything else there is the
-# user's (a project made with `python -m venv .`): --force never deletes it.
-VENV_ENTRIES = frozenset({"bin", "Scripts", "lib", "lib64", "Lib", "include", "Include", "share", "etc",
-                          "man", "pyvenv.cfg", ".gitignore", "CACHEDIR.TAG", "tfsetup-env.json", ".lock"})
-
 
 @dataclass
 class InstallOptions:
@@ -124,11 +118,6 @@ def activate_hint(target: Path) -> str:
 # ---------------------------------------------------------------------------------------------
 # the target: what is there, and may we replace it
 
-def running_env() -> Path:
-    """The env tfsetup itself runs from (its tool env, or whatever env it was installed into)."""
-    return Path(os.path.realpath(sys.prefix))
-
-
 def check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bool]], new: str = "",
                  changes: Sequence[str] = ()) -> bool:
     """Validate PATH; True when an existing env will be replaced (Declined when the user says no). Never
@@ -180,10 +169,9 @@ def check_replaceable(target: Path) -> None:
     if not is_venv(target):
         raise TfsetupError(f"{target} exists and is not a virtual environment; refusing to touch it",
                            fix="choose another PATH, or move your files away first")
-    foreign = sorted(p.name for p in target.iterdir() if p.name not in VENV_ENTRIES)
+    foreign = foreign_files(target)
     if foreign:
-        shown = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8 else "")
-        raise TfsetupError(f"{target} is a virtual environment that also holds other files ({shown}); "
+        raise TfsetupError(f"{target} is a virtual environment that also holds other files ({name_some(foreign)}); "
                            "replacing it would delete them", fix="move those files out of the env, or install "
                            "the env somewhere else (e.g. PATH/.venv)")
 

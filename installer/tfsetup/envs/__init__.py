@@ -11,7 +11,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from tfsetup.backends import BackendError, get_backend
 from tfsetup.backends.base import Backend
-from tfsetup.env.paths import check_env_dir, env_python, is_venv, resolve_env_path
+from tfsetup.env.paths import check_env_dir, env_python, is_venv, resolve_env_path, running_env
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.env.record import lock_pins, read_record
 
@@ -23,13 +23,6 @@ NOT_OURS_FIX = "give the path of an env made by `tfsetup install` (it has a tfse
 
 def forced_failure() -> bool:
     return os.environ.get(FAIL_VERIFY_ENV) == "1"
-
-
-def running_env() -> Path:
-    """The env tfsetup itself runs from: never added to, upgraded or removed."""
-    import sys
-
-    return Path(os.path.realpath(sys.prefix))
 
 
 def tfsetup_env(path: Path) -> Tuple[Path, Dict[str, Any]]:
