@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tfsetup.errors import TfsetupError
-from tfsetup.install import Declined, broken_scripts, check_lock_hashes, check_target, relocate_scripts, safe_prompt
+from tfsetup.build import broken_scripts, check_lock_hashes, relocate_scripts, safe_prompt
+from tfsetup.install import Declined, check_target
 
 
 def _venv(path: Path) -> Path:

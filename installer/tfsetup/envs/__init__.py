@@ -15,14 +15,7 @@ from tfsetup.env.paths import check_env_dir, env_python, is_venv, resolve_env_pa
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.env.record import lock_pins, read_record
 
-# Test-only: makes the verification of `add` and `upgrade` count as failed, so tests can prove the
-# rollback on a real env. Never set it outside tests.
-FAIL_VERIFY_ENV = "TFSETUP_TEST_FAIL_ENV_VERIFY"
 NOT_OURS_FIX = "give the path of an env made by `tfsetup install` (it has a tfsetup-env.json)"
-
-
-def forced_failure() -> bool:
-    return os.environ.get(FAIL_VERIFY_ENV) == "1"
 
 
 def tfsetup_env(path: Path) -> Tuple[Path, Dict[str, Any]]:

@@ -21,7 +21,8 @@ from packaging.version import Version
 from tfsetup.backends import BackendError
 from tfsetup.backends.base import PackageSource, target_for
 from tfsetup.env.paths import env_python
-from tfsetup.envs import describe_versions, engine_for, env_pins, forced_failure, tfsetup_env, FAIL_VERIFY_ENV
+from tfsetup.build import refusal
+from tfsetup.envs import describe_versions, engine_for, env_pins, tfsetup_env
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.packages import (Conflict, Resolver, closure_versions, delta, explain_conflict, install_entries,
                               parse_specs)
@@ -210,9 +211,8 @@ def add_packages(path: Path, specs: Sequence[str], progress: Progress) -> AddRes
                 install_entries(installer, launch, todo, source, target)
                 progress("-> quick verification (the stack still imports and computes) ...")
                 verification = verify_existing(env, only=QUICK_CHECKS)
-                if forced_failure() or not verification.ok:
-                    why = "; ".join(f"{c.id}: {c.message}" for c in verification.failed()) or \
-                        f"{FAIL_VERIFY_ENV}=1 (test-only forced failure)"
+                why = refusal(verification)
+                if why is not None:
                     raise TfsetupError(f"after adding {describe_versions(added)} the env failed its quick "
                                        f"verification ({why}); the env is as it was before", EXIT_INSTALL_FAILED,
                                        "the package breaks this TensorFlow stack: try another version of it",
