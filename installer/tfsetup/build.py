@@ -5,8 +5,8 @@ PATH holds, at every moment a user can observe, either exactly what was there be
 verified new env.
 
 Here too: the one progress timer of a build (Stages), the one verify gate (refusal: also for doctor's
-in-place repair and `add`'s re-verify), and the checks a replace relies on (check_replaceable,
-check_unchanged).
+in-place repair and `add`'s re-verify), the checks a replace relies on (check_replaceable,
+check_unchanged), and the record a build writes (build_record).
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from tfsetup import bytecode
+from tfsetup import __version__, bytecode
 from tfsetup.backends import install_lock
 from tfsetup.backends.base import Backend, PackageSource, Target, target_for
 from tfsetup.env.paths import bin_dir, env_python, foreign_files, is_venv, name_some, replace_file
-from tfsetup.env.record import read_record, write_record
+from tfsetup.env.record import RECORD_SCHEMA, now_iso, read_record, write_record
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.plan import Plan
@@ -91,6 +91,53 @@ def refusal(verification: VerifyResult) -> Optional[str]:
         return None
     return "; ".join(f"{c.id}: {c.message}" for c in verification.failed()) or \
         f"{FAIL_VERIFY_ENV}=1 (test-only forced failure)"
+
+
+# ---------------------------------------------------------------------------------------------
+# the record a build writes (env/record.py reads it)
+
+def host_summary(facts: HostFacts) -> Dict[str, Any]:
+    return {"os": facts.os, "os_version": facts.os_version, "machine": facts.machine, "cpu": facts.cpu,
+            "rosetta": facts.rosetta, "gpus": [g.name for g in facts.gpus]}
+
+
+def verification_summary(verification: Optional[VerifyResult]) -> Optional[Dict[str, Any]]:
+    if verification is None:
+        return None
+    return {"ok": verification.ok, "timed_out": bool(getattr(verification, "timed_out", False)),
+            "seconds": round(float(getattr(verification, "seconds", 0.0) or 0.0), 1),
+            "checks": [{"id": c.id, "status": c.status, "message": c.message} for c in verification.checks]}
+
+
+def build_record(plan: Plan, facts: HostFacts, backend: str, lock_digest: str, lock_name: str,
+                 verification: Optional[VerifyResult], started_at: str) -> Dict[str, Any]:
+    return {
+        "schema": RECORD_SCHEMA,
+        "tfsetup": __version__,
+        "recipe": plan.recipe.id,
+        "accelerator": plan.recipe.accelerator,
+        "distribution": plan.recipe.distribution,
+        "packages": plan.packages,
+        "keras": plan.recipe.keras,
+        "env": dict(plan.recipe.env),
+        "lock": {"name": lock_name, "digest": lock_digest, "python_platform": plan.recipe.python_platform,
+                 "pins": dict(sorted(plan.lock.pins.items()))},  # what `add` and `upgrade` keep in place
+        "python": {"base": plan.python.executable, "version": plan.python.version, "launch": plan.launch},
+        "backend": backend,
+        "host": host_summary(facts),
+        "created_at": started_at,
+        "verified_at": now_iso() if verification else None,
+        "verification": verification_summary(verification),
+        "repairs": [],
+    }
+
+
+def with_verification(record: Dict[str, Any], verification: VerifyResult) -> Dict[str, Any]:
+    """A copy of the record that says what `tfsetup verify` found just now (clears "not verified")."""
+    updated = dict(record)
+    updated["verification"] = verification_summary(verification)
+    updated["verified_at"] = now_iso()
+    return updated
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,10 +14,10 @@ from tfsetup import bytecode
 from tfsetup.backends import BackendError, get_backend
 from tfsetup.backends.base import PackageSource, PythonSource
 from tfsetup.backends.hints import backend_fix
-from tfsetup.build import (InstallFailed, Progress, Stages, build_verify_promote, check_lock_hashes,
+from tfsetup.build import (InstallFailed, Progress, Stages, build_record, build_verify_promote, check_lock_hashes,
                            check_replaceable, lock_digest)
 from tfsetup.env.paths import env_python, is_tfsetup_env, resolve_env_path, running_env
-from tfsetup.env.record import ReplaceChanges, build_record, is_verified, now_iso, read_record, replace_question
+from tfsetup.env.record import ReplaceChanges, is_verified, now_iso, read_record
 from tfsetup.errors import TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.managed_python import managed_python
@@ -26,6 +26,16 @@ from tfsetup.platforms import relaunch
 from tfsetup.txn import Transaction
 from tfsetup.verify import VerifyResult
 
+@dataclass(frozen=True)
+class ReplaceAsk:
+    """What install asks before it replaces the env at PATH (render.replace_question words it)."""
+    target: Path
+    kind: str  # "tfsetup env" | "virtual environment"
+    record: Optional[Dict[str, Any]]  # what is there now, by its record
+    new: str  # what replaces it: "<recipe> (<distribution> <version>)"
+    changes: Sequence[str]  # what the replace drops or changes (ReplaceChanges.lines)
+
+
 @dataclass
 class InstallOptions:
     target: Path
@@ -33,7 +43,7 @@ class InstallOptions:
     force: bool = False
     verify: bool = True
     source: PackageSource = field(default_factory=PackageSource)
-    confirm: Optional[Callable[[str], bool]] = None  # asks "replace?" when --force was not given
+    confirm: Optional[Callable[[ReplaceAsk], bool]] = None  # asks "replace?" when --force was not given
     lock_path: Optional[Path] = None  # a team lock section instead of the recipe's lock
     extra_record: Dict[str, Any] = field(default_factory=dict)
     python_source: PythonSource = field(default_factory=PythonSource)  # where a managed Python comes from
@@ -92,7 +102,7 @@ def activate_hint(target: Path) -> str:
 # ---------------------------------------------------------------------------------------------
 # the target: what is there, and may we replace it
 
-def check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bool]], new: str = "",
+def check_target(target: Path, force: bool, confirm: Optional[Callable[[ReplaceAsk], bool]], new: str = "",
                  changes: Sequence[str] = ()) -> bool:
     """Validate PATH; True when an existing env will be replaced (Declined when the user says no). Never
     touches anything. `changes`: what the replace drops or changes, for the question."""
@@ -102,7 +112,7 @@ def check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bo
         raise TfsetupError(f"cannot use {target}: {exc.strerror or exc}") from None
 
 
-def _check_target(target: Path, force: bool, confirm: Optional[Callable[[str], bool]], new: str,
+def _check_target(target: Path, force: bool, confirm: Optional[Callable[[ReplaceAsk], bool]], new: str,
                   changes: Sequence[str]) -> bool:
     parent = target.parent
     if target.is_symlink() and not target.exists():
@@ -127,7 +137,7 @@ def _check_target(target: Path, force: bool, confirm: Optional[Callable[[str], b
     if force:
         return True
     if confirm is not None:
-        if confirm(replace_question(target, kind, read_record(target), new, changes)):
+        if confirm(ReplaceAsk(target, kind, read_record(target), new, tuple(changes))):
             return True
         raise Declined(str(target))
     raise TfsetupError(f"{target} is an existing {kind} and there is no terminal to ask whether to replace it",

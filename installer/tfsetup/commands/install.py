@@ -27,7 +27,11 @@ def run(flags: Flags, no_project: bool, recipes_file: Optional[Path], backend: s
     if show_plan is not None:
         show_plan(planned)
     settings = planned.settings
-    opts = InstallOptions(target=settings.target, backend=backend, force=force, verify=verify, confirm=confirm,
+    from tfsetup.render import replace_question
+
+    ask = None if confirm is None else \
+        (lambda q: confirm(replace_question(q.target, q.kind, q.record, q.new, q.changes)))
+    opts = InstallOptions(target=settings.target, backend=backend, force=force, verify=verify, confirm=ask,
                           source=settings.source, extra_record=planned.record,
                           lock_path=Path(planned.plan.lock.path), python_source=settings.python_source,
                           replace_changes=lambda target: changes_of_replacing(target, planned.plan.python.version,

@@ -22,10 +22,10 @@ from tfsetup.doctor.inspect import EnvFacts
 from tfsetup.doctor.repair import LOCK_PINS, RepairPlan
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
-from tfsetup.build import (InstallFailed, Stages, apply_recipe_env, build_verify_promote, check_lock_hashes,
-                           install_target, lock_digest, refusal, verify_env)
+from tfsetup.build import (InstallFailed, Stages, apply_recipe_env, build_record, build_verify_promote,
+                           check_lock_hashes, install_target, lock_digest, refusal, verify_env)
 from tfsetup.platforms import relaunch
-from tfsetup.env.record import build_record, now_iso, write_record
+from tfsetup.env.record import now_iso, write_record
 from tfsetup.txn import Transaction
 
 Progress = Callable[[str], None]

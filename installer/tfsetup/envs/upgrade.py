@@ -21,7 +21,7 @@ from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.packages import Entry, Resolver, closure_versions, explain_conflict, install_entries
 from tfsetup.plan import Plan, PlanError, PlanRequest, plan as make_plan
-from tfsetup.env.record import ReplaceChanges, build_record, describe, now_iso, replace_changes, user_packages
+from tfsetup.env.record import ReplaceChanges, describe, now_iso, replace_changes, user_packages
 from tfsetup.resolve import ResolveError
 
 Progress = Callable[[str], None]
@@ -174,7 +174,8 @@ def plan_upgrade(path: Path, tf: Optional[str], recipes_file: Optional[Path], pr
 
 def apply_upgrade(up: UpgradePlan, progress: Callable[[str, str], None]) -> UpgradeResult:
     """The staged, verified swap; UpgradeFailed-style TfsetupError (exit 4) with the old env as it was."""
-    from tfsetup.build import Stages, build_verify_promote, check_lock_hashes, install_target, lock_digest
+    from tfsetup.build import (Stages, build_record, build_verify_promote, check_lock_hashes, install_target,
+                               lock_digest)
     from tfsetup.env.registry import register_env
     from tfsetup.child import pause_point
     from tfsetup.txn import Transaction
