@@ -170,15 +170,15 @@ def _repair_in_place(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: S
 
 
 def apply_repair(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[Finding],
-                 progress: Progress) -> RepairResult:
+                 progress: Progress, uv: Optional[str] = None) -> RepairResult:
     """Run the plan through one transaction on the env's directory; RepairFailed (exit 4) on any failure,
-    with the env exactly as it was."""
+    with the env exactly as it was. `uv`: the uv binary the plan was made with (found when not given)."""
     if not rp.automatic or rp.plan is None:
         raise TfsetupError("nothing here can be repaired automatically", EXIT_BAD_INPUT)
     refuse_system_python(env)
     check_lock_hashes(Path(rp.plan.lock.path))  # a malformed lock is bad input, found before anything
     target = resolve_env_path(env.path)  # one identity for every spelling (a symlinked env: its directory)
-    backend = get_backend(rp.engine)
+    backend = get_backend(rp.engine, uv)
     started = now_iso()
     apply = _rebuild if rp.rebuild else _repair_in_place
     phase: List[str] = []
