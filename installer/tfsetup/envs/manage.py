@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional
 from tfsetup.env.paths import running_env
 from tfsetup.envs import tfsetup_env
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
-from tfsetup.env.record import describe, read_record, user_packages
+from tfsetup.env.record import read_record, user_packages
 
 
 def list_entry(path: Path, host: Any, table: Any) -> Dict[str, Any]:
@@ -105,12 +105,13 @@ def remove_env(path: Path, confirm: Optional[Callable[[str], bool]]) -> RemoveRe
     if target.is_symlink():
         raise TfsetupError(f"{target} is a symlink; give the env's own path", EXIT_BAD_INPUT,
                            fix=f"`tfsetup remove {os.path.realpath(target)}`")
-    env, record = tfsetup_env(target)
+    opened = tfsetup_env(target)
+    env = opened.path
     foreign = foreign_files(env)
     if foreign:
         raise TfsetupError(f"{env} also holds files that are not part of the env ({name_some(foreign)}); "
                            "refusing to delete them", EXIT_BAD_INPUT, fix="move those files out of the env first")
-    description = describe(record)
+    description = opened.describe()
     if confirm is None:
         raise TfsetupError(f"removing {env} needs confirmation and stdin is not a terminal", EXIT_BAD_INPUT,
                            fix="pass --yes to remove it without asking")

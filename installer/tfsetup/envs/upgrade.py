@@ -144,7 +144,8 @@ def plan_upgrade(path: Path, tf: Optional[str], recipes_file: Optional[Path], pr
     from tfsetup.host.detect import detect_host
     from tfsetup.recipes import load_recipes
 
-    env, record = tfsetup_env(path)
+    opened = tfsetup_env(path)
+    env, record = opened.path, opened.record or {}
     if (record.get("project") or {}).get("lock"):
         raise TfsetupError(f"{env} follows the project's tfsetup.lock; upgrading it to a recipe would leave the "
                            "team's lock", EXIT_BAD_INPUT, fix="change the project's tfsetup.toml, run `tfsetup lock`, "
