@@ -31,7 +31,7 @@ LAYERS: List[Tuple[str, ...]] = [  # lowest first; a name is a module or a folde
     ("tfsetup.plan", "tfsetup.backends", "tfsetup.resolve", "tfsetup.txn", "tfsetup.verify", "tfsetup.managed_python"),
     ("tfsetup.team",),
     ("tfsetup.request", "tfsetup.install", "tfsetup.prove", "tfsetup.prove_linux", "tfsetup.packages",
-     "tfsetup.rebuild"),
+     "tfsetup.build"),
     ("tfsetup.doctor",),
     ("tfsetup.fleet", "tfsetup.envs"),
     ("tfsetup.commands", "tfsetup.render"),

@@ -68,9 +68,10 @@ MODULES: Dict[str, Tuple[str, ...]] = {
                          "tests/unit/test_lock_filter.py"),
     "txn.py": ("tests/unit/test_txn.py", *_TXN_SIGNAL_TESTS),
     "install.py": ("tests/unit/test_install.py",),
+    "build.py": ("tests/unit/test_install.py", "tests/unit/test_txn.py"),
     "trust.py": ("tests/unit/test_trust.py",),
     "output.py": ("tests/unit/test_credentials.py", "tests/unit/test_output.py"),  # redaction: with the credentials
-    "env/paths.py": ("tests/unit/test_txn.py",),
+    "env/paths.py": ("tests/unit/test_txn.py", "tests/unit/test_manage.py"),
     "envs/manage.py": ("tests/unit/test_manage.py",),
     "macho/dyld.py": ("tests/unit/test_prove.py", "tests/unit/test_macho_reader.py"),
     "elfcheck/reader.py": ("tests/unit/test_elfcheck.py",),

@@ -502,3 +502,15 @@ def render_prove(result: Any) -> None:
     judged = f"; macOS {result.macos} from {result.macos_from}" if result.macos else ""
     print(f"checked {report.files_checked} Mach-O files, {report.bindings_checked} bindings "
           f"in {result.seconds:.1f} s ({result.subject}{judged})")
+
+
+def replace_question(target: Any, kind: str, record: Optional[Dict[str, Any]], new: str = "",
+                     changes: Sequence[str] = ()) -> str:
+    """install's "replace?" question: old -> new, and what the replace drops or changes (ReplaceChanges.lines)."""
+    from tfsetup.env.record import describe
+
+    old = describe(record)
+    change = f" ({old} -> {new})" if old and new else ""
+    dropped = "".join(f"; {line}" for line in changes)
+    return f"{target} is an existing {kind}{change}{dropped}. Replace it (it stays intact until the new env " \
+           "has verified)?"

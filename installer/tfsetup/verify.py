@@ -6,7 +6,10 @@ import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tfsetup.host.facts import HostFacts
 
 PROBE = str(Path(__file__).resolve().parent / "probes" / "verify_env.py")
 CHECK_IDS = ("python-arch", "tf-import", "tf-version", "numpy-version", "build-info", "cpu-ops",
@@ -208,15 +211,32 @@ def progress_events(progress: Optional[Callable[[str], None]], first_import: boo
     return on_event
 
 
-def run_verification(python_cmd: List[str], expect: Dict[str, str], accelerator: str, machine: str,
-                     distribution: str, benchmark: bool = False, timeout: float = DEFAULT_TIMEOUT_S,
-                     only: Optional[Sequence[str]] = None, keras: Optional[int] = None,
+@dataclass(frozen=True)
+class Promise:
+    """What an env must hold, as every verification checks it: the versions of its TensorFlow distribution,
+    NumPy and tensorflow-metal; its accelerator; the Keras major tf.keras must be (None: unchecked)."""
+    distribution: str
+    versions: Dict[str, str]
+    accelerator: str
+    keras: Optional[int] = None
+
+
+def must_hold(distribution: str, packages: Mapping[str, str], accelerator: str, keras: Any) -> Promise:
+    """The one rule of what an env must hold, for an env being built (its recipe and lock) and for one
+    already there (its record): of `packages`, the distribution, numpy and tensorflow-metal versions; the
+    Keras major when it is one (every recipe has one; an old record without it: unchecked)."""
+    versions = {name: packages[name] for name in (distribution, "numpy", "tensorflow-metal") if name in packages}
+    return Promise(distribution, versions, accelerator, keras if keras in (2, 3) else None)
+
+
+def run_verification(python_cmd: List[str], promise: Promise, machine: str, benchmark: bool = False,
+                     timeout: float = DEFAULT_TIMEOUT_S, only: Optional[Sequence[str]] = None,
                      on_event: Optional[Callable[[str], None]] = None) -> VerifyResult:
-    """Run the probe with the env's python (python_cmd may start with `arch -arm64`). `keras`: the Keras
-    major tf.keras must be (checked when given). `on_event`: each line of the report as it is written
-    (to show each check as it runs)."""
-    config = {"expect": expect, "accelerator": accelerator, "machine": machine,
-              "distribution": distribution, "benchmark": benchmark, "only": list(only or []), "keras": keras}
+    """Run the probe with the env's python (python_cmd may start with `arch -arm64`), checking `promise`.
+    `on_event`: each line of the report as it is written (to show each check as it runs)."""
+    config = {"expect": promise.versions, "accelerator": promise.accelerator, "machine": machine,
+              "distribution": promise.distribution, "benchmark": benchmark, "only": list(only or []),
+              "keras": promise.keras}
     import shutil
     import tempfile
 
@@ -246,11 +266,10 @@ def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT
                     only: Optional[Sequence[str]] = None,
                     on_event: Optional[Callable[[str], None]] = None) -> VerifyResult:
     """`tfsetup verify PATH`: what the env's record promised, checked in the env as it is now (`only`:
-    these checks, e.g. QUICK_CHECKS after `tfsetup add`)."""
+    these checks)."""
     from tfsetup.env.paths import check_env_dir, env_python, is_venv
     from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
     from tfsetup.host.detect import detect_host
-    from tfsetup.platforms import native_launch
     from tfsetup.env.record import read_record
 
     env = Path(os.path.abspath(env))
@@ -260,18 +279,24 @@ def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT
         what = "is not a Python environment" if not is_venv(env) else "has no python"
         raise TfsetupError(f"{env} {what}", EXIT_BAD_INPUT,
                            fix="give the path of an env (e.g. one made by `tfsetup install`)")
-    record = read_record(env) or {}
-    facts = detect_host(with_pythons=False)
-    packages = dict(record.get("packages") or {})
+    return verify_recorded(env, read_record(env) or {}, detect_host(with_pythons=False), benchmark, timeout,
+                           only, on_event)
+
+
+def verify_recorded(env: Path, record: Mapping[str, Any], facts: "HostFacts", benchmark: bool = False,
+                    timeout: float = DEFAULT_TIMEOUT_S, only: Optional[Sequence[str]] = None,
+                    on_event: Optional[Callable[[str], None]] = None) -> VerifyResult:
+    """What `record` promised, checked in the env at `env` (a python there) on the host of `facts`
+    (e.g. QUICK_CHECKS after `tfsetup add`, which has both already)."""
+    from tfsetup.env.paths import env_python
+    from tfsetup.platforms import native_launch
+
     distribution = record.get("distribution") or "tensorflow"
-    expect = {k: v for k, v in packages.items() if k in (distribution, "numpy", "tensorflow-metal")}
     has_metal = any((env / "lib").glob("python*/site-packages/tensorflow_metal*"))
     accelerator = record.get("accelerator") or ("metal" if has_metal else "cpu")
-    launch = native_launch(python, facts.os, facts.machine, facts.rosetta)
-    # The Keras major the recipe promises tf.keras is (every recipe has one; a record without it: unchecked).
-    keras = record.get("keras") if record.get("keras") in (2, 3) else None
-    return run_verification(launch, expect, accelerator, facts.machine, distribution, benchmark, timeout,
-                            only=only, keras=keras, on_event=on_event)
+    launch = native_launch(env_python(env), facts.os, facts.machine, facts.rosetta)
+    promise = must_hold(distribution, dict(record.get("packages") or {}), accelerator, record.get("keras"))
+    return run_verification(launch, promise, facts.machine, benchmark, timeout, only=only, on_event=on_event)
 
 
 class LineFollower:

@@ -234,7 +234,7 @@ def test_keras_3_over_tf_215(keras3_env):
 
 def test_a_failed_repair_restores_the_env_exactly(keras3_env):
     before = manifest(keras3_env)
-    proc = doctor(keras3_env, "--fix", "--yes", "--json", env={"TFSETUP_TEST_FAIL_REPAIR_VERIFY": "1"})
+    proc = doctor(keras3_env, "--fix", "--yes", "--json", env={"TFSETUP_TEST_FAIL_VERIFY": "1"})
     assert proc.returncode == 4, proc.stderr
     doc = json_out(proc)
     assert doc["repaired"] is False and doc["restored"] is True and "verification" in doc["error"]

@@ -67,7 +67,7 @@ def test_add_pandas_keeps_the_stack_and_the_env_verifies(env215):
 def test_a_failed_upgrade_leaves_the_old_env_exactly(env215):
     before = manifest(env215)
     proc = run_tfsetup("upgrade", str(env215), "--tf", "2.21", "--yes", "--json",
-                       env={"TFSETUP_TEST_FAIL_ENV_VERIFY": "1"})
+                       env={"TFSETUP_TEST_FAIL_VERIFY": "1"})
     assert proc.returncode == 4, proc.stderr
     assert json_out(proc)["target_unchanged"] is True
     assert manifest(env215) == before and leftovers(env215.parent) == []

@@ -356,7 +356,7 @@ def test_failed_upgrade_leaves_the_old_env_exactly(stack, work):
     assert tfsetup(stack, "add", "pandas", "--env", str(env), cwd=work).returncode == 0
     before = h.manifest(env)
     proc = tfsetup(stack, "upgrade", str(env), "--yes", "--json", "--recipes-file", str(stack.table), cwd=work,
-                   env={"TFSETUP_TEST_FAIL_ENV_VERIFY": "1"})
+                   env={"TFSETUP_TEST_FAIL_VERIFY": "1"})
     assert proc.returncode == 4, proc.stderr
     assert json.loads(proc.stdout)["target_unchanged"] is True
     h.error_line(proc.stderr)

@@ -1,4 +1,4 @@
-"""Issue 20 class 5: user data and concurrent changes survive every replace. One replace step (rebuild.py
+"""Issue 20 class 5: user data and concurrent changes survive every replace. One replace step (build.py
 build_verify_promote + Transaction.promote's check) for upgrade and doctor's rebuild: the foreign-files
 check of `install --force`, the record re-read under the lock; and nothing written in place into a file
 a repair's hard-link backup shares."""

@@ -18,7 +18,8 @@ from tfsetup.doctor.findings import Finding
 from tfsetup.doctor.repair import plan_repair
 from tfsetup.doctor.rules import diagnose, locked_distributions, wrong_arch_files
 from tfsetup.doctor.status import BROKEN, MISSING, NOT_VERIFIED, OK, EnvStatus, judge, of_verification, status_of
-from tfsetup.env.record import verification_state, verification_summary
+from tfsetup.build import verification_summary
+from tfsetup.env.record import verification_state
 from tfsetup.verify import Check, VerifyResult
 
 LINUX = host_fixture("linux-x86_64-avx")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tfsetup.errors import TfsetupError
-from tfsetup.install import Declined, broken_scripts, check_lock_hashes, check_target, relocate_scripts, safe_prompt
+from tfsetup.build import broken_scripts, check_lock_hashes, relocate_scripts, safe_prompt
+from tfsetup.install import Declined, check_target
 
 
 def _venv(path: Path) -> Path:
@@ -30,9 +31,9 @@ def test_a_venv_is_replaced_only_when_asked(tmp_path):
         check_target(env, False, None)
     assert info.value.fix == "pass --force to replace it"
     assert check_target(env, True, None) is True
-    assert check_target(env, False, lambda q: "Replace it" in q) is True
+    assert check_target(env, False, lambda ask: ask.kind == "virtual environment" and ask.target == env) is True
     with pytest.raises(Declined):  # a no at the prompt is the user's choice, not an error to fix with --force
-        check_target(env, False, lambda q: False)
+        check_target(env, False, lambda ask: False)
 
 
 def test_a_directory_that_is_not_a_venv_is_never_touched(tmp_path):

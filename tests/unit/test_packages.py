@@ -9,7 +9,8 @@ from tfsetup.env.facts import EnvFacts
 from tfsetup.doctor.rules import diagnose
 from tfsetup.errors import TfsetupError
 from tfsetup.packages import delta, exact_version, explain_conflict, parse_specs
-from tfsetup.env.record import describe, lock_pins, replace_changes, replace_question, user_packages, verification_state, with_user_packages
+from tfsetup.env.record import describe, lock_pins, replace_changes, user_packages, verification_state, with_user_packages
+from tfsetup.render import replace_question
 from tests.conftest import host_fixture
 
 PINS = {"numpy": "2.1.3", "tensorflow-cpu": "2.21.0", "protobuf": "5.29.4", "keras": "3.10.0"}

@@ -63,7 +63,8 @@ def test_add_upgrade_and_remove_change_only_envs_with_a_record(tmp_path):
         "(no tfsetup-env.json)"
     record = {"schema": 1, "recipe": "r"}
     write_record(env, record)
-    assert tfsetup_env(env) == (env, record)
+    opened = tfsetup_env(env)
+    assert (opened.path, opened.record) == (env, record)
     (env / "pyvenv.cfg").unlink()  # a record alone is not enough either
     with pytest.raises(TfsetupError, match=r"no pyvenv\.cfg"):
         tfsetup_env(env)

@@ -789,7 +789,7 @@ def test_a_transaction_resolves_its_path_once(tmp_path):
 # issue 20 class 5: nothing written in place into a file the backup shares
 
 def test_a_rolled_back_recipe_env_leaves_activate_exactly_as_it_was(tmp_path):
-    from tfsetup.install import apply_recipe_env
+    from tfsetup.build import apply_recipe_env
 
     work = tmp_path / "w"
     target = _env(work / "env", "old")
@@ -809,7 +809,7 @@ def test_a_rolled_back_recipe_env_leaves_activate_exactly_as_it_was(tmp_path):
 
 def test_promote_refuses_what_the_replace_check_refuses_and_changes_nothing(tmp_path):
     from tfsetup.errors import TfsetupError
-    from tfsetup.install import check_replaceable
+    from tfsetup.build import check_replaceable
 
     work = tmp_path / "w"
     target = _env(work / "env", "old")

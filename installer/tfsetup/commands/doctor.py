@@ -123,8 +123,10 @@ def _run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], bo
                                                                 host.rosetta)))
     findings = diagnose(env, host, table)
     if needs_rebuild(findings) and host_file is None:
-        host = load_host(None)  # a rebuild needs the host's interpreters
-    uv = uv_or_none()
+        from tfsetup.host.detect import add_pythons
+
+        host = add_pythons(host)  # a rebuild needs the host's interpreters; the rest is known already
+    uv = uv_or_none()  # once: the plan and the repair use this one
     engine = "pip" if (env.record or {}).get("backend") == "pip" or uv is None else "uv"
     rp = plan_repair(findings, env, host, table, engine, uv, project_stack_plan(env, host, table))
     if show is not None:
@@ -150,7 +152,7 @@ def _run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], bo
         doc["fix"] = "declined"
         return outcome
     try:
-        result = apply_repair(rp, env, host, findings, progress)
+        result = apply_repair(rp, env, host, findings, progress, uv)
     except RepairFailed as exc:
         doc.update({"error": exc.message, "restored": exc.restored,
                     "verification": exc.verification.to_json() if exc.verification is not None else None})

@@ -10,6 +10,7 @@ from tfsetup.commands.plan import PlanOutcome, make_plan
 from tfsetup.envs.replace import changes_of_replacing
 from tfsetup.errors import TfsetupError
 from tfsetup.install import InstallOptions, InstallResult, Progress, run_install
+from tfsetup.render import replace_question
 from tfsetup.request import load_project
 
 
@@ -48,8 +49,10 @@ def run(flag_values: Dict[str, Any], no_project: bool, recipes_file: Optional[Pa
     if show_plan is not None:
         show_plan(planned)
     settings = planned.settings
-    opts = InstallOptions(target=settings.target, backend=backend, force=force, verify=verify,
-                          confirm=confirmer(yes, terminal or Terminal()),
+    confirm = confirmer(yes, terminal or Terminal())
+    ask = None if confirm is None else \
+        (lambda q: confirm(replace_question(q.target, q.kind, q.record, q.new, q.changes)))
+    opts = InstallOptions(target=settings.target, backend=backend, force=force, verify=verify, confirm=ask,
                           source=settings.source, extra_record=planned.record,
                           lock_path=Path(planned.plan.lock.path), python_source=settings.python_source,
                           replace_changes=lambda target: changes_of_replacing(target, planned.plan.python.version,

@@ -48,7 +48,8 @@ def record_result(env: Path, result: VerifyResult) -> bool:
     """In a tfsetup env, keep what the suite found in its record (clears "not verified", or marks it
     broken). Best effort, under the path's lock: an install or repair running on it wins."""
     from tfsetup.env.paths import is_tfsetup_env
-    from tfsetup.env.record import read_record, with_verification, write_record
+    from tfsetup.build import with_verification
+    from tfsetup.env.record import read_record, write_record
     from tfsetup.txn import path_lock
 
     if not is_tfsetup_env(env):

@@ -8,11 +8,9 @@ a failure exits 4 with the env exactly as it was.
 """
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from tfsetup import __version__, bytecode
 from tfsetup.backends import constraints_file, get_backend
@@ -24,17 +22,11 @@ from tfsetup.env.facts import EnvFacts
 from tfsetup.doctor.repair import LOCK_PINS, RepairPlan
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
-from tfsetup.install import (InstallFailed, apply_recipe_env, check_lock_hashes, expected_versions, install_target,
-                             lock_digest)
+from tfsetup.build import (InstallFailed, Stages, apply_recipe_env, build_record, build_verify_promote,
+                           check_lock_hashes, install_target, lock_digest, refusal, verify_env)
 from tfsetup.platforms import relaunch
-from tfsetup.rebuild import build_verify_promote
-from tfsetup.env.record import build_record, now_iso, write_record
+from tfsetup.env.record import now_iso, write_record
 from tfsetup.txn import Transaction
-from tfsetup.verify import run_verification
-
-# Test-only: makes the post-repair verification count as failed, so tests can prove the restore path
-# on a real env. Never set it outside tests.
-FAIL_VERIFY_ENV = "TFSETUP_TEST_FAIL_REPAIR_VERIFY"
 
 Progress = Callable[[str], None]
 
@@ -68,22 +60,23 @@ def refuse_system_python(env: EnvFacts) -> None:
                            fix="make a separate env with `tfsetup install PATH` and use that")
 
 
-def _verify(rp: RepairPlan, host: HostFacts, launch: List[str]) -> Any:
+def _verify(rp: RepairPlan, host: HostFacts, launch: List[str], env_dir: Path) -> Any:
+    """The repaired env's verification, through the verify gate (build.refusal)."""
     assert rp.plan is not None
-    recipe = rp.plan.recipe
-    verification = run_verification(launch, expected_versions(rp.plan, rp.plan.lock.pins), recipe.accelerator,
-                                    host.machine, recipe.distribution,
-                                    keras=recipe.keras)
-    forced = os.environ.get(FAIL_VERIFY_ENV) == "1"  # test-only, see FAIL_VERIFY_ENV
-    if forced or not verification.ok:
-        why = "; ".join(f"{c.id}: {c.message}" for c in verification.failed()) or \
-            f"{FAIL_VERIFY_ENV}=1 (test-only forced failure)"
-        raise RepairFailed(f"the repaired env failed verification ({why}); it was not kept", verification)
+    verification = verify_env(rp.plan, host.machine, launch, env_dir)
+    why = refusal(verification)
+    if why is not None:
+        raise _not_kept(why, verification)
     return verification
 
 
-def _record_after(rp: RepairPlan, env: EnvFacts, host: HostFacts, where: Path, verification: Any,
-                  started: str, findings: Sequence[Finding]) -> Dict[str, Any]:
+def _not_kept(why: str, verification: Any) -> RepairFailed:
+    return RepairFailed(f"the repaired env failed verification ({why}); it was not kept", verification)
+
+
+def _record_after(rp: RepairPlan, env: EnvFacts, host: HostFacts, verification: Any, started: str,
+                  findings: Sequence[Finding]) -> Dict[str, Any]:
+    """The env's record once the repair verified (not written: the caller writes it where it belongs)."""
     assert rp.plan is not None
     lock_path = Path(rp.plan.lock.path)
     fresh = build_record(rp.plan, host, rp.engine, lock_digest(lock_path), lock_path.name, verification, started)
@@ -106,7 +99,6 @@ def _record_after(rp: RepairPlan, env: EnvFacts, host: HostFacts, where: Path, v
         "actions": [a.summary for a in rp.automatic], "recipe": rp.plan.recipe.id,
         "verification": {"ok": bool(verification is not None and verification.ok)},
     }]
-    write_record(where, record)
     return record
 
 
@@ -125,10 +117,11 @@ def _rebuild(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[
              backend: Backend, progress: Progress, started: str, phase: List[str]) -> RepairResult:
     assert rp.plan is not None
 
-    @contextlib.contextmanager
-    def stage(name: str) -> Iterator[None]:
-        progress("-> verifying the rebuilt env ..." if name == "verify" else f"-> {name} ...")
-        yield
+    def stage_line(name: str, event: str) -> None:  # a line as each step starts; no timings
+        if event == "start":
+            progress("-> verifying the rebuilt env ..." if name == "verify" else f"-> {name} ...")
+
+    stages = Stages(stage_line)
 
     from dataclasses import replace
 
@@ -137,17 +130,16 @@ def _rebuild(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[
 
     # a managed Python (the plan's, when no host Python of the minor is left) comes first, through uv, from
     # the env's project's mirror or downloads list (like install)
-    plan = managed_python(rp.plan, host, env_python_settings(env.record).source, stage,
+    plan = managed_python(rp.plan, host, env_python_settings(env.record).source, stages,
                           lambda line: progress(f"   {line}"))
     rp = replace(rp, plan=plan)
 
     with Transaction(target, progress) as txn:
         progress(f"-> {rp.automatic[0].summary}")
         verification, record = build_verify_promote(
-            txn, plan, host, backend, PackageSource(), stage,
-            add_packages=lambda launch: _install_user_packages(backend, rp, launch, host),
-            verify=lambda staging, launch: _verify(rp, host, launch),
-            record=lambda staging, result: _record_after(rp, env, host, staging, result, started, findings),
+            txn, plan, host, backend, PackageSource(), stages,
+            record=lambda result: _record_after(rp, env, host, result, started, findings),
+            refuse=_not_kept, add_packages=lambda launch: _install_user_packages(backend, rp, launch, host),
             planned_from=env.record)
     return RepairResult(ok=True, verification=verification, record=record)
 
@@ -172,22 +164,23 @@ def _repair_in_place(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: S
         progress("-> verifying the repaired env ...")
         launch = relaunch(rp.plan.launch, Path(env.python))
         bytecode.restore(launch, target)
-        verification = _verify(rp, host, launch)
-        record = _record_after(rp, env, host, target, verification, started, findings)
+        verification = _verify(rp, host, launch, target)
+        record = _record_after(rp, env, host, verification, started, findings)
+        write_record(target, record)
         txn.keep()
     return RepairResult(ok=True, verification=verification, record=record)
 
 
 def apply_repair(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[Finding],
-                 progress: Progress) -> RepairResult:
+                 progress: Progress, uv: Optional[str] = None) -> RepairResult:
     """Run the plan through one transaction on the env's directory; RepairFailed (exit 4) on any failure,
-    with the env exactly as it was."""
+    with the env exactly as it was. `uv`: the uv binary the plan was made with (found when not given)."""
     if not rp.automatic or rp.plan is None:
         raise TfsetupError("nothing here can be repaired automatically", EXIT_BAD_INPUT)
     refuse_system_python(env)
     check_lock_hashes(Path(rp.plan.lock.path))  # a malformed lock is bad input, found before anything
     target = resolve_env_path(env.path)  # one identity for every spelling (a symlinked env: its directory)
-    backend = get_backend(rp.engine)
+    backend = get_backend(rp.engine, uv)
     started = now_iso()
     apply = _rebuild if rp.rebuild else _repair_in_place
     phase: List[str] = []

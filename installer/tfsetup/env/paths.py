@@ -3,9 +3,16 @@ command); and how a file inside it is replaced."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import List
 
 from tfsetup.env.record import RECORD_FILE
+
+# What `python -m venv`, `uv venv`, pip and tfsetup put at an env's root. Anything else there is the
+# user's (a project made with `python -m venv .`): no replace or remove ever deletes it.
+VENV_ENTRIES = frozenset({"bin", "Scripts", "lib", "lib64", "Lib", "include", "Include", "share", "etc",
+                          "man", "pyvenv.cfg", ".gitignore", "CACHEDIR.TAG", "tfsetup-env.json", ".lock"})
 
 
 def bin_dir(env: Path) -> Path:
@@ -45,6 +52,22 @@ def resolve_env_path(path: "os.PathLike[str] | str", follow: bool = True) -> Pat
     if follow and os.path.islink(joined) and os.path.isdir(joined):
         return Path(os.path.realpath(joined))
     return Path(joined)
+
+
+def running_env() -> Path:
+    """The env tfsetup itself runs from (its tool env, or whatever env it was installed into): never
+    replaced, added to, upgraded or removed."""
+    return Path(os.path.realpath(sys.prefix))
+
+
+def foreign_files(env: Path) -> List[str]:
+    """The entries at the env's root that no venv tool put there (the user's files), sorted."""
+    return sorted(p.name for p in env.iterdir() if p.name not in VENV_ENTRIES)
+
+
+def name_some(names: List[str], most: int = 8) -> str:
+    """"a, b and 3 more": the first `most` names of a list, for a message."""
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def dir_identity(path: Path) -> str:

@@ -1,6 +1,7 @@
 """The env record, `tfsetup-env.json` at an env's root: what tfsetup built there, from which lock, on
-which host, and what the verification found. Built by install and doctor, read by every command that
-looks at an env (verify, doctor, fleet report, list)."""
+which host, and what the verification found. Here: reading and writing it, and what it says (accessors).
+Built by build.py (install, upgrade, doctor); read by every command that looks at an env (verify,
+doctor, fleet report, list)."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -8,14 +9,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
-
-from tfsetup import __version__
-
-if TYPE_CHECKING:  # pragma: no cover
-    from tfsetup.host.facts import HostFacts
-    from tfsetup.plan import Plan
-    from tfsetup.verify import VerifyResult
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 RECORD_FILE = "tfsetup-env.json"
 RECORD_SCHEMA = 1
@@ -24,42 +18,6 @@ MAX_RECORD_BYTES = 1 << 20  # a record is a few KB; anything bigger is not one o
 
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def host_summary(facts: "HostFacts") -> Dict[str, Any]:
-    return {"os": facts.os, "os_version": facts.os_version, "machine": facts.machine, "cpu": facts.cpu,
-            "rosetta": facts.rosetta, "gpus": [g.name for g in facts.gpus]}
-
-
-def verification_summary(verification: Optional["VerifyResult"]) -> Optional[Dict[str, Any]]:
-    if verification is None:
-        return None
-    return {"ok": verification.ok, "timed_out": bool(getattr(verification, "timed_out", False)),
-            "seconds": round(float(getattr(verification, "seconds", 0.0) or 0.0), 1),
-            "checks": [{"id": c.id, "status": c.status, "message": c.message} for c in verification.checks]}
-
-
-def build_record(plan: "Plan", facts: "HostFacts", backend: str, lock_digest: str, lock_name: str,
-                 verification: Optional["VerifyResult"], started_at: str) -> Dict[str, Any]:
-    return {
-        "schema": RECORD_SCHEMA,
-        "tfsetup": __version__,
-        "recipe": plan.recipe.id,
-        "accelerator": plan.recipe.accelerator,
-        "distribution": plan.recipe.distribution,
-        "packages": plan.packages,
-        "keras": plan.recipe.keras,
-        "env": dict(plan.recipe.env),
-        "lock": {"name": lock_name, "digest": lock_digest, "python_platform": plan.recipe.python_platform,
-                 "pins": dict(sorted(plan.lock.pins.items()))},  # what `add` and `upgrade` keep in place
-        "python": {"base": plan.python.executable, "version": plan.python.version, "launch": plan.launch},
-        "backend": backend,
-        "host": host_summary(facts),
-        "created_at": started_at,
-        "verified_at": now_iso() if verification else None,
-        "verification": verification_summary(verification),
-        "repairs": [],
-    }
 
 
 def write_record(env: Path, record: Dict[str, Any]) -> None:
@@ -118,14 +76,6 @@ def with_user_packages(record: Dict[str, Any], versions: Dict[str, str], replace
     return updated
 
 
-def with_verification(record: Dict[str, Any], verification: "VerifyResult") -> Dict[str, Any]:
-    """A copy of the record that says what `tfsetup verify` found just now (clears "not verified")."""
-    updated = dict(record)
-    updated["verification"] = verification_summary(verification)
-    updated["verified_at"] = now_iso()
-    return updated
-
-
 def describe(record: Optional[Dict[str, Any]]) -> str:
     """"linux-x86_64-cpu-tf2.15 (tensorflow-cpu 2.15.1)": what the record says the env holds."""
     record = record or {}
@@ -135,16 +85,6 @@ def describe(record: Optional[Dict[str, Any]]) -> str:
     if not recipe:
         return ""
     return f"{recipe} ({distribution} {version})" if version else str(recipe)
-
-
-def replace_question(target: Any, kind: str, record: Optional[Dict[str, Any]], new: str = "",
-                     changes: Sequence[str] = ()) -> str:
-    """install's "replace?" question: old -> new, and what the replace drops or changes (ReplaceChanges.lines)."""
-    old = describe(record)
-    change = f" ({old} -> {new})" if old and new else ""
-    dropped = "".join(f"; {line}" for line in changes)
-    return f"{target} is an existing {kind}{change}{dropped}. Replace it (it stays intact until the new env " \
-           "has verified)?"
 
 
 # ---------------------------------------------------------------------------------------------

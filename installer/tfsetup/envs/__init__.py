@@ -11,43 +11,30 @@ from typing import Any, Dict, Optional, Tuple
 
 from tfsetup.backends import BackendError, get_backend
 from tfsetup.backends.base import Backend
-from tfsetup.env.paths import check_env_dir, env_python, is_venv, resolve_env_path
+from tfsetup.env import Env
+from tfsetup.env.paths import check_env_dir, is_venv, running_env
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
-from tfsetup.env.record import lock_pins, read_record
+from tfsetup.env.record import lock_pins
 
-# Test-only: makes the verification of `add` and `upgrade` count as failed, so tests can prove the
-# rollback on a real env. Never set it outside tests.
-FAIL_VERIFY_ENV = "TFSETUP_TEST_FAIL_ENV_VERIFY"
 NOT_OURS_FIX = "give the path of an env made by `tfsetup install` (it has a tfsetup-env.json)"
 
 
-def forced_failure() -> bool:
-    return os.environ.get(FAIL_VERIFY_ENV) == "1"
-
-
-def running_env() -> Path:
-    """The env tfsetup itself runs from: never added to, upgraded or removed."""
-    import sys
-
-    return Path(os.path.realpath(sys.prefix))
-
-
-def tfsetup_env(path: Path) -> Tuple[Path, Dict[str, Any]]:
-    """(absolute PATH, its record) when PATH is an env tfsetup made (pyvenv.cfg + tfsetup-env.json and a
-    python); otherwise bad input (exit 2): tfsetup changes only its own envs."""
-    env = resolve_env_path(path)  # once, as the kernel does: the same env for every spelling
-    check_env_dir(env)
-    if Path(os.path.realpath(env)) == running_env():
-        raise TfsetupError(f"{env} is the environment tfsetup itself is running from; refusing to change it",
+def tfsetup_env(path: Path) -> Env:
+    """The env at PATH (resolved once, its record read once) when it is an env tfsetup made (pyvenv.cfg +
+    tfsetup-env.json and a python); otherwise bad input (exit 2): tfsetup changes only its own envs."""
+    env = Env.at(path)  # once, as the kernel does: the same env for every spelling
+    check_env_dir(env.path)
+    if Path(os.path.realpath(env.path)) == running_env():
+        raise TfsetupError(f"{env.path} is the environment tfsetup itself is running from; refusing to change it",
                            EXIT_BAD_INPUT, fix="give the path of a TensorFlow env made by `tfsetup install`")
-    record = read_record(env)
-    if not is_venv(env) or record is None:
-        missing = "pyvenv.cfg" if not is_venv(env) else "tfsetup-env.json"
-        raise TfsetupError(f"{env} is not an env tfsetup made (no {missing})", EXIT_BAD_INPUT, fix=NOT_OURS_FIX)
-    if not env_python(env).exists():
-        raise TfsetupError(f"{env} has no python ({env_python(env)} is missing)", EXIT_BAD_INPUT,
-                           fix=f"rebuild it: `tfsetup install {env} --force`")
-    return env, record
+    if not is_venv(env.path) or env.record is None:
+        missing = "pyvenv.cfg" if not is_venv(env.path) else "tfsetup-env.json"
+        raise TfsetupError(f"{env.path} is not an env tfsetup made (no {missing})", EXIT_BAD_INPUT,
+                           fix=NOT_OURS_FIX)
+    if not env.python.exists():
+        raise TfsetupError(f"{env.path} has no python ({env.python} is missing)", EXIT_BAD_INPUT,
+                           fix=f"rebuild it: `tfsetup install {env.path} --force`")
+    return env
 
 
 def env_pins(record: Dict[str, Any], installed: Dict[str, str],

@@ -20,17 +20,17 @@ from packaging.version import Version
 
 from tfsetup.backends import BackendError
 from tfsetup.backends.base import PackageSource, target_for
-from tfsetup.env.paths import env_python
-from tfsetup.envs import describe_versions, engine_for, env_pins, forced_failure, tfsetup_env, FAIL_VERIFY_ENV
+from tfsetup.build import refusal
+from tfsetup.envs import describe_versions, engine_for, env_pins, tfsetup_env
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.packages import (Conflict, Resolver, closure_versions, delta, explain_conflict, install_entries,
                               parse_specs)
 from tfsetup.platforms import native_launch
-from tfsetup.env.record import now_iso, read_record, with_user_packages, write_record
+from tfsetup.env.record import now_iso, with_user_packages, write_record
 from tfsetup.recipes import normalize_name
 from tfsetup.resolve import ResolveError
 from tfsetup.txn import Transaction
-from tfsetup.verify import QUICK_CHECKS, VerifyResult, verify_existing
+from tfsetup.verify import QUICK_CHECKS, VerifyResult, verify_recorded
 
 Progress = Callable[[str], None]
 
@@ -162,21 +162,22 @@ def resolve_or_refuse(resolver: Resolver, lines: Sequence[str], progress: Progre
 
 def add_packages(path: Path, specs: Sequence[str], progress: Progress) -> AddResult:
     from tfsetup.env.facts import inspect_env
-    from tfsetup.host.detect import detect_host
+    from tfsetup.host.detect import add_pythons, detect_host
     from tfsetup.txn import recover_if_idle
 
     reqs = parse_specs(specs)
-    env, record = tfsetup_env(path)
+    opened = tfsetup_env(path)  # resolved once, its record read once (again only under the lock)
+    env, record = opened.path, opened.record or {}
     for note in recover_if_idle(env):
         progress(note)
-    facts = detect_host(with_pythons=False)
+    facts = detect_host(with_pythons=False)  # once: the upgrade hint and the verification reuse it
     installed = {d.key: d.version for d in inspect_env(env).distributions.values()}
     pins, pins_from = env_pins(record, installed, _bundled_table())
     lock = record.get("lock") or {}
     target = target_for(facts.os, facts.os_version, facts.machine, str(lock.get("python_platform") or ""))
     installer, uv = engine_for(record)
     source = PackageSource()
-    python = ["--python", str(env_python(env))]
+    python = ["--python", str(opened.python)]
     if target.python_platform:
         python += ["--python-platform", target.python_platform]
     resolver = Resolver(uv, python, pins, source, target)
@@ -187,7 +188,7 @@ def add_packages(path: Path, specs: Sequence[str], progress: Progress) -> AddRes
         table = _bundled_table()  # what `tfsetup upgrade` plans from; an env of another table gets no upgrade hint
         if table is None or table.by_id(str(record.get("recipe"))) is None:
             return None
-        return stack_with(needs, record, detect_host(), table)
+        return stack_with(needs, record, add_pythons(facts), table)  # planning needs the interpreters
 
     entries = resolve_or_refuse(resolver, lines, progress,
                                 lambda conflicts: refusal_fix(conflicts, env, record, pins, installed, upgrade_plan))
@@ -198,21 +199,20 @@ def add_packages(path: Path, specs: Sequence[str], progress: Progress) -> AddRes
     notes = [f"{k} is part of the env's locked stack (kept at {v})" for k, v in added.items() if k in pins]
     notes += [f"{r} does not apply to this env (its marker is false)" for r in reqs
               if normalize_name(r.name) not in versions]
-    launch = native_launch(env_python(env), facts.os, facts.machine, facts.rosetta)
+    launch = native_launch(opened.python, facts.os, facts.machine, facts.rosetta)
     verification: Optional[VerifyResult] = None
     try:
         with Transaction(env, progress) as txn:
-            current = read_record(env) or record  # under the lock: another run may have changed it
+            current = opened.reread() or record  # under the lock: another run may have changed it
             if todo:
                 progress(f"backing up {env} ...")
                 txn.backup()
                 progress(f"-> installing {', '.join(f'{n}=={v}' for n, v, _ in todo)} ...")
                 install_entries(installer, launch, todo, source, target)
                 progress("-> quick verification (the stack still imports and computes) ...")
-                verification = verify_existing(env, only=QUICK_CHECKS)
-                if forced_failure() or not verification.ok:
-                    why = "; ".join(f"{c.id}: {c.message}" for c in verification.failed()) or \
-                        f"{FAIL_VERIFY_ENV}=1 (test-only forced failure)"
+                verification = verify_recorded(env, current, facts, only=QUICK_CHECKS)
+                why = refusal(verification)
+                if why is not None:
                     raise TfsetupError(f"after adding {describe_versions(added)} the env failed its quick "
                                        f"verification ({why}); the env is as it was before", EXIT_INSTALL_FAILED,
                                        "the package breaks this TensorFlow stack: try another version of it",

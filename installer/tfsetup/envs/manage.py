@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from tfsetup.envs import running_env, tfsetup_env
+from tfsetup.env.paths import running_env
+from tfsetup.envs import tfsetup_env
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
-from tfsetup.env.record import describe, read_record, user_packages
+from tfsetup.env.record import read_record, user_packages
 
 
 def list_entry(path: Path, host: Any, table: Any) -> Dict[str, Any]:
@@ -92,8 +93,7 @@ def remove_env(path: Path, confirm: Optional[Callable[[str], bool]]) -> RemoveRe
     tfsetup runs from, never a directory that also holds the user's files. `confirm` None: not asked
     (no terminal and no --yes) -> bad input."""
     from tfsetup.env.registry import registered_envs, unregister_env
-    from tfsetup.install import VENV_ENTRIES
-    from tfsetup.env.paths import resolve_env_path
+    from tfsetup.env.paths import foreign_files, name_some, resolve_env_path
     from tfsetup.txn import Transaction
 
     # Resolved once, as the kernel does (`x/link/../env` is the env beside the link's target); a link as
@@ -105,13 +105,13 @@ def remove_env(path: Path, confirm: Optional[Callable[[str], bool]]) -> RemoveRe
     if target.is_symlink():
         raise TfsetupError(f"{target} is a symlink; give the env's own path", EXIT_BAD_INPUT,
                            fix=f"`tfsetup remove {os.path.realpath(target)}`")
-    env, record = tfsetup_env(target)
-    foreign = sorted(p.name for p in env.iterdir() if p.name not in VENV_ENTRIES)
+    opened = tfsetup_env(target)
+    env = opened.path
+    foreign = foreign_files(env)
     if foreign:
-        shown = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8 else "")
-        raise TfsetupError(f"{env} also holds files that are not part of the env ({shown}); refusing to delete "
-                           "them", EXIT_BAD_INPUT, fix="move those files out of the env first")
-    description = describe(record)
+        raise TfsetupError(f"{env} also holds files that are not part of the env ({name_some(foreign)}); "
+                           "refusing to delete them", EXIT_BAD_INPUT, fix="move those files out of the env first")
+    description = opened.describe()
     if confirm is None:
         raise TfsetupError(f"removing {env} needs confirmation and stdin is not a terminal", EXIT_BAD_INPUT,
                            fix="pass --yes to remove it without asking")

@@ -4,26 +4,24 @@ the user's packages along.
 The packages to carry: those `tfsetup add` recorded, plus the env's other top-level packages (added
 with pip or uv). Each is resolved against the NEW lock before anything changes: at its version, else
 at the newest version that fits; the ones that cannot follow are listed with the reason. Then the
-staged, verified swap (rebuild.py): build the new env beside PATH, install the carried packages into
+staged, verified swap (build.py): build the new env beside PATH, install the carried packages into
 it, run the full verification, promote. PATH is untouched until the swap; any failure exits 4 with the
 old env exactly as it was.
 """
 from __future__ import annotations
 
-import contextlib
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from tfsetup.backends import BackendError
 from tfsetup.backends.base import PackageSource
-from tfsetup.envs import FAIL_VERIFY_ENV, describe_versions, engine_for, env_pins, forced_failure, tfsetup_env
+from tfsetup.envs import describe_versions, engine_for, env_pins, tfsetup_env
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
 from tfsetup.packages import Entry, Resolver, closure_versions, explain_conflict, install_entries
 from tfsetup.plan import Plan, PlanError, PlanRequest, plan as make_plan
-from tfsetup.env.record import ReplaceChanges, build_record, describe, now_iso, replace_changes, user_packages, write_record
+from tfsetup.env.record import ReplaceChanges, describe, now_iso, replace_changes, user_packages
 from tfsetup.resolve import ResolveError
 
 Progress = Callable[[str], None]
@@ -150,7 +148,8 @@ def plan_upgrade(path: Path, tf: Optional[str], recipes_file: Optional[Path], pr
     from tfsetup.host.detect import detect_host
     from tfsetup.recipes import load_recipes
 
-    env, record = tfsetup_env(path)
+    opened = tfsetup_env(path)
+    env, record = opened.path, opened.record or {}
     if (record.get("project") or {}).get("lock"):
         raise TfsetupError(f"{env} follows the project's tfsetup.lock; upgrading it to a recipe would leave the "
                            "team's lock", EXIT_BAD_INPUT, fix="change the project's tfsetup.toml, run `tfsetup lock`, "
@@ -164,7 +163,7 @@ def plan_upgrade(path: Path, tf: Optional[str], recipes_file: Optional[Path], pr
     old_pins, _ = env_pins(record, {}, table)
     carry = to_carry(env, record, old_pins, chosen)
     _, uv = engine_for(record)
-    from tfsetup.install import install_target
+    from tfsetup.build import install_target
 
     target = install_target(chosen, facts)
     resolver = Resolver(uv, ["--python-version", chosen.python.version, "--python-platform",
@@ -180,51 +179,39 @@ def plan_upgrade(path: Path, tf: Optional[str], recipes_file: Optional[Path], pr
 
 def apply_upgrade(up: UpgradePlan, progress: Callable[[str, str], None]) -> UpgradeResult:
     """The staged, verified swap; UpgradeFailed-style TfsetupError (exit 4) with the old env as it was."""
+    from tfsetup.build import (Stages, build_record, build_verify_promote, check_lock_hashes, install_target,
+                               lock_digest)
     from tfsetup.env.registry import register_env
-    from tfsetup.install import check_lock_hashes, install_target, lock_digest, verify_plan
     from tfsetup.child import pause_point
-    from tfsetup.rebuild import build_verify_promote
     from tfsetup.txn import Transaction
 
     plan, facts, env = up.plan, up.facts, up.env
     lock_path = Path(plan.lock.path)
     check_lock_hashes(lock_path)
     installer, _ = engine_for(up.record)
-    timings: Dict[str, float] = {}
+    stages = Stages(progress)
+    timings = stages.timings
     started = now_iso()
-
-    @contextlib.contextmanager
-    def stage(name: str) -> Iterator[None]:
-        progress(name, "start")
-        t0 = time.perf_counter()
-        yield
-        timings[name] = time.perf_counter() - t0
-        progress(name, "done")
 
     from tfsetup.managed_python import managed_python
     from tfsetup.request import env_python_settings
 
     # a managed Python (plan.managed) is fetched through uv first (from the project's mirror or list, like
     # install): exit 4 before the env is touched
-    plan = managed_python(plan, facts, env_python_settings(up.record).source, stage,
+    plan = managed_python(plan, facts, env_python_settings(up.record).source, stages,
                           lambda line: progress("python", line))
 
     def add_packages(launch: List[str]) -> None:
         if up.entries:
-            with stage("packages"):
+            with stages("packages"):
                 install_entries(installer, launch, up.entries, PackageSource(), install_target(plan, facts))
 
-    def verify(staging: Path, launch: List[str]) -> Any:
-        verification = verify_plan(plan, facts, staging)
-        if forced_failure() or not verification.ok:
-            why = "; ".join(f"{c.id}: {c.message}" for c in verification.failed()) or \
-                f"{FAIL_VERIFY_ENV}=1 (test-only forced failure)"
-            raise TfsetupError(f"the upgraded env failed verification ({why}); {env} is as it was before",
-                               EXIT_INSTALL_FAILED, "`tfsetup explain` can read the error above",
-                               {"verification": verification.to_json(), "target_unchanged": True})
-        return verification
+    def refuse(why: str, verification: Any) -> TfsetupError:
+        return TfsetupError(f"the upgraded env failed verification ({why}); {env} is as it was before",
+                            EXIT_INSTALL_FAILED, "`tfsetup explain` can read the error above",
+                            {"verification": verification.to_json(), "target_unchanged": True})
 
-    def record(staging: Path, verification: Any) -> Dict[str, Any]:
+    def record(verification: Any) -> Dict[str, Any]:
         fresh = build_record(plan, facts, installer.name, lock_digest(lock_path), lock_path.name, verification,
                              started)
         fresh["user_packages"] = {k: new for k, (_, new) in up.carried.items()}
@@ -234,15 +221,14 @@ def apply_upgrade(up: UpgradePlan, progress: Callable[[str, str], None]) -> Upgr
                                   "at": started, "dropped": dict(up.dropped)}
         fresh["changes"] = list(up.record.get("changes") or []) + [{"at": started, "command": "upgrade",
                                                                     "from": up.old, "to": up.new}]
-        write_record(staging, fresh)
         return fresh
 
     pause_point("upgrade-planned")  # test-only: where a concurrent `add` can be made to land
     try:
         with Transaction(env, lambda message: progress("recover", message)) as txn:
             # planned_from: the record the carry was decided from must still be the env's under the lock
-            verification, _ = build_verify_promote(txn, plan, facts, installer, PackageSource(), stage,
-                                                   add_packages, verify, record, planned_from=up.record)
+            verification, _ = build_verify_promote(txn, plan, facts, installer, PackageSource(), stages, record,
+                                                   refuse, add_packages=add_packages, planned_from=up.record)
     except BackendError as exc:
         raise TfsetupError(f"{exc.step} failed ({installer.name}): {exc.message}; {env} is as it was before",
                            EXIT_INSTALL_FAILED, details={"target_unchanged": True, "timings": timings}) from None

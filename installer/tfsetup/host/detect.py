@@ -50,14 +50,11 @@ def _probe_cache_path(env: Mapping[str, str]) -> Optional[str]:
 def detect_host(runner: Optional[Runner] = None, with_pythons: bool = True,
                 env: Optional[Mapping[str, str]] = None) -> HostFacts:
     runner = runner or SystemRunner()
-    env = os.environ if env is None else env
     os_name = current_os()
-    archs_of = None
     if os_name == "macos":
-        from tfsetup.host.macos import binary_archs, detect_macos
+        from tfsetup.host.macos import detect_macos
 
         facts = detect_macos(runner)
-        archs_of = lambda exe: binary_archs(runner, exe)  # noqa: E731 - slices come from lipo
     elif os_name == "windows":
         from tfsetup.host.windows import detect_windows
 
@@ -67,7 +64,19 @@ def detect_host(runner: Optional[Runner] = None, with_pythons: bool = True,
         from tfsetup.host.linux import detect_linux
 
         facts = detect_linux(runner, normalize_arch(platform.machine(), "linux"), platform.release(), _glibc())
-    if not with_pythons:
-        return facts
-    pythons, skipped = discover(runner, os_name, env, os.path.expanduser("~"), archs_of, _probe_cache_path(env))
+    return add_pythons(facts, runner, env) if with_pythons else facts
+
+
+def add_pythons(facts: HostFacts, runner: Optional[Runner] = None,
+                env: Optional[Mapping[str, str]] = None) -> HostFacts:
+    """This host's facts (detected with_pythons=False) with its Python interpreters found: what a plan
+    needs, without detecting the rest again (doctor --fix's rebuild, add's upgrade hint)."""
+    runner = runner or SystemRunner()
+    env = os.environ if env is None else env
+    archs_of = None
+    if current_os() == "macos":
+        from tfsetup.host.macos import binary_archs
+
+        archs_of = lambda exe: binary_archs(runner, exe)  # noqa: E731 - slices come from lipo
+    pythons, skipped = discover(runner, current_os(), env, os.path.expanduser("~"), archs_of, _probe_cache_path(env))
     return dataclasses.replace(facts, pythons=pythons, skipped_pythons=skipped)
