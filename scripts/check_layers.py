@@ -29,7 +29,7 @@ LAYERS: List[Tuple[str, ...]] = [  # lowest first; a name is a module or a folde
     ("tfsetup.host", "tfsetup.recipes", "tfsetup.resolve", "tfsetup.bytecode"),
     ("tfsetup.plan", "tfsetup.backends", "tfsetup.txn", "tfsetup.verify", "tfsetup.managed_python"),
     ("tfsetup.team",),
-    ("tfsetup.request", "tfsetup.install", "tfsetup.prove", "tfsetup.prove_linux", "tfsetup.packages",
+    ("tfsetup.request", "tfsetup.install", "tfsetup.prove", "tfsetup.packages",
      "tfsetup.rebuild"),
     ("tfsetup.doctor",),
     ("tfsetup.fleet", "tfsetup.envs"),

@@ -225,8 +225,8 @@ NOT_STEERING = {
     "commands.prove:_interpreter": "pyvenv.cfg of the env being proven: names its platform, judged, never obeyed",
     "commands.prove:_wheel_platforms": "WHEEL files of the env being proven: its platform, judged",
     "macho.startup:startup_rules": "the env's tensorflow/__init__.py, read as text to learn what it loads; never run",
-    "prove:fetching": "the lock or pins being proven, counted for the progress line",
-    "prove:reading": "RECORD files of the tree being proven, counted for the progress line",
+    "prove.fetch:fetching": "the lock or pins being proven, counted for the progress line",
+    "prove.fetch:reading": "RECORD files of the tree being proven, counted for the progress line",
 }
 
 
