@@ -23,7 +23,7 @@ LAYERS: List[Tuple[str, ...]] = [  # lowest first; a name is a module or a folde
      "tfsetup.credentials",
      "tfsetup.validate",
      "tfsetup.trust"),
-    ("tfsetup.env", "tfsetup.state", "tfsetup.child", "tfsetup.probes", "tfsetup.macho", "tfsetup.elfcheck",
+    ("tfsetup.env", "tfsetup.state", "tfsetup.bincache", "tfsetup.child", "tfsetup.probes", "tfsetup.macho", "tfsetup.elfcheck",
      "tfsetup.inputs",
      "tfsetup.trust", "tfsetup.credentials"),
     ("tfsetup.host", "tfsetup.recipes", "tfsetup.resolve", "tfsetup.bytecode"),

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.macho.dyld import (PLUGIN_DIR, TF_CORE, TF_DLOPEN_CALLER, Problem, Process, Report, check_env,
                                 dyld_message, headers_by_file, iter_macho_files, on_demand_files)
-from tfsetup.macho.reader import MH_EXECUTE, MachOError, read_macho, version_tuple
+from tfsetup.macho.analysis import read_macho_cached
+from tfsetup.macho.reader import MH_EXECUTE, MachOError, version_tuple
 from tfsetup.macho.startup import startup_rules
 from tfsetup.platforms import UV_PLATFORMS, deployment_target
 
@@ -183,7 +184,7 @@ def _filetype(root: Path, rel: str, arch: str, headers: Dict[str, Tuple[Optional
     if rel in headers:
         return headers[rel][1]
     try:
-        return read_macho(str(root / rel), arch, exports=False, bindings=False).filetype
+        return read_macho_cached(str(root / rel), arch, exports=False, bindings=False).filetype
     except (MachOError, OSError):
         return None
 
