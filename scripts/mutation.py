@@ -77,6 +77,8 @@ MODULES: Dict[str, Tuple[str, ...]] = {
     "elfcheck/ld.py": ("tests/unit/test_elfcheck.py",),
     "prove/macos.py": ("tests/unit/test_prove.py", "tests/unit/test_prove_startup.py"),
     "prove/linux.py": ("tests/unit/test_elfcheck.py",),
+    "bincache.py": ("tests/unit/test_prove_cache.py",),
+    "macho/analysis.py": ("tests/unit/test_prove_cache.py", "tests/unit/test_macho_reader.py"),
     "probes/bytecode.py": ("tests/unit/test_bytecode.py",),
 }
 

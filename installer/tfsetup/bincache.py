@@ -1,16 +1,18 @@
-"""What the binary readers found in a file (macho/reader.py, elfcheck/reader.py), kept between runs
-so that a second proof of the same wheels reads no binary again (issue 22: proofs in a second).
+"""What the Mach-O reader found in a file (macho/reader.py, through macho/analysis.py), kept between
+runs so that a second proof of the same wheels reads no binary again (issue 22). ELF files are not
+cached: elfcheck's whole check of a TF env takes ~0.1 s.
 
 An entry is keyed by the file's sha256 as its wheel's RECORD lists it, the reader and its version,
-the part read (a Mach-O header for an arch, its exports, its bindings; an ELF file), and the file's
-size and mtime (a file patched after install, e.g. by install_name_tool, leaves its RECORD stale but
-has a new mtime: a new key). A file no RECORD lists with its size is never cached: nothing names its
-content without reading it. uv links a wheel's files from its cache, so every fetch of the same
-wheels has the same files, sizes and mtimes.
+the part read (the magic; for an arch: the header and load commands, the export trie, its table, the
+bindings), and the file's size and mtime (a file patched after install, e.g. by install_name_tool,
+leaves its RECORD stale but has a new mtime: a new key). A file no RECORD lists with its size is
+never cached: nothing names its content without reading it. uv links a wheel's files from its
+cache, so every fetch of the same wheels has the same files, sizes and mtimes.
 
 Entries live in the private state dir (state.cache_state_dir: yours, 0700, checked; TFSETUP_NO_CACHE=1
-disables them), are written atomically (write_private) and carry their key and a sha256 of their payload: a
-damaged, truncated or edited entry, or one of another key, is ignored and the file read again.
+disables them) and are written atomically (write_private). An entry's first line names its key and
+its payload's length and CRC-32: a damaged, truncated or edited entry, or one of another key, is
+ignored and the file read again.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import hashlib
 import json
 import os
 import stat
+import zlib
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -64,8 +67,8 @@ def store(key: Optional[str], analysis: Any) -> None:
 
 
 def load_bytes(key: Optional[str]) -> Optional[bytes]:
-    """The bytes stored under `key` (an entry: a header line naming the key and the payload's sha256,
-    then the payload), or None."""
+    """The bytes stored under `key` (an entry: a header line naming the key, the payload's length and
+    CRC-32, then the payload), or None."""
     if key is None:
         return None
     folder = _directory()
@@ -79,7 +82,7 @@ def load_bytes(key: Optional[str]) -> Optional[bytes]:
     if data is None:
         return None
     head, _, payload = data.partition(b"\n")
-    if head != _HEAD + key.encode() + b" " + hashlib.sha256(payload).hexdigest().encode():
+    if head != _head(key, payload):
         return None
     _memo[(str(folder), key)] = payload
     return payload
@@ -95,11 +98,16 @@ def store_bytes(key: Optional[str], payload: bytes) -> None:
 
     try:
         (folder / key[:2]).mkdir(mode=0o700, exist_ok=True)
-        write_private(folder / key[:2] / key, _HEAD + key.encode() + b" " + hashlib.sha256(payload).hexdigest().encode()
-                      + b"\n" + payload)
+        write_private(folder / key[:2] / key, _head(key, payload) + b"\n" + payload)
     except OSError:
         return
     _memo[(str(folder), key)] = payload
+
+
+def _head(key: str, payload: bytes) -> bytes:
+    """An entry's first line: its key, and the length and CRC-32 of its payload (damage shows; the
+    folder's ownership and mode, not a checksum, keep others from writing it)."""
+    return _HEAD + f"{key} {len(payload)} {zlib.crc32(payload):08x}".encode()
 
 
 def forget() -> None:

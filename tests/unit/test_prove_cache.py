@@ -117,3 +117,32 @@ def test_a_file_no_record_lists_is_read_every_time(tmp_path, monkeypatch, binary
     bincache.forget()
     check_loads(site, "arm64", "14.0")
     assert _binaries(binary_reads, site)
+
+
+def test_the_export_table_answers_as_the_trie_and_a_quirky_trie_is_never_tabled(tmp_path, monkeypatch):
+    from tfsetup.macho.analysis import ExportTable
+    from tfsetup.macho.reader import ExportTrie
+
+    from tests.unit.test_macho_reader import export_trie, reexport, regular, uleb
+
+    monkeypatch.setenv("TFSETUP_STATE_DIR", str(tmp_path / "state"))
+    bincache.forget()
+    trie = ExportTrie(export_trie({"_a": regular(), "_ab": regular(flags=4), "_abc": reexport(2, "_x"),
+                                   "_b": reexport(1)}))
+    asked = ["_a", "_ab", "_abc", "_b", "_", "_abcd", "_c", ""]
+    table = ExportTable(trie, "k" * 64)
+    table.table_after = 0  # tabled at the first lookup
+    assert [table.lookup(n) for n in asked] == [trie.lookup(n) for n in asked]
+    assert table.table is not None
+    # an empty edge before "b" (numpy's libgfortran writes such): dyld's first-matching-edge walk never
+    # finds "_ab", which a walk of every name would: the trie keeps answering
+    leaf = uleb(len(regular())) + regular() + bytes([0])
+    root = uleb(0) + bytes([1]) + b"_a\0" + uleb(9, width=4)  # 9 bytes: the node follows
+    node = uleb(0) + bytes([2]) + b"\0" + uleb(22, width=4) + b"b\0" + uleb(22 + len(leaf), width=4)  # 13 bytes
+    quirky = ExportTrie(root + node + leaf + leaf)
+    assert quirky.lookup("_a") is not None and quirky.lookup("_ab") is None
+    assert sorted(e.name for e in quirky) == ["_a", "_ab"]
+    odd = ExportTable(quirky, "q" * 64)
+    odd.table_after = 0
+    assert [odd.lookup(n) for n in ("_a", "_ab")] == [quirky.lookup(n) for n in ("_a", "_ab")]
+    assert odd.table is None

@@ -9,6 +9,7 @@ that a name also matches after an earlier one) is never tabled: the trie answers
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
@@ -26,19 +27,17 @@ class ExportTable:
     while few names are asked for; past table_after lookups, a dict of every name (from the cache, or
     made once from the trie and kept there), since TF's images are asked for ~20k names each."""
 
-
     def __init__(self, trie: ExportTrie, key: Optional[str]) -> None:
         self.trie = trie
-        # past a few hundred names a dict pays (TF asks ~20k names of its own images)
-        self.table_after = 200
-        self.key = key  # the cache key of the table (None: never cached)
+        self.table_after = 200  # past a few hundred names a dict pays
+        self.key = key  # the cache key of the table (None: the trie answers every lookup)
         self.asked = 0
         self.table: Optional[Tuple[Dict[str, int], Dict[str, Export]]] = None
 
     def lookup(self, name: str) -> Optional[Export]:
         if self.table is None:
             self.asked += 1
-            if self.asked <= self.table_after or not self._tabled():
+            if self.key is None or self.asked <= self.table_after or not self._tabled():
                 return self.trie.lookup(name)
         assert self.table is not None
         flags = self.table[0].get(name)
@@ -107,7 +106,9 @@ def read_macho_cached(path: Union[str, Path], arch: str = "arm64", *, exports: b
     bincache.store(keys["header"], _header_doc(image))
     if exports:
         bincache.store_bytes(keys["exports"], image.exports.data)
-        image.exports = ExportTable(image.exports, keys["table"])
+        # no table on a file's first analysis: making one costs more than this proof's lookups save
+        # (a one-off proof stays as fast as without the cache); a second proof of it makes and keeps it
+        image.exports = ExportTable(image.exports, None)
     if bindings:
         bincache.store(keys["bindings"], _bindings_doc(image.bindings))
     return image
@@ -154,7 +155,8 @@ def _bindings(doc: Dict[str, Any]) -> List[Binding]:
     ordinals, weak, sources = doc["ordinals"], doc["weak"], doc["sources"]
     if not len(symbols) == len(ordinals) == len(weak) == len(sources):
         raise ValueError("columns of different lengths")
-    return [Binding(s, o, bool(w), _SOURCES[k]) for s, o, w, k in zip(symbols, ordinals, weak, sources)]
+    make = functools.partial(tuple.__new__, Binding)  # C all the way: TF's images hold ~300k bindings
+    return list(map(make, zip(symbols, ordinals, map(bool, weak), map(_SOURCES.__getitem__, sources))))
 
 
 def _exports_doc(trie: ExportTrie) -> Optional[Dict[str, Any]]:
