@@ -27,7 +27,10 @@ from typing import Any, Dict, Optional, Tuple, Union
 ENTRY_LIMIT = 256 << 20  # bytes of one entry read back (the largest, TF's exports, is a few MB)
 _HEAD = b"tfsetup binary analysis 1 "
 _records: Dict[str, Optional[Dict[str, Tuple[str, int]]]] = {}  # a directory -> its RECORD listing, or None
-_memo: Dict[Tuple[str, str], bytes] = {}  # (folder, key) -> an entry read or written in this process
+# (folder, key) -> a small entry read or written in this process (headers: asked for by every walk of a
+# tree); the big ones (bindings, exports) are asked for once a proof, and a process may run fifty proofs
+_memo: Dict[Tuple[str, str], bytes] = {}
+MEMO_LIMIT = 64 << 10
 
 
 def file_key(path: Union[str, Path], reader: str, part: str) -> Optional[str]:
@@ -84,7 +87,8 @@ def load_bytes(key: Optional[str]) -> Optional[bytes]:
     head, _, payload = data.partition(b"\n")
     if head != _head(key, payload):
         return None
-    _memo[(str(folder), key)] = payload
+    if len(payload) <= MEMO_LIMIT:
+        _memo[(str(folder), key)] = payload
     return payload
 
 
@@ -101,7 +105,8 @@ def store_bytes(key: Optional[str], payload: bytes) -> None:
         write_private(folder / key[:2] / key, _head(key, payload) + b"\n" + payload)
     except OSError:
         return
-    _memo[(str(folder), key)] = payload
+    if len(payload) <= MEMO_LIMIT:
+        _memo[(str(folder), key)] = payload
 
 
 def _head(key: str, payload: bytes) -> bytes:
