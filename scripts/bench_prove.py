@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """Benchmark `tfsetup prove` and doctor's fast pass with the loader check (a measurement, not a test).
 
-    scripts/bench_prove.py [--reps 5] [--json]
+    scripts/bench_prove.py [--reps 5] [--json] [--recipes]
 
 1. `tfsetup prove --platform macos-arm64 --python 3.11 tensorflow==2.19.1 tensorflow-metal==1.2.0`, wheels
-   warm in the uv cache (one untimed run first): target <= 10 s.
+   warm in the uv cache and their analyses in tfsetup's (bincache.py; one untimed run first): target
+   <= 1.0 s on an idle machine; the same with TFSETUP_NO_CACHE=1 (every binary read again) for comparison.
 2. `tfsetup doctor --host-file tests/fixtures/hosts/m1-native-homebrew.json ENV --json` on a Mac-shaped env
    (a Linux venv holding those macOS wheels and numpy): target <= 1.5 s. Also the loader check alone.
+3. With --recipes: `scripts/prove_recipes.py --check` over every committed proof, timed once: run a
+   first --check before (minutes) so that its wheels and analyses are warm: target <= 60 s.
 
-Wall times of the real command lines (startup included); median, min and max, with the load average,
-since the machine may be shared. Uses UV_CACHE_DIR when set.
+Wall times of the real command lines (startup included); median, min and max, with the load average
+(`uptime`'s) before and after, since the machine may be shared. Uses UV_CACHE_DIR and TFSETUP_STATE_DIR
+when set.
 """
 from __future__ import annotations
 
@@ -22,12 +26,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 M1 = ROOT / "tests" / "fixtures" / "hosts" / "m1-native-homebrew.json"
 PINS = ("tensorflow==2.19.1", "tensorflow-metal==1.2.0")
-TARGETS = {"prove (warm wheels)": 10.0, "doctor fast pass (Mac-shaped env)": 1.5}
+TARGETS = {"prove (warm wheels, warm analyses)": 1.0, "doctor fast pass (Mac-shaped env)": 1.5,
+           "prove_recipes.py --check (all proofs, warm)": 60.0}
 
 
 def tfsetup() -> List[str]:
@@ -35,9 +40,9 @@ def tfsetup() -> List[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "tfsetup"]
 
 
-def timed(argv: Sequence[str], ok: Sequence[int] = (0, 1)) -> float:
+def timed(argv: Sequence[str], ok: Sequence[int] = (0, 1), env: Optional[Dict[str, str]] = None) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(list(argv), capture_output=True, text=True)
+    proc = subprocess.run(list(argv), capture_output=True, text=True, env=None if env is None else {**os.environ, **env})
     took = time.perf_counter() - start
     if proc.returncode not in ok:
         raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stderr}")
@@ -66,12 +71,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--recipes", action="store_true", help="also time prove_recipes.py --check (minutes)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "installer"))
     results: Dict[str, Any] = {"loadavg_before": os.getloadavg(), "cpus": os.cpu_count()}
     prove = [*tfsetup(), "prove", "--platform", "macos-arm64", "--python", "3.11", *PINS, "--json"]
-    timed(prove)  # warm the uv cache
-    runs: Dict[str, List[float]] = {"prove (warm wheels)": [timed(prove) for _ in range(args.reps)]}
+    timed(prove)  # warm the uv cache and the analysis cache
+    runs: Dict[str, List[float]] = {"prove (warm wheels, warm analyses)": [timed(prove) for _ in range(args.reps)]}
+    runs["prove (warm wheels, TFSETUP_NO_CACHE=1)"] = [timed(prove, env={"TFSETUP_NO_CACHE": "1"})
+                                                      for _ in range(args.reps)]
     with tempfile.TemporaryDirectory(prefix="bench-prove-") as tmp:
         env = mac_env(Path(tmp) / "mac")
         doctor = [*tfsetup(), "doctor", "--host-file", str(M1), str(env), "--json"]
@@ -81,18 +89,25 @@ def main() -> int:
 
         site = env / "lib" / "python3.11" / "site-packages"
         loader = []
+        from tfsetup import bincache
+
         for _ in range(args.reps):
+            bincache.forget()  # as a new process would: the entries on disk, nothing in memory
             start = time.perf_counter()
             check_loads(site, "arm64", "14.4.1", full=False)
             loader.append(time.perf_counter() - start)
         runs["loader check alone (in process)"] = loader
+    if args.recipes:
+        check = [sys.executable, str(ROOT / "scripts" / "prove_recipes.py"), "--check"]
+        runs["prove_recipes.py --check (all proofs, warm)"] = [timed(check, ok=(0,))]
     results["loadavg_after"] = os.getloadavg()
     results["runs"] = {name: stats(values) for name, values in runs.items()}
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"{results['cpus']} CPUs; load average before {results['loadavg_before'][0]:.2f}, "
-          f"after {results['loadavg_after'][0]:.2f}")
+    before, after = results["loadavg_before"], results["loadavg_after"]
+    print(f"{results['cpus']} CPUs; load average before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}, "
+          f"after {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}")
     for name, s in results["runs"].items():
         target = TARGETS.get(name)
         verdict = "" if target is None else (" ok" if s["median"] <= target else " OVER") + f" (target <= {target} s)"

@@ -76,6 +76,10 @@ MODULES: Dict[str, Tuple[str, ...]] = {
     "macho/dyld.py": ("tests/unit/test_prove.py", "tests/unit/test_macho_reader.py"),
     "elfcheck/reader.py": ("tests/unit/test_elfcheck.py",),
     "elfcheck/ld.py": ("tests/unit/test_elfcheck.py",),
+    "prove/macos.py": ("tests/unit/test_prove.py", "tests/unit/test_prove_startup.py"),
+    "prove/linux.py": ("tests/unit/test_elfcheck.py",),
+    "bincache.py": ("tests/unit/test_prove_cache.py",),
+    "macho/analysis.py": ("tests/unit/test_prove_cache.py", "tests/unit/test_macho_reader.py"),
     "probes/bytecode.py": ("tests/unit/test_bytecode.py",),
 }
 

@@ -41,7 +41,7 @@ from tfsetup.backends.base import PackageSource  # noqa: E402
 from tfsetup.backends.uv import UvBackend  # noqa: E402
 from tfsetup.errors import TfsetupError  # noqa: E402
 from tfsetup.macho.dyld import iter_macho_files  # noqa: E402
-from tfsetup.prove import ProveResult, fetch, problem_json, prove_dir  # noqa: E402
+from tfsetup.prove import ProveResult, fetch, loader_for, problem_json, prove_dir  # noqa: E402
 from tfsetup.recipes import Recipe, RecipeTable, load_recipes, normalize_name  # noqa: E402
 
 PROOFS = ROOT / "recipes" / "proofs"
@@ -129,7 +129,7 @@ def proof_doc(recipe: Recipe, python: str, result: ProveResult, wheels: Dict[str
               lock: Path) -> Dict[str, Any]:
     return {
         "schema": SCHEMA, "recipe": recipe.id, "python": python, "platform": recipe.platform,
-        "arch": result.report.arch, "macos": result.macos, "status": recipe.status,
+        "arch": result.report.arch, "macos": result.judged, "status": recipe.status,
         "lock": recipe.lock_relpath(python), "lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest(),
         "verdict": "loads" if result.loads else "does-not-load",
         "highest_minos": {"minos": result.highest[0], "file": result.highest[1]} if result.highest else None,
@@ -149,7 +149,7 @@ def prove_one(recipe: Recipe, python: str, table: RecipeTable, backend: UvBacken
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tfsetup-proof-") as tmp:
         site = Path(tmp) / "site-packages"
-        fetch(backend, site, python, recipe.platform, PackageSource(), lock=lock, macos=recipe.min_os)
+        fetch(backend, site, python, loader_for(recipe.platform), PackageSource(), lock=lock, picked=recipe.min_os)
         result = prove_dir(site, recipe.platform, python, recipe.min_os, f"recipe {recipe.id} min_os",
                            f"lock {recipe.lock_relpath(python)}", table, started)
         return proof_doc(recipe, python, result, wheels_of(site, lock_hashes(lock)), lock)

@@ -106,3 +106,9 @@ def deployment_target(os_version: str, machine: str = "arm64") -> str:
 def resolve_target(min_os: Optional[str], machine: str) -> str:
     """MACOSX_DEPLOYMENT_TARGET for resolving a recipe's lock: the oldest macOS it supports."""
     return deployment_target(min_os or DEFAULT_MACOS_TARGET.get(machine, "12.0"), machine)
+
+
+def split_platform(platform: str) -> Tuple[str, str]:
+    """'macos-arm64' -> ('macos', 'arm64'): platform_id's inverse."""
+    os_name, _, machine = platform.partition("-")
+    return os_name, machine

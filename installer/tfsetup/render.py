@@ -464,12 +464,12 @@ PROVE_SHOWN = ("tensorflow", "tensorflow-macos", "tensorflow-cpu", "tensorflow-m
 
 
 def render_prove(result: Any) -> None:
-    """What dyld would print on the Mac first, then the fix, then the problems grouped per file and kind
-    (a count and a few examples each), then what was checked."""
-    linux = result.platform.startswith("linux")  # prove_linux.py: ld.so, glibc, ELF
+    """What the target's loader would print first (dyld on a Mac, ld.so on Linux), then the fix, then the
+    problems grouped per file and kind (a count and a few examples each), then what was checked."""
+    loader = result.loader  # prove/loader.py: the words of the target's loader
     names = [n for n in PROVE_SHOWN if n in result.packages] or sorted(result.packages)[:5]
     stack = " + ".join(f"{n} {result.packages[n]}" for n in names) or "(no distributions)"
-    system, version = ("glibc", result.glibc) if linux else ("macOS", result.macos)
+    system, version = loader.system, result.judged
     target = f"{result.platform}, Python {result.python}, " + (f"{system} {version}" if version else f"any {system}")
     if result.loads:
         print(f"loads: {stack} on {target}")
@@ -492,16 +492,10 @@ def render_prove(result: Any) -> None:
     for note in result.notes:
         print(f"note: {note}")
     report = result.report
-    if linux:
-        newest = f"; newest needed GLIBC_{report.highest_glibc[0]} by {report.highest_glibc[1]}" \
-            if report.highest_glibc else ""
-        judged = f"; glibc {result.glibc} from {result.glibc_from}" if result.glibc else ""
-        print(f"checked {report.files_checked} ELF files, {report.dependencies_checked} DT_NEEDED "
-              f"in {result.seconds:.1f} s ({result.subject}{judged}{newest})")
-        return
-    judged = f"; macOS {result.macos} from {result.macos_from}" if result.macos else ""
-    print(f"checked {report.files_checked} Mach-O files, {report.bindings_checked} bindings "
-          f"in {result.seconds:.1f} s ({result.subject}{judged})")
+    counted, newest = loader.checked_words(result)
+    judged = f"; {system} {result.judged} from {result.judged_from}" if result.judged else ""
+    print(f"checked {report.files_checked} {loader.format} files, {counted} "
+          f"in {result.seconds:.1f} s ({result.subject}{judged}{newest})")
 
 
 def replace_question(target: Any, kind: str, record: Optional[Dict[str, Any]], new: str = "",

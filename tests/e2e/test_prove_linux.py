@@ -39,11 +39,13 @@ def test_the_cpu_lock_loads_on_the_recipes_glibc():
 def test_claiming_glibc_2_17_fails_naming_files_and_versions_they_need(tmp_path):
     from tfsetup.backends import get_backend
     from tfsetup.backends.base import PackageSource
-    from tfsetup.prove_linux import fetch_and_prove
+    from tfsetup.prove import fetch_and_prove
+    from tfsetup.recipes import load_recipes
 
+    recipe = next(r for r in load_recipes(None).recipes if r.id == "linux-x86_64-cpu-tf2.21")  # manylinux 2.28
     keep = tmp_path / "site"
     result = fetch_and_prove(get_backend("uv"), "linux-x86_64", "3.11", "2.17", "--glibc", "lock", PackageSource(),
-                             manylinux="2.28", lock=LOCK, keep=keep)
+                             None, lock=LOCK, recipe=recipe, keep=keep)
     assert not result.loads
     kinds = {p.kind for p in result.problems}
     assert kinds == {"glibc-too-old"}, [p.to_json() for p in result.problems]

@@ -15,7 +15,7 @@ from tfsetup.doctor.rules import diagnose
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.macho.dyld import Problem, Report
 from tfsetup.macho.reader import ExportTrie, version_tuple
-from tfsetup.prove import ProveResult, arch_of, check_loads, check_macos, check_pins, fix_for, ordered
+from tfsetup.prove import ProveResult, check_loads, check_macos, check_pins, fix_for, loader_for, ordered
 from tfsetup.recipes import load_recipes
 
 from tests.conftest import host_fixture
@@ -57,13 +57,14 @@ def test_pins_must_be_exact():
         assert exc.value.exit_code == EXIT_BAD_INPUT and "NAME==VERSION" in exc.value.fix_text()
 
 
-def test_platforms_linux_is_said_to_be_not_proven():
-    assert arch_of("macos-arm64") == "arm64" and arch_of("macos-x86_64") == "x86_64"
+def test_windows_is_said_to_be_not_proven_and_an_unknown_platform_is_refused():
+    assert loader_for("macos-arm64").machine == "arm64" and loader_for("macos-x86_64").machine == "x86_64"
+    assert (loader_for("linux-x86_64").format, loader_for("linux-aarch64").machine) == ("ELF", "aarch64")
     with pytest.raises(TfsetupError) as exc:
-        arch_of("linux-x86_64")
+        loader_for("windows-x86_64")
     assert exc.value.exit_code == EXIT_BAD_INPUT and "not proven" in exc.value.message
     with pytest.raises(TfsetupError) as exc:
-        arch_of("macos-ppc")
+        loader_for("macos-ppc")
     assert "unknown --platform" in exc.value.message
     assert check_macos("12.1") == "12.1"
     with pytest.raises(TfsetupError):
@@ -93,7 +94,7 @@ def test_cli_bad_input_exits_2_with_one_error_and_a_fix(args, says):
 
 
 def test_a_windows_host_is_planned_then_said_to_be_not_proven():
-    # Linux hosts are proven (prove_linux.py; tests/unit/test_elfcheck.py, the real lock in
+    # Linux hosts are proven (prove/linux.py; tests/unit/test_elfcheck.py, the real lock in
     # tests/e2e/test_prove_linux.py); Windows's PE loader is not modelled.
     proc = _cli("--host-file", str(ROOT / "tests" / "fixtures" / "hosts" / "windows-cpu.json"), "--json")
     assert proc.returncode == 2, proc.stderr

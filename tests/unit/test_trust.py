@@ -228,8 +228,11 @@ NOT_STEERING = {
     "commands.prove:_interpreter": "pyvenv.cfg of the env being proven: names its platform, judged, never obeyed",
     "commands.prove:_wheel_platforms": "WHEEL files of the env being proven: its platform, judged",
     "macho.startup:startup_rules": "the env's tensorflow/__init__.py, read as text to learn what it loads; never run",
-    "prove:fetching": "the lock or pins being proven, counted for the progress line",
-    "prove:reading": "RECORD files of the tree being proven, counted for the progress line",
+    "prove.fetch:fetching": "the lock or pins being proven, counted for the progress line",
+    "prove.fetch:reading": "RECORD files of the tree being proven, counted for the progress line",
+    "bincache:_listing": "RECORD files of the tree being proven: name each binary's content for the analysis "
+                         "cache key (with its size and mtime), never obeyed",
+    "bincache:load_bytes": "binary analyses in the private state dir, checked against their key and sha256",
 }
 
 

@@ -58,3 +58,16 @@ def python_fix(message: str, key: str, source: PythonSource) -> str:
     return (f"the Python archive could not be fetched from {where}: check the network, set `python-mirror` "
             f"in tfsetup.toml (a file:// directory or https mirror of python-build-standalone), or install "
             f"Python {minor} yourself and pass --python-downloads never")
+
+
+def fetch_fix(message: str, source: PackageSource, python: str, platform: str) -> str:
+    """What to do when the wheels to prove could not be fetched (`tfsetup prove`; nothing was changed)."""
+    if index_unreachable(message) and not source.offline:
+        return "the package index could not be reached: check the network, or pass --find-links DIR " \
+               "(a `tfsetup wheelhouse DIR --platform ...`)"
+    if source.offline:
+        return "offline, and the wheels are neither in the uv cache nor in --find-links: fetch them once online"
+    if "hash" in message.lower():
+        return "a wheel does not match the lock's hash: the index serves a different file"
+    return f"check that these versions have wheels for {platform} and Python {python} " \
+           "(`tfsetup recipes --all` lists the tested sets)"

@@ -1,5 +1,5 @@
-"""`tfsetup prove`: will this macOS env load (prove.py), or this Linux one (prove_linux.py)? Three
-subjects, one proof:
+"""`tfsetup prove`: will this env load on its target, macOS or Linux (prove/: one path, the target's
+loader)? Three subjects, one proof:
 
 - the lock `install` would install for this host or `--host-file` (plan options apply);
 - exact PINs for `--platform` and `--python`, without their dependencies;
@@ -14,20 +14,19 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.commands._common import load_host, load_table
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
-from tfsetup.prove import (Progress, ProveResult, arch_of, check_macos, check_pins, check_python, fetch_and_prove,
-                           find_site_packages, prove_dir, recipe_for_pins, installed)
-from tfsetup.prove_linux import LinuxProveResult, check_glibc, is_linux, judged_glibc
+from tfsetup.prove import (Progress, ProveResult, check_glibc, check_macos, check_pins, check_python, fetch_and_prove,
+                           find_site_packages, installed, loader_for, prove_dir, recipe_for_pins)
 from tfsetup.recipes import TF_DISTRIBUTIONS, normalize_name
 from tfsetup.request import Flags
 
 
 def run(pins: Sequence[str], platform: Optional[str], macos: Optional[str], env: Optional[Path],
         flags: Flags, no_project: bool, host_file: Optional[Path], recipes_file: Optional[Path],
-        glibc: Optional[str] = None, progress: Optional[Progress] = None) -> Union[ProveResult, LinuxProveResult]:
+        glibc: Optional[str] = None, progress: Optional[Progress] = None) -> ProveResult:
     """`progress` gets a line as each long step starts (fetching N wheels, reading N files)."""
     result = _run(pins, platform, macos, env, flags, no_project, host_file, recipes_file, glibc, progress)
     no_native_files(result)
@@ -36,37 +35,28 @@ def run(pins: Sequence[str], platform: Optional[str], macos: Optional[str], env:
 
 def _run(pins: Sequence[str], platform: Optional[str], macos: Optional[str], env: Optional[Path],
          flags: Flags, no_project: bool, host_file: Optional[Path], recipes_file: Optional[Path],
-         glibc: Optional[str], progress: Optional[Progress]) -> Union[ProveResult, LinuxProveResult]:
+         glibc: Optional[str], progress: Optional[Progress]) -> ProveResult:
     import time
 
     from tfsetup.backends import get_backend
 
-    macos = check_macos(macos)
-    glibc = check_glibc(glibc)
+    given = {"macos": check_macos(macos), "glibc": check_glibc(glibc)}  # by Loader.option
     table = load_table(recipes_file)
     if env is not None:
         if pins:
             raise TfsetupError("give either PINs or --env PATH, not both", EXIT_BAD_INPUT)
-        return _env(env, platform, macos, flags.python, host_file, table, time.perf_counter(), glibc, progress)
+        return _env(env, platform, given, flags.python, host_file, table, time.perf_counter(), progress)
     if pins:
         if platform is None:
             raise TfsetupError("proving PINs needs --platform", EXIT_BAD_INPUT, fix="e.g. --platform macos-arm64")
-        if not is_linux(platform):
-            arch_of(platform)
+        loader = loader_for(platform)
         python = check_python(flags.python)
         wanted = check_pins(pins)
         facts = load_host(host_file, with_pythons=False) if host_file is not None else None
-        if is_linux(platform):
-            from tfsetup import prove_linux
-
-            row = recipe_for_pins(table, platform, wanted)
-            judged, judged_from = judged_glibc(glibc, row, facts)
-            return prove_linux.fetch_and_prove(get_backend("uv"), platform, python, judged, judged_from, "pins",
-                                               flags_source(flags), manylinux=row.min_glibc if row else None,
-                                               pins=list(pins), progress=progress)
-        macos, macos_from = _macos(macos, facts, recipe_for_pins(table, platform, wanted))
-        return fetch_and_prove(get_backend("uv"), platform, python, macos, macos_from, "pins", flags_source(flags),
-                               table, pins=list(pins), progress=progress)
+        row = recipe_for_pins(table, platform, wanted)
+        judged, judged_from = loader.judged(given[loader.option], row, facts)
+        return fetch_and_prove(get_backend("uv"), platform, python, judged, judged_from, "pins", flags_source(flags),
+                               table, pins=list(pins), recipe=row, progress=progress)
     if platform is not None:
         raise TfsetupError("--platform goes with PINs (a lock is proven for a host: use --host-file)",
                            EXIT_BAD_INPUT, fix="tfsetup prove --platform macos-arm64 --python 3.11 tensorflow==2.19.1 "
@@ -78,22 +68,11 @@ def _run(pins: Sequence[str], platform: Optional[str], macos: Optional[str], env
     if planned.settings.config is not None:  # a missing wheelhouse is bad input (exit 2) before any fetch
         planned.settings.config.check_find_links()
     chosen = planned.plan
-    if is_linux(chosen.recipe.platform):
-        from tfsetup import prove_linux
-
-        judged, judged_from = judged_glibc(glibc, chosen.recipe, facts)
-        return prove_linux.fetch_and_prove(get_backend("uv"), chosen.recipe.platform, chosen.python.minor, judged,
-                                           judged_from, f"lock {chosen.recipe.lock_relpath(chosen.python.minor)}",
-                                           planned.settings.source, manylinux=chosen.recipe.min_glibc,
-                                           lock=Path(chosen.lock.path), progress=progress)
-    arch_of(chosen.recipe.platform)  # a Windows host: not proven (exit 2, said why)
-    if macos is None:
-        macos, macos_from = _macos(None, facts, chosen.recipe)
-    else:
-        macos_from = "--macos"
-    return fetch_and_prove(get_backend("uv"), chosen.recipe.platform, chosen.python.minor, macos, macos_from,
+    loader = loader_for(chosen.recipe.platform)  # a Windows host: not proven (exit 2, said why)
+    judged, judged_from = loader.judged(given[loader.option], chosen.recipe, facts)
+    return fetch_and_prove(get_backend("uv"), chosen.recipe.platform, chosen.python.minor, judged, judged_from,
                            f"lock {chosen.recipe.lock_relpath(chosen.python.minor)}", planned.settings.source,
-                           table, lock=Path(chosen.lock.path), progress=progress)
+                           table, lock=Path(chosen.lock.path), recipe=chosen.recipe, progress=progress)
 
 
 def flags_source(flags: Flags):
@@ -102,20 +81,8 @@ def flags_source(flags: Flags):
     return merge(flags, None).source
 
 
-def _macos(macos: Optional[str], facts, recipe):
-    """--macos, else the host's (a host file, or this Mac), else the recipe's min_os."""
-    if macos is not None:
-        return macos, "--macos"
-    if facts is not None and facts.os == "macos" and facts.os_version:
-        return facts.os_version, "the host's macOS"
-    if recipe is not None and recipe.min_os:
-        return recipe.min_os, f"recipe {recipe.id} min_os"
-    return None, "not given"
-
-
-def _env(env: Path, platform: Optional[str], macos: Optional[str], python: Optional[str],
-         host_file: Optional[Path], table, started: float,
-         glibc: Optional[str] = None, progress: Optional[Progress] = None) -> Union[ProveResult, LinuxProveResult]:
+def _env(env: Path, platform: Optional[str], given: Dict[str, Optional[str]], python: Optional[str],
+         host_file: Optional[Path], table, started: float, progress: Optional[Progress] = None) -> ProveResult:
     if not env.is_dir():
         raise TfsetupError(f"{env} is not a directory", EXIT_BAD_INPUT, fix="give the root of an env")
     site, minor = find_site_packages(env)
@@ -136,18 +103,10 @@ def _env(env: Path, platform: Optional[str], macos: Optional[str], python: Optio
     if facts is not None and facts.platform != platform:
         facts = None  # another machine's macOS or glibc says nothing about this env
     versions = installed(site)
-    if is_linux(platform):
-        from tfsetup import prove_linux
-
-        judged, judged_from = judged_glibc(glibc, recipe_for_pins(table, platform, versions), facts)
-        result: Union[ProveResult, LinuxProveResult] = prove_linux.prove_dir(
-            site, platform, minor or python or "", judged, judged_from, f"env {env}", started, packages=versions,
-            progress=progress)
-    else:
-        arch_of(platform)
-        macos, macos_from = _macos(macos, facts, recipe_for_pins(table, platform, versions))
-        result = prove_dir(site, platform, minor or python or "", macos, macos_from, f"env {env}", table, started,
-                           packages=versions, progress=progress)
+    loader = loader_for(platform)
+    judged, judged_from = loader.judged(given[loader.option], recipe_for_pins(table, platform, versions), facts)
+    result = prove_dir(site, platform, minor or python or "", judged, judged_from, f"env {env}", table, started,
+                       packages=versions, progress=progress)
     result.notes[:0] = notes + [f"platform {platform} read from the env: {'; '.join(evidence)}"] if evidence else notes
     return result
 
@@ -161,13 +120,12 @@ def _here() -> str:
     return f"linux-{machine}"
 
 
-def no_native_files(result: Union[ProveResult, LinuxProveResult]) -> None:
+def no_native_files(result: ProveResult) -> None:
     """A proof of TensorFlow that read none of its binaries proves nothing: exit 2, never "loads"."""
     tf = [f"{name} {result.packages[name]}" for name in TF_DISTRIBUTIONS if name in result.packages]
     if not tf or result.report.files_checked:
         return
-    kind = "ELF" if is_linux(result.platform) else "Mach-O"
-    raise TfsetupError(f"{result.subject} holds {tf[0]} but no {kind} file for {result.platform}: its binaries are "
+    raise TfsetupError(f"{result.subject} holds {tf[0]} but no {result.loader.format} file for {result.platform}: its binaries are "
                        "for another platform, or missing, so nothing was proven", EXIT_BAD_INPUT,
                        fix="check the env's platform (`tfsetup doctor ENV` on its machine), or name it: --platform "
                        "macos-arm64 | macos-x86_64 | linux-x86_64 | linux-aarch64")

@@ -32,6 +32,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 from tfsetup.limits import MAX_LOAD_DEPTH, UnsafeBinary, over
 
 from .startup import PLUGIN_DIR, startup_rules
+from .analysis import is_macho_cached, read_macho_cached
 from .reader import (ORDINAL_FLAT_LOOKUP, ORDINAL_SELF, ArchNotFound,
                      MachOError, MachOImage, is_macho, read_macho, version_tuple)
 
@@ -209,7 +210,7 @@ class Process:
         if len(chain) > MAX_LOAD_DEPTH:  # each level is two Python frames: stop long before RecursionError
             raise over(path, "the chain of libraries loading it", len(chain), MAX_LOAD_DEPTH)
         try:
-            macho = read_macho(path, self.arch, bindings=self._read_bindings)
+            macho = read_macho_cached(path, self.arch, bindings=self._read_bindings)
         except ArchNotFound as exc:
             self.files_checked += 1
             self.raw.append(Problem("wrong-arch", rel, library=library, needs=self.arch,
@@ -431,7 +432,7 @@ def check_env(site_packages: PathLike, arch: str = "arm64", macos: Optional[str]
         rel = os.path.relpath(path, root)
         report.files_checked += 1
         try:
-            macho = read_macho(path, arch, exports=False, bindings=False)
+            macho = read_macho_cached(path, arch, exports=False, bindings=False)
         except ArchNotFound as exc:
             report.problems.append(Problem("wrong-arch", rel, needs=arch, have=",".join(exc.present)))
             continue
@@ -469,7 +470,7 @@ def iter_macho_files(root: PathLike) -> Iterator[str]:
             path = os.path.join(folder, name)
             if os.path.splitext(name)[1] in TEXT_SUFFIXES or os.path.islink(path):
                 continue
-            if is_macho(path):
+            if is_macho_cached(path):
                 yield path
 
 
@@ -478,7 +479,7 @@ def headers_by_file(root: PathLike, arch: str = "arm64") -> Dict[str, Tuple[Opti
     result: Dict[str, Tuple[Optional[str], int]] = {}
     for file in iter_macho_files(root):
         try:
-            image = read_macho(file, arch, exports=False, bindings=False)
+            image = read_macho_cached(file, arch, exports=False, bindings=False)
         except MachOError:
             continue
         result[os.path.relpath(file, str(root))] = (image.minos, image.filetype)

@@ -1,6 +1,6 @@
 """What `import tensorflow` loads at start-up, read from TensorFlow's own loading rules in the env.
 
-prove (prove.py) and doctor (doctor/inspect.py -> rules.py) judge "loads" by these images only; every
+prove (prove/macos.py) and doctor (doctor/inspect.py -> rules.py) judge "loads" by these images only; every
 other binary is loaded on demand, and a problem in it is reported as a note (with the macOS it needs),
 never as a failure. One home for that rule: both call prove.check_loads, which asks this module.
 
