@@ -13,6 +13,8 @@ from tests.conftest import REPO
 PACKAGE = REPO / "installer" / "tfsetup"
 UNIT = REPO / "tests" / "unit"
 PROBE_PATH = re.compile(r"probes/(\w+)\.py")  # a probe loaded by path (it runs inside other Pythons)
+# Not yet mirrored, each with why. Only a module that exists is excused: once it is gone, its line is dead.
+PENDING = {"tfsetup.prove_linux": "being moved into the prove/ package (helper `prove`), with its tests"}
 
 
 def is_bare_package(init: Path) -> bool:
@@ -54,8 +56,10 @@ def imported_by(test: Path) -> Set[str]:
 
 def test_the_census_sees_the_package_and_its_ways_of_importing(tmp_path):
     modules = package_modules()
-    assert {"tfsetup", "tfsetup.cli", "tfsetup.commands._finish", "tfsetup.probes.verify_env"} <= modules
-    assert "tfsetup.probes" not in modules  # a docstring-only __init__.py
+    assert {"tfsetup", "tfsetup.cli", "tfsetup.commands._finish", "tfsetup.probes", "tfsetup.probes.verify_env",
+            "tfsetup.doctor.rules"} <= modules
+    assert not {"tfsetup.doctor", "tfsetup.host"} & modules  # an empty or docstring-only __init__.py
+    assert is_bare_package(PACKAGE / "doctor" / "__init__.py") and not is_bare_package(PACKAGE / "env" / "__init__.py")
     sample = tmp_path / "test_sample.py"
     sample.write_text("import tfsetup.layout\nfrom tfsetup.env.record import read_record\n"
                       "from tfsetup.commands import _finish\nimport importlib\n"
@@ -70,6 +74,6 @@ def test_every_module_is_imported_by_a_unit_test():
     imported: Set[str] = set()
     for test in sorted(UNIT.glob("*.py")):
         imported |= imported_by(test)
-    untested = sorted(package_modules() - imported)
+    untested = sorted(package_modules() - imported - set(PENDING))
     assert not untested, ("modules no unit test imports (add tests/unit/test_<module>.py that imports and "
                           f"exercises each): {', '.join(untested)}")
