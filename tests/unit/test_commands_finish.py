@@ -93,6 +93,7 @@ def test_a_plan_error_lists_each_rejected_recipe_for_people_only(capsys):
 
 def test_an_interrupt_says_nothing_changed_or_names_what_was_changed(monkeypatch, capsys):
     before = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    monkeypatch.setattr(txn, "COMMITTED", [])  # what this process changed so far (other tests changed envs)
     assert exit_code(False, raising(KeyboardInterrupt())) == EXIT_INTERRUPTED
     assert capsys.readouterr().err.startswith("tfsetup: error: interrupted\n")
     monkeypatch.setattr(txn, "COMMITTED", ["/work/env"])
@@ -117,7 +118,8 @@ def test_a_usage_error_is_one_line_pointing_at_help_and_exit_2(process, capsys):
                                                    "fix": "see `tfsetup --help` for the options and their values"}
 
 
-def test_abort_broken_pipe_and_a_stray_interrupt_each_end_cleanly(process, capsys):
+def test_abort_broken_pipe_and_a_stray_interrupt_each_end_cleanly(process, capsys, monkeypatch):
+    monkeypatch.setattr(txn, "COMMITTED", [])
     assert process(raising(typer.Abort())) == EXIT_INTERRUPTED
     assert capsys.readouterr().err == "tfsetup: error: interrupted\n"
     assert process(raising(BrokenPipeError())) == 0  # `tfsetup detect --json | head`

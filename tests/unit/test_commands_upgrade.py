@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -32,7 +32,7 @@ def made_env(path: Path, record: Dict[str, Any]) -> Path:
     return path
 
 
-def run(path: Path, yes: bool = False, terminal: Any = None, shown: List[Any] = None) -> upgrade.UpgradeOutcome:
+def run(path: Path, yes: bool = False, terminal: Any = None, shown: Optional[List[Any]] = None) -> upgrade.UpgradeOutcome:
     return upgrade.run(path, None, None, yes, lambda line: None, lambda stage, event: None,
                        show=(shown.append if shown is not None else None),
                        terminal=terminal or FakeTerminal(tty=False))
