@@ -32,7 +32,8 @@ def made_env(path: Path, record: Dict[str, Any]) -> Path:
     return path
 
 
-def run(path: Path, yes: bool = False, terminal: Any = None, shown: Optional[List[Any]] = None) -> upgrade.UpgradeOutcome:
+def run(path: Path, yes: bool = False, terminal: Any = None,
+        shown: Optional[List[Any]] = None) -> upgrade.UpgradeOutcome:
     return upgrade.run(path, None, None, yes, lambda line: None, lambda stage, event: None,
                        show=(shown.append if shown is not None else None),
                        terminal=terminal or FakeTerminal(tty=False))

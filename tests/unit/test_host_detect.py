@@ -19,6 +19,7 @@ from tfsetup.platforms import normalize_arch
 from tests.conftest import FIXTURES, host_fixture
 
 H100 = FIXTURES / "linux-x86_64-h100"
+QUERY = ("nvidia-smi", f"--query-gpu={QUERY_FIELDS}", "--format=csv")
 LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="detects this Linux host")
 
 
@@ -30,14 +31,14 @@ def test_current_os_names_this_platform():
 @LINUX
 def test_detect_host_on_linux_reads_its_files_and_nvidia_smi_through_the_runner():
     runner = RecordedRunner(
-        commands={("nvidia-smi", f"--query-gpu={QUERY_FIELDS}", "--format=csv"): (H100 / "nvidia-smi-query.csv").read_text()},
+        commands={QUERY: (H100 / "nvidia-smi-query.csv").read_text()},
         files={"/proc/cpuinfo": (H100 / "cpuinfo.txt").read_text(), "/etc/os-release": 'ID=debian\nVERSION_ID="12"\n'})
     facts = detect.detect_host(runner, with_pythons=False)
     assert (facts.os, facts.os_version) == ("linux", "debian-12")
     assert facts.machine == normalize_arch(platform.machine(), "linux")
     assert [g.name for g in facts.gpus] == ["NVIDIA H100 80GB HBM3"]
     assert facts.pythons == [] and facts.cpu == "Intel(R) Xeon(R) Processor"
-    assert ("nvidia-smi", f"--query-gpu={QUERY_FIELDS}", "--format=csv") in runner.calls
+    assert QUERY in runner.calls
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX interpreter names")
