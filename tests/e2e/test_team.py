@@ -294,7 +294,7 @@ def test_pylock_files_install_with_uv_and_verify(fleet_lock, tmp_path):
     """`tfsetup lock --format pylock`: one PEP 751 file per section, which plain `uv pip install -r`
     installs into a fresh venv that `tfsetup verify` then passes; `lock --check` sees a stale one."""
     from tfsetup.backends.uv import find_uv
-    from tfsetup.inputs import load_toml
+    from tfsetup.inputs import loads_toml
 
     root = tmp_path / "repo"
     shutil.copytree(fleet_lock[0], root)
@@ -302,7 +302,7 @@ def test_pylock_files_install_with_uv_and_verify(fleet_lock, tmp_path):
     assert proc.returncode == 0, proc.stderr
     written = sorted(Path(p).name for p in json_out(proc)["pylock"])
     assert written == ["pylock.linux-x86_64-py311.toml", "pylock.macos-arm64-py311.toml"]
-    mac = load_toml(root / "pylock.macos-arm64-py311.toml")
+    mac = loads_toml((root / "pylock.macos-arm64-py311.toml").read_text(), "pylock")
     assert mac["lock-version"] == "1.0" and "darwin" in mac["environments"][0]
     names = {p["name"]: p for p in mac["packages"]}
     assert names["tensorflow-metal"]["version"] == "1.2.0"
