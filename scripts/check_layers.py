@@ -128,27 +128,27 @@ def unmarked_function_imports(path: Path) -> List[int]:
     source = path.read_text(encoding="utf-8")
     lines = source.splitlines()
     return [node.lineno for node in _in_function(ast.parse(source))
-            if not any(LAZY_MARKER.search(line) for line in lines[node.lineno - 1: node.end_lineno or node.lineno])]
+            if not any(LAZY_MARKER.search(line) for line in lines[node.lineno - 1:node.end_lineno or node.lineno])]
 
 
 def private_uses(path: Path) -> List[str]:
     """The private tfsetup names a script reaches: `from tfsetup.resolve import _x`, `resolve._x`, `tfsetup._m`."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found: List[str] = []
-    bound: Dict[str, str] = {}  # a local name -> the tfsetup module it stands for
+    bound: Set[str] = set()  # local names that stand for a tfsetup module or one of its names
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.split(".")[0] == "tfsetup":
-                    found += [f"{node.lineno}: import {alias.name}" for p in alias.name.split(".") if _is_private(p)][:1]
-                    local = alias.asname or alias.name.split(".")[0]
-                    bound[local] = alias.name if alias.asname else "tfsetup"
+                    if any(_is_private(part) for part in alias.name.split(".")):
+                        found.append(f"{node.lineno}: import {alias.name}")
+                    bound.add(alias.asname or "tfsetup")  # `import tfsetup.x` binds the name tfsetup
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tfsetup" and not node.level:
             module = node.module or ""
             for alias in node.names:
-                if any(_is_private(p) for p in module.split(".") + [alias.name]):
+                if any(_is_private(part) for part in module.split(".") + [alias.name]):
                     found.append(f"{node.lineno}: from {module} import {alias.name}")
-                bound[alias.asname or alias.name] = f"{module}.{alias.name}"
+                bound.add(alias.asname or alias.name)
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and _is_private(node.attr):
             chain, base = [node.attr], node.value

@@ -19,12 +19,14 @@ CLEAN: Dict[str, str] = {
                                          "    import tensorflow  # lazy: only in the env's Python\n"
                                          "    return json.dumps(tensorflow.__version__)\n"),
     "installer/tfsetup/verify.py": "from tfsetup.env import record\nfrom . import errors\n",
-    "installer/tfsetup/commands/__init__.py": "",
+    "installer/tfsetup/commands/__init__.py": "from tfsetup.commands import install, plan\n",  # not a sibling
     "installer/tfsetup/commands/_common.py": "from tfsetup import verify\n",
     "installer/tfsetup/commands/install.py": "from tfsetup.commands import _common\n",
-    "installer/tfsetup/commands/plan.py": "from tfsetup.commands._common import verify\nfrom ._common import verify\n",
+    "installer/tfsetup/commands/plan.py": ("from tfsetup.commands._common import verify\n"
+                                           "from ._common import verify\n"),
     "installer/tfsetup/cli.py": "def main():\n    from tfsetup.commands import install\n    return install\n",
-    "scripts/tool.py": ("import tfsetup.verify\nfrom tfsetup import verify\nfrom tfsetup.env.record import TfsetupError\n"
+    "scripts/tool.py": ("import tfsetup.verify\nfrom tfsetup import verify\n"
+                        "from tfsetup.env.record import TfsetupError\n"
                         "print(verify.record, tfsetup.verify.errors, tfsetup.__version__, TfsetupError)\n"),
 }
 LAYERS: List[Tuple[str, ...]] = [
