@@ -1,9 +1,9 @@
-"""Exit codes (DESIGN §4) and the one error type the CLI turns into a message and a code."""
+"""Exit codes (listed for users in the README, under Commands) and the one error type the CLI turns into
+a message and a code."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-EXIT_OK = 0
 EXIT_CHECKS_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_NO_RECIPE = 3

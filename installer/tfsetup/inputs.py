@@ -9,7 +9,7 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import Any, BinaryIO, Optional, Union
+from typing import Any, BinaryIO, Union
 
 from tfsetup.errors import BadInput
 
@@ -131,14 +131,3 @@ def load_json(path: Union[str, Path], what: str = "file") -> Any:
     return loads_json(read_text(path, what), f"{what} {path}")
 
 
-def load_toml(path: Union[str, Path], what: str = "file") -> Any:
-    return loads_toml(read_text(path, what), f"{what} {path}")
-
-
-def json_or_none(path: Union[str, Path], limit: int = MAX_BYTES) -> Optional[Any]:
-    """A cache file's document, or None for anything unusable (missing, huge, binary, malformed):
-    caches are rebuilt, never fatal."""
-    try:
-        return load_json(path) if Path(path).is_file() else None
-    except BadInput:
-        return None

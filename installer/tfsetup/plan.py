@@ -1,4 +1,4 @@
-"""Pure planning: host facts + recipes table + request -> Plan (DESIGN §4).
+"""Pure planning: host facts + recipes table + request -> Plan (its JSON: `tfsetup plan --json`).
 
 No I/O here. `plan()` can be run for another machine (`--host-file`) and is tested exhaustively
 through host-facts fixtures.
@@ -106,7 +106,7 @@ class Plan:
             "packages": self.packages,
             "warnings": list(self.warnings),
             "rejected": [r.to_json() for r in self.rejected],
-            # extensions (DESIGN §4: extend, never rename)
+            # extensions: a JSON document only gains keys, never renames one (scripts read it)
             "hints": [h.to_json() for h in self.hints],
             "platform": self.recipe.platform,
             "python_platform": self.recipe.python_platform,

@@ -155,20 +155,9 @@ def test_help_and_version():
     assert version.returncode == 0 and version.stdout == f"tfsetup {__version__}\n", version.stdout
 
 
-def _without_active_envs() -> dict:
-    import os
-
-    return {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "CONDA_PREFIX")}
-
-
 def _run_clean(*args: str, cwd):
-    """tfsetup with no active venv or conda env (run_tfsetup inherits the caller's environment)."""
-    import subprocess
-
-    from tests.e2e.helpers import tfsetup_exe
-
-    return subprocess.run([tfsetup_exe(), *args], capture_output=True, text=True, cwd=cwd,
-                          env=_without_active_envs(), timeout=300)
+    """tfsetup with no active venv or conda env (run_tfsetup otherwise inherits the caller's environment)."""
+    return run_tfsetup(*args, cwd=cwd, unset=("VIRTUAL_ENV", "CONDA_PREFIX"), timeout=300)
 
 
 @pytest.mark.parametrize("command", ["doctor", "verify"])

@@ -14,7 +14,7 @@ from typing import List
 import pytest
 
 from tests.conftest import scratch
-from tests.e2e.helpers import json_out, leftovers, manifest, run_tfsetup
+from tests.e2e.helpers import json_out, leftovers, manifest, run_tfsetup, uv
 
 pytestmark = [pytest.mark.slow, pytest.mark.network,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the real pipeline runs on Linux")]
@@ -24,21 +24,10 @@ PY = "3.11"
 RECIPES = ["--recipes-file", os.environ["TFSETUP_TEST_RECIPES"]] if os.environ.get("TFSETUP_TEST_RECIPES") else []
 
 
-def _uv() -> str:
-    from tfsetup.backends.uv import find_uv
-
-    return find_uv()
-
-
 def _python_311() -> str:
     if sys.version_info[:2] == (3, 11):
         return getattr(sys, "_base_executable", sys.executable)
     return PY  # uv finds (or fetches) one
-
-
-def uv(*args: str) -> None:
-    proc = subprocess.run([_uv(), *args], capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr
 
 
 def make_env(path: Path, *steps: List[str]) -> Path:

@@ -8,16 +8,14 @@ env is made once, gets pandas, survives a failed upgrade, is upgraded, then refu
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict
 
 import pytest
 
 from tests.conftest import scratch
-from tests.e2e.helpers import json_out, leftovers, manifest, run_tfsetup
+from tests.e2e.helpers import env_record, installed_versions, json_out, leftovers, manifest, run_tfsetup
 
 pytestmark = [pytest.mark.slow, pytest.mark.network,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the real pipeline runs on Linux"),
@@ -38,26 +36,15 @@ def env215(tmp_path_factory) -> Path:
         yield target
 
 
-def installed(env: Path) -> Dict[str, str]:
-    out = subprocess.run([str(env / "bin" / "python"), "-c", "import importlib.metadata as m, json; print(json.dumps("
-                          "{d.metadata['Name'].lower().replace('_', '-'): d.version for d in m.distributions()}))"],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
-
-
-def record(env: Path) -> dict:
-    return json.loads((env / "tfsetup-env.json").read_text())
-
-
 def test_add_pandas_keeps_the_stack_and_the_env_verifies(env215):
-    before = {k: v for k, v in installed(env215).items() if k in STACK}
+    before = {k: v for k, v in installed_versions(env215).items() if k in STACK}
     proc = run_tfsetup("add", "pandas", "--env", str(env215), "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json_out(proc)
     assert "pandas" in doc["added"] and doc["verification"]["ok"] is True
-    after = installed(env215)
+    after = installed_versions(env215)
     assert {k: v for k, v in after.items() if k in STACK} == before and after["numpy"].startswith("1.")
-    assert record(env215)["user_packages"] == {"pandas": after["pandas"]}
+    assert env_record(env215)["user_packages"] == {"pandas": after["pandas"]}
     verify = run_tfsetup("verify", str(env215), "--json")
     assert verify.returncode == 0, verify.stderr
     check = subprocess.run([str(env215 / "bin" / "python"), "-c", "import pandas, tensorflow"], capture_output=True)
@@ -74,16 +61,16 @@ def test_a_failed_upgrade_leaves_the_old_env_exactly(env215):
 
 
 def test_upgrade_to_221_carries_pandas(env215):
-    pandas = installed(env215)["pandas"]
+    pandas = installed_versions(env215)["pandas"]
     proc = run_tfsetup("upgrade", str(env215), "--tf", "2.21", "--yes", "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json_out(proc)
     assert doc["upgraded"] is True and doc["recipe"] == "linux-x86_64-cpu-tf2.21"
     assert doc["verification"]["ok"] is True and "pandas" in doc["carried"]
-    after = installed(env215)
+    after = installed_versions(env215)
     assert after["tensorflow-cpu"] == "2.21.0" and after["numpy"].startswith("2.")
     assert after["pandas"] == doc["carried"]["pandas"]["to"] and doc["carried"]["pandas"]["from"] == pandas
-    rec = record(env215)
+    rec = env_record(env215)
     assert rec["recipe"] == "linux-x86_64-cpu-tf2.21" and rec["upgraded_from"]["recipe"] == "linux-x86_64-cpu-tf2.15"
     check = subprocess.run([str(env215 / "bin" / "python"), "-c", "import pandas, tensorflow"], capture_output=True)
     assert check.returncode == 0, check.stderr
@@ -91,7 +78,7 @@ def test_upgrade_to_221_carries_pandas(env215):
 
 
 def test_add_of_a_numpy_1_package_into_the_numpy_2_env_is_refused(env215):
-    before = installed(env215)
+    before = installed_versions(env215)
     proc = run_tfsetup("add", "scipy==1.11.4", "--env", str(env215), "--json")
     assert proc.returncode == 4, proc.stderr
     doc = json_out(proc)
@@ -99,4 +86,4 @@ def test_add_of_a_numpy_1_package_into_the_numpy_2_env_is_refused(env215):
     assert conflict["moves"] == ["numpy"] and "numpy" in doc["error"] and before["numpy"] in doc["error"]
     assert conflict["nearest"]  # some scipy fits NumPy 2
     assert f"scipy=={conflict['nearest']}" in doc["fix"]
-    assert installed(env215) == before
+    assert installed_versions(env215) == before

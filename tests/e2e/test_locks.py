@@ -17,6 +17,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
+from tfsetup.backends.uv import find_uv
 from tfsetup.recipes import Recipe, load_recipes, normalize_name, parse_lock_text
 
 from tests.conftest import load_script
@@ -26,12 +27,6 @@ RECIPES = REPO / "recipes" / "recipes.toml"
 
 
 lr = load_script("lock_recipes")
-
-
-def _uv() -> str:
-    from uv import find_uv_bin
-
-    return str(find_uv_bin())
 
 
 def _cases() -> List[Tuple[Recipe, str]]:
@@ -51,7 +46,7 @@ def _lock_text(recipe: Recipe, python: str) -> str:
 @functools.lru_cache(maxsize=None)
 def _session() -> Dict[str, object]:
     """Run the must-hold check of every lock, in parallel, once (one index fetch per package)."""
-    uv = _uv()
+    uv = find_uv()
     index = lr.Index()
     names = set()
     for recipe, py in CASES:
@@ -113,7 +108,7 @@ def test_a_lock_regenerated_at_its_cutoff_is_the_same_bytes(tmp_path: Path) -> N
     copy.mkdir()
     (copy / "recipes.toml").write_text(RECIPES.read_text(encoding="utf-8"), encoding="utf-8")
     args = ["--recipes", str(copy / "recipes.toml"), "--recipe", "linux-x86_64-cpu-tf2.21", "--python", "3.11",
-            "--uv", _uv()]
+            "--uv", find_uv()]
     assert lr.main([*args, "--exclude-newer", "2026-11-16"]) == 0
     written = (copy / "locks" / "linux-x86_64-cpu-tf2.21" / "py3.11.txt").read_text(encoding="utf-8")
     assert lr.lock_cutoff(written) == "2026-11-16T00:00:00Z"

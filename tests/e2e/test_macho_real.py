@@ -5,8 +5,6 @@ uv's cache is shared through UV_CACHE_DIR, so each wheel is downloaded once). Wh
 what public reports say dyld prints on a Mac (tensorflow issues 81987/84167, PRs 126360/126384)."""
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 from typing import Dict, Iterator, Tuple
 
@@ -16,17 +14,13 @@ from tfsetup.macho.dyld import check_env, dyld_message, highest_minos, prove_plu
 from tfsetup.macho.reader import read_macho
 
 from tests.conftest import scratch
+from tests.e2e.helpers import uv
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 PLUGIN = "tensorflow-plugins/libmetal_plugin.dylib"
 CORE = "tensorflow/python/_pywrap_tensorflow_internal.so"
 LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
-
-
-def uv_bin() -> str:
-    from uv import find_uv_bin
-    return str(find_uv_bin())
 
 
 class MacWheels:
@@ -40,9 +34,8 @@ class MacWheels:
         key = (python,) + specs
         if key not in self.done:
             target = self.base / "-".join(s.replace("==", "") for s in key)
-            subprocess.run([uv_bin(), "pip", "install", "--quiet", "--python-platform", "aarch64-apple-darwin",
-                            "--python-version", python, "--no-deps", "--target", str(target), *specs],
-                           check=True, env=dict(os.environ), timeout=1800)
+            uv("pip", "install", "--quiet", "--python-platform", "aarch64-apple-darwin",
+               "--python-version", python, "--no-deps", "--target", str(target), *specs)
             self.done[key] = target
         return self.done[key]
 

@@ -9,7 +9,6 @@ first (writing through the link would change the cache, and every env made from 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ from typing import Sequence
 
 import pytest
 
-from tests.e2e.helpers import json_out, run_tfsetup
+from tests.e2e.helpers import json_out, run_tfsetup, uv
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -29,12 +28,6 @@ PLUGIN = "tensorflow-plugins/libmetal_plugin.dylib"
 CORE_LIB = "@rpath/_pywrap_tensorflow_internal.so"
 LOG_MESSAGE = "__ZN3tsl8internal10LogMessageC1EPKcii"
 NUMPY = "numpy==2.1.3"
-
-
-def uv(*args: str) -> None:
-    from uv import find_uv_bin
-
-    subprocess.run([str(find_uv_bin()), *args], check=True, timeout=1800, env=dict(os.environ))
 
 
 def mac_env(path: Path, *specs: str, platform: str = "aarch64-apple-darwin", replace: Sequence[str] = ()) -> Path:

@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, scratch
-from tests.e2e.helpers import PY, json_out, leftovers, manifest, run_tfsetup
+from tests.e2e.helpers import PY, json_out, leftovers, manifest, pypi_server, run_tfsetup
 
 PY311 = "3.11"
 # Every index but the local one is unreachable: a proxy on a closed port for all HTTP(S) traffic.
@@ -133,12 +130,6 @@ def test_project_install_uses_the_host_section_and_shows_in_the_report(fleet_loc
     assert "team-locks" in argv and "recipes/locks" not in argv  # the materialized tfsetup.lock section
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def wheelhouse(tmp_path_factory):
     with scratch(tmp_path_factory, "wheelhouse") as root:
@@ -152,22 +143,8 @@ def wheelhouse(tmp_path_factory):
 @pytest.fixture
 def index_server(wheelhouse):
     directory, _ = wheelhouse
-    port = _free_port()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "pypi-server"), "run", "-i", "127.0.0.1",
-                               "-p", str(port), "--disable-fallback", "-a", ".", "-P", ".", str(directory)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/simple/"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url, timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with pypi_server(directory) as base:
+        yield f"http://{base}"
 
 
 @pytest.mark.slow
@@ -294,7 +271,7 @@ def test_pylock_files_install_with_uv_and_verify(fleet_lock, tmp_path):
     """`tfsetup lock --format pylock`: one PEP 751 file per section, which plain `uv pip install -r`
     installs into a fresh venv that `tfsetup verify` then passes; `lock --check` sees a stale one."""
     from tfsetup.backends.uv import find_uv
-    from tfsetup.inputs import load_toml
+    from tfsetup.inputs import loads_toml
 
     root = tmp_path / "repo"
     shutil.copytree(fleet_lock[0], root)
@@ -302,7 +279,7 @@ def test_pylock_files_install_with_uv_and_verify(fleet_lock, tmp_path):
     assert proc.returncode == 0, proc.stderr
     written = sorted(Path(p).name for p in json_out(proc)["pylock"])
     assert written == ["pylock.linux-x86_64-py311.toml", "pylock.macos-arm64-py311.toml"]
-    mac = load_toml(root / "pylock.macos-arm64-py311.toml")
+    mac = loads_toml((root / "pylock.macos-arm64-py311.toml").read_text(), "pylock")
     assert mac["lock-version"] == "1.0" and "darwin" in mac["environments"][0]
     names = {p["name"]: p for p in mac["packages"]}
     assert names["tensorflow-metal"]["version"] == "1.2.0"

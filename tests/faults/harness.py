@@ -20,9 +20,9 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
-from tests.e2e.helpers import PY, leftovers, manifest, tfsetup_exe  # noqa: F401  (re-exported)
+from tests.e2e.helpers import PY, leftovers, manifest, run_tfsetup, tfsetup_exe  # noqa: F401  (re-exported)
 
 
 FAKE_TF = "tensorflow-cpu"
@@ -94,21 +94,27 @@ def host_platform() -> Dict[str, str]:
     return {"os": "linux", "machine": machine}
 
 
-RECIPE = '''\
-schema = 1
-
+RECIPE = '''
 [[recipe]]
 id = "{rid}"
 os = "{os}"
 machine = "{machine}"
 accelerator = "cpu"
 distribution = "tensorflow-cpu"
-tensorflow = "2.21.0"
+tensorflow = "{tf}"
 pythons = ["{py}"]
-default = true
+default = {default}
 summary = {summary}
 sources = {sources}
 '''
+
+
+def recipe_row(rid: str, tf: str = FAKE_TF_VERSION, default: bool = True,
+               summary: str = '"the fault tests\' fake TensorFlow"', sources: str = '["https://example.org/faults"]',
+               python: str = PY) -> str:
+    """One `[[recipe]]` of a fake TensorFlow for this host (summary and sources: TOML values, quoted)."""
+    return RECIPE.format(rid=rid, tf=tf, default="true" if default else "false", py=python, summary=summary,
+                         sources=sources, **host_platform())
 
 
 def write_table(directory: Path, lock_lines: Sequence[str], rid: str = "faults-fake-tf",
@@ -117,7 +123,7 @@ def write_table(directory: Path, lock_lines: Sequence[str], rid: str = "faults-f
     """recipes.toml with one recipe for this host, and its lock at locks/<id>/py<X.Y>.txt beside it."""
     directory.mkdir(parents=True, exist_ok=True)
     table = directory / "recipes.toml"
-    table.write_text(RECIPE.format(rid=rid, py=python, summary=summary, sources=sources, **host_platform()),
+    table.write_text("schema = 1\n" + recipe_row(rid, summary=summary, sources=sources, python=python),
                      encoding="utf-8")
     lock = directory / "locks" / rid / f"py{python}.txt"
     lock.parent.mkdir(parents=True, exist_ok=True)
@@ -362,12 +368,11 @@ def unhashed_installs(records: Sequence[dict]) -> List[dict]:
 
 
 def run(*args: str, env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None, timeout: float = 300,
-        input: Optional[str] = None) -> subprocess.CompletedProcess:
+        input: Optional[str] = None, **popen: Any) -> subprocess.CompletedProcess:
+    """run_tfsetup with the harness's traps (BASE_ENV) in its environment."""
     full = dict(BASE_ENV)
     full.update(env or {})
-    from tests.e2e.helpers import run_tfsetup
-
-    return run_tfsetup(*args, env=full, cwd=cwd, timeout=timeout, input=input)
+    return run_tfsetup(*args, env=full, cwd=cwd, timeout=timeout, input=input, **popen)
 
 
 def error_line(stderr: str) -> str:

@@ -9,27 +9,17 @@ shown is redacted (`user:****@`); a password written into tfsetup.toml is refuse
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import List, Tuple
 
 import pytest
 
+from tests.e2e.helpers import pypi_server
 from tests.faults import harness as h
 
 SECRET = "s3cr3t-Pa55word"
 USER = "alice"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -41,24 +31,8 @@ def private_index(fake, tmp_path_factory):
     passwords = HtpasswdFile(str(root / "htpasswd"), new=True)
     passwords.set_password(USER, SECRET)
     passwords.save()
-    port = _free_port()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "pypi-server"), "run", "-i", "127.0.0.1",
-                               "-p", str(port), "--disable-fallback", "-a", "list,download",
-                               "-P", str(root / "htpasswd"), str(fake.wheels)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"127.0.0.1:{port}/simple/"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://{base}", timeout=1).close()
-            except urllib.error.HTTPError:
-                break  # 401: up, and it wants a password
-            except OSError:
-                time.sleep(0.1)
+    with pypi_server(fake.wheels, authenticate="list,download", passwords=str(root / "htpasswd")) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def secret_free(traps, *texts: str) -> None:

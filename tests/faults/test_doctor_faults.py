@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.helpers import uv
 from tests.faults import harness as h
 from tests.faults.harness import SIGNALS
 
@@ -21,10 +21,7 @@ def uv_offline(fake) -> dict:
 
 
 def bare_env(path: Path, many_files: int = 0) -> Path:
-    from tfsetup.backends.uv import find_uv
-
-    subprocess.run([find_uv(), "venv", "--quiet", "--no-config", "--python", h.PY, str(path)], check=True,
-                   capture_output=True)
+    uv("venv", "--quiet", "--no-config", "--python", h.PY, str(path))
     (path / "lib" / "my notes.txt").write_text("a file only this env has\n")
     if many_files:  # the backup hard-links file by file: many files make it take a while (~0.4 s for 30,000
         for i in range(many_files // 10):  # here), so a signal lands inside it

@@ -17,7 +17,6 @@ from typing import List
 
 import pytest
 
-from tests.e2e.helpers import tfsetup_exe
 from tests.faults import harness as h
 from tests.unit import hostile as H
 
@@ -35,8 +34,7 @@ def _limits() -> None:  # runs in the child, before exec
 
 
 def run_limited(*args: str, cwd: Path, stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess:
-    return subprocess.run([tfsetup_exe(), *args], capture_output=True, text=True, env=h.child_env(), cwd=cwd,
-                          stdin=stdin, timeout=240, preexec_fn=_limits)
+    return h.run(*args, cwd=cwd, timeout=240, stdin=stdin, preexec_fn=_limits)
 
 
 def one_error(proc: subprocess.CompletedProcess, names: str) -> str:
@@ -106,9 +104,8 @@ def test_explain_never_blocks_on_a_fifo_and_reads_a_pipe_to_its_end(tmp_path):
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        proc = subprocess.run([tfsetup_exe(), "explain", f"/dev/fd/{read}", "--json"], capture_output=True,
-                              text=True, env=h.child_env(), cwd=tmp_path, timeout=240, pass_fds=(read,),
-                              preexec_fn=_limits)
+        proc = h.run("explain", f"/dev/fd/{read}", "--json", cwd=tmp_path, timeout=240, pass_fds=(read,),
+                     preexec_fn=_limits)
     finally:
         thread.join()
         os.close(read)

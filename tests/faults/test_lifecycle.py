@@ -17,6 +17,7 @@ from typing import Dict, List
 
 import pytest
 
+from tests.e2e.helpers import env_record, installed_versions, uv
 from tests.faults import harness as h
 
 GOOD_TF = '''\
@@ -141,20 +142,6 @@ class random:
         return _Rng()
 '''
 
-TABLE_ROW = '''
-[[recipe]]
-id = "{rid}"
-os = "{os}"
-machine = "{machine}"
-accelerator = "cpu"
-distribution = "tensorflow-cpu"
-tensorflow = "{tf}"
-pythons = ["{py}"]
-default = {default}
-summary = "fake TensorFlow {tf} for the lifecycle tests"
-sources = ["https://example.org/lifecycle"]
-'''
-
 
 class Stack:
     def __init__(self, root: Path) -> None:
@@ -199,11 +186,12 @@ def stack(tmp_path_factory, traps) -> Stack:
     _plain(s.wheels, "tf-breaker", "1.0")
     _plain(s.wheels, "tabulate", "0.9.0")
     s.table.parent.mkdir(parents=True)
-    rows = [("fake-tf2.20", "2.20.0", "false", [(tf20, "2.20.0"), (numpy1, None)]),
-            ("fake-tf2.21", "2.21.0", "true", [(tf21, "2.21.0"), (numpy2, None)])]
+    rows = [("fake-tf2.20", "2.20.0", False, [(tf20, "2.20.0"), (numpy1, None)]),
+            ("fake-tf2.21", "2.21.0", True, [(tf21, "2.21.0"), (numpy2, None)])]
     text = "schema = 1\n"
     for rid, tf, default, wheels in rows:
-        text += TABLE_ROW.format(rid=rid, tf=tf, default=default, py=h.PY, **h.host_platform())
+        text += h.recipe_row(rid, tf, default, summary=f'"fake TensorFlow {tf} for the lifecycle tests"',
+                             sources='["https://example.org/lifecycle"]')
         lock = s.table.parent / "locks" / rid / f"py{h.PY}.txt"
         lock.parent.mkdir(parents=True)
         lines = []
@@ -238,22 +226,11 @@ def tfsetup(stack: Stack, *args: str, cwd: Path, **kw) -> subprocess.CompletedPr
     return h.run(*args, env=dict(stack.env(), **kw.pop("env", {})), cwd=cwd, **kw)
 
 
-def record(env: Path) -> dict:
-    return json.loads((env / "tfsetup-env.json").read_text())
-
-
-def pkgs(env: Path) -> Dict[str, str]:
-    out = subprocess.run([str(env / "bin" / "python"), "-c", "import importlib.metadata as m, json; print(json.dumps("
-                          "{d.metadata['Name'].lower().replace('_', '-'): d.version for d in m.distributions()}))"],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
-
-
 # ---------------------------------------------------------------------------------------------
 # add
 
 def test_add_installs_under_the_lock_quick_verifies_and_records(stack, env21, work):
-    before = pkgs(env21)
+    before = installed_versions(env21)
     proc = tfsetup(stack, "add", "pandas", "--env", str(env21), "--json", cwd=work)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
@@ -261,9 +238,9 @@ def test_add_installs_under_the_lock_quick_verifies_and_records(stack, env21, wo
     assert doc["constraints"] == "lock"
     assert [c["id"] for c in doc["verification"]["checks"]] == ["python-arch", "tf-import", "tf-version",
                                                                  "numpy-version", "cpu-ops"]
-    after = pkgs(env21)
+    after = installed_versions(env21)
     assert after.pop("pandas") == "2.2.3" and after == before  # the stack did not move
-    rec = record(env21)
+    rec = env_record(env21)
     assert rec["user_packages"] == {"pandas": "2.2.3"} and rec["changes"][-1]["command"] == "add"
     assert rec["verification"]["ok"] is True  # still the full verification of install
     assert h.leftovers(work) == []
@@ -328,20 +305,19 @@ def test_upgrade_carries_packages_and_lists_the_ones_that_cannot_follow(stack, w
     for spec in ("pandas", "oldlib"):
         added = tfsetup(stack, "add", spec, "--env", str(env), cwd=work)
         assert added.returncode == 0, added.stderr
-    from tfsetup.backends.uv import find_uv  # a package installed by hand, not through tfsetup
-    subprocess.run([find_uv(), "pip", "install", "--quiet", "--python", str(env / "bin" / "python"), "--offline",
-                    "--no-index", "--find-links", str(stack.wheels), "tabulate"], check=True)
-    assert pkgs(env)["numpy"] == "1.26.4"
+    uv("pip", "install", "--quiet", "--python", str(env / "bin" / "python"), "--offline",  # by hand, not by tfsetup
+       "--no-index", "--find-links", str(stack.wheels), "tabulate")
+    assert installed_versions(env)["numpy"] == "1.26.4"
     proc = tfsetup(stack, "upgrade", str(env), "--yes", "--json", "--recipes-file", str(stack.table), cwd=work)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["upgraded"] is True and doc["recipe"] == "fake-tf2.21"
     assert doc["carried"] == {"pandas": {"from": "2.2.3", "to": "2.2.3"}, "tabulate": {"from": "0.9.0", "to": "0.9.0"}}
     assert [d["package"] for d in doc["dropped"]] == ["oldlib"] and "numpy<2" in doc["dropped"][0]["reason"]
-    after = pkgs(env)
+    after = installed_versions(env)
     assert after["numpy"] == "2.1.3" and after["tensorflow-cpu"] == "2.21.0" and after["pandas"] == "2.2.3"
     assert after["tabulate"] == "0.9.0" and "oldlib" not in after
-    rec = record(env)
+    rec = env_record(env)
     assert rec["recipe"] == "fake-tf2.21" and rec["verification"]["ok"] is True
     assert rec["user_packages"] == {"pandas": "2.2.3", "tabulate": "0.9.0"}
     assert rec["upgraded_from"]["recipe"] == "fake-tf2.20" and "oldlib" in rec["upgraded_from"]["dropped"]
@@ -372,11 +348,9 @@ def _with_added_packages(stack: Stack, env: Path, work: Path, python: str = "3.1
     """pandas through `tfsetup add`, tabulate by hand (uv pip), and a record that says the env was made
     with another Python than the one the plan picks now (an env from an older interpreter)."""
     assert tfsetup(stack, "add", "pandas", "--env", str(env), cwd=work).returncode == 0
-    from tfsetup.backends.uv import find_uv
-
-    subprocess.run([find_uv(), "pip", "install", "--quiet", "--python", str(env / "bin" / "python"), "--offline",
-                    "--no-index", "--find-links", str(stack.wheels), "tabulate"], check=True)
-    rec = record(env)
+    uv("pip", "install", "--quiet", "--python", str(env / "bin" / "python"), "--offline",
+       "--no-index", "--find-links", str(stack.wheels), "tabulate")
+    rec = env_record(env)
     rec["python"]["version"] = python
     (env / "tfsetup-env.json").write_text(json.dumps(rec))
 
@@ -401,7 +375,7 @@ def test_install_over_an_env_says_what_it_drops_and_the_python_change(stack, env
         assert "`tfsetup upgrade` carries them" in replace["dropped"][0]["reason"]
         assert replace["python"]["from"] == "3.10.0" and replace["python"]["to"].startswith(h.PY + ".")
         assert replace["python"]["changes"] is True
-    assert "pandas" not in pkgs(env21) and "tabulate" not in pkgs(env21)
+    assert "pandas" not in installed_versions(env21) and "tabulate" not in installed_versions(env21)
 
 
 def test_install_prompt_names_the_changes_and_a_no_changes_nothing(stack, env21, work):
@@ -454,7 +428,7 @@ def test_no_verify_is_marked_until_verify_passes(stack, work):
     assert report["envs"][0]["status"] == "not-verified" and report["summary"]["not_verified"] == 1
     verify = h.run("verify", str(env), "--json", cwd=work)
     assert verify.returncode == 0, verify.stderr
-    assert record(env)["verification"]["ok"] is True and record(env)["verified_at"]
+    assert env_record(env)["verification"]["ok"] is True and env_record(env)["verified_at"]
     listed = json.loads(h.run("list", "--json", cwd=work).stdout)["envs"]
     assert listed[0]["status"] == "ok" and listed[0]["tensorflow"] == "2.21.0" and listed[0]["verified_at"]
     doctor = h.run("doctor", str(env), "--json", "--recipes-file", str(stack.table), cwd=work)
@@ -495,7 +469,7 @@ def test_a_timed_out_verification_is_not_verified_everywhere_and_doctor_fix_sett
     assert timed_out.returncode == 1
     doc = json.loads(timed_out.stdout)
     assert doc["timed_out"] is True and (doc["status"], doc["status_reason"]) == ("not-verified", "timed out")
-    assert record(env)["verification"]["timed_out"] is True
+    assert env_record(env)["verification"]["timed_out"] is True
     assert set(statuses(stack, env, work).values()) == {("not-verified", "timed out")}  # was "broken" in list
     finding = next(f for f in json.loads(tfsetup(stack, "doctor", str(env), "--json", "--recipes-file",
                                                  str(stack.table), cwd=work).stdout)["findings"]
@@ -505,7 +479,7 @@ def test_a_timed_out_verification_is_not_verified_everywhere_and_doctor_fix_sett
     assert fixed.returncode == 0, fixed.stderr  # it verifies (it did nothing and exited 1 before)
     doc = json.loads(fixed.stdout)
     assert doc["verified"] is True and doc["verification"]["ok"] is True and doc["status"] == "ok"
-    assert record(env)["verification"]["ok"] is True
+    assert env_record(env)["verification"]["ok"] is True
     assert set(statuses(stack, env, work).values()) == {("ok", None)}
 
 
@@ -515,7 +489,7 @@ def test_never_verified_doctor_fix_verifies_without_asking(stack, work):
     assert set(statuses(stack, env, work).values()) == {("not-verified", "never verified")}
     fixed = tfsetup(stack, "doctor", str(env), "--fix", "--recipes-file", str(stack.table), cwd=work, input="")
     assert fixed.returncode == 0, fixed.stderr  # nothing in the env changes: no --yes needed
-    assert "verified" in fixed.stdout and record(env)["verification"]["ok"] is True
+    assert "verified" in fixed.stdout and env_record(env)["verification"]["ok"] is True
 
 
 def test_a_damaged_env_is_broken_everywhere_and_doctor_fix_repairs_it(stack, env21, work):
@@ -552,7 +526,7 @@ def test_a_failed_verification_advises_what_repairs_it(stack, env21, work):
     fixed = tfsetup(stack, "doctor", "--deep", "--fix", "--yes", str(env), "--json", "--recipes-file",
                     str(stack.table), cwd=work)
     assert fixed.returncode == 0, fixed.stderr
-    assert json.loads(fixed.stdout)["repaired"] is True and pkgs(env)["numpy"] == "2.1.3"
+    assert json.loads(fixed.stdout)["repaired"] is True and installed_versions(env)["numpy"] == "2.1.3"
     assert set(statuses(stack, env, work).values()) == {("ok", None)}
 
 
@@ -607,7 +581,8 @@ def test_remove_waits_for_nothing_while_an_install_holds_the_env(stack, env21, w
 def test_add_takes_the_env_positionally_like_every_other_command(stack, env21, work):
     proc = tfsetup(stack, "add", "tabulate", str(env21), "--json", cwd=work)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["added"] == {"tabulate": "0.9.0"} and pkgs(env21)["tabulate"] == "0.9.0"
+    assert json.loads(proc.stdout)["added"] == {"tabulate": "0.9.0"}
+    assert installed_versions(env21)["tabulate"] == "0.9.0"
     alone = tfsetup(stack, "add", str(env21), cwd=work)  # the env, and no package
     assert alone.returncode == 2 and "no package was named" in h.error_line(alone.stderr)
     both = tfsetup(stack, "add", "pandas", "--env", str(env21), cwd=work)  # with --env every argument is a package

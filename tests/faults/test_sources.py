@@ -17,14 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.helpers import free_port
 from tests.faults import harness as h
 from tests.faults.harness import python_runs
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def closed_port() -> int:

@@ -4,10 +4,8 @@ $ORIGIN, .gnu.version_r with GLIBC_x.y (`readelf -d` on these files shows the sa
 from __future__ import annotations
 
 import json
-import os
 import struct
 import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -15,6 +13,8 @@ import pytest
 
 from tfsetup.elfcheck.ld import check_env
 from tfsetup.elfcheck.reader import ElfError, glibc_versions, parse, read_elf
+
+from tests.e2e.helpers import run_tfsetup
 
 ROOT = Path(__file__).resolve().parents[2]
 X86_64, AARCH64 = 62, 183
@@ -175,9 +175,7 @@ def test_files_for_another_machine_or_class_are_wrong_arch(tmp_path):
 # --- tfsetup prove --env on a Linux-shaped env (a real process) ------------------------------------
 
 def _prove(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "installer"))
-    return subprocess.run([sys.executable, "-m", "tfsetup", "prove", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
+    return run_tfsetup("prove", *args, timeout=120)
 
 
 def test_prove_env_for_linux_reports_the_glibc_and_the_missing_library(tmp_path):

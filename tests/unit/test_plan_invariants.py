@@ -18,7 +18,7 @@ from tfsetup.errors import EXIT_NO_RECIPE
 from tfsetup.host.facts import HostFacts
 from tfsetup.plan import (Hint, Plan, PlanError, PlanRequest, Rejection, host_accelerator, plan,
                           request_flags)
-from tfsetup.recipes import RecipeTable, load_recipes
+from tfsetup.recipes import RecipeTable
 
 from tests.conftest import FIXTURES, host_fixture
 
@@ -26,11 +26,6 @@ HOSTS = sorted(p.stem for p in (FIXTURES / "hosts").glob("*.json"))
 TF = (None, "2.15", "2.19", "2.21", "2.22")  # the default, legacy, the Metal ceiling, newest, pre-release
 PYTHON = (None, "3.9", "3.12", "3.13")  # oldest supported, the Metal ceiling, past it
 ACCELERATOR = (None, "cpu", "metal", "cuda")
-
-
-@pytest.fixture(scope="module")
-def table() -> RecipeTable:
-    return load_recipes()
 
 
 def requests() -> Iterator[PlanRequest]:

@@ -11,18 +11,12 @@ import pytest
 from tfsetup.errors import EXIT_BAD_INPUT
 from tfsetup.plan import PlanError, PlanRequest, plan
 from tfsetup.pythons import eol_month, is_eol, managed_key
-from tfsetup.recipes import load_recipes
 
 from tests.conftest import FIXTURES, host_fixture
 
 # The four Macs of issue 21's table, plus one with no Python at all.
 FRESH_MACS = ["m4-homebrew-python314-only", "m3-python314-only", "m3-max-homebrew-python313", "m2-python313-only",
               "m1-rosetta-x86-conda-only", "m1-xcode-python39-only", "m2-no-python"]
-
-
-@pytest.fixture(scope="module")
-def table():
-    return load_recipes()
 
 
 @pytest.mark.parametrize("name", FRESH_MACS)

@@ -14,7 +14,6 @@ import pytest
 
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE
 from tfsetup.plan import PlanError, PlanRequest, plan
-from tfsetup.recipes import load_recipes
 
 from tests.conftest import FIXTURES, host_fixture
 
@@ -95,11 +94,6 @@ NOTHING_FITS: Dict[str, List[str]] = {
 
 
 NEVER = PlanRequest(python_downloads="never")
-
-
-@pytest.fixture(scope="module")
-def table():
-    return load_recipes()
 
 
 def test_matrix_covers_every_host_fixture():

@@ -8,21 +8,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
-
 from tfsetup.plan import PlanError, PlanRequest, _ranked, plan
-from tfsetup.recipes import load_recipes
 
 from tests.conftest import host_fixture
 
 
 # The host's own Pythons only: these are the rules among them (test_plan_managed.py adds uv's).
 HOST_ONLY = PlanRequest(python_downloads="never")
-
-
-@pytest.fixture(scope="module")
-def table():
-    return load_recipes()
 
 
 def fitting(facts, table, request=HOST_ONLY):

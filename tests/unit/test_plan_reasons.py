@@ -9,17 +9,11 @@ import pytest
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE
 from tfsetup.host.facts import PythonInfo
 from tfsetup.plan import PlanError, PlanRequest, host_reasons, plan
-from tfsetup.recipes import load_recipes
 
 from tests.conftest import host_fixture
 
 LINUX = host_fixture("linux-x86_64-avx")
 MAC = host_fixture("m1-native-homebrew")
-
-
-@pytest.fixture(scope="module")
-def table():
-    return load_recipes()
 
 
 def py(version: str, executable: str = "/usr/bin/python3", **kw) -> PythonInfo:

@@ -3,9 +3,7 @@ loader facts, the export trie's empty edges, and the committed recipe proofs aga
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from tfsetup.prove import ProveResult, check_loads, check_macos, check_pins, fix
 from tfsetup.recipes import load_recipes
 
 from tests.conftest import host_fixture
+from tests.e2e.helpers import run_tfsetup
 
 ROOT = Path(__file__).resolve().parents[2]
 PROOFS = ROOT / "recipes" / "proofs"
@@ -72,9 +71,7 @@ def test_windows_is_said_to_be_not_proven_and_an_unknown_platform_is_refused():
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "installer"))
-    return subprocess.run([sys.executable, "-m", "tfsetup", "prove", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
+    return run_tfsetup("prove", *args, timeout=120)
 
 
 @pytest.mark.parametrize("args, says", [

@@ -13,6 +13,7 @@ import pytest
 from tfsetup.commands.prove import env_platform, tag_platform
 from tfsetup.elfcheck.reader import read_elf
 
+from tests.e2e.helpers import run_tfsetup
 from tests.unit.test_macho_reader import macho, write
 
 # The interpreter tests link the env's bin/python to the Python running them: an ELF file on Linux.
@@ -74,8 +75,7 @@ def test_without_an_interpreter_the_wheels_then_the_binaries_say(tmp_path):
 
 
 def _prove(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tfsetup", "prove", *args], capture_output=True, text=True,
-                          timeout=120)
+    return run_tfsetup("prove", *args, timeout=120)
 
 
 def test_an_env_holding_tensorflow_without_its_binaries_is_never_loads(tmp_path):

@@ -3,8 +3,6 @@ tensorflow/__init__.py, programs never loaded, the rest judged; prove and doctor
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from tfsetup.env.facts import Distribution, EnvFacts
@@ -15,6 +13,7 @@ from tfsetup.prove import check_loads, prove_dir
 from tfsetup.recipes import load_recipes
 
 from tests.conftest import host_fixture
+from tests.e2e.helpers import run_tfsetup
 from tests.unit.test_macho_reader import macho, tf_env, write
 
 # tensorflow/__init__.py of the tensorflow 2.21.0 wheel, lines 373-378 and 422-446 (2.15.1: 383-387, 438-460)
@@ -124,12 +123,10 @@ def test_the_cli_prints_the_note_and_exits_0(tmp_path):
     env = tmp_path / "env"
     _tf_site(env / "lib" / "python3.11" / "site-packages")
     (env / "lib" / "python3.11" / "site-packages" / "tensorflow-2.19.1.dist-info").mkdir()
-    proc = subprocess.run([sys.executable, "-m", "tfsetup", "prove", "--env", str(env), "--macos", "13.6",
-                           "--platform", "macos-arm64"], capture_output=True, text=True, timeout=120)
+    proc = run_tfsetup("prove", "--env", str(env), "--macos", "13.6", "--platform", "macos-arm64", timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("loads: tensorflow 2.19.1 on macos-arm64") and f"note: {GCS_NOTE}" in proc.stdout
-    doc = json.loads(subprocess.run([sys.executable, "-m", "tfsetup", "prove", "--env", str(env), "--macos", "13.6",
-                                     "--platform", "macos-arm64", "--json"], capture_output=True, text=True,
-                                    timeout=120).stdout)
+    doc = json.loads(run_tfsetup("prove", "--env", str(env), "--macos", "13.6", "--platform", "macos-arm64", "--json",
+                                 timeout=120).stdout)
     assert doc["loads"] is True and doc["problems"] == []
     assert doc["on_demand_problems"][0]["when"] == "loaded only with TF_USE_MODULAR_FILESYSTEM=1"

@@ -159,7 +159,7 @@ def test_every_steering_reader_refuses_a_world_writable_file(tmp_path):
 
 PACKAGE = Path(tfsetup.__file__).parent
 # Calls that read a file (writes, told by their mode or flags, are not listed).
-READ_CALLS = {"read_text", "read_bytes", "load_toml", "load_json", "json_or_none", "read_private", "read_stream",
+READ_CALLS = {"read_text", "read_bytes", "load_json", "read_private", "read_stream",
               "read_steering", "open_input", "open_binary"}  # the last two: the non-blocking primitives' callers
 WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT")
 
@@ -175,8 +175,6 @@ NOT_STEERING = {
     "inputs:read_bytes": "the bounded primitives: callers are listed here by what they read",
     "inputs:read_text": "the bounded primitives",
     "inputs:load_json": "the bounded primitives",
-    "inputs:load_toml": "the bounded primitives",
-    "inputs:json_or_none": "the bounded primitives",
     "state:read_private": "tfsetup's private state dir (private_dir_reason: yours, 0700, never a link)",
     "env.registry:registered_envs": "the env registry in the private state dir",
     "host.interpreters:ProbeCache.__init__": "the interpreter cache in the private state dir",

@@ -1,4 +1,5 @@
-"""Host facts: the stable JSON document of `tfsetup detect --json` (DESIGN §4).
+"""Host facts: the stable JSON document of `tfsetup detect --json`: it only gains
+keys, never renames one (scripts and `--host-file` read it).
 
 Pure data: dataclasses, JSON round-trip and validation. Nothing here touches the machine.
 """
@@ -64,7 +65,7 @@ class HostFacts:
     cpu_flags: List[str] = field(default_factory=list)
     gpus: List[Gpu] = field(default_factory=list)
     pythons: List[PythonInfo] = field(default_factory=list)
-    # Extensions beyond DESIGN §4 (extend, never rename).
+    # Extensions (added keys; none is ever renamed).
     glibc: Optional[str] = None
     memory_bytes: Optional[int] = None
     cpu_cores: Dict[str, int] = field(default_factory=dict)

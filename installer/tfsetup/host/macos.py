@@ -1,4 +1,4 @@
-"""macOS host facts from sysctl, sw_vers, system_profiler and lipo (DESIGN §6)."""
+"""macOS host facts from sysctl, sw_vers, system_profiler and lipo."""
 from __future__ import annotations
 
 import json
