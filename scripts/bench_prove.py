@@ -85,7 +85,7 @@ def main() -> int:
         doctor = [*tfsetup(), "doctor", "--host-file", str(M1), str(env), "--json"]
         timed(doctor)
         runs["doctor fast pass (Mac-shaped env)"] = [timed(doctor) for _ in range(args.reps)]
-        from tfsetup.prove import check_loads
+        from tfsetup.prove.macos import check_loads
 
         site = env / "lib" / "python3.11" / "site-packages"
         loader = []

@@ -129,12 +129,12 @@ Listing = Dict[str, List[IndexFile]]  # normalized version -> files
 
 def parse_pep691(doc: Mapping[str, object], project: str) -> Listing:
     """version -> files from a PEP 691 JSON project page (pure)."""
-    from tfsetup.resolve import _file_version  # the same filename -> version rule as the locker
+    from tfsetup.resolve import file_version  # the same filename -> version rule as the locker
 
     listing: Listing = {}
     for entry in doc.get("files", []) or []:  # type: ignore[union-attr]
         sha = (entry.get("hashes") or {}).get("sha256")
-        version = _file_version(entry["filename"], project)
+        version = file_version(entry["filename"], project)
         if not sha or not version:
             continue
         yanked = entry.get("yanked", False)

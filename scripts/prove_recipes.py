@@ -41,7 +41,11 @@ from tfsetup.backends.base import PackageSource  # noqa: E402
 from tfsetup.backends.uv import UvBackend  # noqa: E402
 from tfsetup.errors import TfsetupError  # noqa: E402
 from tfsetup.macho.dyld import iter_macho_files  # noqa: E402
-from tfsetup.prove import ProveResult, fetch, loader_for, problem_json, prove_dir  # noqa: E402
+from tfsetup.prove.result import ProveResult  # noqa: E402
+from tfsetup.prove.fetch import fetch  # noqa: E402
+from tfsetup.prove.loader import loader_for  # noqa: E402
+from tfsetup.prove.macos import problem_json  # noqa: E402
+from tfsetup.prove.proof import prove_dir  # noqa: E402
 from tfsetup.recipes import Recipe, RecipeTable, load_recipes, normalize_name  # noqa: E402
 
 PROOFS = ROOT / "recipes" / "proofs"

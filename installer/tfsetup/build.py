@@ -344,3 +344,23 @@ def build_verify_promote(txn: Transaction, plan: Plan, facts: HostFacts, backend
             raise InstallFailed(f"console scripts would not run after the move: {', '.join(broken[:3])}")
         txn.promote(staging, lambda target: (check_unchanged(target, planned_from), check_replaceable(target)))
     return verification, written
+
+
+def record_verification(env: Path, result: VerifyResult) -> bool:
+    """In a tfsetup env, keep what the suite found in its record (clears "not verified", or marks it
+    broken). Best effort, under the path's lock: an install or repair running on it wins."""
+    from tfsetup.env.paths import is_tfsetup_env
+    from tfsetup.env.record import read_record, write_record
+    from tfsetup.txn import path_lock
+
+    if not is_tfsetup_env(env):
+        return False
+    try:
+        with path_lock(env):
+            record = read_record(env)
+            if record is None:
+                return False
+            write_record(env, with_verification(record, result))
+    except (TfsetupError, OSError):
+        return False
+    return True

@@ -83,7 +83,7 @@ _listing_locks: Dict[str, threading.Lock] = {}
 _cache_guard = threading.Lock()
 
 
-def _file_version(filename: str, project: str) -> Optional[str]:
+def file_version(filename: str, project: str) -> Optional[str]:
     """The normalized version of a wheel or sdist filename, or None when it cannot be read."""
     try:
         if filename.endswith(".whl"):
@@ -141,7 +141,7 @@ def _fetch(project: str, index_url: str, timeout: float) -> Tuple[Dict[str, List
         listing: Dict[str, List[IndexFile]] = {}
         urls: Dict[str, str] = {}
         for filename, sha, link in files:
-            version = _file_version(filename, name)
+            version = file_version(filename, name)
             if version:
                 listing.setdefault(version, []).append((filename, sha))
                 urls[filename] = urllib.parse.urljoin(clean, link)

@@ -39,7 +39,7 @@ def test_the_cpu_lock_loads_on_the_recipes_glibc():
 def test_claiming_glibc_2_17_fails_naming_files_and_versions_they_need(tmp_path):
     from tfsetup.backends import get_backend
     from tfsetup.backends.base import PackageSource
-    from tfsetup.prove import fetch_and_prove
+    from tfsetup.prove.proof import fetch_and_prove
     from tfsetup.recipes import load_recipes
 
     recipe = next(r for r in load_recipes(None).recipes if r.id == "linux-x86_64-cpu-tf2.21")  # manylinux 2.28

@@ -24,7 +24,7 @@ def test_text_json_and_toml_are_read_and_parsed(tmp_path):
     (tmp_path / "a.toml").write_text('python = "3.12"\n')
     assert inputs.read_text(tmp_path / "a.json") == '{"x": [1, 2]}'
     assert inputs.load_json(tmp_path / "a.json") == {"x": [1, 2]}
-    assert inputs.load_toml(tmp_path / "a.toml", "config") == {"python": "3.12"}
+    assert inputs.loads_toml(inputs.read_text(tmp_path / "a.toml"), "config") == {"python": "3.12"}
 
 
 def test_missing_file_and_directory_are_named(tmp_path):
@@ -74,18 +74,6 @@ def test_too_deep_counts_dicts_and_lists_without_recursing():
         doc = {"k": [doc]}
     assert inputs.too_deep(doc, limit=19) and not inputs.too_deep(doc, limit=20)
     assert not inputs.too_deep("scalar", limit=0)
-
-
-def test_json_or_none_is_none_for_any_unusable_cache(tmp_path):
-    cache = tmp_path / "cache.json"
-    assert inputs.json_or_none(cache) is None
-    cache.write_text("{broken")
-    assert inputs.json_or_none(cache) is None
-    cache.write_bytes(b"\0\0")
-    assert inputs.json_or_none(cache) is None
-    assert inputs.json_or_none(tmp_path) is None
-    cache.write_text('{"ok": true}')
-    assert inputs.json_or_none(cache) == {"ok": True}
 
 
 def test_present_sees_dangling_links(tmp_path):

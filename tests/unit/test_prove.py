@@ -13,7 +13,10 @@ from tfsetup.doctor.rules import diagnose
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.macho.dyld import Problem, Report
 from tfsetup.macho.reader import ExportTrie, version_tuple
-from tfsetup.prove import ProveResult, check_loads, check_macos, check_pins, fix_for, loader_for, ordered
+from tfsetup.prove.loader import loader_for
+from tfsetup.prove.macos import check_loads, check_macos, fix_for, ordered
+from tfsetup.prove.result import ProveResult
+from tfsetup.prove.subject import check_pins
 from tfsetup.recipes import load_recipes
 
 from tests.conftest import host_fixture
@@ -121,7 +124,7 @@ def test_env_mode_on_an_env_without_binaries_loads(tmp_path):
 
 def _result(*problems: Problem, macos: str = "14.0") -> ProveResult:
     report = Report(root="/sp", arch="arm64", macos=macos, problems=list(problems))
-    return ProveResult("macos-arm64", "3.11", macos, "--macos", {"tensorflow": "2.20.0", "tensorflow-metal": "1.2.0"},
+    return ProveResult(loader_for("macos-arm64"), "macos-arm64", "3.11", macos, "--macos", {"tensorflow": "2.20.0", "tensorflow-metal": "1.2.0"},
                        report, 1.0, "pins")
 
 

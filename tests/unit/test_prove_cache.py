@@ -12,7 +12,7 @@ from typing import List
 import pytest
 
 from tfsetup import bincache
-from tfsetup.prove import check_loads
+from tfsetup.prove.macos import check_loads
 
 from tests.unit.test_macho_reader import GOOD_BINDS, tf_env
 

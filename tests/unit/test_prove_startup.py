@@ -9,7 +9,8 @@ from tfsetup.env.facts import Distribution, EnvFacts
 from tfsetup.doctor.rules import diagnose
 from tfsetup.macho.reader import MH_EXECUTE
 from tfsetup.macho.startup import PROGRAM, conditional_imports, startup_rules
-from tfsetup.prove import check_loads, prove_dir
+from tfsetup.prove.macos import check_loads
+from tfsetup.prove.proof import prove_dir
 from tfsetup.recipes import load_recipes
 
 from tests.conftest import host_fixture

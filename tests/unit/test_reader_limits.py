@@ -17,7 +17,7 @@ from tfsetup.errors import EXIT_BAD_INPUT
 from tfsetup.limits import UnsafeBinary
 from tfsetup.macho.dyld import Process
 from tfsetup.macho.reader import MachOError, read_macho, read_slices
-from tfsetup.prove import check_loads
+from tfsetup.prove.macos import check_loads
 
 from tests.unit import hostile as H
 from tests.unit.test_elfcheck import elf_bytes

@@ -3,15 +3,15 @@ way; the Outcome every command returns; the Terminal seam (stdin, a yes/no quest
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Protocol
+from typing import Any, Callable, ClassVar, Dict, Optional, Protocol
 
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.host.facts import FactsError, HostFacts
+from tfsetup.plan import Plan
 from tfsetup.recipes import RecipeTable
-
-if TYPE_CHECKING:
-    from tfsetup.request import Flags
+from tfsetup.request import Flags, Settings, load_project, merge, plan_for_project
 
 
 def load_host(host_file: Optional[Path], with_pythons: bool = True) -> HostFacts:
@@ -78,8 +78,6 @@ def make_flags(**values: Any) -> Flags:
     depends on the date: the real one, taken here."""
     import datetime
 
-    from tfsetup.request import Flags
-
     return Flags(today=datetime.date.today().isoformat(), **values)
 
 
@@ -88,3 +86,25 @@ def check_url(url: Optional[str], option: str) -> None:
 
     if url is not None and not re.match(r"^(https?|file)://\S+$", url):
         raise TfsetupError(f"{option} {url!r} is not an http(s):// or file:// URL", EXIT_BAD_INPUT)
+
+
+@dataclass
+class PlanOutcome:
+    command: ClassVar[str] = "plan"
+    plan: Plan
+    settings: Settings
+    record: Dict[str, Any]  # "project": where the settings came from (goes into the env record)
+    exit_code: int = 0
+
+    @property
+    def project(self) -> Optional[Dict[str, Any]]:
+        return self.record.get("project")
+
+    def to_json(self) -> Dict[str, Any]:
+        return dict(self.plan.to_json(), **self.record)
+
+
+def make_plan(flags: Flags, no_project: bool, facts: HostFacts, recipes_file: Optional[Path]) -> PlanOutcome:
+    settings = merge(flags, load_project(no_project))
+    chosen, record = plan_for_project(settings, facts, load_table(recipes_file))
+    return PlanOutcome(chosen, settings, record)

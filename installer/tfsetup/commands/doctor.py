@@ -186,13 +186,13 @@ def _after(outcome: DoctorOutcome, target: Path, table: Any, deep: bool = False)
 def _verify(outcome: DoctorOutcome, target: Path, host: Any, table: Any, progress: Progress) -> DoctorOutcome:
     """`doctor --fix` on an env that only lacks a passed verification: verify it, record the result (like
     `tfsetup verify`), and when it fails, import TensorFlow to name the cause."""
-    from tfsetup.commands.verify import record_result
+    from tfsetup.build import record_verification
     from tfsetup.doctor.status import of_verification
     from tfsetup.verify import progress_events, verify_existing
 
     progress(f"verifying {target} ...")
     result = verify_existing(target, on_event=progress_events(progress))
-    record_result(target, result)
+    record_verification(target, result)
     outcome.doc.update({"verified": result.ok, "verification": result.to_json()})
     outcome.doc.update(of_verification(result).to_json())
     outcome.exit_code = 0 if result.ok else 1

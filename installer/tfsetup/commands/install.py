@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, Optional
 
 from tfsetup.commands._common import Terminal, check_url, confirmer, load_host, make_flags
-from tfsetup.commands.plan import PlanOutcome, make_plan
+from tfsetup.commands._common import PlanOutcome, make_plan
 from tfsetup.envs.replace import changes_of_replacing
 from tfsetup.errors import TfsetupError
 from tfsetup.install import InstallOptions, InstallResult, Progress, run_install

@@ -18,8 +18,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.commands._common import load_host, load_table
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
-from tfsetup.prove import (Progress, ProveResult, check_glibc, check_macos, check_pins, check_python, fetch_and_prove,
-                           find_site_packages, installed, loader_for, prove_dir, recipe_for_pins)
+from tfsetup.prove.fetch import Progress
+from tfsetup.prove.result import ProveResult
+from tfsetup.prove.linux import check_glibc
+from tfsetup.prove.macos import check_macos
+from tfsetup.prove.subject import check_pins, check_python, find_site_packages, installed, recipe_for_pins
+from tfsetup.prove.proof import fetch_and_prove, prove_dir
+from tfsetup.prove.loader import loader_for
 from tfsetup.recipes import TF_DISTRIBUTIONS, normalize_name
 from tfsetup.request import Flags
 
@@ -61,7 +66,7 @@ def _run(pins: Sequence[str], platform: Optional[str], macos: Optional[str], env
         raise TfsetupError("--platform goes with PINs (a lock is proven for a host: use --host-file)",
                            EXIT_BAD_INPUT, fix="tfsetup prove --platform macos-arm64 --python 3.11 tensorflow==2.19.1 "
                            "tensorflow-metal==1.2.0")
-    from tfsetup.commands.plan import make_plan
+    from tfsetup.commands._common import make_plan
 
     facts = load_host(host_file)
     planned = make_plan(flags, no_project, facts, recipes_file)

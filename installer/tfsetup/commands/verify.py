@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, Optional
 
+from tfsetup.build import record_verification
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.verify import VerifyResult
 
@@ -40,29 +41,8 @@ def run(path: Optional[Path], benchmark: bool, timeout: float,
     from tfsetup.verify import progress_events
 
     result = verify_existing(env, benchmark=benchmark, timeout=timeout, on_event=progress_events(progress))
-    record_result(Path(env).absolute(), result)
+    record_verification(Path(env).absolute(), result)
     return VerifyOutcome(env, result)
-
-
-def record_result(env: Path, result: VerifyResult) -> bool:
-    """In a tfsetup env, keep what the suite found in its record (clears "not verified", or marks it
-    broken). Best effort, under the path's lock: an install or repair running on it wins."""
-    from tfsetup.env.paths import is_tfsetup_env
-    from tfsetup.build import with_verification
-    from tfsetup.env.record import read_record, write_record
-    from tfsetup.txn import path_lock
-
-    if not is_tfsetup_env(env):
-        return False
-    try:
-        with path_lock(env):
-            record = read_record(env)
-            if record is None:
-                return False
-            write_record(env, with_verification(record, result))
-    except (TfsetupError, OSError):
-        return False
-    return True
 
 
 def result_doc(result: VerifyResult) -> Dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from tfsetup.child import run_child
-from tfsetup.doctor.files import VERBATIM_INSTALLERS, check_distribution
+from tfsetup.env.files import VERBATIM_INSTALLERS, check_distribution
 from tfsetup.env.facts import EnvFacts, ImportCheck
 from tfsetup.errors import TfsetupError
 from tfsetup.macho.dyld import Report
@@ -39,7 +39,7 @@ def facts_json(facts: EnvFacts) -> Dict[str, Any]:
 
 
 def loader_json(report: Report) -> Dict[str, Any]:
-    from tfsetup.prove import problem_json
+    from tfsetup.prove.macos import problem_json
 
     return {"arch": report.arch, "macos": report.macos, "loads": report.ok,
             "problems": [problem_json(p) for p in report.problems], "files": report.files_checked,
@@ -69,7 +69,8 @@ def with_loader(facts: EnvFacts, host_os: str, host_machine: str, host_macos: Op
     so a Mac-shaped env on Linux is judged as the Mac would."""
     if facts.sys_platform != "darwin" and host_os != "macos":
         return facts
-    from tfsetup.prove import check_loads, find_site_packages
+    from tfsetup.prove.macos import check_loads
+    from tfsetup.prove.subject import find_site_packages
 
     env = Path(facts.path)
     site = env / "lib" / f"python{facts.minor}" / "site-packages"
@@ -87,7 +88,7 @@ def with_loader(facts: EnvFacts, host_os: str, host_machine: str, host_macos: Op
 
 def with_files(facts: EnvFacts, names: List[str]) -> EnvFacts:
     """The installed files of these distributions (normalized names) checked against their RECORD: present,
-    their size, the arch of their native files (doctor/files.py). A distribution without a dist-info
+    their size, the arch of their native files (env/files.py). A distribution without a dist-info
     directory (an egg, an editable install) is left out."""
     checked = []
     for name in names:

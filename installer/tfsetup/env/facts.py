@@ -29,7 +29,7 @@ from tfsetup.probes import env_facts as env_facts_probe, read_answer
 from tfsetup.recipes import TF_DISTRIBUTIONS, normalize_name
 
 if TYPE_CHECKING:  # doctor's files check fills `files`; only its type is named here
-    from tfsetup.doctor.files import DistFiles
+    from tfsetup.env.files import DistFiles
 
 PROBE = str(Path(env_facts_probe.__file__).resolve())  # run by the env's python; its schema is read here
 PROBE_TIMEOUT_S = 60.0

@@ -9,7 +9,7 @@ from typing import Callable, Optional, Sequence
 
 from tfsetup.backends.base import Backend, BackendError, PackageSource
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
-from tfsetup.prove.loader import Loader
+from tfsetup.prove.result import Loader
 
 EXIT_CANNOT_FETCH = EXIT_INSTALL_FAILED  # 4: nothing was proven, nothing was changed
 _LOCK_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^]]*\])?==")

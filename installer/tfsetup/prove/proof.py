@@ -26,7 +26,7 @@ def prove_dir(site: Path, platform: str, python: str, judged: Optional[str], jud
     if progress is not None:
         progress(reading(site))
     report, highest, later = loader.check(site, judged, full)
-    result = ProveResult(platform, python, judged, judged_from, packages if packages is not None else installed(site),
+    result = ProveResult(loader, platform, python, judged, judged_from, packages if packages is not None else installed(site),
                          report, 0.0, subject, highest=highest, on_demand=later)
     result.fix = loader.fix(result, table)
     result.notes += loader.notes(result)

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import host_fixture
 from tests.unit.test_doctor_rules import (PINS_215, PINS_221, TABLE, _table_with_locks, d, linux_215, linux_221,
                                           mac_stack)
-from tfsetup.doctor.files import DistFiles, NativeFile, check_distribution, record_rows
+from tfsetup.env.files import DistFiles, NativeFile, check_distribution, record_rows
 from tfsetup.doctor.findings import Finding
 from tfsetup.doctor.repair import plan_repair
 from tfsetup.doctor.rules import diagnose, locked_distributions, wrong_arch_files
