@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tests.faults import harness as h
 from tests.faults.test_doctor_faults import bare_env, doctor, uv_offline
-from tests.faults.test_lifecycle import pkgs, record, stack, tfsetup, verified_env  # noqa: F401 (fixtures)
+from tests.e2e.helpers import env_record, installed_versions
+from tests.faults.test_lifecycle import stack, tfsetup, verified_env  # noqa: F401 (fixtures)
 
 
 def _env20(stack, work) -> Path:  # noqa: F811
@@ -46,13 +47,13 @@ def test_upgrade_racing_add_never_loses_the_added_package(stack, work, tmp_path)
     finally:
         (ctl / "release").touch()
     code = up.finish(180)
-    assert pkgs(env).get("tabulate") == "0.9.0" and record(env)["user_packages"] == {"tabulate": "0.9.0"}
+    assert installed_versions(env).get("tabulate") == "0.9.0" and env_record(env)["user_packages"] == {"tabulate": "0.9.0"}
     assert code == 4, up.stderr
     assert "changed by another tfsetup" in json.loads(up.stdout)["error"]
     again = tfsetup(stack, "upgrade", str(env), "--yes", "--json", "--recipes-file", str(stack.table), cwd=work)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["carried"] == {"tabulate": {"from": "0.9.0", "to": "0.9.0"}}
-    assert pkgs(env).get("tabulate") == "0.9.0" and h.leftovers(work) == []
+    assert installed_versions(env).get("tabulate") == "0.9.0" and h.leftovers(work) == []
 
 
 def test_a_failed_repair_restores_activate_exactly_each_time(fake, work):
