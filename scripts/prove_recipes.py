@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Prove every macOS recipe x Python lock loads, from its exact wheels, and file the proofs.
+"""Prove every macOS recipe x Python lock loads, from its exact wheels, and file the proofs (and, with
+--cuda, the Linux CUDA recipes' locks).
 
 For each macOS recipe and each Python it has a lock for: fetch the lock's wheels (hash-checked, for the
 recipe's platform, as a Mac at the recipe's min_os would pick them) with uv into a throwaway directory,
@@ -15,6 +16,11 @@ wheel its version, tag, sha256 (from the lock) and a digest of the Mach-O bytes 
     scripts/prove_recipes.py --recipe ID --python 3.11   only these (repeatable)
     scripts/prove_recipes.py --prune --cache-dir DIR     a dedicated uv cache, TF wheels dropped after use
                                                          (each unpacked TF wheel is ~1 GB)
+    scripts/prove_recipes.py --cuda --recipe linux-x86_64-cuda-tf2.21 --python 3.12
+        the CUDA lock, through the ELF model (elfcheck/): TF's CUDA plug-ins and every libcu*/libcudnn* they
+        need must resolve to the nvidia wheels' SONAMEs (libcuda.so.1 is the driver's), every GLIBC_ version
+        within min_glibc. ~3 GB of nvidia wheels: not part of the default run or of CI; the committed proof
+        is checked against the lock's hashes by tests/unit/test_prove_recipes_cuda.py.
     (new releases on PyPI: scripts/watch.py, the one release watch)
 
 UV_CACHE_DIR is honoured (a warm cache makes a proof a few seconds).
@@ -40,6 +46,7 @@ from packaging.version import Version  # noqa: E402
 from tfsetup.backends.base import PackageSource  # noqa: E402
 from tfsetup.backends.uv import UvBackend  # noqa: E402
 from tfsetup.errors import TfsetupError  # noqa: E402
+from tfsetup.elfcheck.ld import iter_elf_files  # noqa: E402
 from tfsetup.macho.dyld import iter_macho_files  # noqa: E402
 from tfsetup.prove.result import ProveResult  # noqa: E402
 from tfsetup.prove.fetch import fetch  # noqa: E402
@@ -56,9 +63,15 @@ def proof_path(recipe_id: str, python: str) -> Path:
     return PROOFS / recipe_id / f"py{python}.json"
 
 
-def macos_pairs(table: RecipeTable, ids: Sequence[str] = (), pythons: Sequence[str] = ()) -> List[Tuple[Recipe, str]]:
-    """(recipe, python) for every macOS recipe's lock, grouped by TF wheel (so --prune drops each once)."""
-    pairs = [(r, py) for r in table.recipes if r.os == "macos" for py in sorted(r.locks, key=Version)
+def proven_here(recipe: Recipe, cuda: bool) -> bool:
+    """The recipes this script proves: every macOS one; with --cuda, the Linux CUDA ones instead."""
+    return recipe.os == "linux" and recipe.accelerator == "cuda" if cuda else recipe.os == "macos"
+
+
+def macos_pairs(table: RecipeTable, ids: Sequence[str] = (), pythons: Sequence[str] = (),
+                cuda: bool = False) -> List[Tuple[Recipe, str]]:
+    """(recipe, python) for every proven recipe's lock, grouped by TF wheel (so --prune drops each once)."""
+    pairs = [(r, py) for r in table.recipes if proven_here(r, cuda) for py in sorted(r.locks, key=Version)
              if (not ids or r.id in ids) and (not pythons or py in pythons)]
     return sorted(pairs, key=lambda rp: (rp[0].distribution, rp[0].tf_version, rp[0].machine, Version(rp[1]), rp[0].id))
 
@@ -101,12 +114,12 @@ def owners(site: Path) -> Dict[str, Tuple[str, str, str]]:
     return out
 
 
-def wheels_of(site: Path, hashes: Dict[str, List[str]]) -> Dict[str, Dict[str, Any]]:
-    """The Mach-O carrying wheels: version, tag, sha256 (the lock's, when it allows one file) and a
-    sha256 over the Mach-O files proven (path and bytes)."""
+def wheels_of(site: Path, hashes: Dict[str, List[str]], elf: bool = False) -> Dict[str, Dict[str, Any]]:
+    """The binary carrying wheels (Mach-O, or ELF with `elf`): version, tag, sha256 (the lock's, when it
+    allows one file) and a sha256 over the binaries proven (path and bytes)."""
     who = owners(site)
     files: Dict[str, List[str]] = {}
-    for path in iter_macho_files(site):
+    for path in (iter_elf_files(site) if elf else iter_macho_files(site)):
         rel = os.path.relpath(path, site)
         files.setdefault(who.get(rel, ("(unowned)", "", ""))[0], []).append(rel)
     out: Dict[str, Dict[str, Any]] = {}
@@ -119,8 +132,9 @@ def wheels_of(site: Path, hashes: Dict[str, List[str]]) -> Dict[str, Dict[str, A
                     digest.update(chunk)
         owner = who.get(rels[0], (name, "", ""))
         allowed = hashes.get(name, [])
-        entry: Dict[str, Any] = {"version": owner[1], "tag": owner[2], "macho_files": len(rels),
-                                 "macho_sha256": digest.hexdigest()}
+        kind = "elf" if elf else "macho"
+        entry: Dict[str, Any] = {"version": owner[1], "tag": owner[2], f"{kind}_files": len(rels),
+                                 f"{kind}_sha256": digest.hexdigest()}
         if len(allowed) == 1:
             entry["sha256"] = allowed[0]
         else:
@@ -148,14 +162,36 @@ def proof_doc(recipe: Recipe, python: str, result: ProveResult, wheels: Dict[str
     }
 
 
+def linux_proof_doc(recipe: Recipe, python: str, result: ProveResult, wheels: Dict[str, Dict[str, Any]],
+                    lock: Path) -> Dict[str, Any]:
+    """A Linux lock's proof: the ELF model's words (glibc, ld, DT_NEEDED) in the macOS proof's shape."""
+    loader = result.loader
+    return {
+        "schema": SCHEMA, "recipe": recipe.id, "python": python, "platform": recipe.platform,
+        "arch": result.report.machine, "glibc": result.judged, "status": recipe.status,
+        "lock": recipe.lock_relpath(python), "lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest(),
+        "verdict": "loads" if result.loads else "does-not-load",
+        "highest_glibc": {"glibc": result.highest[0], "file": result.highest[1]} if result.highest else None,
+        "problems": [loader.problem_json(p) for p in result.problems],
+        "ld": result.headline(),
+        "checked": loader.checked_json(result.report),
+        "wheels": wheels,
+        "made_by": "scripts/prove_recipes.py --cuda (tfsetup prove's static ld.so model)",
+    }
+
+
 def prove_one(recipe: Recipe, python: str, table: RecipeTable, backend: UvBackend) -> Dict[str, Any]:
     lock = Path(recipe.locks[python].path)
     started = time.perf_counter()
+    linux = recipe.os == "linux"
+    judged, word = (recipe.min_glibc, "min_glibc") if linux else (recipe.min_os, "min_os")
     with tempfile.TemporaryDirectory(prefix="tfsetup-proof-") as tmp:
         site = Path(tmp) / "site-packages"
-        fetch(backend, site, python, loader_for(recipe.platform), PackageSource(), lock=lock, picked=recipe.min_os)
-        result = prove_dir(site, recipe.platform, python, recipe.min_os, f"recipe {recipe.id} min_os",
+        fetch(backend, site, python, loader_for(recipe.platform), PackageSource(), lock=lock, picked=judged)
+        result = prove_dir(site, recipe.platform, python, judged, f"recipe {recipe.id} {word}",
                            f"lock {recipe.lock_relpath(python)}", table, started)
+        if linux:
+            return linux_proof_doc(recipe, python, result, wheels_of(site, lock_hashes(lock), elf=True), lock)
         return proof_doc(recipe, python, result, wheels_of(site, lock_hashes(lock)), lock)
 
 
@@ -165,6 +201,11 @@ def compare(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
 
 
 def summary(doc: Dict[str, Any]) -> str:
+    if "glibc" in doc:
+        glibc = (doc.get("highest_glibc") or {}).get("glibc")
+        kinds = sorted({p["kind"] for p in doc["problems"]})
+        return f"{doc['verdict']}, highest GLIBC_{glibc}, min_glibc {doc['glibc']}" + \
+            (f", {', '.join(kinds)}" if kinds else "")
     minos = (doc.get("highest_minos") or {}).get("minos")
     kinds = sorted({p["kind"] for p in doc["problems"]})
     later = sorted({f"{p['file'].split('/')[0]} {p['needs'] or p['kind']}" for p in doc.get("on_demand_problems", [])})
@@ -186,14 +227,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--python", action="append", default=[], help="only this Python minor (repeatable)")
     parser.add_argument("--cache-dir", help="uv cache directory (default: UV_CACHE_DIR or uv's own)")
     parser.add_argument("--prune", action="store_true", help="drop each TF wheel from the uv cache after its proofs")
+    parser.add_argument("--cuda", action="store_true",
+                        help="the Linux CUDA recipes instead (ELF model; ~3 GB of nvidia wheels)")
     args = parser.parse_args(argv)
     if args.cache_dir:
         os.environ["UV_CACHE_DIR"] = os.path.abspath(args.cache_dir)
     table = load_recipes(None)
     backend = UvBackend()
-    pairs = macos_pairs(table, args.recipe, args.python)
+    pairs = macos_pairs(table, args.recipe, args.python, args.cuda)
     if not pairs:
-        print("no macOS recipe matches", file=sys.stderr)
+        print(f"no {'Linux CUDA' if args.cuda else 'macOS'} recipe matches", file=sys.stderr)
         return 2
     failed = 0
     for index, (recipe, python) in enumerate(pairs):
