@@ -188,9 +188,11 @@ REMOVABLE = (ast.Assign, ast.AugAssign, ast.Raise, ast.Delete, ast.If, ast.For, 
 
 def _swappable(node: ast.stmt) -> bool:
     """Two statements are swapped only when neither ends the block's flow or defines a name the reader
-    looks for (a swapped `return` or `def` is noise, not a plausible slip)."""
+    looks for (a swapped `return` or `def` is noise, not a plausible slip; a `global` moved below its
+    use is a SyntaxError, which would only break the harness)."""
     return not isinstance(node, (ast.Return, ast.Break, ast.Continue, ast.FunctionDef, ast.AsyncFunctionDef,
-                                 ast.ClassDef, ast.Import, ast.ImportFrom, ast.Pass)) and \
+                                 ast.ClassDef, ast.Import, ast.ImportFrom, ast.Pass, ast.Global,
+                                 ast.Nonlocal)) and \
         not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
 
 
