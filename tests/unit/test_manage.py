@@ -97,3 +97,72 @@ def test_remove_refuses_a_symlink_to_an_env_and_keeps_both(tmp_path):
     link.symlink_to(env)
     refused(link, "symlink")
     assert link.is_symlink() and env.is_dir() and str(env.resolve()) in registered_envs()
+
+
+def test_an_env_changed_while_waiting_for_its_lock_is_not_removed(tmp_path):
+    """Between the question and the lock, the env was moved away (another remove, the user): nothing is
+    deleted, neither the moved env nor whatever is at the path now."""
+    env = tfsetup_made(tmp_path / "env")
+    moved = tmp_path / "moved"
+
+    def answer_then_move(question: str) -> bool:
+        env.rename(moved)
+        return True
+
+    with pytest.raises(TfsetupError) as caught:
+        remove_env(env, confirm=answer_then_move)
+    assert str(caught.value) == f"{env} changed while waiting; nothing was removed"
+    assert caught.value.exit_code == EXIT_BAD_INPUT
+    assert (moved / "tfsetup-env.json").is_file() and (moved / "pyvenv.cfg").is_file()
+
+
+@pytest.mark.parametrize("count,shown", [
+    (8, "(f0, f1, f2, f3, f4, f5, f6, f7)"),
+    (11, "(f0, f1, f10, f2, f3, f4, f5, f6 and 3 more)"),
+])
+def test_the_users_files_are_named_up_to_eight(tmp_path, count, shown):
+    env = tfsetup_made(tmp_path / "env")
+    for i in range(count):
+        (env / f"f{i}").write_text("")
+    error = refused(env, "also holds files")
+    assert f"also holds files that are not part of the env {shown}; refusing" in str(error)
+
+
+def test_the_json_of_remove_and_forget(tmp_path):
+    env = tfsetup_made(tmp_path / "env")
+    removed = remove_env(env, confirm=lambda question: True).to_json()
+    assert removed["ok"] is True and removed["removed"] is True and removed["forgotten"] is True
+    assert removed["path"] == str(env) and removed["env"] and "2.21.0" in removed["env"]
+    other = tfsetup_made(tmp_path / "other")
+    assert forget_env(other).to_json() == {"ok": True, "path": str(other), "removed": False, "forgotten": True,
+                                           "env": None}
+
+
+def test_list_reports_each_env_from_its_record_and_prune_forgets_only_the_missing(tmp_path):
+    from tests.conftest import host_fixture
+    from tests.unit.test_doctor_rules import TABLE
+    from tfsetup.envs.manage import list_envs
+
+    host = host_fixture("linux-x86_64-avx")
+    env = tfsetup_made(tmp_path / "env")
+    gone = tfsetup_made(tmp_path / "gone")
+    (gone / "tfsetup-env.json").unlink()
+    for path in sorted(gone.rglob("*"), reverse=True):
+        path.unlink() if not path.is_dir() or path.is_symlink() else path.rmdir()
+    gone.rmdir()
+
+    listed = list_envs(False, host, TABLE).to_json()
+    assert listed["pruned"] == []
+    by_path = {e["path"]: e for e in listed["envs"]}
+    assert set(by_path) == {str(env.resolve()), str(gone.resolve())}
+    mine = by_path[str(env.resolve())]
+    assert (mine["status"], mine["recipe"], mine["distribution"], mine["tensorflow"], mine["verified_at"]) == \
+        ("not-verified", "linux-x86_64-cpu-tf2.21", "tensorflow", "2.21.0", None)
+    assert by_path[str(gone.resolve())]["status"] == "missing"
+    assert by_path[str(gone.resolve())]["distribution"] is None
+    assert listed["summary"] == {"ok": 0, "not-verified": 1, "broken": 0, "missing": 1}
+
+    pruned = list_envs(True, host, TABLE).to_json()
+    assert pruned["pruned"] == [str(gone.resolve())]
+    assert [e["path"] for e in pruned["envs"]] == [str(env.resolve())]
+    assert registered_envs() == [str(env.resolve())]
