@@ -121,3 +121,37 @@ def test_a_short_progress_message_is_shown_whole(monkeypatch):
         assert say is not None
         say("reading 3 wheels")
     assert " reading 3 wheels\n" in stream.getvalue()
+
+
+def test_on_a_tiny_terminal_the_progress_message_keeps_ten_characters(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "10")
+    stream = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", stream)
+    with tty_progress(False) as say:
+        assert say is not None
+        say("abcdefghijklmnopqrstuvwxyz" * 5)
+    drawn = stream.getvalue().replace("\n", "")  # the terminal is narrower than the line: rich folds it
+    assert "abcdefghij..." in drawn and "abcdefghijk" not in drawn
+
+
+def test_a_progress_message_that_just_fits_is_shown_whole(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    stream = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", stream)
+    exact = "reading " + "y" * 68  # 76 characters: 80 columns less the spinner's 4
+    with tty_progress(False) as say:
+        assert say is not None
+        say(exact)
+    assert f" {exact}\n" in stream.getvalue()
+
+
+def test_a_piped_report_follows_columns_when_it_is_set(monkeypatch, fresh_console):
+    from rich.table import Table
+
+    monkeypatch.setenv("COLUMNS", "100")
+    out = Recorder()
+    monkeypatch.setattr(sys, "stdout", out)
+    table = Table("env", "status")
+    table.add_row("x" * 400, "ok")
+    fresh_console.console().print(table)
+    assert max(len(line) for line in out.getvalue().splitlines()) == 100
