@@ -56,6 +56,9 @@ _TXN_SIGNAL_TESTS = (
     "tests/faults/test_failed_verification.py::test_ctrl_c_during_the_restore_of_a_failed_repair_waits_for_it",
     "tests/faults/test_failed_verification.py::test_a_second_ctrl_c_during_the_rollback_of_an_interrupted_install",
 )
+_ELF_LIMIT_TESTS = tuple(f"tests/unit/test_reader_limits.py::{name}" for name in (
+    "test_the_elf_version_need_flood_is_refused", "test_elf_vn_cnt_past_the_real_entries_stops_at_the_last_one",
+    "test_elf_dynamic_entries_and_strings_past_the_limits"))
 MODULES: Dict[str, Tuple[str, ...]] = {
     "plan.py": ("tests/unit/test_plan_matrix.py", "tests/unit/test_plan_order.py", "tests/unit/test_plan_reasons.py"),
     "request.py": ("tests/unit/test_request.py",),
@@ -73,7 +76,7 @@ MODULES: Dict[str, Tuple[str, ...]] = {
     "env/paths.py": ("tests/unit/test_txn.py",),
     "envs/manage.py": ("tests/unit/test_manage.py",),
     "macho/dyld.py": ("tests/unit/test_prove.py", "tests/unit/test_macho_reader.py"),
-    "elfcheck/reader.py": ("tests/unit/test_elfcheck.py",),
+    "elfcheck/reader.py": ("tests/unit/test_elfcheck.py", *_ELF_LIMIT_TESTS),
     "elfcheck/ld.py": ("tests/unit/test_elfcheck.py",),
     "probes/bytecode.py": ("tests/unit/test_bytecode.py",),
 }
