@@ -152,3 +152,33 @@ def test_plan_for_project_with_no_config_a_config_and_extra_packages_without_a_l
                          host, TABLE)
     assert caught.value.exit_code == EXIT_BAD_INPUT
     assert str(caught.value) == "tfsetup.toml lists extra packages but there is no tfsetup.lock"
+
+
+def test_the_keras_error_is_named_before_a_contradiction():
+    with pytest.raises(TfsetupError, match="--keras must be 2 or 3, not 1"):
+        Flags(keras=1, cpu_only=True, accelerator="metal")
+
+
+def test_a_managed_python_only_when_asked_and_the_projects_find_links_from_its_folder(tmp_path):
+    from tfsetup.team.config import ProjectConfig
+
+    assert merge(Flags(), None).request.managed_python is False
+    assert merge(Flags(managed_python=True), None).request.managed_python is True
+    cfg = ProjectConfig(path=tmp_path / "tfsetup.toml", find_links=("wheels", "https://h/w/"))
+    links = merge(Flags(find_links=("https://given/",)), cfg).source.find_links
+    assert links == ["https://given/", str((tmp_path / "wheels").resolve()), "https://h/w/"]
+
+
+def test_a_project_with_a_lock_plans_from_the_lock_and_an_unusable_one_is_named(tmp_path):
+    from tests.conftest import host_fixture
+    from tests.unit.test_doctor_rules import TABLE
+    from tfsetup.request import plan_for_project
+    from tfsetup.team.config import ProjectConfig
+
+    folder = project(tmp_path)
+    (folder / "tfsetup.lock").write_text("this is not a lock\n")
+    with pytest.raises(TfsetupError) as caught:
+        plan_for_project(merge(Flags(), ProjectConfig(path=folder / "tfsetup.toml")),
+                         host_fixture("linux-x86_64-avx"), TABLE)
+    assert caught.value.exit_code == EXIT_BAD_INPUT
+    assert str(caught.value).startswith(f"{folder / 'tfsetup.lock'} is not valid TOML")
