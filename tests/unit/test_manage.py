@@ -3,6 +3,7 @@ record, or an env that also holds the user's files; a declined prompt changes no
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -146,10 +147,7 @@ def test_list_reports_each_env_from_its_record_and_prune_forgets_only_the_missin
     host = host_fixture("linux-x86_64-avx")
     env = tfsetup_made(tmp_path / "env")
     gone = tfsetup_made(tmp_path / "gone")
-    (gone / "tfsetup-env.json").unlink()
-    for path in sorted(gone.rglob("*"), reverse=True):
-        path.unlink() if not path.is_dir() or path.is_symlink() else path.rmdir()
-    gone.rmdir()
+    shutil.rmtree(gone)
 
     listed = list_envs(False, host, TABLE).to_json()
     assert listed["pruned"] == []
@@ -166,3 +164,48 @@ def test_list_reports_each_env_from_its_record_and_prune_forgets_only_the_missin
     assert pruned["pruned"] == [str(gone.resolve())]
     assert [e["path"] for e in pruned["envs"]] == [str(env.resolve())]
     assert registered_envs() == [str(env.resolve())]
+
+
+def test_nine_files_of_the_user_are_all_named(tmp_path):
+    env = tfsetup_made(tmp_path / "env")
+    for i in range(9):
+        (env / f"f{i}").write_text("")
+    assert "(f0, f1, f2, f3, f4, f5, f6, f7 and 1 more)" in str(refused(env, "also holds files"))
+
+
+def test_an_env_deleted_outside_tfsetup_is_named_with_the_forget_fix(tmp_path):
+    env = tfsetup_made(tmp_path / "env")
+    shutil.rmtree(env)
+    error = refused(env, f"{env} does not exist (it was removed outside tfsetup)")
+    assert f"tfsetup remove --forget {env}" in (error.fix or "")
+    never = tmp_path / "never-registered"
+    assert "removed outside tfsetup" not in str(refused(never, str(never)))
+
+
+def test_the_users_files_are_refused_before_the_record_is_described(tmp_path):
+    """A damaged record (`packages` not a table) and the user's files: the refusal that protects the
+    files comes first."""
+    env = tfsetup_made(tmp_path / "env")
+    write_record(env, {"schema": 1, "recipe": "linux-x86_64-cpu-tf2.21", "packages": ["tensorflow"]})
+    (env / "data.csv").write_text("1,2\n")
+    refused(env, "(data.csv)")
+    assert (env / "data.csv").is_file()
+
+
+def test_an_env_that_cannot_be_moved_aside_stays_listed(tmp_path, monkeypatch):
+    """The rename aside is the commit point (EBUSY: the env is a mount point): until it happens, the env
+    is neither deleted nor forgotten."""
+    import errno
+
+    env = tfsetup_made(tmp_path / "env")
+    real_rename = os.rename
+
+    def rename(source, destination, *args, **kwargs):
+        if Path(source) == env.resolve():
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(source))
+        return real_rename(source, destination, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(OSError):
+        remove_env(env, confirm=lambda question: True)
+    assert env.is_dir() and str(env.resolve()) in registered_envs()
