@@ -267,3 +267,23 @@ def test_version_tuples_count_non_numeric_parts_as_zero():
 
     assert version_tuple("2.2.5") == (2, 2, 5)
     assert version_tuple("2.x.1") == (2, 0, 1)
+
+
+def test_a_string_that_runs_to_the_end_of_the_file_is_unterminated_or_past_the_limit():
+    from tfsetup import limits
+    from tfsetup.limits import UnsafeBinary
+
+    strtab = 64 + 2 * 56  # .dynstr follows the header and the two program headers in elf_bytes
+
+    def running_to_the_end(tail: int) -> bytes:
+        data = bytearray(elf_bytes(needed=["libc.so.6"]))
+        at = data.index(struct.pack("<qQ", 1, 1))  # DT_NEEDED -> index 1 ("libc.so.6")
+        struct.pack_into("<Q", data, at + 8, len(data) - strtab)  # now: the bytes appended below
+        return bytes(data) + b"x" * tail
+
+    with pytest.raises(ElfError, match="unterminated string in .dynstr"):
+        parse(running_to_the_end(3))
+    with pytest.raises(ElfError, match="unterminated string in .dynstr"):
+        parse(running_to_the_end(limits.MAX_ELF_STRING_BYTES))  # at the limit: damaged, not hostile
+    with pytest.raises(UnsafeBinary):
+        parse(running_to_the_end(limits.MAX_ELF_STRING_BYTES + 1), "long.so")
