@@ -287,3 +287,13 @@ def test_a_string_that_runs_to_the_end_of_the_file_is_unterminated_or_past_the_l
         parse(running_to_the_end(limits.MAX_ELF_STRING_BYTES))  # at the limit: damaged, not hostile
     with pytest.raises(UnsafeBinary):
         parse(running_to_the_end(limits.MAX_ELF_STRING_BYTES + 1), "long.so")
+
+
+def test_problems_are_reported_by_kind_then_file(tmp_path):
+    site = tmp_path / "site"
+    write(site / "a.so", elf_bytes(needed=["libc.so.6"], versions={"libc.so.6": ["GLIBC_2.34"]}))
+    write(site / "b.so", elf_bytes(needed=["libgone.so.1"]))
+    write(site / "c.so", elf_bytes(machine=AARCH64))
+    report = check_env(site, "x86_64", "2.28")
+    assert [(p.kind, p.file) for p in report.problems] == [
+        ("wrong-arch", "c.so"), ("library-not-found", "b.so"), ("glibc-too-old", "a.so")]
