@@ -59,6 +59,9 @@ _TXN_SIGNAL_TESTS = (
 _ELF_LIMIT_TESTS = tuple(f"tests/unit/test_reader_limits.py::{name}" for name in (
     "test_the_elf_version_need_flood_is_refused", "test_elf_vn_cnt_past_the_real_entries_stops_at_the_last_one",
     "test_elf_dynamic_entries_and_strings_past_the_limits"))
+_DYLD_LIMIT_TESTS = tuple(f"tests/unit/test_reader_limits.py::{name}" for name in (
+    "test_a_reexport_cycle_is_a_missing_symbol_not_a_recursion_error",
+    "test_a_chain_of_libraries_deeper_than_the_limit_is_refused_and_a_real_depth_loads"))
 MODULES: Dict[str, Tuple[str, ...]] = {
     "plan.py": ("tests/unit/test_plan_matrix.py", "tests/unit/test_plan_order.py", "tests/unit/test_plan_reasons.py"),
     "request.py": ("tests/unit/test_request.py",),
@@ -75,7 +78,7 @@ MODULES: Dict[str, Tuple[str, ...]] = {
     "output.py": ("tests/unit/test_credentials.py", "tests/unit/test_output.py"),  # redaction: with the credentials
     "env/paths.py": ("tests/unit/test_txn.py",),
     "envs/manage.py": ("tests/unit/test_manage.py",),
-    "macho/dyld.py": ("tests/unit/test_prove.py", "tests/unit/test_macho_reader.py"),
+    "macho/dyld.py": ("tests/unit/test_prove.py", "tests/unit/test_macho_reader.py", *_DYLD_LIMIT_TESTS),
     "elfcheck/reader.py": ("tests/unit/test_elfcheck.py", *_ELF_LIMIT_TESTS),
     "elfcheck/ld.py": ("tests/unit/test_elfcheck.py",),
     "probes/bytecode.py": ("tests/unit/test_bytecode.py",),
