@@ -481,3 +481,14 @@ def test_a_binary_built_for_the_targets_exact_macos_loads(tmp_path, macos, too_o
     for check in (check_env, prove_plugins):  # doctor's fast pass and prove's loader
         kinds = [p.kind for p in check(env, macos=macos).problems]
         assert ("macos-too-old" in kinds) is too_old, (check.__name__, kinds)
+
+
+def test_files_checked_counts_each_mach_o_file_once_and_no_other_file(tmp_path):
+    env = tf_env(tmp_path, plugin_binds=GOOD_BINDS)
+    write(env / "tensorflow/libreexported.dylib", macho(cpu=X86_64, install_name="@rpath/libreexported.dylib"))
+    assert prove_plugins(env, macos="14.0").files_checked == 4  # the wrong-arch one read, and counted, once
+    write(env / "tensorflow/libreexported.dylib", b"not a Mach-O file at all")
+    report = prove_plugins(env, macos="14.0")
+    assert report.files_checked == 3  # a file that is no Mach-O is not a checked binary
+    assert any(p.kind == "library-not-loaded" and p.library == "@loader_path/libreexported.dylib"
+               for p in report.problems)
