@@ -297,3 +297,20 @@ def test_problems_are_reported_by_kind_then_file(tmp_path):
     report = check_env(site, "x86_64", "2.28")
     assert [(p.kind, p.file) for p in report.problems] == [
         ("wrong-arch", "c.so"), ("library-not-found", "b.so"), ("glibc-too-old", "a.so")]
+
+
+def test_a_needed_path_is_used_as_it_is(tmp_path):
+    site = tmp_path / "site"
+    real = write(tmp_path / "opt" / "libreal.so.1", elf_bytes())
+    write(site / "a.so", elf_bytes(needed=[str(real), "/nonexistent/libgone.so.1"], runpath="$ORIGIN"))
+    problem, = check_env(site, "x86_64", "2.28").problems
+    assert (problem.kind, problem.library, problem.tried) == ("library-not-found", "/nonexistent/libgone.so.1",
+                                                             ["/nonexistent/libgone.so.1"])
+
+
+def test_a_library_elsewhere_in_the_env_is_found_by_its_file_name_too(tmp_path):
+    """Like the SONAME case: a library another package loads first (its file name, when it has no SONAME)."""
+    site = tmp_path / "site"
+    write(site / "a" / "liba.so", elf_bytes(needed=["libq.so.1"]))
+    write(site / "q" / "libq.so.1", elf_bytes())  # no SONAME, not on a's search path
+    assert check_env(site, "x86_64", "2.28").ok
