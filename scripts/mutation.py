@@ -469,9 +469,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for m in list_mutants(module, (REPO / "installer" / "tfsetup" / module).read_text(encoding="utf-8")):
                 print(f"{module}:{m.line} [{m.index}] {m.key}")
         return 0
-    justified = justified_keys()
     results: List[ModuleResult] = []
     for module in modules:
+        justified = justified_keys()  # read as each module starts: a long run sees the file as it stands then
         print(f"== {module} ({', '.join(t.split('::')[0] for t in dict.fromkeys(MODULES[module]))})", flush=True)
         result = run_module(module, MODULES[module], args.max_per_module, args.seed, args.timeout, justified,
                             args.verbose)
