@@ -492,3 +492,16 @@ def test_files_checked_counts_each_mach_o_file_once_and_no_other_file(tmp_path):
     assert report.files_checked == 3  # a file that is no Mach-O is not a checked binary
     assert any(p.kind == "library-not-loaded" and p.library == "@loader_path/libreexported.dylib"
                for p in report.problems)
+
+
+def test_programs_are_on_demand_and_the_first_file_needing_the_newest_macos_is_named(tmp_path):
+    from tfsetup.macho.dyld import on_demand_files
+    from tfsetup.macho.startup import PROGRAM
+
+    env = tf_env(tmp_path, plugin_binds=GOOD_BINDS, plugin_minos="12.1")
+    write(env / "aaa/ext.so", macho(minos="12.1"))  # as new as the plug-in, and first by path
+    write(env / "bin/server", macho(filetype=2, minos="14.0"))  # run as a process, never loaded
+    assert on_demand_files(env, "arm64") == (("12.1", "aaa/ext.so"), [("bin/server", "14.0", PROGRAM)])
+    assert highest_minos(env) == ("14.0", "bin/server")
+    (env / "bin/server").unlink()
+    assert highest_minos(env) == ("12.1", "aaa/ext.so")
