@@ -243,7 +243,8 @@ def test_without_pt_load_addresses_are_offsets_and_an_address_outside_every_load
 
 def test_only_the_weak_bit_drops_a_version_need():
     data = bytearray(elf_bytes(needed=["libc.so.6"], versions={"libc.so.6": ["GLIBC_2.17", "GLIBC_2.34"]}))
-    first_aux = data.index(struct.pack("<IHH", 0, 0, 2))  # vna_hash 0, vna_flags 0, vna_other 2
+    first_aux = data.index(struct.pack("<HH", 1, 2)) + 16  # after the Verneed (vn_version 1, vn_cnt 2)
+    assert struct.unpack_from("<IHH", data, first_aux) == (0, 0, 2)  # vna_hash, vna_flags, vna_other
     struct.pack_into("<H", data, first_aux + 4, 1)  # bit 0 (VER_FLG_BASE) set: not weak
     assert parse(bytes(data)).versions == {"libc.so.6": ["GLIBC_2.17", "GLIBC_2.34"]}
 
@@ -314,3 +315,10 @@ def test_a_library_elsewhere_in_the_env_is_found_by_its_file_name_too(tmp_path):
     write(site / "a" / "liba.so", elf_bytes(needed=["libq.so.1"]))
     write(site / "q" / "libq.so.1", elf_bytes())  # no SONAME, not on a's search path
     assert check_env(site, "x86_64", "2.28").ok
+
+
+def test_the_highest_glibc_is_the_newest_over_all_files_whatever_their_order(tmp_path):
+    site = tmp_path / "site"
+    write(site / "a.so", elf_bytes(needed=["libc.so.6"], versions={"libc.so.6": ["GLIBC_2.34"]}))
+    write(site / "b.so", elf_bytes(needed=["libc.so.6"], versions={"libc.so.6": ["GLIBC_2.17"]}))
+    assert check_env(site, "x86_64", "2.34").highest_glibc == ("2.34", "a.so")
