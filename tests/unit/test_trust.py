@@ -150,6 +150,13 @@ def test_another_users_file_is_refused_for_its_owner_first_even_when_also_writab
 def test_file_reason_names_the_directory_as_a_directory(tmp_path):
     path = made(tmp_path, dir_mode=0o777)
     assert file_reason(path) == f"the directory {path.parent} is writable by everyone (mode 777)"
+    path.parent.chmod(0o755)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    link = shared / "tfsetup.toml"
+    link.symlink_to(path)
+    path.parent.chmod(0o777)  # the link's directory is fine, its target's is not
+    assert file_reason(link) == f"the directory {path.parent} is writable by everyone (mode 777)"
 
 
 @pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux's /proc")
