@@ -851,3 +851,19 @@ def test_recovery_stops_the_child_a_killed_run_left_running_in_the_env(tmp_path)
     finally:
         orphan.kill()
         orphan.wait()
+
+
+def test_a_backup_that_cannot_be_fully_deleted_does_not_fail_a_kept_repair(tmp_path):
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    try:
+        with Transaction(target) as t:
+            backup = t.backup()
+            _undeletable(backup)
+            (target / "lib" / "marker").unlink()  # an in-place change (the backup holds the old file)
+            (target / "lib" / "marker").write_text("repaired")
+            t.keep()
+        assert (target / "lib" / "marker").read_text() == "repaired"
+        assert not journal_path(target).exists()
+    finally:
+        _release(work)
