@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tfsetup.bytecode import PROBE
 
 SOURCE = "def where():\n    return where.__code__.co_filename\n\nVALUE = 42\n"
@@ -93,3 +95,101 @@ def test_an_entry_signed_with_another_key_is_rejected(tmp_path):
     second = tree(tmp_path / "second")
     assert probe("restore", cache, second) == {"restored": 0, "missing": 1, "rejected": 1}
     assert not Path(importlib.util.cache_from_source(str(second / "pkg" / "mod.py"))).exists()
+
+
+# -- the probe's pieces, in process (the module is stdlib only) ------------------------------------
+
+def test_sources_skip_pycache_even_when_a_py_file_was_planted_there(tmp_path):
+    from tfsetup.probes.bytecode import sources
+
+    site = tree(tmp_path)
+    (site / "pkg" / "__pycache__").mkdir()
+    (site / "pkg" / "__pycache__" / "planted.py").write_text("X = 1\n")
+    assert sorted(sources([str(site)])) == [str(site / "pkg" / "__init__.py"), str(site / "pkg" / "mod.py")]
+
+
+def test_without_a_usable_key_there_is_no_cache_at_all(tmp_path, monkeypatch, capsys):
+    from tfsetup.probes import bytecode as script
+
+    site = tree(tmp_path)
+    py_compile.compile(str(site / "pkg" / "mod.py"), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    cache = tmp_path / "cache"
+    short = tmp_path / "short-key"
+    short.write_bytes(b"k" * 31)
+    for key_file in (tmp_path / "no-key", short):
+        monkeypatch.setattr(sys, "argv", ["bytecode.py", "harvest", str(cache), str(key_file), str(site)])
+        script.main()
+        assert json.loads(capsys.readouterr().out) == {"error": "no cache key"}
+    assert not cache.exists()
+
+
+def test_a_pyc_is_up_to_date_by_its_hash_or_by_its_timestamp_and_size(tmp_path):
+    from tfsetup.probes.bytecode import up_to_date
+
+    source = tmp_path / "mod.py"
+    source.write_text(SOURCE)
+    data = source.read_bytes()
+    compiled = importlib.util.cache_from_source(str(source))
+    py_compile.compile(str(source), invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    assert up_to_date(compiled, data, os.stat(source)) is True
+    assert up_to_date(compiled, data + b"# edited\n", os.stat(source)) is False
+    py_compile.compile(str(source), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    assert up_to_date(compiled, data, os.stat(source)) is True
+    os.utime(source, (3_000_000, 3_000_000))  # touched since: the timestamp no longer matches
+    assert up_to_date(compiled, data, os.stat(source)) is False
+    py_compile.compile(str(source), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    with open(source, "a") as handle:  # grown, same second (mtime put back): the size no longer matches
+        handle.write("# more\n")
+    os.utime(source, (os.stat(source).st_atime, int.from_bytes(Path(compiled).read_bytes()[8:12], "little")))
+    assert up_to_date(compiled, source.read_bytes(), os.stat(source)) is False
+    assert up_to_date(str(tmp_path / "none.pyc"), data, os.stat(source)) is False
+
+
+def test_a_pyc_too_short_or_of_another_python_is_not_up_to_date(tmp_path):
+    from tfsetup.probes.bytecode import up_to_date
+
+    source = tmp_path / "mod.py"
+    source.write_text(SOURCE)
+    compiled = Path(importlib.util.cache_from_source(str(source)))
+    py_compile.compile(str(source), invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    whole = compiled.read_bytes()
+    compiled.write_bytes(whole[:12])  # cut inside the header
+    assert up_to_date(str(compiled), source.read_bytes(), os.stat(source)) is False
+    compiled.write_bytes(b"\0\0\r\n" + whole[4:])  # another Python's magic number
+    assert up_to_date(str(compiled), source.read_bytes(), os.stat(source)) is False
+
+
+def test_cache_entries_are_read_up_to_64_mib(tmp_path):
+    from tfsetup.probes.bytecode import read_nofollow
+
+    big = tmp_path / "big.pyc"
+    with open(big, "wb") as handle:
+        handle.truncate((64 << 20) + 10)  # sparse: no disk used
+    assert len(read_nofollow(str(big))) == 64 << 20
+
+
+def test_cache_folders_are_never_reached_through_a_link_or_a_file(tmp_path):
+    from tfsetup.probes.bytecode import private_dirs
+
+    cache = tmp_path / "cache"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cache.mkdir()
+    (cache / "planted").symlink_to(elsewhere)
+    with pytest.raises(OSError, match="not a private directory"):
+        private_dirs(str(cache), str(cache / "planted" / "ab" / "x.pyc"))
+    assert list(elsewhere.iterdir()) == []
+    (cache / "file").write_text("")
+    with pytest.raises(OSError, match="not a private directory"):
+        private_dirs(str(cache), str(cache / "file" / "ab" / "x.pyc"))
+    private_dirs(str(cache), str(cache / "tag" / "ab" / "x.pyc"))
+    assert (cache / "tag" / "ab").is_dir() and ((cache / "tag" / "ab").stat().st_mode & 0o777) == 0o700
+
+
+def test_a_second_harvest_counts_what_the_cache_already_holds(tmp_path):
+    cache = tmp_path / "cache"
+    site = tree(tmp_path / "first")
+    for name in ("__init__.py", "mod.py"):
+        py_compile.compile(str(site / "pkg" / name), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    assert probe("harvest", cache, site) == {"stored": 2, "present": 0}
+    assert probe("harvest", cache, site) == {"stored": 0, "present": 2}

@@ -199,3 +199,124 @@ def test_prove_env_for_linux_reports_the_glibc_and_the_missing_library(tmp_path)
     assert human.returncode == 0, human.stderr
     assert human.stdout.startswith("loads: pkg 1.0 on linux-x86_64, Python 3.11, glibc 2.34")
     assert "checked 3 ELF files, 6 DT_NEEDED" in human.stdout
+
+
+# --- the reader: headers, segments and entries as ld.so reads them ------------------------------------
+
+PT_DYNAMIC_FILESZ = 64 + 56 + 32  # p_filesz of the second program header (PT_DYNAMIC) in elf_bytes
+PT_LOAD_TYPE, PT_LOAD_FILESZ = 64, 64 + 32  # p_type and p_filesz of the first (PT_LOAD)
+
+
+def test_unknown_classes_and_byte_orders_are_refused_and_big_endian_is_named(tmp_path):
+    for ident, says in ((bytes([3, 1, 1]), "unknown ELF class 3 / data encoding 1"),
+                        (bytes([2, 0, 1]), "unknown ELF class 2 / data encoding 0"),
+                        (bytes([2, 3, 1]), "unknown ELF class 2 / data encoding 3")):
+        with pytest.raises(ElfError) as caught:
+            parse(b"\x7fELF" + ident + bytes(9) + struct.pack("<HH", 3, X86_64))
+        assert str(caught.value) == says
+    big = parse(b"\x7fELF" + bytes([2, 2, 1]) + bytes(9) + struct.pack(">HH", 3, 21) + bytes(44))
+    assert (big.machine, big.bits, big.little_endian, big.readable, big.needed) == ("ppc64", 64, False, False, [])
+
+
+def test_entries_after_dt_null_are_not_read():
+    data = bytearray(elf_bytes(needed=["libc.so.6"]))
+    data += struct.pack("<qQ", 1, 1)  # a DT_NEEDED "libc.so.6" after the terminating DT_NULL
+    struct.pack_into("<Q", data, PT_DYNAMIC_FILESZ, struct.unpack_from("<Q", data, PT_DYNAMIC_FILESZ)[0] + 16)
+    struct.pack_into("<Q", data, PT_LOAD_FILESZ, len(data))
+    assert parse(bytes(data)).needed == ["libc.so.6"]
+
+
+def test_without_pt_load_addresses_are_offsets_and_an_address_outside_every_load_is_an_error():
+    plain = elf_bytes(needed=["libc.so.6"], versions={"libc.so.6": ["GLIBC_2.17"]})
+    no_load = bytearray(plain)
+    struct.pack_into("<I", no_load, PT_LOAD_TYPE, 4)  # PT_NOTE: no PT_LOAD left
+    elf = parse(bytes(no_load))
+    assert elf.needed == ["libc.so.6"] and elf.versions == {"libc.so.6": ["GLIBC_2.17"]}
+    short_load = bytearray(plain)
+    struct.pack_into("<Q", short_load, PT_LOAD_FILESZ, 64)  # the load ends before .dynstr
+    with pytest.raises(ElfError) as caught:
+        parse(bytes(short_load))
+    assert str(caught.value) == f"address {64 + 2 * 56:#x} is in no PT_LOAD segment"
+
+
+def test_only_the_weak_bit_drops_a_version_need():
+    data = bytearray(elf_bytes(needed=["libc.so.6"], versions={"libc.so.6": ["GLIBC_2.17", "GLIBC_2.34"]}))
+    first_aux = data.index(struct.pack("<HH", 1, 2)) + 16  # after the Verneed (vn_version 1, vn_cnt 2)
+    assert struct.unpack_from("<IHH", data, first_aux) == (0, 0, 2)  # vna_hash, vna_flags, vna_other
+    struct.pack_into("<H", data, first_aux + 4, 1)  # bit 0 (VER_FLG_BASE) set: not weak
+    assert parse(bytes(data)).versions == {"libc.so.6": ["GLIBC_2.17", "GLIBC_2.34"]}
+
+
+def test_version_needs_up_to_the_limit_are_read():
+    from tfsetup import limits
+    from tfsetup.limits import UnsafeBinary
+
+    def claiming(count: int) -> bytes:
+        data = bytearray(elf_bytes(needed=["libc.so.6"], versions={"libc.so.6": ["GLIBC_2.17"]}))
+        struct.pack_into("<H", data, data.index(struct.pack("<HH", 1, 1)) + 2, count)  # vn_cnt
+        return bytes(data)
+
+    assert parse(claiming(limits.MAX_ELF_VERSION_NEEDS)).versions == {"libc.so.6": ["GLIBC_2.17"]}
+    with pytest.raises(UnsafeBinary):
+        parse(claiming(limits.MAX_ELF_VERSION_NEEDS + 1), "libflood.so")
+
+
+def test_version_tuples_count_non_numeric_parts_as_zero():
+    from tfsetup.elfcheck.reader import version_tuple
+
+    assert version_tuple("2.2.5") == (2, 2, 5)
+    assert version_tuple("2.x.1") == (2, 0, 1)
+
+
+def test_a_string_that_runs_to_the_end_of_the_file_is_unterminated_or_past_the_limit():
+    from tfsetup import limits
+    from tfsetup.limits import UnsafeBinary
+
+    strtab = 64 + 2 * 56  # .dynstr follows the header and the two program headers in elf_bytes
+
+    def running_to_the_end(tail: int) -> bytes:
+        data = bytearray(elf_bytes(needed=["libc.so.6"]))
+        at = data.index(struct.pack("<qQ", 1, 1))  # DT_NEEDED -> index 1 ("libc.so.6")
+        struct.pack_into("<Q", data, at + 8, len(data) - strtab)  # now: the bytes appended below
+        return bytes(data) + b"x" * tail
+
+    with pytest.raises(ElfError, match="unterminated string in .dynstr"):
+        parse(running_to_the_end(3))
+    with pytest.raises(ElfError, match="unterminated string in .dynstr"):
+        parse(running_to_the_end(limits.MAX_ELF_STRING_BYTES))  # at the limit: damaged, not hostile
+    with pytest.raises(UnsafeBinary):
+        parse(running_to_the_end(limits.MAX_ELF_STRING_BYTES + 1), "long.so")
+
+
+def test_problems_are_reported_by_kind_then_file(tmp_path):
+    site = tmp_path / "site"
+    write(site / "a.so", elf_bytes(needed=["libc.so.6"], versions={"libc.so.6": ["GLIBC_2.34"]}))
+    write(site / "b.so", elf_bytes(needed=["libgone.so.1"]))
+    write(site / "c.so", elf_bytes(machine=AARCH64))
+    report = check_env(site, "x86_64", "2.28")
+    assert [(p.kind, p.file) for p in report.problems] == [
+        ("wrong-arch", "c.so"), ("library-not-found", "b.so"), ("glibc-too-old", "a.so")]
+
+
+def test_a_needed_path_is_used_as_it_is(tmp_path):
+    site = tmp_path / "site"
+    real = write(tmp_path / "opt" / "libreal.so.1", elf_bytes())
+    write(site / "a.so", elf_bytes(needed=[str(real), "/nonexistent/libgone.so.1"], runpath="$ORIGIN"))
+    problem, = check_env(site, "x86_64", "2.28").problems
+    assert (problem.kind, problem.library, problem.tried) == ("library-not-found", "/nonexistent/libgone.so.1",
+                                                             ["/nonexistent/libgone.so.1"])
+
+
+def test_a_library_elsewhere_in_the_env_is_found_by_its_file_name_too(tmp_path):
+    """Like the SONAME case: a library another package loads first (its file name, when it has no SONAME)."""
+    site = tmp_path / "site"
+    write(site / "a" / "liba.so", elf_bytes(needed=["libq.so.1"]))
+    write(site / "q" / "libq.so.1", elf_bytes())  # no SONAME, not on a's search path
+    assert check_env(site, "x86_64", "2.28").ok
+
+
+def test_the_highest_glibc_is_the_newest_over_all_files_whatever_their_order(tmp_path):
+    site = tmp_path / "site"
+    write(site / "a.so", elf_bytes(needed=["libc.so.6"], versions={"libc.so.6": ["GLIBC_2.34"]}))
+    write(site / "b.so", elf_bytes(needed=["libc.so.6"], versions={"libc.so.6": ["GLIBC_2.17"]}))
+    assert check_env(site, "x86_64", "2.34").highest_glibc == ("2.34", "a.so")

@@ -481,3 +481,56 @@ def test_a_binary_built_for_the_targets_exact_macos_loads(tmp_path, macos, too_o
     for check in (check_env, prove_plugins):  # doctor's fast pass and prove's loader
         kinds = [p.kind for p in check(env, macos=macos).problems]
         assert ("macos-too-old" in kinds) is too_old, (check.__name__, kinds)
+
+
+def test_files_checked_counts_each_mach_o_file_once_and_no_other_file(tmp_path):
+    env = tf_env(tmp_path, plugin_binds=GOOD_BINDS)
+    write(env / "tensorflow/libreexported.dylib", macho(cpu=X86_64, install_name="@rpath/libreexported.dylib"))
+    assert prove_plugins(env, macos="14.0").files_checked == 4  # the wrong-arch one read, and counted, once
+    write(env / "tensorflow/libreexported.dylib", b"not a Mach-O file at all")
+    report = prove_plugins(env, macos="14.0")
+    assert report.files_checked == 3  # a file that is no Mach-O is not a checked binary
+    assert any(p.kind == "library-not-loaded" and p.library == "@loader_path/libreexported.dylib"
+               for p in report.problems)
+
+
+def test_programs_are_on_demand_and_the_first_file_needing_the_newest_macos_is_named(tmp_path):
+    from tfsetup.macho.dyld import on_demand_files
+    from tfsetup.macho.startup import PROGRAM
+
+    env = tf_env(tmp_path, plugin_binds=GOOD_BINDS, plugin_minos="12.1")
+    write(env / "aaa/ext.so", macho(minos="12.1"))  # as new as the plug-in, and first by path
+    write(env / "bin/server", macho(filetype=2, minos="14.0"))  # run as a process, never loaded
+    assert on_demand_files(env, "arm64") == (("12.1", "aaa/ext.so"), [("bin/server", "14.0", PROGRAM)])
+    assert highest_minos(env) == ("14.0", "bin/server")
+    (env / "bin/server").unlink()
+    assert highest_minos(env) == ("12.1", "aaa/ext.so")
+
+
+def test_a_flat_runtime_symbol_is_found_only_with_its_runtime_linked(tmp_path):
+    """`_objc_release` flat from a plug-in that links libobjc: the runtime's; nobody binds it two-level."""
+    report = prove_plugins(tf_env(tmp_path, plugin_binds=bind_symbol("_objc_release", -2)))
+    assert report.problems == [], [p.to_json() for p in report.problems]
+    report = prove_plugins(tf_env(tmp_path / "b", plugin_binds=bind_symbol("___cxa_nothing_here", -2)
+                                  + bind_symbol("_dispatch_not_linked", -2)))
+    assert [p.symbol for p in report.problems] == ["_dispatch_not_linked"]  # libSystem is not linked
+
+
+def test_a_reexport_entry_is_followed_into_the_library_it_names(tmp_path):
+    """The core re-exports `_bogus` from its second library (the framework), which does not export it."""
+    env = tf_env(tmp_path, plugin_binds=bind_symbol("_bogus", 2))
+    write(env / "tensorflow/python/_pywrap_tensorflow_internal.so", macho(
+        install_name="@rpath/_pywrap_tensorflow_internal.so", minos="12.0",
+        dylibs=[("load", "/usr/lib/libc++.1.dylib"), ("load", "@rpath/libtensorflow_framework.2.dylib")],
+        rpaths=["@loader_path/..", "@loader_path/"], exports={"_bogus": reexport(2)}))
+    report = prove_plugins(env)
+    assert [(p.kind, p.symbol, p.expected_in) for p in report.problems] == [
+        ("symbol-not-found", "_bogus", "tensorflow/python/_pywrap_tensorflow_internal.so")]
+
+
+def test_a_plugin_that_is_no_mach_o_file_is_not_loaded(tmp_path):
+    env = tf_env(tmp_path, plugin_binds=GOOD_BINDS)
+    write(env / "tensorflow-plugins/libbroken.dylib", b"not a Mach-O file")
+    report = prove_plugins(env)
+    assert [(p.kind, p.file) for p in report.problems] == [
+        ("library-not-loaded", "tensorflow-plugins/libbroken.dylib")]

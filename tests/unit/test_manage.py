@@ -3,6 +3,7 @@ record, or an env that also holds the user's files; a declined prompt changes no
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -97,3 +98,114 @@ def test_remove_refuses_a_symlink_to_an_env_and_keeps_both(tmp_path):
     link.symlink_to(env)
     refused(link, "symlink")
     assert link.is_symlink() and env.is_dir() and str(env.resolve()) in registered_envs()
+
+
+def test_an_env_changed_while_waiting_for_its_lock_is_not_removed(tmp_path):
+    """Between the question and the lock, the env was moved away (another remove, the user): nothing is
+    deleted, neither the moved env nor whatever is at the path now."""
+    env = tfsetup_made(tmp_path / "env")
+    moved = tmp_path / "moved"
+
+    def answer_then_move(question: str) -> bool:
+        env.rename(moved)
+        return True
+
+    with pytest.raises(TfsetupError) as caught:
+        remove_env(env, confirm=answer_then_move)
+    assert str(caught.value) == f"{env} changed while waiting; nothing was removed"
+    assert caught.value.exit_code == EXIT_BAD_INPUT
+    assert (moved / "tfsetup-env.json").is_file() and (moved / "pyvenv.cfg").is_file()
+
+
+@pytest.mark.parametrize("count,shown", [
+    (8, "(f0, f1, f2, f3, f4, f5, f6, f7)"),
+    (11, "(f0, f1, f10, f2, f3, f4, f5, f6 and 3 more)"),
+])
+def test_the_users_files_are_named_up_to_eight(tmp_path, count, shown):
+    env = tfsetup_made(tmp_path / "env")
+    for i in range(count):
+        (env / f"f{i}").write_text("")
+    error = refused(env, "also holds files")
+    assert f"also holds files that are not part of the env {shown}; refusing" in str(error)
+
+
+def test_the_json_of_remove_and_forget(tmp_path):
+    env = tfsetup_made(tmp_path / "env")
+    removed = remove_env(env, confirm=lambda question: True).to_json()
+    assert removed["ok"] is True and removed["removed"] is True and removed["forgotten"] is True
+    assert removed["path"] == str(env) and removed["env"] and "2.21.0" in removed["env"]
+    other = tfsetup_made(tmp_path / "other")
+    assert forget_env(other).to_json() == {"ok": True, "path": str(other), "removed": False, "forgotten": True,
+                                           "env": None}
+
+
+def test_list_reports_each_env_from_its_record_and_prune_forgets_only_the_missing(tmp_path):
+    from tests.conftest import host_fixture
+    from tests.unit.test_doctor_rules import TABLE
+    from tfsetup.envs.manage import list_envs
+
+    host = host_fixture("linux-x86_64-avx")
+    env = tfsetup_made(tmp_path / "env")
+    gone = tfsetup_made(tmp_path / "gone")
+    shutil.rmtree(gone)
+
+    listed = list_envs(False, host, TABLE).to_json()
+    assert listed["pruned"] == []
+    by_path = {e["path"]: e for e in listed["envs"]}
+    assert set(by_path) == {str(env.resolve()), str(gone.resolve())}
+    mine = by_path[str(env.resolve())]
+    assert (mine["status"], mine["recipe"], mine["distribution"], mine["tensorflow"], mine["verified_at"]) == \
+        ("not-verified", "linux-x86_64-cpu-tf2.21", "tensorflow", "2.21.0", None)
+    assert by_path[str(gone.resolve())]["status"] == "missing"
+    assert by_path[str(gone.resolve())]["distribution"] is None
+    assert listed["summary"] == {"ok": 0, "not-verified": 1, "broken": 0, "missing": 1}
+
+    pruned = list_envs(True, host, TABLE).to_json()
+    assert pruned["pruned"] == [str(gone.resolve())]
+    assert [e["path"] for e in pruned["envs"]] == [str(env.resolve())]
+    assert registered_envs() == [str(env.resolve())]
+
+
+def test_nine_files_of_the_user_are_all_named(tmp_path):
+    env = tfsetup_made(tmp_path / "env")
+    for i in range(9):
+        (env / f"f{i}").write_text("")
+    assert "(f0, f1, f2, f3, f4, f5, f6, f7 and 1 more)" in str(refused(env, "also holds files"))
+
+
+def test_an_env_deleted_outside_tfsetup_is_named_with_the_forget_fix(tmp_path):
+    env = tfsetup_made(tmp_path / "env")
+    shutil.rmtree(env)
+    error = refused(env, f"{env} does not exist (it was removed outside tfsetup)")
+    assert f"tfsetup remove --forget {env}" in (error.fix or "")
+    never = tmp_path / "never-registered"
+    assert "removed outside tfsetup" not in str(refused(never, str(never)))
+
+
+def test_the_users_files_are_refused_before_the_record_is_described(tmp_path):
+    """A damaged record (`packages` not a table) and the user's files: the refusal that protects the
+    files comes first."""
+    env = tfsetup_made(tmp_path / "env")
+    write_record(env, {"schema": 1, "recipe": "linux-x86_64-cpu-tf2.21", "packages": ["tensorflow"]})
+    (env / "data.csv").write_text("1,2\n")
+    refused(env, "(data.csv)")
+    assert (env / "data.csv").is_file()
+
+
+def test_an_env_that_cannot_be_moved_aside_stays_listed(tmp_path, monkeypatch):
+    """The rename aside is the commit point (EBUSY: the env is a mount point): until it happens, the env
+    is neither deleted nor forgotten."""
+    import errno
+
+    env = tfsetup_made(tmp_path / "env")
+    real_rename = os.rename
+
+    def rename(source, destination, *args, **kwargs):
+        if Path(source) == env.resolve():
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(source))
+        return real_rename(source, destination, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(OSError):
+        remove_env(env, confirm=lambda question: True)
+    assert env.is_dir() and str(env.resolve()) in registered_envs()

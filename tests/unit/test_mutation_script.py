@@ -54,6 +54,15 @@ def test_a_swap_whose_second_statement_reads_what_the_first_binds_is_not_offered
     assert not any("`count = 1` and `count += 1`" in m.description for m in swaps)
 
 
+def test_a_global_statement_is_never_swapped(mutation):
+    """`global x` below the code that uses x is a SyntaxError: a harness error, never a plausible slip."""
+    source = "def console():\n    global _console\n    if _console is None:\n        _console = 1\n    return _console\n"
+    mutants = mutation.list_mutants("m.py", source)
+    assert not [m for m in mutants if "swapped" in m.description]
+    for m in mutants:
+        compile(mutation.mutate(source, m.index), "m.py", "exec")
+
+
 def test_any_statement_can_be_removed(mutation):
     removed = {m.description for m in mutation.list_mutants("m.py", SOURCE) if m.description.endswith("removed")}
     assert "`count = 1` removed" in removed

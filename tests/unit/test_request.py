@@ -72,3 +72,113 @@ def test_python_downloads_from_flags_config_and_offline():
     assert merge(Flags(offline=True), local).request.python_downloads == "auto"  # uv reads file:// offline
     assert merge(Flags(python_downloads="never"), ProjectConfig(path=Path("/p/t.toml"), python_downloads="auto")
                  ).request.python_downloads == "never"  # the flag over the config
+
+
+def project(tmp_path: Path, text: str = 'env = "tfenv"\n') -> Path:
+    """A project folder (a repository root, so the search stops there) with its tfsetup.toml."""
+    folder = tmp_path / "proj"
+    (folder / ".git").mkdir(parents=True)
+    (folder / "tfsetup.toml").write_text(text)
+    return folder
+
+
+def test_load_project_finds_the_config_upwards_unless_told_not_to(tmp_path):
+    from tfsetup.request import load_project
+
+    folder = project(tmp_path)
+    (folder / "src").mkdir()
+    found = load_project(cwd=folder / "src")
+    assert found is not None and found.path == folder / "tfsetup.toml" and found.env == "tfenv"
+    assert load_project(no_project=True, cwd=folder / "src") is None
+
+
+def test_without_a_path_the_projects_env_is_the_one_meant_and_a_given_path_never_reads_the_project(
+        tmp_path, monkeypatch):
+    for key in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        monkeypatch.delenv(key, raising=False)
+    folder = project(tmp_path)
+    (folder / "tfenv").mkdir()
+    monkeypatch.chdir(folder)
+    assert env_or_default(None) == folder / "tfenv"
+    (folder / "tfsetup.toml").chmod(0o666)  # now refused when read: a named PATH does not read it
+    assert env_or_default(Path("given")) == Path("given")
+
+
+def test_own_env_is_this_python_when_a_tensorflow_distribution_is_installed(tmp_path, monkeypatch):
+    import sys
+
+    from tfsetup.request import own_env_with_tf
+
+    assert own_env_with_tf() is None  # the test env holds no TensorFlow
+    info = tmp_path / "site" / "tensorflow_cpu-2.16.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tensorflow-cpu\nVersion: 2.16.1\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    assert own_env_with_tf() == Path(sys.prefix)
+
+
+def test_prereleases_and_the_index_only_when_asked():
+    from tfsetup.team.config import ProjectConfig
+
+    assert merge(Flags(), None).request.pre is False
+    assert merge(Flags(index_url="https://mirror/simple"), None).source.index_url == "https://mirror/simple"
+    cfg = ProjectConfig(path=Path("/p/tfsetup.toml"), index_url="https://team/simple",
+                        extra_index_urls=("https://extra/simple",))
+    assert merge(Flags(), cfg).source.index_url == "https://team/simple"
+    flagged = merge(Flags(index_url="https://mirror/simple"), cfg).source
+    assert flagged.index_url == "https://mirror/simple" and flagged.extra_index_urls == []
+
+
+def test_plan_for_project_with_no_config_a_config_and_extra_packages_without_a_lock(tmp_path):
+    from tests.conftest import host_fixture
+    from tests.unit.test_doctor_rules import TABLE
+    from tfsetup.plan import plan
+    from tfsetup.request import plan_for_project
+    from tfsetup.team.config import ProjectConfig
+
+    host = host_fixture("linux-x86_64-avx")
+    plain = merge(Flags(), None)
+    chosen, record = plan_for_project(plain, host, TABLE)
+    assert chosen == plan(host, TABLE, plain.request) and record == {}
+
+    folder = project(tmp_path)
+    cfg = ProjectConfig(path=folder / "tfsetup.toml")
+    chosen, record = plan_for_project(merge(Flags(), cfg), host, TABLE)
+    assert chosen == plan(host, TABLE, plain.request)
+    assert record == {"project": {"config": str(folder / "tfsetup.toml")}}
+
+    with pytest.raises(TfsetupError) as caught:
+        plan_for_project(merge(Flags(), ProjectConfig(path=folder / "tfsetup.toml", packages=("pandas",))),
+                         host, TABLE)
+    assert caught.value.exit_code == EXIT_BAD_INPUT
+    assert str(caught.value) == "tfsetup.toml lists extra packages but there is no tfsetup.lock"
+
+
+def test_the_keras_error_is_named_before_a_contradiction():
+    with pytest.raises(TfsetupError, match="--keras must be 2 or 3, not 1"):
+        Flags(keras=1, cpu_only=True, accelerator="metal")
+
+
+def test_a_managed_python_only_when_asked_and_the_projects_find_links_from_its_folder(tmp_path):
+    from tfsetup.team.config import ProjectConfig
+
+    assert merge(Flags(), None).request.managed_python is False
+    assert merge(Flags(managed_python=True), None).request.managed_python is True
+    cfg = ProjectConfig(path=tmp_path / "tfsetup.toml", find_links=("wheels", "https://h/w/"))
+    links = merge(Flags(find_links=("https://given/",)), cfg).source.find_links
+    assert links == ["https://given/", str((tmp_path / "wheels").resolve()), "https://h/w/"]
+
+
+def test_a_project_with_a_lock_plans_from_the_lock_and_an_unusable_one_is_named(tmp_path):
+    from tests.conftest import host_fixture
+    from tests.unit.test_doctor_rules import TABLE
+    from tfsetup.request import plan_for_project
+    from tfsetup.team.config import ProjectConfig
+
+    folder = project(tmp_path)
+    (folder / "tfsetup.lock").write_text("this is not a lock\n")
+    with pytest.raises(TfsetupError) as caught:
+        plan_for_project(merge(Flags(), ProjectConfig(path=folder / "tfsetup.toml")),
+                         host_fixture("linux-x86_64-avx"), TABLE)
+    assert caught.value.exit_code == EXIT_BAD_INPUT
+    assert str(caught.value).startswith(f"{folder / 'tfsetup.lock'} is not valid TOML")

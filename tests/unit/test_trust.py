@@ -103,8 +103,8 @@ def test_a_private_dir_of_another_user_is_refused(tmp_path):
 def test_a_steering_file_that_cannot_be_opened_is_bad_input_naming_it(tmp_path):
     with pytest.raises(BadInput) as caught:
         read_steering(tmp_path / "nowhere" / "tfsetup.toml", "team lock")
-    assert caught.value.message.startswith(f"cannot read team lock {tmp_path / 'nowhere' / 'tfsetup.toml'}: ")
-    assert "No such file" in caught.value.message
+    assert caught.value.message == f"cannot read team lock {tmp_path / 'nowhere' / 'tfsetup.toml'}: " \
+                                   "No such file or directory"  # the reason, not Python's "[Errno 2] ..."
 
 
 def test_a_link_is_judged_by_its_target_and_both_directories(tmp_path):
@@ -132,6 +132,62 @@ def test_a_fifo_or_a_directory_is_bad_input_and_never_blocks(tmp_path):
         read_steering(tmp_path)
     with pytest.raises(BadInput, match="cannot read project file"):
         read_steering(tmp_path / "missing.toml")
+
+
+@needs_root
+def test_another_users_file_is_refused_for_its_owner_first_even_when_also_writable(tmp_path):
+    """The owner is the first question (a chmod by the user would not make the file theirs)."""
+    path = made(tmp_path, mode=0o666)
+    os.chown(path, OTHER_UID, OTHER_UID)
+    assert untrusted_reason(path) == f"the file {path} belongs to another user (uid {OTHER_UID})"
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o777)
+    os.chown(state, OTHER_UID, OTHER_UID)
+    assert private_dir_reason(state) == f"{state} belongs to another user (uid {OTHER_UID})"
+
+
+def test_file_reason_names_the_directory_as_a_directory(tmp_path):
+    path = made(tmp_path, dir_mode=0o777)
+    assert file_reason(path) == f"the directory {path.parent} is writable by everyone (mode 777)"
+    path.parent.chmod(0o755)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    link = shared / "tfsetup.toml"
+    link.symlink_to(path)
+    path.parent.chmod(0o777)  # the link's directory is fine, its target's is not
+    assert file_reason(link) == f"the directory {path.parent} is writable by everyone (mode 777)"
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux's /proc")
+def test_a_steering_file_that_fails_while_being_read_is_bad_input_naming_it():
+    """/proc/self/mem: a regular file of the user's own that opens but fails to read (EIO at address 0)."""
+    with pytest.raises(BadInput) as caught:
+        read_steering("/proc/self/mem")
+    assert caught.value.message == "cannot read project file /proc/self/mem: Input/output error"
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc")
+def test_a_refused_steering_file_leaves_no_descriptor_open(tmp_path):
+    fifo = tmp_path / "tfsetup.lock"
+    os.mkfifo(fifo, 0o600)
+    open_before = sorted(os.listdir("/proc/self/fd"))
+    for refused in (made(tmp_path, mode=0o666), fifo):
+        with pytest.raises(BadInput):
+            read_steering(refused)
+    assert sorted(os.listdir("/proc/self/fd")) == open_before
+
+
+def test_where_there_are_no_owners_and_modes_everything_is_trusted(tmp_path, monkeypatch):
+    """Windows (no geteuid, no write bits): the files are read, the state dir accepted, nothing judged."""
+    path = made(tmp_path, mode=0o666, dir_mode=0o777)
+    state = tmp_path / "state"
+    state.mkdir(mode=0o777)
+    state.chmod(0o777)
+    monkeypatch.delattr(os, "geteuid")
+    assert untrusted_reason(path) is None and file_reason(path) is None
+    assert private_dir_reason(state) is None
+    assert read_steering(path) == 'python = "3.11"\n'
 
 
 def test_every_steering_reader_refuses_a_world_writable_file(tmp_path):

@@ -821,3 +821,49 @@ def test_promote_refuses_what_the_replace_check_refuses_and_changes_nothing(tmp_
         with pytest.raises(TfsetupError, match="notebooks"):
             t.promote(stage, check_replaceable)
     assert manifest(target) == before and _beside(work) == ["env"]
+
+
+def test_a_journal_path_in_another_directory_never_claims_the_sibling_of_the_same_name(tmp_path):
+    """An old-style journal's full path whose directory is not PATH's parent: the backup it names is not
+    this env's, even when a sibling of that very name lies beside the env (it is a stray, dropped)."""
+    work = tmp_path / "w"
+    target = _env(work / "env", "mine")
+    name = sibling_prefix(target, txn.BACKUP) + "z"
+    _env(work / name, "a stray backup")
+    far = _env(tmp_path / "other" / name, "far")
+    write_journal(target, {"phase": "repair", "backup": str(far)})
+    recover(target)
+    assert (target / "lib" / "marker").read_text() == "mine"
+    assert (far / "lib" / "marker").read_text() == "far" and not (work / name).exists()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="start times from /proc (Linux)")
+def test_recovery_stops_the_child_a_killed_run_left_running_in_the_env(tmp_path):
+    from tfsetup import child
+
+    target = _env(tmp_path / "w" / "env", "mine")
+    orphan = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        write_journal(target, {"phase": "swap", "children": [
+            {"pid": orphan.pid, "start": child.start_time(orphan.pid)}]})
+        recover(target)
+        assert orphan.wait(20) == -signal.SIGKILL
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
+def test_a_backup_that_cannot_be_fully_deleted_does_not_fail_a_kept_repair(tmp_path):
+    work = tmp_path / "w"
+    target = _env(work / "env", "old")
+    try:
+        with Transaction(target) as t:
+            backup = t.backup()
+            _undeletable(backup)
+            (target / "lib" / "marker").unlink()  # an in-place change (the backup holds the old file)
+            (target / "lib" / "marker").write_text("repaired")
+            t.keep()
+        assert (target / "lib" / "marker").read_text() == "repaired"
+        assert not journal_path(target).exists()
+    finally:
+        _release(work)
