@@ -5,14 +5,19 @@ Over 400 lines because it is the one home of every command's human rendering, wh
 can be read against."""
 from __future__ import annotations
 
+import re
 import shlex
+import shutil
 import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from tfsetup.env.record import describe
 from tfsetup.layout import command as print_command
-from tfsetup.layout import print_records, print_with_commands
+from tfsetup.layout import print_records, print_with_commands, prose
 from tfsetup.output import console, emit_json, err
+from tfsetup.plan import flags_to_pick
+from tfsetup.verify import longer_timeout
 
 if TYPE_CHECKING:
     from tfsetup.host.facts import HostFacts
@@ -21,10 +26,15 @@ STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
 SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}  # a finding's, in doctor and explain
 
 
+def escape(markup: str) -> str:
+    """rich's markup escape, imported on first use: `--json` output draws nothing and needs no rich."""
+    from rich.markup import escape as rich_escape  # lazy: start-up time (rich: ~60 ms, measured; --json draws nothing)
+
+    return rich_escape(markup)
+
+
 def severity_heading(finding: Any) -> str:
     """A finding's first line: its severity, coloured, and its id."""
-    from rich.markup import escape
-
     return f"[bold {SEVERITY_STYLE.get(finding.severity, '')}]{finding.severity}[/] [bold]{escape(finding.id)}[/]"
 
 
@@ -50,8 +60,6 @@ def indented(message: str) -> None:
 
 
 def render_facts(facts: HostFacts) -> None:
-    from rich.markup import escape
-
     out = console()
     arch = facts.machine + (" (this process runs translated by Rosetta)" if facts.rosetta else "")
     out.print(f"[bold]{facts.os} {facts.os_version}[/] on {arch}")
@@ -77,16 +85,10 @@ def render_facts(facts: HostFacts) -> None:
 
 def _version_key(version: str) -> Tuple[int, ...]:
     """3.10 after 3.9, whatever the suffix ("3.13.0t", "3.14.0rc1")."""
-    import re
-
     return tuple(int(n) for n in re.findall(r"\d+", version)[:3])
 
 
 def render_recipes(rows: Sequence[Tuple[object, List[str]]], facts: HostFacts) -> None:
-    from rich.markup import escape
-
-    from tfsetup.plan import flags_to_pick
-
     cells = []
     for recipe, reasons in rows:
         plugin = f"{recipe.plugin} {recipe.plugin_version}" if recipe.plugin else ""
@@ -115,8 +117,6 @@ def render_plan_result(planned: Any) -> None:
 
 def render_plan(plan, project: Optional[dict] = None) -> None:
     """The plan on stdout; in a project with a tfsetup.lock, its section is what gets installed."""
-    from rich.markup import escape
-
     out = console()
     section = (project or {}).get("section")
     recipe = plan.recipe
@@ -144,8 +144,6 @@ def render_plan(plan, project: Optional[dict] = None) -> None:
 
 
 def render_checks(checks: Sequence[dict], title: str) -> None:
-    from rich.markup import escape
-
     rows = [(check["id"], f"[{STATUS_STYLE.get(check['status'], '')}]{check['status']}[/]",
              escape(check.get("message", ""))) for check in checks]
     print_records(console(), title, ("check", "status", "detail"), rows, lambda r: [f"{r[0]}  {r[1]}", r[2]])
@@ -191,7 +189,7 @@ def stage_progress(json_out: bool) -> Callable[[str, str], None]:
             started[stage] = time.perf_counter()
             err(f"-> {label} ...")
             if tty:
-                from rich.console import Console
+                from rich.console import Console  # lazy: start-up time (rich: ~90 ms, measured; only on a terminal)
 
                 spinners[stage] = Console(stderr=True).status(f"{label} ...")
                 spinners[stage].start()
@@ -202,8 +200,6 @@ def stage_progress(json_out: bool) -> Callable[[str, str], None]:
         else:
             err(f"   {event}")
             if stage in spinners:  # the spinner says what it waits for now, on one line (a wrapped one stays)
-                import shutil
-
                 room = shutil.get_terminal_size().columns - 4
                 text = f"{label}: {event}"
                 spinners[stage].update(text if len(text) <= room else text[:max(room - 3, 10)] + "...")
@@ -212,8 +208,6 @@ def stage_progress(json_out: bool) -> Callable[[str, str], None]:
 
 
 def render_verify_failed(env: Any, result: Any) -> None:
-    from tfsetup.verify import longer_timeout
-
     failed = ", ".join(c.id for c in result.checks if c.status == "fail") or "the probe"
     if getattr(result, "timed_out", False):  # slow, not broken: the doctor would find nothing
         err(f"tfsetup: verification timed out after {result.seconds:.0f}s ({failed})\n  fix: raise --timeout: "
@@ -225,8 +219,6 @@ def render_verify_failed(env: Any, result: Any) -> None:
 
 
 def render_explain(findings: Sequence[Any]) -> None:
-    from rich.markup import escape
-
     con = console()
     for f in findings:
         con.print(severity_heading(f))
@@ -275,10 +267,6 @@ def render_report(doc: Dict[str, Any]) -> None:
 
 def render_findings(findings: List[Any], rp: Any, env: Any, fix: bool) -> None:
     """doctor's report on stdout: the findings table, then the repair plan."""
-    from rich.markup import escape
-
-    from tfsetup.layout import prose
-
     out = console()
     tf = ", ".join(f"{d.key} {d.version}" for d in env.tf_distributions()) or "no TensorFlow"
     out.print(f"[bold]{escape(env.path)}[/]: Python {env.version} ({env.machine}{', conda' if env.conda else ''}), "
@@ -310,8 +298,6 @@ def render_findings(findings: List[Any], rp: Any, env: Any, fix: bool) -> None:
 
 
 def render_doctor_result(outcome: Any) -> None:
-    from rich.markup import escape
-
     out = console()
     if outcome.verified is not None:  # --fix that only verified: its result, and what the import found
         v = outcome.verification or {}
@@ -381,8 +367,6 @@ LIST_STATUS = {"ok": "[green]ok[/]", "not-verified": "[yellow]not verified[/]", 
 
 
 def render_list(result: Any) -> None:
-    from rich.markup import escape
-
     out = console()
     for path in result.pruned:
         out.print(f"forgot {escape(path)} (missing)")
@@ -501,8 +485,6 @@ def render_prove(result: Any) -> None:
 def replace_question(target: Any, kind: str, record: Optional[Dict[str, Any]], new: str = "",
                      changes: Sequence[str] = ()) -> str:
     """install's "replace?" question: old -> new, and what the replace drops or changes (ReplaceChanges.lines)."""
-    from tfsetup.env.record import describe
-
     old = describe(record)
     change = f" ({old} -> {new})" if old and new else ""
     dropped = "".join(f"; {line}" for line in changes)

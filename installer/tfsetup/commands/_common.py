@@ -2,36 +2,35 @@
 way; the Outcome every command returns; the Terminal seam (stdin, a yes/no question); the request flags."""
 from __future__ import annotations
 
+import datetime
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, Optional, Protocol
 
+import typer
+
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
-from tfsetup.host.facts import FactsError, HostFacts
+from tfsetup.host.detect import detect_host
+from tfsetup.host.facts import FactsError, HostFacts, load_facts_file
 from tfsetup.plan import Plan
-from tfsetup.recipes import RecipeTable
+from tfsetup.recipes import RecipeTable, load_recipes
 from tfsetup.request import Flags, Settings, load_project, merge, plan_for_project
 
 
 def load_host(host_file: Optional[Path], with_pythons: bool = True) -> HostFacts:
     if host_file is not None:
-        from tfsetup.host.facts import load_facts_file
-
         try:
             return load_facts_file(str(host_file))
         except FactsError:
             raise
         except (ValueError, TypeError) as exc:  # not UTF-8, or a wrong type deep inside (cpu_cores)
             raise FactsError(f"{host_file}: not a valid host-facts file: {exc}") from None
-    from tfsetup.host.detect import detect_host
-
     return detect_host(with_pythons=with_pythons)
 
 
 def load_table(recipes_file: Optional[Path]) -> RecipeTable:
-    from tfsetup.recipes import load_recipes
-
     return load_recipes(recipes_file)
 
 
@@ -58,8 +57,6 @@ class Terminal:
         return sys.stdin.buffer.read(limit)
 
     def ask(self, question: str) -> bool:
-        import typer
-
         return typer.confirm(question, default=False, err=True)
 
 
@@ -76,14 +73,10 @@ def confirmer(yes: bool, terminal: Terminal) -> Optional[Callable[[str], bool]]:
 def make_flags(**values: Any) -> Flags:
     """The request's flags (they check themselves: exit 2). Which Pythons are past their end of life
     depends on the date: the real one, taken here."""
-    import datetime
-
     return Flags(today=datetime.date.today().isoformat(), **values)
 
 
 def check_url(url: Optional[str], option: str) -> None:
-    import re
-
     if url is not None and not re.match(r"^(https?|file)://\S+$", url):
         raise TfsetupError(f"{option} {url!r} is not an http(s):// or file:// URL", EXIT_BAD_INPUT)
 

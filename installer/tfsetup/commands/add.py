@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
 
-from tfsetup.envs.add import AddResult
+from tfsetup import validate
+from tfsetup.env.paths import is_tfsetup_env
+from tfsetup.envs.add import AddResult, add_packages
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.request import env_or_default
 
 
 @dataclass
@@ -24,8 +27,6 @@ def looks_like_env(arg: str) -> bool:
     """A last argument that is the env, not a package: a path (`./env`, `~/envs/tf`, `/abs`, `.venv`; no
     requirement starts with '.', '/' or '~' or holds a '/') or a directory that is a tfsetup env (a bare
     name like `tf-env`: a package is never a directory here holding tfsetup-env.json)."""
-    from tfsetup.env.paths import is_tfsetup_env
-
     if arg.startswith((".", "~", os.sep)) or os.sep in arg or (os.altsep is not None and os.altsep in arg):
         return True
     try:
@@ -46,11 +47,6 @@ def split_env(args: Sequence[str], env: Optional[Path]) -> Tuple[List[str], Opti
 
 
 def run(args: Sequence[str], env: Optional[Path], progress: Callable[[str], None]) -> AddOutcome:
-    from tfsetup.envs.add import add_packages
-    from tfsetup.request import env_or_default
-
-    from tfsetup import validate
-
     validate.env_path(env, "--env")
     specs, path = split_env(args, env)
     if path is not None and env is None:

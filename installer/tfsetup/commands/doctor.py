@@ -5,12 +5,24 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, List, Optional
 
+from tfsetup import validate
+from tfsetup.backends.uv import uv_or_none
+from tfsetup.build import record_verification
 from tfsetup.commands._common import Terminal, load_host, load_table
+from tfsetup.doctor.apply import RepairFailed, apply_repair, refuse_system_python
 from tfsetup.doctor.findings import Finding
-from tfsetup.doctor.inspect import facts_json
-from tfsetup.doctor.repair import RepairPlan
+from tfsetup.doctor.inspect import deep_import, facts_json, launch_for_env
+from tfsetup.doctor.repair import RepairPlan, needs_rebuild, plan_repair, project_stack_plan
+from tfsetup.doctor.rules import diagnose, problems
+from tfsetup.doctor.status import fast_facts, judge, of_verification
 from tfsetup.env.facts import EnvFacts
+from tfsetup.env.paths import resolve_env_path
+from tfsetup.env.record import verification_state
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
+from tfsetup.host.detect import add_pythons
+from tfsetup.request import env_or_default
+from tfsetup.txn import recover_if_idle
+from tfsetup.verify import progress_events, verify_existing
 
 Progress = Callable[[str], None]
 
@@ -83,9 +95,6 @@ def run(path: Optional[Path], deep: bool, fix: bool, yes: bool, recipes_file: Op
         host_file: Optional[Path] = None, terminal: Optional[Terminal] = None) -> DoctorOutcome:
     """Inspect -> diagnose -> plan the repair -> (with fix, after asking) apply it. `show` sees the
     findings and the plan before anything is asked or changed."""
-    from tfsetup import validate
-    from tfsetup.request import env_or_default
-
     validate.env_path(path)
     validate.input_file(host_file, "--host-file")
     return _run(env_or_default(path), deep, fix, confirm_repair(yes, terminal or Terminal()), recipes_file,
@@ -96,17 +105,6 @@ def _run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], bo
          recipes_file: Optional[Path], progress: Progress,
          show: Optional[Callable[[List[Finding], RepairPlan, EnvFacts], None]],
          host_file: Optional[Path]) -> DoctorOutcome:
-    from tfsetup.backends.uv import uv_or_none
-    from tfsetup.doctor.apply import RepairFailed, apply_repair, refuse_system_python
-    from tfsetup.doctor.inspect import deep_import, launch_for_env
-    from tfsetup.doctor.repair import needs_rebuild, plan_repair, project_stack_plan
-    from tfsetup.doctor.rules import diagnose, problems
-    from tfsetup.doctor.status import fast_facts, judge
-    from tfsetup.env.record import verification_state
-    from tfsetup.txn import recover_if_idle
-
-    from tfsetup.env.paths import resolve_env_path
-
     target = resolve_env_path(target)  # once, as the kernel does: the same env as --fix changes
     for note in recover_if_idle(target):
         progress(note)
@@ -123,8 +121,6 @@ def _run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], bo
                                                                 host.rosetta)))
     findings = diagnose(env, host, table)
     if needs_rebuild(findings) and host_file is None:
-        from tfsetup.host.detect import add_pythons
-
         host = add_pythons(host)  # a rebuild needs the host's interpreters; the rest is known already
     uv = uv_or_none()  # once: the plan and the repair use this one
     engine = "pip" if (env.record or {}).get("backend") == "pip" or uv is None else "uv"
@@ -166,10 +162,6 @@ def _run(target: Path, deep: bool, fix: bool, confirm: Callable[[RepairPlan], bo
 
 def _after(outcome: DoctorOutcome, target: Path, table: Any, deep: bool = False) -> None:
     """The findings and the status once the fix ran (with `deep`, after importing TensorFlow)."""
-    from tfsetup.doctor.inspect import deep_import, launch_for_env
-    from tfsetup.doctor.rules import diagnose
-    from tfsetup.doctor.status import fast_facts, judge
-
     try:
         here = load_host(None, with_pythons=False)
         env = fast_facts(target, here)
@@ -186,10 +178,6 @@ def _after(outcome: DoctorOutcome, target: Path, table: Any, deep: bool = False)
 def _verify(outcome: DoctorOutcome, target: Path, host: Any, table: Any, progress: Progress) -> DoctorOutcome:
     """`doctor --fix` on an env that only lacks a passed verification: verify it, record the result (like
     `tfsetup verify`), and when it fails, import TensorFlow to name the cause."""
-    from tfsetup.build import record_verification
-    from tfsetup.doctor.status import of_verification
-    from tfsetup.verify import progress_events, verify_existing
-
     progress(f"verifying {target} ...")
     result = verify_existing(target, on_event=progress_events(progress))
     record_verification(target, result)

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, Optional
 
-from tfsetup.commands._common import Terminal, check_url, confirmer, load_host, make_flags
-from tfsetup.commands._common import PlanOutcome, make_plan
+from tfsetup import validate
+from tfsetup.commands._common import PlanOutcome, Terminal, check_url, confirmer, load_host, make_flags, make_plan
+from tfsetup.env.registry import register_env
 from tfsetup.envs.replace import changes_of_replacing
 from tfsetup.errors import TfsetupError
 from tfsetup.install import InstallOptions, InstallResult, Progress, run_install
@@ -32,9 +33,6 @@ def run(flag_values: Dict[str, Any], no_project: bool, recipes_file: Optional[Pa
         terminal: Optional[Terminal] = None) -> InstallOutcome:
     """`flag_values`: the request's options (path, index_url and find_links are checked first, before any
     work); `yes`: replace an existing env without asking (else asked on the terminal, or refused)."""
-    from tfsetup import validate
-    from tfsetup.env.registry import register_env
-
     check_url(flag_values.get("index_url"), "--index-url")
     validate.env_path(flag_values.get("path"))  # before any work: nan, non-UTF-8, '-name', /proc, missing wheelhouse
     validate.find_links(flag_values.get("find_links") or [])

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Dict
 
-from tfsetup.envs.manage import ListResult
+from tfsetup.commands._common import load_host, load_table
+from tfsetup.envs.manage import ListResult, list_envs
 
 
 @dataclass
@@ -19,7 +20,4 @@ class ListOutcome:
 
 
 def run(prune: bool) -> ListOutcome:
-    from tfsetup.commands._common import load_host, load_table
-    from tfsetup.envs.manage import list_envs
-
     return ListOutcome(list_envs(prune, load_host(None, with_pythons=False), load_table(None)))

@@ -1,12 +1,23 @@
 """`tfsetup lock`: resolve the project's stack for every team platform into one tfsetup.lock."""
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, List, Optional
 
+from tfsetup.backends._proc import run_step
+from tfsetup.backends.base import BackendError, PackageSource
+from tfsetup.backends.uv import UvBackend
 from tfsetup.commands._common import load_host, load_table
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.plan import check_python_request
+from tfsetup.request import load_project
+from tfsetup.team.lockfile import (extra_section_specs, plan_lock_update, read_team_lock, render_lock,
+                                   resolve_sections, section_specs, stale_reasons)
+from tfsetup.team.project import lock_platform_for
+from tfsetup.team.pylock import stale_pylocks, write_pylocks
+from tfsetup.team.python_build import lock_builds
 
 
 @dataclass
@@ -43,12 +54,6 @@ FORMATS = ("tfsetup", "pylock")
 
 def run(platform: List[str], python: List[str], check: bool, recipes_file: Optional[Path],
         progress: Optional[Callable[[str], None]], fmt: str = "tfsetup") -> LockOutcome:
-    from tfsetup.plan import check_python_request
-    from tfsetup.request import load_project
-    from tfsetup.team.lockfile import (extra_section_specs, plan_lock_update, read_team_lock, render_lock,
-                                       resolve_sections, section_specs, stale_reasons)
-    from tfsetup.team.project import lock_platform_for
-
     if fmt not in FORMATS:
         raise TfsetupError(f"unknown lock format {fmt!r}", EXIT_BAD_INPUT, fix=f"choose {' or '.join(FORMATS)}")
     config = load_project()
@@ -74,8 +79,6 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
             specs += more
             reasons = stale_reasons(existing, config, specs) + problems
             if not reasons:  # pylock files beside a current lock: do they still match it?
-                from tfsetup.team.pylock import stale_pylocks
-
                 reasons = stale_pylocks(existing, config.lock_path.parent)
         return LockOutcome(config.lock_path, _describe(specs), checked=True, reasons=reasons)
     explicit = bool(platform or python)
@@ -91,8 +94,6 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
                         resolve_sections(config, update.resolve, progress=progress)))
     texts = [update.kept.get((s.platform, s.python)) or resolved[(s.platform, s.python)] for s in update.specs]
     specs = update.specs
-    from tfsetup.team.python_build import lock_builds
-
     builds = lock_builds(config, [(s.platform, s.python) for s in specs])  # managed Python: the exact build
     for (name, minor), build in builds.items() if progress else ():
         progress(f"{name} py{minor}: Python {build.key} (release {build.release}, sha256 {build.sha256[:12]}...)")
@@ -111,14 +112,6 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
 
 def export_pylocks(config, progress: Optional[Callable[[str], None]]) -> List[Path]:
     """The PEP 751 files of the lock just written (team/pylock.py says why one per section)."""
-    import tempfile
-
-    from tfsetup.backends._proc import run_step
-    from tfsetup.backends.base import BackendError, PackageSource
-    from tfsetup.backends.uv import UvBackend
-    from tfsetup.team.lockfile import read_team_lock
-    from tfsetup.team.pylock import write_pylocks
-
     lock = read_team_lock(config.lock_path)
     uv = UvBackend()
     urls = config.index_urls()

@@ -11,22 +11,30 @@ exit 2, saying why.
 """
 from __future__ import annotations
 
+import platform as host_platform
 import re
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from tfsetup.commands._common import load_host, load_table
+from tfsetup.backends import get_backend
+from tfsetup.commands._common import load_host, load_table, make_plan
+from tfsetup.elfcheck.ld import iter_elf_files
+from tfsetup.elfcheck.reader import ElfError, is_elf, read_elf
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.macho.dyld import iter_macho_files
+from tfsetup.macho.reader import MachOError, is_macho, read_slices
 from tfsetup.prove.fetch import Progress
-from tfsetup.prove.result import ProveResult
 from tfsetup.prove.linux import check_glibc
-from tfsetup.prove.macos import check_macos
-from tfsetup.prove.subject import check_pins, check_python, find_site_packages, installed, recipe_for_pins
-from tfsetup.prove.proof import fetch_and_prove, prove_dir
 from tfsetup.prove.loader import loader_for
+from tfsetup.prove.macos import check_macos
+from tfsetup.prove.proof import fetch_and_prove, prove_dir
+from tfsetup.prove.result import ProveResult
+from tfsetup.prove.subject import check_pins, check_python, find_site_packages, installed, recipe_for_pins
 from tfsetup.recipes import TF_DISTRIBUTIONS, normalize_name
-from tfsetup.request import Flags
+from tfsetup.request import Flags, merge
 
 
 def run(pins: Sequence[str], platform: Optional[str], macos: Optional[str], env: Optional[Path],
@@ -41,10 +49,6 @@ def run(pins: Sequence[str], platform: Optional[str], macos: Optional[str], env:
 def _run(pins: Sequence[str], platform: Optional[str], macos: Optional[str], env: Optional[Path],
          flags: Flags, no_project: bool, host_file: Optional[Path], recipes_file: Optional[Path],
          glibc: Optional[str], progress: Optional[Progress]) -> ProveResult:
-    import time
-
-    from tfsetup.backends import get_backend
-
     given = {"macos": check_macos(macos), "glibc": check_glibc(glibc)}  # by Loader.option
     table = load_table(recipes_file)
     if env is not None:
@@ -66,8 +70,6 @@ def _run(pins: Sequence[str], platform: Optional[str], macos: Optional[str], env
         raise TfsetupError("--platform goes with PINs (a lock is proven for a host: use --host-file)",
                            EXIT_BAD_INPUT, fix="tfsetup prove --platform macos-arm64 --python 3.11 tensorflow==2.19.1 "
                            "tensorflow-metal==1.2.0")
-    from tfsetup.commands._common import make_plan
-
     facts = load_host(host_file)
     planned = make_plan(flags, no_project, facts, recipes_file)
     if planned.settings.config is not None:  # a missing wheelhouse is bad input (exit 2) before any fetch
@@ -81,8 +83,6 @@ def _run(pins: Sequence[str], platform: Optional[str], macos: Optional[str], env
 
 
 def flags_source(flags: Flags):
-    from tfsetup.request import merge
-
     return merge(flags, None).source
 
 
@@ -91,8 +91,6 @@ def _env(env: Path, platform: Optional[str], given: Dict[str, Optional[str]], py
     if not env.is_dir():
         raise TfsetupError(f"{env} is not a directory", EXIT_BAD_INPUT, fix="give the root of an env")
     site, minor = find_site_packages(env)
-    import sys
-
     facts = load_host(host_file, with_pythons=False) if host_file is not None else None
     if facts is None and sys.platform == "darwin":  # a real env on this Mac
         facts = load_host(None, with_pythons=False)
@@ -117,10 +115,9 @@ def _env(env: Path, platform: Optional[str], given: Dict[str, Optional[str]], py
 
 
 def _here() -> str:
-    import platform as host
-
-    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(host.machine().lower(), host.machine().lower())
-    if host.system() == "Darwin":
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(host_platform.machine().lower(),
+                                                          host_platform.machine().lower())
+    if host_platform.system() == "Darwin":
         return "macos-arm64" if machine in ("arm64", "aarch64") else "macos-x86_64"
     return f"linux-{machine}"
 
@@ -219,9 +216,6 @@ def _interpreter(env: Path) -> Optional[Tuple[str, List[str], str]]:
 
 
 def _binary_kind(path: Path) -> Optional[Tuple[str, List[str]]]:
-    from tfsetup.elfcheck.reader import ElfError, is_elf, read_elf
-    from tfsetup.macho.reader import MachOError, is_macho, read_slices
-
     try:
         if not path.is_file():
             return None
@@ -251,9 +245,6 @@ def _wheel_platforms(site: Path) -> Dict[str, List[Tuple[str, str]]]:
 
 def _binaries(site: Path) -> Tuple[Optional[str], List[str]]:
     """The OS and archs of the env's binaries when no wheel tag says (the first few files read)."""
-    from tfsetup.elfcheck.ld import iter_elf_files
-    from tfsetup.macho.dyld import iter_macho_files
-
     for path in iter_macho_files(site):
         kind = _binary_kind(Path(path))
         if kind is not None:

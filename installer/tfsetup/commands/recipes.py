@@ -5,8 +5,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Dict, List, Optional, Tuple
 
+from tfsetup import validate
 from tfsetup.commands._common import load_host, load_table
 from tfsetup.host.facts import HostFacts
+from tfsetup.plan import PlanRequest, choose_interpreter, flags_to_pick, host_reasons
 from tfsetup.recipes import Recipe
 
 
@@ -18,8 +20,6 @@ class RecipesOutcome:
     exit_code: int = 0
 
     def to_json(self) -> Dict[str, Any]:
-        from tfsetup.plan import flags_to_pick
-
         return {"host": self.facts.platform, "recipes": [
             {"id": r.id, "platform": r.platform, "accelerator": r.accelerator,
              "distribution": r.distribution, "tensorflow": r.tensorflow,
@@ -31,9 +31,6 @@ class RecipesOutcome:
 
 
 def run(show_all: bool, host_file: Optional[Path], recipes_file: Optional[Path]) -> RecipesOutcome:
-    from tfsetup import validate
-    from tfsetup.plan import PlanRequest, choose_interpreter, host_reasons
-
     validate.input_file(host_file, "--host-file")
 
     table = load_table(recipes_file)

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Dict, Optional
 
+from tfsetup import validate
 from tfsetup.commands._common import Terminal, confirmer
-from tfsetup.envs.manage import RemoveResult
+from tfsetup.envs.manage import RemoveResult, forget_env, remove_env
 
 
 @dataclass
@@ -24,9 +25,6 @@ class RemoveOutcome:
 
 def run(path: Path, forget: bool, yes: bool, terminal: Optional[Terminal] = None) -> RemoveOutcome:
     """`yes`: delete without asking (else asked on the terminal; with no terminal, refused)."""
-    from tfsetup import validate
-    from tfsetup.envs.manage import forget_env, remove_env
-
     validate.env_path(path)
     confirm = confirmer(yes, terminal or Terminal())
     return RemoveOutcome(forget_env(path) if forget else remove_env(path, confirm))

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Dict, List, Optional
 
+from tfsetup import validate
 from tfsetup.commands._common import load_host, load_table
+from tfsetup.env.paths import check_env_dir
+from tfsetup.fleet import build_report
+from tfsetup.request import load_project
 
 
 @dataclass
@@ -21,11 +25,6 @@ class ReportOutcome:
 
 
 def run(paths: List[Path], recipes_file: Optional[Path]) -> ReportOutcome:
-    from tfsetup import validate
-    from tfsetup.env.paths import check_env_dir
-    from tfsetup.fleet import build_report
-    from tfsetup.request import load_project
-
     for one in paths:
         validate.env_path(one)
     extra = [Path(os.path.abspath(p)) for p in paths or []]

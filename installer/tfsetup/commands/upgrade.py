@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, Optional
 
+from tfsetup import validate
 from tfsetup.commands._common import Terminal, confirmer
-from tfsetup.envs.upgrade import UpgradePlan, UpgradeResult
+from tfsetup.envs.upgrade import UpgradePlan, UpgradeResult, apply_upgrade, plan_upgrade
+from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.request import env_or_default
 
 
 @dataclass
@@ -27,11 +30,6 @@ def run(path: Optional[Path], tf: Optional[str], recipes_file: Optional[Path], y
         progress: Callable[[str], None], stage_progress: Callable[[str, str], None],
         show: Optional[Callable[[UpgradePlan], None]] = None, terminal: Optional[Terminal] = None) -> UpgradeOutcome:
     """Plan (nothing changes), show it, ask (no terminal and no --yes -> exit 2), apply."""
-    from tfsetup import validate
-    from tfsetup.envs.upgrade import apply_upgrade, plan_upgrade
-    from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
-    from tfsetup.request import env_or_default
-
     validate.env_path(path)
     ask = confirmer(yes, terminal or Terminal())
     up = plan_upgrade(env_or_default(path), tf, recipes_file, progress)

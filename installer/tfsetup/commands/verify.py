@@ -5,9 +5,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, Optional
 
+from tfsetup import validate
 from tfsetup.build import record_verification
+from tfsetup.doctor.status import of_verification
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
-from tfsetup.verify import VerifyResult
+from tfsetup.request import env_or_default
+from tfsetup.txn import recover_if_idle
+from tfsetup.verify import VerifyResult, progress_events, verify_existing
 
 
 @dataclass
@@ -27,19 +31,12 @@ class VerifyOutcome:
 def run(path: Optional[Path], benchmark: bool, timeout: float,
         progress: Optional[Callable[[str], None]] = None) -> VerifyOutcome:
     """`progress`: a line per check as it starts and ends."""
-    from tfsetup import validate
-    from tfsetup.request import env_or_default
-    from tfsetup.txn import recover_if_idle
-    from tfsetup.verify import verify_existing
-
     validate.seconds(timeout, "--timeout")
     validate.env_path(path)
     if not timeout > 0 or timeout == float("inf"):
         raise TfsetupError(f"--timeout must be a positive number of seconds, not {timeout:g}", EXIT_BAD_INPUT)
     env = env_or_default(path)
     recover_if_idle(Path(env).absolute())
-    from tfsetup.verify import progress_events
-
     result = verify_existing(env, benchmark=benchmark, timeout=timeout, on_event=progress_events(progress))
     record_verification(Path(env).absolute(), result)
     return VerifyOutcome(env, result)
@@ -47,6 +44,4 @@ def run(path: Optional[Path], benchmark: bool, timeout: float,
 
 def result_doc(result: VerifyResult) -> Dict[str, Any]:
     """verify's JSON: the checks, and the env's status in the vocabulary list, doctor and report use."""
-    from tfsetup.doctor.status import of_verification
-
     return dict(result.to_json(), **of_verification(result).to_json())

@@ -5,7 +5,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, List, Optional
 
+from tfsetup import validate
 from tfsetup.commands._common import check_url, load_host, load_table
+from tfsetup.plan import check_python_request
+from tfsetup.request import load_project, python_settings
+from tfsetup.team.project import lock_platform_for, wheelhouse_locks
+from tfsetup.team.wheelhouse import build_wheelhouse
 
 
 @dataclass
@@ -22,12 +27,6 @@ class WheelhouseOutcome:
 def run(directory: Path, platform: List[str], python: List[str], tf: Optional[str], cpu_only: bool,
         index_url: Optional[str], no_project: bool, recipes_file: Optional[Path],
         progress: Optional[Callable[[str], None]]) -> WheelhouseOutcome:
-    from tfsetup import validate
-    from tfsetup.plan import check_python_request
-    from tfsetup.request import load_project, python_settings
-    from tfsetup.team.project import lock_platform_for, wheelhouse_locks
-    from tfsetup.team.wheelhouse import build_wheelhouse
-
     validate.env_path(directory, "DIR")  # it is written to: the same rules as an env PATH
     check_url(index_url, "--index-url")
     for value in python:
