@@ -97,7 +97,7 @@ def python_settings(config: Optional[ProjectConfig], offline: bool = False, find
     """The one reader of the managed-Python settings (install, upgrade, doctor --fix): the flags over the
     project config's python-downloads, managed-python, python-mirror and python-downloads-json-url, and
     the archives of a wheelhouse among the find-links. Looks at the find-links directories only."""
-    from tfsetup.team.python_build import wheelhouse_list  # lazy: start-up time (+37 ms on `tfsetup detect`, measured)
+    from tfsetup.team.python_build import wheelhouse_list  # lazy: start-up time (+37 ms on `tfsetup detect`)
 
     cfg = config or ProjectConfig(path=Path("tfsetup.toml"))
     archives = wheelhouse_list(find_links)
@@ -124,7 +124,7 @@ def plan_for_project(settings: Settings, facts: HostFacts, table: RecipeTable) -
     recipe the request picks. The additions say where the settings came from."""
     config = settings.config
     if config is not None and present(config.lock_path):  # there but unusable: exit 2, named
-        from tfsetup.team.project import plan_with_team_lock  # lazy: start-up time (+60 ms on `tfsetup detect`, measured)
+        from tfsetup.team.project import plan_with_team_lock  # lazy: start-up time (+60 ms on `tfsetup detect`)
 
         return plan_with_team_lock(config, facts, table, settings.request)
     if config is not None and config.extra_requirements():
@@ -144,7 +144,7 @@ def _same_dir(a: Path, b: Path) -> bool:
 
 def own_env_with_tf() -> Optional[Path]:
     """This Python's env, when TensorFlow is installed in it (tfsetup installed into a TF env)."""
-    from importlib import metadata  # lazy: start-up time (+48 ms on `tfsetup detect`, measured)
+    from importlib import metadata  # lazy: start-up time (+48 ms on `tfsetup detect`)
 
     for name in TF_DISTRIBUTIONS:
         try:

@@ -17,7 +17,7 @@ def state_dir() -> Path:
     Only the path: private_state_dir() creates and checks it."""
     state = os.environ.get("TFSETUP_STATE_DIR")
     if not state:
-        from platformdirs import user_cache_dir
+        from platformdirs import user_cache_dir  # lazy: start-up time (~45 ms, measured; unused with TFSETUP_STATE_DIR)
 
         state = user_cache_dir("tfsetup")
     return Path(state)
