@@ -24,6 +24,8 @@ import zlib
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
+from tfsetup.state import cache_state_dir, read_private, write_private
+
 ENTRY_LIMIT = 256 << 20  # bytes of one entry read back (the largest, TF's exports, is a few MB)
 _HEAD = b"tfsetup binary analysis 1 "
 _records: Dict[str, Optional[Dict[str, Tuple[str, int]]]] = {}  # a directory -> its RECORD listing, or None
@@ -79,8 +81,6 @@ def load_bytes(key: Optional[str]) -> Optional[bytes]:
         return None
     if (str(folder), key) in _memo:
         return _memo[(str(folder), key)]
-    from tfsetup.state import read_private
-
     data = read_private(folder / key[:2] / key, ENTRY_LIMIT)
     if data is None:
         return None
@@ -98,8 +98,6 @@ def store_bytes(key: Optional[str], payload: bytes) -> None:
     folder = _directory()
     if folder is None:
         return
-    from tfsetup.state import write_private
-
     try:
         (folder / key[:2]).mkdir(mode=0o700, exist_ok=True)
         write_private(folder / key[:2] / key, _head(key, payload) + b"\n" + payload)
@@ -127,8 +125,6 @@ _folders: Dict[Tuple[Optional[str], ...], Optional[Path]] = {}
 
 def _directory() -> Optional[Path]:
     """The cache's folder (checked once per process and environment: asked for every file)."""
-    from tfsetup.state import cache_state_dir
-
     which = tuple(os.environ.get(k) for k in ("TFSETUP_NO_CACHE", "TFSETUP_STATE_DIR", "XDG_CACHE_HOME", "HOME"))
     if which not in _folders:
         _folders[which] = cache_state_dir("binaries")

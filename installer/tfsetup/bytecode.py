@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import List, Optional
 
@@ -41,8 +42,6 @@ def key_file(cache: Path) -> Optional[Path]:
         st = os.lstat(path)
     except OSError:
         return None
-    import stat
-
     if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o077 or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
         return None  # a key others could read or replace is no key
     return path

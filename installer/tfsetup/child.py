@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
@@ -159,7 +161,7 @@ def _prctl() -> Optional[Callable[[int, int], int]]:
     if os.environ.get(NO_PDEATHSIG_ENV) == "1":  # test-only: prove the rest holds where there is none (macOS)
         return None
     try:
-        import ctypes
+        import ctypes  # lazy: only on Linux, in the main thread (PDEATHSIG)
 
         return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
@@ -315,8 +317,6 @@ def _collect(proc: subprocess.Popen, deadline: float, on_line: Optional[Callable
             _kill(proc)
             out, err = proc.communicate()
             return out or b"", err or b"", True
-    import selectors
-
     chunks = {proc.stdout: [], proc.stderr: []}
     partial = b""
     timed_out = False
@@ -368,8 +368,6 @@ def map_in_threads(work: Callable[[T], R], items: Sequence[T], workers: int) -> 
     """`work` over `items` in `workers` threads, each of which may start children (interpreter probes, uv
     compiles). When the caller is interrupted or `work` fails, the work not yet begun is dropped and every
     child still running is stopped before the threads are waited for: no wait for their deadlines."""
-    from concurrent.futures import ThreadPoolExecutor, wait
-
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(work, item) for item in items]
         try:

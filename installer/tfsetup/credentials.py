@@ -14,6 +14,7 @@ A URL's userinfo (`https://user:secret@host/simple`) is a secret. tfsetup
 from __future__ import annotations
 
 import base64
+import netrc
 import os
 import re
 import urllib.parse
@@ -151,8 +152,6 @@ def request_auth(url: str, index_url: Optional[str] = None) -> Tuple[str, Dict[s
             user, password = index_user, index_pw
     if user is None and password is None and host:
         try:
-            import netrc
-
             found = netrc.netrc().authenticators(host)
         except (OSError, netrc.NetrcParseError):
             found = None

@@ -13,6 +13,11 @@ from typing import Any, BinaryIO, Union
 
 from tfsetup.errors import BadInput
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10
+    import tomli as tomllib
+
 MAX_BYTES = 16 << 20  # the largest real input (a team lock with hashes for 4 platforms) is ~200 KB
 MAX_DEPTH = 64  # no tfsetup document nests deeper than ~5 levels
 
@@ -112,10 +117,6 @@ def loads_json(text: str, where: str) -> Any:
 
 
 def loads_toml(text: str, where: str) -> Any:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.9/3.10
-        import tomli as tomllib
     try:
         doc = tomllib.loads(text)
     except RecursionError:

@@ -11,6 +11,8 @@ except the ULEB128 width, which is dyld's own limit.
 """
 from __future__ import annotations
 
+import os
+import stat
 from typing import BinaryIO
 
 from tfsetup.errors import BadInput
@@ -52,9 +54,6 @@ def over(path: object, what: str, value: int, limit: int) -> UnsafeBinary:
 def open_binary(path: object) -> BinaryIO:
     """A binary opened for reading without blocking in open() (a FIFO nobody writes to would hold it
     forever); UnsafeBinary unless it is a regular file. OSError as open() raises it."""
-    import os
-    import stat
-
     fd = os.open(str(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):

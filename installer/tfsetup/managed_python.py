@@ -19,10 +19,16 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.backends.base import BackendError, PythonSource
 from tfsetup.backends.hints import python_fix
-from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
+from tfsetup.backends.uv import UvBackend
+from tfsetup.errors import EXIT_INSTALL_FAILED, BadInput, TfsetupError
 from tfsetup.host.facts import HostFacts, PythonInfo
+from tfsetup.host.interpreters import Candidate, probe_interpreter
+from tfsetup.host.runner import SystemRunner
+from tfsetup.inputs import read_bytes
 from tfsetup.plan import Plan
+from tfsetup.platforms import native_launch
 from tfsetup.pythons import PythonBuild
+from tfsetup.state import private_state_dir, write_private
 
 _MAX_LIST_BYTES = 16 << 20  # uv's own built-in list is ~1 MB
 
@@ -40,11 +46,6 @@ def managed_python(plan: Plan, facts: HostFacts, source: PythonSource, stage: Ca
     managed = plan.managed
     if managed is None or plan.python.executable:
         return plan
-    from tfsetup.backends.uv import UvBackend
-    from tfsetup.host.interpreters import Candidate, probe_interpreter
-    from tfsetup.host.runner import SystemRunner
-    from tfsetup.platforms import native_launch
-
     def show(line: str) -> None:  # uv's "Downloading cpython-3.12.12-macos-aarch64-none (download) (19.2MiB)"
         if on_line is not None and line.strip().startswith(("Downloading", "Downloaded", "Installed")):
             on_line(line.strip())
@@ -137,9 +138,6 @@ def fetch_bytes(url: str) -> bytes:
 
 
 def _read_file(path: Path) -> bytes:
-    from tfsetup.errors import BadInput
-    from tfsetup.inputs import read_bytes
-
     try:
         return read_bytes(path, "Python downloads list", _MAX_LIST_BYTES, regular=True)
     except BadInput as exc:
@@ -183,8 +181,6 @@ def python_list_for(build: PythonBuild, lists: Sequence[Optional[str]]) -> str:
                                details={"target_unchanged": True})
         url = absolute_url(entry["url"], list_folder(location))
         break
-    from tfsetup.state import private_state_dir, write_private
-
     data = json.dumps({build.key: uv_entry(build, url)}, indent=1, sort_keys=True).encode()
     path = private_state_dir("python-lists") / f"{hashlib.sha256(data).hexdigest()[:16]}.json"
     write_private(path, data)

@@ -14,6 +14,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from tfsetup.errors import BadInput
+from tfsetup.inputs import loads_toml, present, read_bytes
 from tfsetup.platforms import UV_PLATFORMS, platform_id, resolve_target, uv_python_platform
 
 SCHEMA_VERSION = 1
@@ -287,8 +288,6 @@ def parse_lock_text(text: str, where: str) -> Dict[str, str]:
 
 
 def read_lock(path: Path) -> Lock:
-    from tfsetup.inputs import read_bytes
-
     data = read_bytes(path, "lock", regular=True)  # a link to /dev/zero, a FIFO, a directory: exit 2, named
     try:
         text = data.decode("utf-8")
@@ -309,8 +308,6 @@ def default_recipes_path() -> Path:
 def load_recipes(path: Optional[Path] = None) -> RecipeTable:
     """Load, validate and attach locks. Locks are read lazily-cheap: only their pins and digest."""
     path = Path(path) if path else default_recipes_path()
-    from tfsetup.inputs import loads_toml, present, read_bytes
-
     try:  # bounded: a huge file, /dev/zero or deep nesting is one clear error
         raw = read_bytes(path, "recipes file")
         doc = loads_toml(raw.decode("utf-8"), str(path))

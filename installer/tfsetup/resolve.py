@@ -10,12 +10,15 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from html.parser import HTMLParser
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
 from packaging import tags as ptags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from tfsetup.backends._proc import engine_env, run_engine
+from tfsetup.backends.uv import UvBackend
 from tfsetup.credentials import redact, request_auth
 from tfsetup.errors import BadInput
 from tfsetup.inputs import decode, loads_json, read_stream
@@ -170,8 +173,6 @@ def _json_files(doc: object) -> List[Tuple[str, str, str]]:
 def _html_files(text: str) -> List[Tuple[str, str, str]]:
     """(filename, sha256, link) of a PEP 503 HTML listing (pypiserver, static wheelhouses): the
     anchors whose URL fragment carries a sha256."""
-    from html.parser import HTMLParser
-
     found: List[Tuple[str, str, str]] = []
 
     class Links(HTMLParser):
@@ -256,9 +257,6 @@ def uv_compile(uv: str, python_platform: str, python: str, lines: Sequence[str],
     The command line and the environment are the engine's (backends/uv.py, backends/_proc.engine_env: a
     lock takes no index or uv setting of the user's); requirements go in on stdin.
     """
-    from tfsetup.backends._proc import engine_env, run_engine
-    from tfsetup.backends.uv import UvBackend
-
     argv, secret_env = UvBackend(uv).cross_compile_argv(python_platform, python, index_urls, find_links,
                                                        hashes=hashes, exclude_newer=exclude_newer)
     extra = dict(secret_env)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from tfsetup.errors import BadInput
+from tfsetup.inputs import MAX_BYTES, decode, read_stream
 
 # The files that steer tfsetup, and who names them. No project key names a recipes table or a host-facts
 # file: those come only from the command line (--recipes-file, --host-file), the user's own choice.
@@ -97,8 +98,6 @@ def read_steering(path: Union[str, Path], what: str = "project file") -> str:
     The one opener for those files: the descriptor it reads is the one it judged (owner and write bits
     by fstat; a regular file, never a FIFO or a device), then the directory holding it (and, for a
     symbolic link, the directory of its target) by file_reason's rules. Bounded like every input."""
-    from tfsetup.inputs import MAX_BYTES, decode, read_stream
-
     path = Path(path)
     where = f"{what} {path}"
     try:  # O_NONBLOCK: a FIFO planted in its place must not hang the open

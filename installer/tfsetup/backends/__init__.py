@@ -9,16 +9,14 @@ from typing import Callable, Dict, Iterator, Optional, Sequence
 
 from tfsetup.backends._proc import run_step
 from tfsetup.backends.base import Backend, BackendError, PackageSource, Target
+from tfsetup.backends.pip import PipBackend
+from tfsetup.backends.uv import UvBackend
 
 
 def get_backend(name: str, uv: Optional[str] = None) -> Backend:
     if name == "uv":
-        from tfsetup.backends.uv import UvBackend
-
         return UvBackend(uv)
     if name == "pip":
-        from tfsetup.backends.pip import PipBackend
-
         return PipBackend()
     raise BackendError("backend", f"unknown backend {name!r}; choose uv or pip")
 

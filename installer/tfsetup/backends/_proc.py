@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
+from tfsetup import child
 from tfsetup.backends.base import BackendError
 from tfsetup.credentials import refuse_secret_argv
-
-if TYPE_CHECKING:
-    from tfsetup.child import ChildResult
 
 
 # What an engine may take from the user's environment: where it caches, how it reaches the network
@@ -59,12 +57,10 @@ def _passes(key: str, lock: bool) -> bool:
 
 
 def run_engine(argv: List[str], env: Dict[str, str], timeout: float, merge: bool = False,
-               on_line: Optional[Callable[[str], None]] = None, stdin: Optional[str] = None) -> "ChildResult":
+               on_line: Optional[Callable[[str], None]] = None, stdin: Optional[str] = None) -> child.ChildResult:
     """Start an engine command through the one child runner (child.run: registered before a signal can
     land, killed and reaped on any exception) with `env` (an engine_env). FileNotFoundError when the
     engine is missing; its exit code, output and timeout are the caller's to judge."""
-    from tfsetup import child
-
     refuse_secret_argv(argv)  # credentials travel in `env`: a command line is readable by every user (ps)
     return child.run(argv, timeout, env, merge=merge, on_line=on_line, stdin=stdin)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.credentials import engine_env
+from tfsetup.platforms import deployment_target
 
 try:
     from typing import Protocol
@@ -77,8 +78,6 @@ def target_for(host_os: str, os_version: str, machine: str, python_platform: str
     """On a Mac: wheels for the hardware and the real macOS version, even from a translated parent."""
     if host_os != "macos":
         return Target()
-    from tfsetup.platforms import deployment_target
-
     return Target(python_platform=python_platform,
                   env={"MACOSX_DEPLOYMENT_TARGET": deployment_target(os_version, machine)})
 

@@ -15,7 +15,7 @@ def find_uv() -> str:
     if override:
         return override
     try:
-        from uv import find_uv_bin
+        from uv import find_uv_bin  # lazy: optional dependency (the uv wheel; without it, --backend pip)
 
         return find_uv_bin()
     except (ImportError, FileNotFoundError):

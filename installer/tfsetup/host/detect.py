@@ -9,8 +9,12 @@ from typing import Mapping, Optional
 
 from tfsetup.host.facts import HostFacts
 from tfsetup.host.interpreters import discover
-from tfsetup.platforms import normalize_arch
+from tfsetup.host.linux import detect_linux
+from tfsetup.host.macos import binary_archs, detect_macos
 from tfsetup.host.runner import Runner, SystemRunner
+from tfsetup.host.windows import detect_windows
+from tfsetup.platforms import normalize_arch
+from tfsetup.state import cache_state_dir
 
 
 def current_os() -> str:
@@ -31,7 +35,7 @@ def _glibc() -> Optional[str]:
 
 def _windows_feature_probe():
     try:
-        import ctypes
+        import ctypes  # lazy: only on Windows (kernel32)
 
         return lambda feature: bool(ctypes.windll.kernel32.IsProcessorFeaturePresent(feature))  # type: ignore[attr-defined]
     except (ImportError, AttributeError):
@@ -41,8 +45,6 @@ def _windows_feature_probe():
 def _probe_cache_path(env: Mapping[str, str]) -> Optional[str]:
     if env.get("TFSETUP_NO_CACHE"):
         return None
-    from tfsetup.state import cache_state_dir
-
     folder = cache_state_dir("")  # None (a warning) when the state dir is unusable or not private
     return str(folder / "interpreters.json") if folder else None
 
@@ -52,17 +54,11 @@ def detect_host(runner: Optional[Runner] = None, with_pythons: bool = True,
     runner = runner or SystemRunner()
     os_name = current_os()
     if os_name == "macos":
-        from tfsetup.host.macos import detect_macos
-
         facts = detect_macos(runner)
     elif os_name == "windows":
-        from tfsetup.host.windows import detect_windows
-
         facts = detect_windows(runner, normalize_arch(platform.machine(), "windows"), platform.version(),
                                platform.processor(), _windows_feature_probe())
     else:
-        from tfsetup.host.linux import detect_linux
-
         facts = detect_linux(runner, normalize_arch(platform.machine(), "linux"), platform.release(), _glibc())
     return add_pythons(facts, runner, env) if with_pythons else facts
 
@@ -75,8 +71,6 @@ def add_pythons(facts: HostFacts, runner: Optional[Runner] = None,
     env = os.environ if env is None else env
     archs_of = None
     if current_os() == "macos":
-        from tfsetup.host.macos import binary_archs
-
         archs_of = lambda exe: binary_archs(runner, exe)  # noqa: E731 - slices come from lipo
     pythons, skipped = discover(runner, current_os(), env, os.path.expanduser("~"), archs_of, _probe_cache_path(env))
     return dataclasses.replace(facts, pythons=pythons, skipped_pythons=skipped)

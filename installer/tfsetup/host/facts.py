@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
 from tfsetup.errors import BadInput
+from tfsetup.inputs import loads_json, read_bytes, read_stream
 from tfsetup.platforms import MACHINES, OS_NAMES, platform_id
 
 SCHEMA_VERSION = 1
@@ -193,9 +194,6 @@ def facts_from_json(doc: Any) -> HostFacts:
 
 def load_facts_file(path: str) -> HostFacts:
     """Read a host-facts JSON file; every failure is a FactsError with the file named."""
-    from tfsetup.errors import BadInput
-    from tfsetup.inputs import loads_json, read_bytes, read_stream
-
     hint = "give the JSON that `tfsetup detect --json` prints"
     try:  # bounded: a huge file, /dev/zero or deep nesting is one clear error
         # `-`: e.g. `ssh mac tfsetup detect --json | tfsetup plan --host-file -`

@@ -19,6 +19,7 @@ from tfsetup.platforms import normalize_arch
 from tfsetup.host.facts import PythonInfo
 from tfsetup.host.runner import Runner
 from tfsetup.probes import interpreter_info, read_answer
+from tfsetup.state import read_private, write_private
 
 PROBE_SCRIPT = str(Path(interpreter_info.__file__).resolve())  # run by each candidate; its schema is read here
 PROBE_TIMEOUT_S = 10.0
@@ -137,8 +138,6 @@ class ProbeCache:
         self.entries: Dict[str, Dict[str, object]] = {}
         self.dirty = False
         if path:  # a damaged, huge, linked or old-format cache is ignored (and rebuilt), never fatal
-            from tfsetup.state import read_private
-
             try:
                 loaded = json.loads(read_private(Path(path), 8 << 20) or b"{}")
             except (ValueError, RecursionError):
@@ -170,8 +169,6 @@ class ProbeCache:
     def save(self) -> None:
         if not (self.path and self.dirty):
             return
-        from tfsetup.state import write_private
-
         try:
             write_private(Path(self.path), json.dumps(self.entries).encode("utf-8"))
         except OSError:

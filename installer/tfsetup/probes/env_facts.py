@@ -12,6 +12,11 @@ import platform
 import sys
 import sysconfig
 
+try:
+    from importlib import metadata
+except ImportError:  # Python < 3.8
+    metadata = None
+
 TF_RELATED_PREFIXES = ("tensorflow", "tf-nightly", "tf-keras", "keras", "numpy", "protobuf", "ml-dtypes",
                        "jax", "jaxlib", "h5py", "nvidia-")
 PROBE_ID = "env_facts"  # the answer's "probe" field: it is this probe's answer, not other output
@@ -87,9 +92,7 @@ def read_small(dist, name):
 def distributions(path=None):
     """`path`: read these site directories instead of sys.path (tfsetup reads an env whose own python
     cannot start: its base interpreter is gone)."""
-    try:
-        from importlib import metadata
-    except ImportError:  # Python < 3.8
+    if metadata is None:  # Python < 3.8
         return [], "importlib.metadata is not available (Python %s)" % platform.python_version()
     found = {}
     listed = metadata.distributions(path=path) if path is not None else metadata.distributions()

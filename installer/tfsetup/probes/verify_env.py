@@ -13,6 +13,12 @@ import os
 import platform
 import sys
 import time
+import traceback
+
+try:
+    from importlib import metadata
+except ImportError:  # Python < 3.8
+    metadata = None
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ chatter out of the way
 
@@ -59,8 +65,6 @@ def run_check(check_id, fn, state):
             message = lines[-1]
         else:
             message = "%s: %s" % (type(exc).__name__, lines[-1]) if lines else type(exc).__name__
-        import traceback
-
         data["error"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]
     emit({"event": "result", "id": check_id, "status": status, "message": str(message),
           "seconds": round(time.perf_counter() - started, 3), "data": data})
@@ -80,7 +84,7 @@ def check_arch(state, data):
 
 def check_import(state, data):
     started = time.perf_counter()
-    import tensorflow as tf  # noqa: F401
+    import tensorflow as tf  # noqa: F401  # lazy: this check times the import itself
 
     state["tf"] = tf
     data["import_seconds"] = round(time.perf_counter() - started, 3)
@@ -94,9 +98,7 @@ def need_tf(state):
 
 
 def _dist_version(name):
-    try:
-        from importlib import metadata
-    except ImportError:  # Python < 3.8
+    if metadata is None:  # Python < 3.8
         return None
     try:
         return metadata.version(name)
@@ -152,7 +154,7 @@ def keras_behind(tf):
 
 
 def check_numpy_version(state, data):
-    import numpy
+    import numpy  # lazy: only once TF imported (numpy comes with it)
 
     want = state["config"]["expect"].get("numpy")
     data["numpy"] = numpy.__version__
@@ -227,7 +229,7 @@ def check_agreement(state, data):
     tf = need_tf(state)
     if not _gpus(state):
         raise AssertionError("no GPU device")
-    import numpy
+    import numpy  # lazy: only once TF imported (numpy comes with it)
 
     a, b = _matrices(tf, 256)
     with tf.device("/CPU:0"):
@@ -243,7 +245,7 @@ def check_agreement(state, data):
 
 def check_train_step(state, data):
     tf = need_tf(state)
-    import numpy
+    import numpy  # lazy: only once TF imported (numpy comes with it)
 
     rng = numpy.random.default_rng(0)
     x = rng.normal(size=(512, 8)).astype("float32")

@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from tfsetup.backends._proc import run_step
 from tfsetup.backends.base import Backend, BackendError, PackageSource
+from tfsetup.backends.hints import fetch_fix
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.prove.result import Loader
 
@@ -21,9 +23,6 @@ def fetch(backend: Backend, directory: Path, python: str, loader: Loader, source
           progress: Optional[Progress] = None) -> None:
     """Unpack the wheels into `directory`; TfsetupError exit 4 when they cannot be had. `picked`: the
     macOS or glibc to pick wheels for (the ones `install` would pick there; loader.fetch_target)."""
-    from tfsetup.backends._proc import run_step
-    from tfsetup.backends.hints import fetch_fix
-
     if progress is not None:
         progress(fetching(loader.platform, python, lock, pins))
     uv_platform, extra = loader.fetch_target(picked)

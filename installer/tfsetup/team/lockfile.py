@@ -16,12 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from tfsetup import child
+from tfsetup.backends.hints import lock_fix
+from tfsetup.backends.uv import find_uv
 from tfsetup.credentials import strip
-from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, TfsetupError, index_unreachable
+from tfsetup.errors import EXIT_BAD_INPUT, EXIT_NO_RECIPE, BadInput, TfsetupError, index_unreachable
+from tfsetup.inputs import loads_toml
+from tfsetup.plan import recipe_rank, tf_matches
 from tfsetup.recipes import Lock, Recipe, RecipeError, RecipeTable, parse_lock_text
 from tfsetup.platforms import TEAM_PLATFORMS
 from tfsetup.pythons import PythonBuild
+from tfsetup.resolve import (INDEX_URL, ResolveError, compatible_tags, filter_hashes, parse_uv_output,
+                             render_requirements, uv_compile, version_files)
+from tfsetup.state import read_private, write_private
 from tfsetup.team.config import ConfigError, ProjectConfig
+from tfsetup.trust import Untrusted, read_steering
 
 LOCK_VERSION = 1
 SECTION_KEYS = ("platform", "python", "recipe", "python_platform", "inputs", "requirements")
@@ -87,8 +96,6 @@ def _digest(doc: Any) -> str:
 
 def recipes_for(table: RecipeTable, platform: str, config: ProjectConfig) -> List[Recipe]:
     """The recipes a team platform may use, best first (the config's TF version, defaults first)."""
-    from tfsetup.plan import recipe_rank, tf_matches
-
     host_platform, accelerator = TEAM_PLATFORMS[platform]
     if config.cpu_only:
         accelerator = "cpu"
@@ -251,9 +258,6 @@ def read_team_lock(path: Path) -> TeamLock:
     def bad(message: str) -> TfsetupError:
         return TfsetupError(f"{path}: {message}", EXIT_BAD_INPUT, fix="run `tfsetup lock` to rewrite it")
 
-    from tfsetup.errors import BadInput
-    from tfsetup.inputs import loads_toml
-    from tfsetup.trust import Untrusted, read_steering
 
     try:  # trust-checked (it decides what is installed) and bounded, like every steering file
         doc = loads_toml(read_steering(path, "team lock"), str(path))
@@ -312,8 +316,6 @@ def materialize(section: LockSection, directory: Path) -> Lock:
     """Write a section as a requirements file uv/pip can install with --require-hashes."""
     data = section.requirements.rstrip("\n").encode() + b"\n"
     digest = hashlib.sha256(data).hexdigest()
-    from tfsetup.state import read_private, write_private
-
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{digest[:16]}.txt"
     if read_private(path, len(data)) != data:  # never through a link; rewritten when it differs
@@ -332,12 +334,6 @@ def describe(lock: TeamLock) -> str:
 def resolve_sections(config: ProjectConfig, specs: Sequence[SectionSpec], uv: Optional[str] = None,
                      progress=None) -> List[str]:
     """Cross-resolve every section with hashes (network: the configured index or PyPI)."""
-    from tfsetup import child
-    from tfsetup.backends.hints import lock_fix
-    from tfsetup.backends.uv import find_uv
-    from tfsetup.resolve import (INDEX_URL, ResolveError, compatible_tags, parse_uv_output, render_requirements,
-                                 uv_compile)
-
     uv = uv or find_uv()
     index_urls = config.index_urls() or [INDEX_URL]
 
@@ -366,8 +362,6 @@ def _platform_hashes(name: str, version: str, hashes: List[str], tags: Any, inde
     A package the listings do not show (a find-links wheel, an index without PEP 691) keeps all of
     uv's hashes: still pinned, only longer.
     """
-    from tfsetup.resolve import ResolveError, filter_hashes, version_files
-
     for index in index_urls:
         try:
             kept = [h for h in filter_hashes(tags, version_files(name, version, index)) if h in set(hashes)]

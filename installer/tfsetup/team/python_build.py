@@ -22,6 +22,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from tfsetup.backends._proc import run_step
+from tfsetup.backends.base import BackendError
+from tfsetup.backends.uv import find_uv
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.platforms import TEAM_PLATFORMS
 from tfsetup.managed_python import fetch_bytes, absolute_url, key_parts, list_folder, read_list, uv_entry
@@ -99,10 +102,6 @@ def sha_from_sums(text: str, url: str) -> Optional[str]:
 def _builtin_build(request: str, mirror: Optional[str]) -> Optional[PythonBuild]:
     """uv's built-in list: the newest build uv knows (`uv python list`), its sha256 from the release's
     SHA256SUMS (uv does not print the sha256s it holds)."""
-    from tfsetup.backends._proc import run_step
-    from tfsetup.backends.base import BackendError
-    from tfsetup.backends.uv import find_uv
-
     try:
         out = run_step("list Pythons", [find_uv(), "python", "list", "--no-config", "--only-downloads",
                                         "--all-platforms", "--all-arches", "--output-format", "json", request])

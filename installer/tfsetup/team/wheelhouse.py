@@ -26,6 +26,7 @@ from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.resolve import INDEX_URL, ResolveError, compatible_tags, file_url, parse_uv_output, version_files
 from tfsetup.platforms import TEAM_PLATFORMS
 from tfsetup.pythons import PythonBuild
+from tfsetup.team.python_build import store_archives
 
 Progress = Callable[[str], None]
 EXIT_DOWNLOAD_FAILED = 4  # like a failed install: nothing usable made, DIR left as it was
@@ -140,8 +141,6 @@ def build_wheelhouse(locks: Sequence[LockText], directory: Path, index_url: Opti
         summary = _fill(locks, directory, index, say)
         builds = {lk.python_build.key: lk.python_build for lk in locks if lk.python_build is not None}
         if builds:  # where the project gets them: its downloads list and mirror (request.python_settings)
-            from tfsetup.team.python_build import store_archives
-
             lists = [python_source.downloads_json_url] if python_source is not None else []
             summary["python_archives"] = store_archives(list(builds.values()), directory, lists,
                                                         python_source.mirror if python_source else None, say)
