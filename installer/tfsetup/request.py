@@ -71,7 +71,8 @@ def merge(flags: Flags, config: Optional[ProjectConfig]) -> Settings:
     cfg = config or ProjectConfig(path=Path("tfsetup.toml"))
     accelerator = "cpu" if (flags.cpu_only or (cfg.cpu_only and not flags.accelerator)) else flags.accelerator
     more = {"today": flags.today} if flags.today else {}
-    target = flags.path if flags.path is not None else (cfg.env_path() if config else Path(".venv"))
+    target = flags.path if flags.path is not None else \
+        making_env_default(cfg.env_path() if config else None)
     links = [str(Path(link).resolve()) if "://" not in link else link for link in flags.find_links]
     if config:
         links += cfg.find_links_resolved()
@@ -155,11 +156,19 @@ def own_env_with_tf() -> Optional[Path]:
     return None
 
 
+def making_env_default(project_env: Optional[Path]) -> Path:
+    """The default-env rule for `install`, which makes or replaces an env: the project's env, else
+    ./.venv, whether or not it exists yet. Never an env that is merely active (it is not the one asked
+    to be replaced). The same order as default_env, less what only an existing env can be."""
+    return project_env if project_env is not None else Path(".venv")
+
+
 def default_env(environ: Mapping[str, str], cwd: Path, project_env: Optional[Path],
                 own_env: Optional[Path], tool_env: Optional[Path] = None) -> Optional[Path]:
-    """The env install, verify and doctor mean without a PATH: the project's env, the active venv,
-    ./.venv, the active conda env, then this Python's own env when it holds TensorFlow. tfsetup's own
-    tool env is never one of them, even when activated."""
+    """The default-env rule for every command that uses an existing env (verify, doctor, add, upgrade,
+    prove --env): the project's env, the active venv, ./.venv, the active conda env, then this Python's
+    own env when it holds TensorFlow. tfsetup's own tool env is never one of them, even when activated.
+    `install` takes the same rule less what only an existing env can be (making_env_default)."""
     tool = Path(sys.prefix) if tool_env is None else tool_env
 
     def usable(path: Optional[Path]) -> bool:  # the running Python's env only when it holds TensorFlow
@@ -180,7 +189,7 @@ def default_env(environ: Mapping[str, str], cwd: Path, project_env: Optional[Pat
 
 
 def env_or_default(path: Optional[Path], config: Optional[ProjectConfig] = None) -> Path:
-    """PATH, or the env a command means without one (the order `install` uses for its target)."""
+    """PATH, or the existing env a command means without one (default_env)."""
     if path is not None:
         return path
     if config is None:

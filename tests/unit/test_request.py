@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
-from tfsetup.request import Flags, default_env, env_or_default, merge
+from tfsetup.request import Flags, default_env, env_or_default, making_env_default, merge
 
 
 def test_default_env_order(tmp_path):
@@ -182,3 +182,14 @@ def test_a_project_with_a_lock_plans_from_the_lock_and_an_unusable_one_is_named(
                          host_fixture("linux-x86_64-avx"), TABLE)
     assert caught.value.exit_code == EXIT_BAD_INPUT
     assert str(caught.value).startswith(f"{folder / 'tfsetup.lock'} is not valid TOML")
+
+
+def test_install_defaults_to_the_project_env_else_dot_venv_never_the_active_one(tmp_path, monkeypatch):
+    """The same rule as default_env, less what only an existing env can be: install never replaces an env
+    just because it is activated."""
+    project_env = tmp_path / "proj" / ".tf"  # not made yet: install makes it
+    assert making_env_default(project_env) == project_env
+    assert making_env_default(None) == Path(".venv")
+    monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path / "active"))
+    monkeypatch.setenv("CONDA_PREFIX", str(tmp_path / "conda"))
+    assert merge(Flags(), None).target == Path(".venv")
