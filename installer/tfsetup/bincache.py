@@ -12,7 +12,9 @@ cache, so every fetch of the same wheels has the same files, sizes and mtimes.
 Entries live in the private state dir (state.cache_state_dir: yours, 0700, checked; TFSETUP_NO_CACHE=1
 disables them) and are written atomically (write_private). An entry's first line names its key and
 its payload's length and CRC-32: a damaged, truncated or edited entry, or one of another key, is
-ignored and the file read again.
+ignored and the file read again. The folder is kept under CACHE_LIMIT bytes: the first store of a
+process drops the least recently used entries (a load marks an entry used), so proving many TF
+wheels over time never grows the state dir without bound (~100 MB of entries per TF wheel).
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ _records: Dict[str, Optional[Dict[str, Tuple[str, int]]]] = {}  # a directory ->
 # tree); the big ones (bindings, exports) are asked for once a proof, and a process may run fifty proofs
 _memo: Dict[Tuple[str, str], bytes] = {}
 MEMO_LIMIT = 64 << 10
+CACHE_LIMIT = 1 << 30  # the folder's bytes kept: the analyses of about ten TF wheels
+_pruned: Dict[str, int] = {}  # a folder -> bytes freed by this process's one pruning of it
 
 
 def file_key(path: Union[str, Path], reader: str, part: str) -> Optional[str]:
@@ -87,6 +91,10 @@ def load_bytes(key: Optional[str]) -> Optional[bytes]:
     head, _, payload = data.partition(b"\n")
     if head != _head(key, payload):
         return None
+    try:
+        os.utime(folder / key[:2] / key)  # used: the last to go when the folder is pruned
+    except OSError:
+        pass
     if len(payload) <= MEMO_LIMIT:
         _memo[(str(folder), key)] = payload
     return payload
@@ -98,6 +106,8 @@ def store_bytes(key: Optional[str], payload: bytes) -> None:
     folder = _directory()
     if folder is None:
         return
+    if str(folder) not in _pruned:
+        _pruned[str(folder)] = prune(folder)
     try:
         (folder / key[:2]).mkdir(mode=0o700, exist_ok=True)
         write_private(folder / key[:2] / key, _head(key, payload) + b"\n" + payload)
@@ -113,11 +123,38 @@ def _head(key: str, payload: bytes) -> bytes:
     return _HEAD + f"{key} {len(payload)} {zlib.crc32(payload):08x}".encode()
 
 
+def prune(folder: Path, limit: Optional[int] = None) -> int:
+    """Delete the least recently used entries (by mtime: written or loaded) until `folder` holds at most
+    `limit` bytes; the bytes freed. Never follows a link; what cannot be deleted stays."""
+    entries = []
+    try:
+        for sub in os.scandir(folder):
+            if sub.is_dir(follow_symlinks=False):
+                for entry in os.scandir(sub.path):
+                    if entry.is_file(follow_symlinks=False):
+                        info = entry.stat(follow_symlinks=False)
+                        entries.append((info.st_mtime, info.st_size, entry.path))
+    except OSError:
+        return 0
+    over = sum(size for _, size, _ in entries) - (CACHE_LIMIT if limit is None else limit)
+    freed = 0
+    for _, size, path in sorted(entries):
+        if freed >= over:
+            break
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        freed += size
+    return freed
+
+
 def forget() -> None:
     """Drop what this process remembers of entries and RECORDs (a long-lived caller; tests)."""
     _memo.clear()
     _records.clear()
     _folders.clear()
+    _pruned.clear()
 
 
 _folders: Dict[Tuple[Optional[str], ...], Optional[Path]] = {}

@@ -146,3 +146,35 @@ def test_the_export_table_answers_as_the_trie_and_a_quirky_trie_is_never_tabled(
     odd.table_after = 0
     assert [odd.lookup(n) for n in ("_a", "_ab")] == [quirky.lookup(n) for n in ("_a", "_ab")]
     assert odd.table is None
+
+
+def test_the_cache_is_pruned_to_its_limit_least_recently_used_first(tmp_path, monkeypatch):
+    """The state dir never grows without bound: the first store of a process drops the entries used
+    longest ago (a load marks an entry used) until the folder is under the limit."""
+    monkeypatch.setenv("TFSETUP_STATE_DIR", str(tmp_path / "state"))
+    bincache.forget()
+    keys = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(4)]
+    for n, key in enumerate(keys):
+        bincache.store_bytes(key, bytes(1000))
+        folder = bincache._directory()
+        os.utime(folder / key[:2] / key, (1000 + n, 1000 + n))  # stored one after the other
+    bincache.forget()  # a later run: loads the oldest entry, which makes it the newest
+    assert bincache.load_bytes(keys[0]) == bytes(1000)
+    monkeypatch.setattr(bincache, "CACHE_LIMIT", 2500)
+    bincache.prune(bincache._directory(), bincache.CACHE_LIMIT)
+    left = {key for key in keys if (bincache._directory() / key[:2] / key).exists()}
+    assert left == {keys[0], keys[3]}  # keys[1] and keys[2] were used longest ago
+    assert bincache.prune(bincache._directory(), 10 << 20) == 0  # under the limit: nothing goes
+
+
+def test_the_first_store_of_a_process_prunes(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFSETUP_STATE_DIR", str(tmp_path / "state"))
+    bincache.forget()
+    old = hashlib.sha256(b"old").hexdigest()
+    bincache.store_bytes(old, bytes(5000))
+    bincache.forget()
+    monkeypatch.setattr(bincache, "CACHE_LIMIT", 100)
+    new = hashlib.sha256(b"new").hexdigest()
+    bincache.store_bytes(new, b"x")
+    folder = bincache._directory()
+    assert not (folder / old[:2] / old).exists() and (folder / new[:2] / new).exists()
