@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shlex
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -21,13 +22,14 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from tfsetup import __version__, bytecode
 from tfsetup.backends import install_lock
 from tfsetup.backends.base import Backend, PackageSource, Target, target_for
-from tfsetup.env.paths import bin_dir, env_python, foreign_files, is_venv, name_some, replace_file
+from tfsetup.env.paths import bin_dir, env_python, foreign_files, is_tfsetup_env, is_venv, name_some, replace_file
 from tfsetup.env.record import RECORD_SCHEMA, now_iso, read_record, write_record
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
+from tfsetup.inputs import read_bytes, read_text
 from tfsetup.plan import Plan
 from tfsetup.platforms import relaunch
-from tfsetup.txn import Transaction
+from tfsetup.txn import Transaction, path_lock
 from tfsetup.verify import Promise, VerifyResult, must_hold, progress_events, run_verification
 
 Progress = Callable[[str, str], None]  # (stage, event: "start" | "done" | a message)
@@ -153,8 +155,6 @@ def check_lock_hashes(lock_path: Path) -> None:
     The engines enforce the hashes (--require-hashes); this catches a truncated or hand-edited lock
     before anything is built, and refuses weak digests (md5) an engine might accept.
     """
-    from tfsetup.inputs import read_text
-
     text = read_text(lock_path, "lock")  # bounded; BadInput (exit 2) names the file
     for line in text.replace("\\\n", " ").splitlines():
         line = line.split(" #", 1)[0].strip()
@@ -170,8 +170,6 @@ def check_lock_hashes(lock_path: Path) -> None:
 
 
 def lock_digest(lock_path: Path) -> str:
-    from tfsetup.inputs import read_bytes
-
     return hashlib.sha256(read_bytes(lock_path, "lock")).hexdigest()
 
 
@@ -225,13 +223,9 @@ def apply_recipe_env(env: Path, settings: Dict[str, str]) -> None:
     without activation) and exported by the activate scripts (for the rest of the shell)."""
     if not settings:
         return
-    from tfsetup.bytecode import site_dirs
-
     assignments = "; ".join(f"os.environ.setdefault({k!r}, {v!r})" for k, v in sorted(settings.items()))
-    for site in site_dirs(env):
+    for site in bytecode.site_dirs(env):
         replace_file(Path(site) / ENV_PTH, f"import os; {assignments}\n".encode())
-    import shlex
-
     lines = {"activate": "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(settings.items())),
              "activate.fish": "".join(f"set -gx {k} {shlex.quote(v)}\n" for k, v in sorted(settings.items())),
              "activate.csh": "".join(f"setenv {k} {shlex.quote(v)}\n" for k, v in sorted(settings.items()))}
@@ -349,10 +343,6 @@ def build_verify_promote(txn: Transaction, plan: Plan, facts: HostFacts, backend
 def record_verification(env: Path, result: VerifyResult) -> bool:
     """In a tfsetup env, keep what the suite found in its record (clears "not verified", or marks it
     broken). Best effort, under the path's lock: an install or repair running on it wins."""
-    from tfsetup.env.paths import is_tfsetup_env
-    from tfsetup.env.record import read_record, write_record
-    from tfsetup.txn import path_lock
-
     if not is_tfsetup_env(env):
         return False
     try:

@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
+from tfsetup import __version__
+from tfsetup.doctor.status import status_of
 from tfsetup.env.paths import is_venv
 from tfsetup.env.registry import registered_envs
 from tfsetup.env.record import read_record
@@ -18,8 +20,6 @@ REPORT_SCHEMA = 1
 
 def env_entry(path: Path, host: Any, table: Any, registered: bool = False) -> Dict[str, Any]:
     """What the fleet needs to know about one env; never raises for a broken or missing env."""
-    from tfsetup.doctor.status import status_of
-
     status, env, findings = status_of(path, host, table)  # the one vocabulary (doctor/status.py)
     entry: Dict[str, Any] = {"path": str(path), "exists": path.is_dir(), "venv": is_venv(path),
                              "registered": registered,  # installed by tfsetup on this machine
@@ -47,8 +47,6 @@ def env_entry(path: Path, host: Any, table: Any, registered: bool = False) -> Di
 
 
 def build_report(paths: Sequence[Path], host: Any, table: Any, generated_at: str) -> Dict[str, Any]:
-    from tfsetup import __version__
-
     seen: List[Path] = []
     registered = [Path(os.path.abspath(p)) for p in registered_envs()]
     for path in list(paths) + registered:

@@ -6,6 +6,7 @@ this plan's env (then nothing is done), and the result it reports.
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
@@ -94,8 +95,6 @@ def check_engine_path(engine: str, target: Path) -> None:
 def activate_hint(target: Path) -> str:
     if os.name == "nt":
         return str(target / "Scripts" / "activate")
-    import shlex
-
     return f"source {shlex.quote(str(target / 'bin' / 'activate'))}"
 
 

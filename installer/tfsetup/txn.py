@@ -187,14 +187,14 @@ def _flock(target: Path, lock_file: Path) -> Iterator[None]:
     handle = os.fdopen(fd, "r+")
     try:
         if os.name == "nt":  # pragma: no cover - exercised on Windows
-            import msvcrt
+            import msvcrt  # lazy: only on Windows
 
             try:
                 msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
             except OSError:
                 raise Busy(target, "?") from None
         else:
-            import fcntl
+            import fcntl  # lazy: not on Windows
 
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

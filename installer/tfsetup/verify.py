@@ -3,10 +3,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from tfsetup.child import run_child
+from tfsetup.env.paths import check_env_dir, env_python, is_venv
+from tfsetup.env.record import read_record
+from tfsetup.errors import EXIT_BAD_INPUT, BadInput, TfsetupError
+from tfsetup.host import detect  # the module: tests replace detect.detect_host
+from tfsetup.inputs import read_text
+from tfsetup.platforms import native_launch
 
 if TYPE_CHECKING:  # pragma: no cover
     from tfsetup.host.facts import HostFacts
@@ -237,13 +247,6 @@ def run_verification(python_cmd: List[str], promise: Promise, machine: str, benc
     config = {"expect": promise.versions, "accelerator": promise.accelerator, "machine": machine,
               "distribution": promise.distribution, "benchmark": benchmark, "only": list(only or []),
               "keras": promise.keras}
-    import shutil
-    import tempfile
-
-    from tfsetup.child import run_child
-    from tfsetup.errors import BadInput
-    from tfsetup.inputs import read_text
-
     # The report's channel: a file the probe creates in a directory only this user can enter, under a
     # name nobody can guess; stdout is anybody's (a .pth file printing a fake "done" passed before).
     private = tempfile.mkdtemp(prefix="tfsetup-verify-")
@@ -267,11 +270,6 @@ def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT
                     on_event: Optional[Callable[[str], None]] = None) -> VerifyResult:
     """`tfsetup verify PATH`: what the env's record promised, checked in the env as it is now (`only`:
     these checks)."""
-    from tfsetup.env.paths import check_env_dir, env_python, is_venv
-    from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
-    from tfsetup.host.detect import detect_host
-    from tfsetup.env.record import read_record
-
     env = Path(os.path.abspath(env))
     check_env_dir(env)
     python = env_python(env)
@@ -279,7 +277,7 @@ def verify_existing(env: Path, benchmark: bool = False, timeout: float = DEFAULT
         what = "is not a Python environment" if not is_venv(env) else "has no python"
         raise TfsetupError(f"{env} {what}", EXIT_BAD_INPUT,
                            fix="give the path of an env (e.g. one made by `tfsetup install`)")
-    return verify_recorded(env, read_record(env) or {}, detect_host(with_pythons=False), benchmark, timeout,
+    return verify_recorded(env, read_record(env) or {}, detect.detect_host(with_pythons=False), benchmark, timeout,
                            only, on_event)
 
 
@@ -288,9 +286,6 @@ def verify_recorded(env: Path, record: Mapping[str, Any], facts: "HostFacts", be
                     on_event: Optional[Callable[[str], None]] = None) -> VerifyResult:
     """What `record` promised, checked in the env at `env` (a python there) on the host of `facts`
     (e.g. QUICK_CHECKS after `tfsetup add`, which has both already)."""
-    from tfsetup.env.paths import env_python
-    from tfsetup.platforms import native_launch
-
     distribution = record.get("distribution") or "tensorflow"
     has_metal = any((env / "lib").glob("python*/site-packages/tensorflow_metal*"))
     accelerator = record.get("accelerator") or ("metal" if has_metal else "cpu")

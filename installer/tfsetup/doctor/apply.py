@@ -8,7 +8,7 @@ a failure exits 4 with the env exactly as it was.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -22,9 +22,11 @@ from tfsetup.env.facts import EnvFacts
 from tfsetup.doctor.repair import LOCK_PINS, RepairPlan
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
 from tfsetup.host.facts import HostFacts
+from tfsetup.managed_python import managed_python
 from tfsetup.build import (InstallFailed, Stages, apply_recipe_env, build_record, build_verify_promote,
                            check_lock_hashes, install_target, lock_digest, refusal, verify_env)
 from tfsetup.platforms import relaunch
+from tfsetup.request import env_python_settings
 from tfsetup.env.record import now_iso, write_record
 from tfsetup.txn import Transaction
 
@@ -122,11 +124,6 @@ def _rebuild(rp: RepairPlan, env: EnvFacts, host: HostFacts, findings: Sequence[
             progress("-> verifying the rebuilt env ..." if name == "verify" else f"-> {name} ...")
 
     stages = Stages(stage_line)
-
-    from dataclasses import replace
-
-    from tfsetup.managed_python import managed_python
-    from tfsetup.request import env_python_settings
 
     # a managed Python (the plan's, when no host Python of the minor is left) comes first, through uv, from
     # the env's project's mirror or downloads list (like install)

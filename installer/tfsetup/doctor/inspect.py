@@ -14,6 +14,8 @@ from tfsetup.env.facts import EnvFacts, ImportCheck
 from tfsetup.errors import TfsetupError
 from tfsetup.macho.dyld import Report
 from tfsetup.platforms import native_launch
+from tfsetup.prove.macos import check_loads, problem_json
+from tfsetup.prove.subject import find_site_packages
 
 DEEP_TIMEOUT_S = 300.0
 
@@ -39,8 +41,6 @@ def facts_json(facts: EnvFacts) -> Dict[str, Any]:
 
 
 def loader_json(report: Report) -> Dict[str, Any]:
-    from tfsetup.prove.macos import problem_json
-
     return {"arch": report.arch, "macos": report.macos, "loads": report.ok,
             "problems": [problem_json(p) for p in report.problems], "files": report.files_checked,
             "bindings": report.bindings_checked}
@@ -69,9 +69,6 @@ def with_loader(facts: EnvFacts, host_os: str, host_machine: str, host_macos: Op
     so a Mac-shaped env on Linux is judged as the Mac would."""
     if facts.sys_platform != "darwin" and host_os != "macos":
         return facts
-    from tfsetup.prove.macos import check_loads
-    from tfsetup.prove.subject import find_site_packages
-
     env = Path(facts.path)
     site = env / "lib" / f"python{facts.minor}" / "site-packages"
     if not site.is_dir():

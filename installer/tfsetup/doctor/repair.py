@@ -20,17 +20,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from packaging.version import InvalidVersion, Version
+
 from tfsetup.backends import get_backend
 from tfsetup.backends.base import PackageSource, target_for
 from tfsetup.backends.uv import uv_or_none
 from tfsetup.doctor.findings import Finding
 from tfsetup.env.facts import EnvFacts, top_level_packages
+from tfsetup.env.paths import env_python
 from tfsetup.doctor.catalog import REBUILD_IDS, STACK_IDS, VERIFY_IDS
 from tfsetup.doctor.rules import tf_distribution
 from tfsetup.host.facts import HostFacts, PythonInfo
 from tfsetup.plan import Plan, PlanError, PlanRequest, plan as make_plan
 from tfsetup.recipes import RecipeTable
+from tfsetup.request import env_python_settings
 from tfsetup.env.record import replace_changes
+from tfsetup.team.config import load_config
+from tfsetup.team.project import plan_with_team_lock
 
 LOCK_PINS = "<lock pins>"  # in an action's argv: the constraints file written when it runs
 
@@ -132,8 +138,6 @@ def _tf_minor(env: EnvFacts) -> Tuple[Optional[str], bool]:
     tf = tf_distribution(env)
     if tf is None:
         return None, False
-    from packaging.version import InvalidVersion, Version
-
     try:
         v = Version(tf.version)
     except InvalidVersion:
@@ -163,9 +167,6 @@ def project_stack_plan(env: EnvFacts, host: HostFacts, table: RecipeTable) -> Op
     project = (env.record or {}).get("project") or {}
     if not project.get("lock") or not Path(project["lock"]).is_file() or not project.get("config"):
         return None
-    from tfsetup.team.config import load_config
-    from tfsetup.team.project import plan_with_team_lock
-
     config = load_config(Path(project["config"]))
     chosen, _ = plan_with_team_lock(config, _host_with_env_python(env, host), table,
                                     PlanRequest(python=env.minor, python_downloads="never"))
@@ -175,8 +176,6 @@ def project_stack_plan(env: EnvFacts, host: HostFacts, table: RecipeTable) -> Op
 def rebuild_plan(env: EnvFacts, host: HostFacts, table: RecipeTable, accelerator: str) -> Optional[Plan]:
     """A fresh env from the host's interpreters (host must come from detect_host() with pythons)."""
     tf_minor, pre = _tf_minor(env)
-    from tfsetup.request import env_python_settings
-
     py = env_python_settings(env.record)  # the env's project's python-downloads / managed-python, like install
     return _first_plan(host, table, [replace(r, python_downloads=py.downloads, managed_python=py.managed)
                                      for r in _requests(tf_minor, env.minor, accelerator, pre)])
@@ -203,8 +202,6 @@ def plan_repair(findings: Sequence[Finding], env: EnvFacts, host: HostFacts, tab
         if chosen is None:
             handled = set()
         else:
-            from tfsetup.env.paths import env_python
-
             python = str(env_python(Path(env.path)))
             keep = top_level_packages(env, exclude=list(chosen.lock.pins))
             # the one answer to "what does this replace drop or change" (install --force and upgrade say it too);

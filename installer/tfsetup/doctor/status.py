@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.doctor.findings import Finding
-from tfsetup.env.facts import EnvFacts
-from tfsetup.env.record import verification_state
+from tfsetup.doctor.inspect import with_files, with_loader
+from tfsetup.doctor.rules import diagnose, locked_distributions
+from tfsetup.env.facts import EnvFacts, inspect_env
+from tfsetup.env.record import read_record, verification_state
+from tfsetup.errors import TfsetupError
 
 OK, NOT_VERIFIED, BROKEN, MISSING = "ok", "not-verified", "broken", "missing"
 STATUSES = (OK, NOT_VERIFIED, BROKEN, MISSING)
@@ -72,17 +75,11 @@ def of_verification(verification: Any) -> EnvStatus:
 
 def fast_facts(path: Path, host: Any) -> EnvFacts:
     """The env's facts for the fast pass (never imports TensorFlow); TfsetupError when it is not an env."""
-    from tfsetup.doctor.inspect import with_files, with_loader
-    from tfsetup.env.facts import inspect_env
-    from tfsetup.doctor.rules import locked_distributions
-
     env = with_loader(inspect_env(path), host.os, host.machine, host.os_version)
     return with_files(env, locked_distributions(env))
 
 
 def fast_pass(path: Path, host: Any, table: Any) -> Tuple[EnvFacts, List[Finding]]:
-    from tfsetup.doctor.rules import diagnose
-
     env = fast_facts(path, host)
     return env, diagnose(env, host, table)
 
@@ -90,9 +87,6 @@ def fast_pass(path: Path, host: Any, table: Any) -> Tuple[EnvFacts, List[Finding
 def status_of(path: Path, host: Any, table: Any) -> Tuple[EnvStatus, Optional[EnvFacts], List[Finding]]:
     """The status of the env at PATH judged by the fast pass, with the facts and findings it read (None and
     [] when it could not run); never raises: an env whose python does not run is broken, with the reason."""
-    from tfsetup.errors import TfsetupError
-    from tfsetup.env.record import read_record
-
     if not path.is_dir():
         return EnvStatus(MISSING), None, []
     try:  # not an env, no python, a python that does not run: TfsetupError, whose message says which

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import List
 
 from tfsetup.env.record import RECORD_FILE
+from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 
 # What `python -m venv`, `uv venv`, pip and tfsetup put at an env's root. Anything else there is the
 # user's (a project made with `python -m venv .`): no replace or remove ever deletes it.
@@ -82,8 +83,6 @@ def dir_identity(path: Path) -> str:
 
 def check_env_dir(env: Path) -> None:
     """A clear error for a PATH that cannot be an environment at all."""
-    from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
-
     fix = "give the path of a Python environment (a venv or a conda env), e.g. one made by `tfsetup install`"
     if not env.exists():
         target = f" (a link to {os.readlink(env)}, which is missing)" if env.is_symlink() else ""

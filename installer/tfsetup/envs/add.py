@@ -21,15 +21,19 @@ from packaging.version import Version
 from tfsetup.backends import BackendError
 from tfsetup.backends.base import PackageSource, target_for
 from tfsetup.build import refusal
+from tfsetup.env.facts import inspect_env
 from tfsetup.envs import describe_versions, engine_for, env_pins, tfsetup_env
+from tfsetup.envs.upgrade import choose_plan
 from tfsetup.errors import EXIT_INSTALL_FAILED, TfsetupError
+from tfsetup.host.detect import add_pythons, detect_host
 from tfsetup.packages import (Conflict, Resolver, closure_versions, delta, explain_conflict, install_entries,
                               parse_specs)
+from tfsetup.plan import PlanError
 from tfsetup.platforms import native_launch
 from tfsetup.env.record import now_iso, with_user_packages, write_record
-from tfsetup.recipes import normalize_name
+from tfsetup.recipes import load_recipes, normalize_name
 from tfsetup.resolve import ResolveError
-from tfsetup.txn import Transaction
+from tfsetup.txn import Transaction, recover_if_idle
 from tfsetup.verify import QUICK_CHECKS, VerifyResult, verify_recorded
 
 Progress = Callable[[str], None]
@@ -90,9 +94,6 @@ def locked_needs(conflicts: Sequence[Conflict], pins: Mapping[str, str]) -> Dict
 def stack_with(needs: Mapping[str, SpecifierSet], record: Mapping[str, Any], facts: Any, table: Any) -> Optional[Any]:
     """The plan `tfsetup upgrade --tf X.Y` would make (the same planner, choose_plan) for the newest other
     recipe whose lock has versions of the locked packages that satisfy `needs`; None when none does."""
-    from tfsetup.envs.upgrade import choose_plan
-    from tfsetup.plan import PlanError
-
     current = str(record.get("recipe"))
     minors = sorted({r.tf_minor for r in table.recipes if r.platform == facts.platform}, key=Version, reverse=True)
     for minor in minors:
@@ -161,10 +162,6 @@ def resolve_or_refuse(resolver: Resolver, lines: Sequence[str], progress: Progre
 
 
 def add_packages(path: Path, specs: Sequence[str], progress: Progress) -> AddResult:
-    from tfsetup.env.facts import inspect_env
-    from tfsetup.host.detect import add_pythons, detect_host
-    from tfsetup.txn import recover_if_idle
-
     reqs = parse_specs(specs)
     opened = tfsetup_env(path)  # resolved once, its record read once (again only under the lock)
     env, record = opened.path, opened.record or {}
@@ -236,8 +233,6 @@ def add_packages(path: Path, specs: Sequence[str], progress: Progress) -> AddRes
 def _bundled_table() -> Any:
     """The bundled recipes table, for records written before pins were kept (None when it cannot load)."""
     try:
-        from tfsetup.recipes import load_recipes
-
         return load_recipes(None)
     except TfsetupError:
         return None

@@ -9,17 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from tfsetup.env.paths import running_env
+from tfsetup.doctor.status import STATUSES, status_of
+from tfsetup.env.paths import foreign_files, name_some, resolve_env_path, running_env
+from tfsetup.env.registry import registered_envs, unregister_env
 from tfsetup.envs import tfsetup_env
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.env.record import read_record, user_packages
+from tfsetup.txn import Transaction
 
 
 def list_entry(path: Path, host: Any, table: Any) -> Dict[str, Any]:
     """One env of the list: path, status (doctor/status.py: ok / not-verified / broken / missing, judged by
     doctor's fast pass and the record) and why, recipe, TF, verified when."""
-    from tfsetup.doctor.status import status_of
-
     status, _, _ = status_of(path, host, table)
     record = read_record(path) or {}
     distribution = record.get("distribution") or "tensorflow"
@@ -37,8 +38,6 @@ class ListResult:
     pruned: List[str] = field(default_factory=list)
 
     def to_json(self) -> Dict[str, Any]:
-        from tfsetup.doctor.status import STATUSES
-
         return {"envs": self.envs, "pruned": self.pruned,
                 "summary": {status: sum(1 for e in self.envs if e["status"] == status)
                             for status in STATUSES}}
@@ -46,8 +45,6 @@ class ListResult:
 
 def list_envs(prune: bool, host: Any, table: Any) -> ListResult:
     """The registered envs; with prune, the missing ones are forgotten (and left out)."""
-    from tfsetup.env.registry import registered_envs, unregister_env
-
     entries = [list_entry(Path(p), host, table) for p in registered_envs()]
     pruned: List[str] = []
     if prune:
@@ -75,8 +72,6 @@ class RemoveResult:
 
 def forget_env(path: Path) -> RemoveResult:
     """Only drop PATH from the list (an env that is gone, or one tfsetup should stop reporting)."""
-    from tfsetup.env.registry import unregister_env
-
     target = Path(os.path.abspath(os.path.expanduser(str(path))))
     try:
         dropped = unregister_env([target])
@@ -92,10 +87,6 @@ def remove_env(path: Path, confirm: Optional[Callable[[str], bool]]) -> RemoveRe
     """Delete a tfsetup env and forget it. Only envs tfsetup made (record + pyvenv.cfg), never the env
     tfsetup runs from, never a directory that also holds the user's files. `confirm` None: not asked
     (no terminal and no --yes) -> bad input."""
-    from tfsetup.env.registry import registered_envs, unregister_env
-    from tfsetup.env.paths import foreign_files, name_some, resolve_env_path
-    from tfsetup.txn import Transaction
-
     # Resolved once, as the kernel does (`x/link/../env` is the env beside the link's target); a link as
     # the last component is refused, not followed: deleting through it would leave it dangling.
     target = resolve_env_path(path, follow=False)

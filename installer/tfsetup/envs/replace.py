@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence
 
+from tfsetup.env.facts import inspect_env, top_level_packages
+from tfsetup.env.paths import is_venv
 from tfsetup.errors import TfsetupError
 from tfsetup.env.record import ReplaceChanges, lock_pins, read_record, replace_changes
 
@@ -13,8 +15,6 @@ from tfsetup.env.record import ReplaceChanges, lock_pins, read_record, replace_c
 def hand_installed(facts: Any, exclude: Sequence[str]) -> Dict[str, str]:
     """The env's top-level packages (nothing else in it requires them) outside `exclude`: what the user
     installed with pip/uv by hand (or with `tfsetup add`)."""
-    from tfsetup.env.facts import top_level_packages
-
     return {d.key: d.version for d in top_level_packages(facts, exclude=list(exclude))}
 
 
@@ -22,9 +22,6 @@ def changes_of_replacing(env: Path, python_to: str, new_pins: Mapping[str, str])
     """What `install` replacing the venv at `env` drops and changes (None when nothing is there to
     replace). It carries nothing: every package outside the new lock is dropped. The env is inspected
     (a probe run in it); one whose Python no longer runs is answered from its record, saying so."""
-    from tfsetup.env.facts import inspect_env
-    from tfsetup.env.paths import is_venv
-
     try:
         if not (env.is_dir() and is_venv(env)):
             return None

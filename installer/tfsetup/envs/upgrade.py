@@ -16,13 +16,23 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from tfsetup.backends import BackendError
 from tfsetup.backends.base import PackageSource
+from tfsetup.build import Stages, build_record, build_verify_promote, check_lock_hashes, install_target, lock_digest
+from tfsetup.child import pause_point
+from tfsetup.env.facts import inspect_env
+from tfsetup.env.registry import register_env
 from tfsetup.envs import describe_versions, engine_for, env_pins, tfsetup_env
+from tfsetup.envs.replace import hand_installed
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
+from tfsetup.host.detect import detect_host
 from tfsetup.host.facts import HostFacts
+from tfsetup.managed_python import managed_python
 from tfsetup.packages import Entry, Resolver, closure_versions, explain_conflict, install_entries
 from tfsetup.plan import Plan, PlanError, PlanRequest, plan as make_plan
+from tfsetup.recipes import load_recipes
+from tfsetup.request import env_python_settings
 from tfsetup.env.record import ReplaceChanges, describe, now_iso, replace_changes, user_packages
 from tfsetup.resolve import ResolveError
+from tfsetup.txn import Transaction
 
 Progress = Callable[[str], None]
 
@@ -79,8 +89,6 @@ def choose_plan(record: Dict[str, Any], facts: HostFacts, table: Any, tf: Option
     minor = ".".join(str((record.get("python") or {}).get("version", "")).split(".")[:2]) or None
     accelerator = record.get("accelerator") or None
     first: Optional[PlanError] = None
-    from tfsetup.request import env_python_settings
-
     py = env_python_settings(record)  # the project's python-downloads / managed-python, like install
     for python in (minor, None):
         try:
@@ -94,9 +102,6 @@ def choose_plan(record: Dict[str, Any], facts: HostFacts, table: Any, tf: Option
 
 def to_carry(env: Path, record: Dict[str, Any], old_pins: Dict[str, str], plan: Plan) -> Dict[str, str]:
     """The user's packages: recorded by `add`, plus the env's other top-level packages (pip/uv installs)."""
-    from tfsetup.env.facts import inspect_env
-    from tfsetup.envs.replace import hand_installed
-
     carry = {k: v for k, v in user_packages(record).items() if k not in plan.lock.pins}
     carry.update(hand_installed(inspect_env(env), list(old_pins) + list(plan.lock.pins) + list(carry)))
     return dict(sorted(carry.items()))
@@ -145,9 +150,6 @@ def resolve_carried(resolver: Resolver, carry: Dict[str, str], progress: Progres
 
 def plan_upgrade(path: Path, tf: Optional[str], recipes_file: Optional[Path], progress: Progress) -> UpgradePlan:
     """What `upgrade` would do (nothing changes): the new recipe and the fate of each user package."""
-    from tfsetup.host.detect import detect_host
-    from tfsetup.recipes import load_recipes
-
     opened = tfsetup_env(path)
     env, record = opened.path, opened.record or {}
     if (record.get("project") or {}).get("lock"):
@@ -163,8 +165,6 @@ def plan_upgrade(path: Path, tf: Optional[str], recipes_file: Optional[Path], pr
     old_pins, _ = env_pins(record, {}, table)
     carry = to_carry(env, record, old_pins, chosen)
     _, uv = engine_for(record)
-    from tfsetup.build import install_target
-
     target = install_target(chosen, facts)
     resolver = Resolver(uv, ["--python-version", chosen.python.version, "--python-platform",
                              chosen.recipe.python_platform], chosen.lock.pins, PackageSource(), target)
@@ -179,12 +179,6 @@ def plan_upgrade(path: Path, tf: Optional[str], recipes_file: Optional[Path], pr
 
 def apply_upgrade(up: UpgradePlan, progress: Callable[[str, str], None]) -> UpgradeResult:
     """The staged, verified swap; UpgradeFailed-style TfsetupError (exit 4) with the old env as it was."""
-    from tfsetup.build import (Stages, build_record, build_verify_promote, check_lock_hashes, install_target,
-                               lock_digest)
-    from tfsetup.env.registry import register_env
-    from tfsetup.child import pause_point
-    from tfsetup.txn import Transaction
-
     plan, facts, env = up.plan, up.facts, up.env
     lock_path = Path(plan.lock.path)
     check_lock_hashes(lock_path)
@@ -192,9 +186,6 @@ def apply_upgrade(up: UpgradePlan, progress: Callable[[str, str], None]) -> Upgr
     stages = Stages(progress)
     timings = stages.timings
     started = now_iso()
-
-    from tfsetup.managed_python import managed_python
-    from tfsetup.request import env_python_settings
 
     # a managed Python (plan.managed) is fetched through uv first (from the project's mirror or list, like
     # install): exit 4 before the env is touched
