@@ -4,8 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import pytest
-
 from tests.conftest import load_script
 
 # A small package that keeps every rule: each test plants one breach into it and expects exactly its line.
@@ -53,7 +51,6 @@ def planted(tmp_path: Path, changes: Dict[str, Optional[str]], layers: Sequence[
     return _checker().check(tmp_path / "installer" / "tfsetup", tmp_path / "scripts", layers)
 
 
-@pytest.mark.xfail(strict=True, reason="violations fixed after the round-3 merges")
 def test_the_real_tree_keeps_every_rule():
     assert _checker().check() == []
 

@@ -68,3 +68,12 @@ def test_add_upgrade_and_remove_change_only_envs_with_a_record(tmp_path):
     (env / "pyvenv.cfg").unlink()  # a record alone is not enough either
     with pytest.raises(TfsetupError, match=r"no pyvenv\.cfg"):
         tfsetup_env(env)
+
+
+def test_describe_a_damaged_record_names_what_it_can_and_never_raises():
+    """A record whose `packages` is not a table (hand-edited, or another tool's file) still describes:
+    remove's question and list's lines must not crash on it (a survivor of the mutation run)."""
+    assert describe({"recipe": "linux-x86_64-cpu-tf2.21", "packages": ["tensorflow-cpu"]}) == "linux-x86_64-cpu-tf2.21"
+    assert describe({"recipe": "r", "packages": "x", "distribution": "tensorflow"}) == "r"
+    assert describe({"packages": {"tensorflow": "2.21.0"}}) == ""
+    assert describe(None) == ""

@@ -78,9 +78,10 @@ def with_user_packages(record: Dict[str, Any], versions: Dict[str, str], replace
 
 def describe(record: Optional[Dict[str, Any]]) -> str:
     """"linux-x86_64-cpu-tf2.15 (tensorflow-cpu 2.15.1)": what the record says the env holds."""
-    record = record or {}
+    record = record if isinstance(record, dict) else {}
     distribution = record.get("distribution") or "tensorflow"
-    version = (record.get("packages") or {}).get(distribution)
+    packages = record.get("packages")
+    version = packages.get(distribution) if isinstance(packages, dict) else None  # a damaged record: no version
     recipe = record.get("recipe")
     if not recipe:
         return ""
