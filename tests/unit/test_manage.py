@@ -209,3 +209,23 @@ def test_an_env_that_cannot_be_moved_aside_stays_listed(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         remove_env(env, confirm=lambda question: True)
     assert env.is_dir() and str(env.resolve()) in registered_envs()
+
+
+def test_prune_that_cannot_rewrite_the_registry_is_one_error_and_forgets_nothing(tmp_path, monkeypatch):
+    """Forgetting is what --prune asks for: a registry that cannot be written is an error, not a quiet
+    list that still holds the missing env (unlike register_env's best effort)."""
+    from tests.conftest import host_fixture
+    from tests.unit.test_doctor_rules import TABLE
+    from tfsetup.envs import manage
+
+    gone = tfsetup_made(tmp_path / "gone")
+    shutil.rmtree(gone)
+
+    def refuse(paths):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(manage, "unregister_env", refuse)
+    with pytest.raises(TfsetupError) as caught:
+        manage.list_envs(True, host_fixture("linux-x86_64-avx"), TABLE)
+    assert "cannot update the list of envs: Permission denied" in caught.value.message
+    assert registered_envs() == [str(gone.resolve())]

@@ -193,3 +193,42 @@ def test_install_defaults_to_the_project_env_else_dot_venv_never_the_active_one(
     monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path / "active"))
     monkeypatch.setenv("CONDA_PREFIX", str(tmp_path / "conda"))
     assert merge(Flags(), None).target == Path(".venv")
+
+
+def test_a_config_that_says_cpu_only_yields_to_an_accelerator_flag():
+    from tfsetup.team.config import ProjectConfig
+
+    cpu_project = ProjectConfig(path=Path("tfsetup.toml"), cpu_only=True)
+    assert merge(Flags(), cpu_project).request.accelerator == "cpu"
+    assert merge(Flags(accelerator="metal"), cpu_project).request.accelerator == "metal"
+    assert merge(Flags(), ProjectConfig(path=Path("tfsetup.toml"))).request.accelerator is None
+    assert merge(Flags(), None).request.accelerator is None  # the flags' default is not CPU-only
+    assert merge(Flags(cpu_only=True), None).request.accelerator == "cpu"
+
+
+def test_upgrade_and_doctor_read_the_python_settings_of_the_project_the_record_names(tmp_path):
+    from tfsetup.request import env_python_settings
+
+    config = tmp_path / "tfsetup.toml"
+    config.write_text('python-mirror = "https://mirror.example.org/pbs"\nmanaged-python = true\n'
+                      'python-downloads = "never"\n')
+    named = env_python_settings({"project": {"config": str(config)}})
+    assert (named.source.mirror, named.managed, named.downloads) == ("https://mirror.example.org/pbs", True, "never")
+    for record in (None, {}, {"project": {"config": str(tmp_path / "gone.toml")}}):
+        defaults = env_python_settings(record)
+        assert (defaults.source.mirror, defaults.managed, defaults.downloads) == (None, False, "auto")
+
+
+def test_extra_packages_without_a_team_lock_are_refused_before_any_planning(tmp_path):
+    """The config's mistake is named even where the planner would have failed for another reason."""
+    from tests.conftest import host_fixture
+    from tfsetup.recipes import load_recipes
+    from tfsetup.request import plan_for_project
+    from tfsetup.team.config import load_config
+
+    config = tmp_path / "tfsetup.toml"
+    config.write_text('packages = ["pandas==2.2.3"]\n')
+    settings = merge(Flags(tf="9.99"), load_config(config))  # no recipe has TF 9.99: plan() would fail
+    with pytest.raises(TfsetupError) as caught:
+        plan_for_project(settings, host_fixture("linux-x86_64-avx"), load_recipes(None))
+    assert caught.value.exit_code == EXIT_BAD_INPUT and "no tfsetup.lock" in caught.value.message
