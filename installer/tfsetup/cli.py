@@ -269,6 +269,9 @@ def lock(
     fmt: str = typer.Option("tfsetup", "--format", metavar="FORMAT",
                             help="tfsetup (tfsetup.lock) or pylock: also write PEP 751 pylock.<platform>-py<XY>.toml "
                                  "files, one per section, that `uv pip install -r` and other tools read."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", metavar="ID",
+                                         help="With --format pylock: export this recipe's own locks (one "
+                                              "pylock.<ID>-py<XY>.toml per Python, here; no project needed)."),
     recipes_file: Optional[Path] = RECIPES_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
@@ -276,7 +279,7 @@ def lock(
     from tfsetup.render import progress_lines
 
     _run(json_out, "lock", lambda command: command.run(platform, python, check, recipes_file,
-                                                       progress_lines(json_out), fmt))
+                                                       progress_lines(json_out), fmt, recipe))
 
 
 @app.command(short_help="Download a lock's wheels for offline installs.")

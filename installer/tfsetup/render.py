@@ -239,8 +239,9 @@ def render_lock(result: Any) -> None:
         if result.up_to_date:  # the report: on stdout, like every command's report
             print(f"{result.lock.name} is up to date ({_sections(len(result.sections))})")
         return
-    print("\n".join([f"wrote {result.lock} ({_sections(len(result.sections))})"] +
-                    [f"wrote {p} (install with: uv pip install -r {shlex.quote(str(p))})" for p in result.pylocks]))
+    made = [] if result.recipe else [f"wrote {result.lock} ({_sections(len(result.sections))})"]
+    print("\n".join(made + [f"wrote {p} (install with: uv pip install -r {shlex.quote(str(p))})"
+                             for p in result.pylocks]))
 
 
 def render_lock_stale(result: Any) -> None:

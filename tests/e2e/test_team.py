@@ -300,3 +300,36 @@ def test_pylock_files_install_with_uv_and_verify(fleet_lock, tmp_path):
     check = run_tfsetup("lock", "--check", "--json", cwd=root)
     assert check.returncode == 1 and any("pylock.linux-x86_64-py311.toml does not match" in r
                                          for r in json_out(check)["reasons"])
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_a_recipes_own_lock_exports_as_pylock_that_uv_installs_and_verify_passes(tmp_path):
+    """`tfsetup lock --recipe ID --format pylock`, outside any project: the recipe's lock for this Python
+    as `pylock.<id>-py<XY>.toml` (no dot in the name), which plain uv installs and `tfsetup verify` passes."""
+    from tfsetup.backends.uv import find_uv
+    from tfsetup.inputs import loads_toml
+
+    minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    here = tmp_path / "anywhere"
+    here.mkdir()
+    (here / "pylock.keep-me.toml").write_text("# not ours\n")
+    proc = run_tfsetup("lock", "--recipe", "linux-x86_64-cpu-tf2.21", "--python", minor, "--format", "pylock",
+                       "--json", cwd=here)
+    assert proc.returncode == 0, proc.stderr
+    doc = json_out(proc)
+    name = f"pylock.linux-x86_64-cpu-tf2_21-py{minor.replace('.', '')}.toml"
+    assert [Path(p).name for p in doc["pylock"]] == [name] and doc["recipe"] == "linux-x86_64-cpu-tf2.21"
+    assert (here / "pylock.keep-me.toml").read_text() == "# not ours\n"  # other files stay
+    pylock = loads_toml((here / name).read_text(), "pylock")
+    assert pylock["tool"]["tfsetup"]["recipe"] == "linux-x86_64-cpu-tf2.21"
+    assert {p["name"]: p["version"] for p in pylock["packages"]}["tensorflow-cpu"] == "2.21.0"
+    env = tmp_path / "plain env"
+    uv = find_uv()
+    subprocess.run([uv, "venv", "--quiet", "--no-config", "--python", sys.executable, str(env)], check=True)
+    install = subprocess.run([uv, "pip", "install", "--no-config", "--python", str(env / "bin" / "python"),
+                              "-r", str(here / name)], capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr
+    verify = run_tfsetup("verify", str(env), "--json", cwd=here)
+    assert verify.returncode == 0, verify.stderr
+    assert {c["id"]: c["status"] for c in json_out(verify)["checks"]}["tf-import"] == "pass"

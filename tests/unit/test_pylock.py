@@ -80,3 +80,19 @@ def test_written_files_are_current_until_the_section_changes(tmp_path: Path):
     (tmp_path / "pylock.windows-x86_64-py311.toml").write_text('lock-version = "1.0"\n')
     assert any("has no section" in r for r in stale_pylocks(lock, tmp_path))
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_recipes_lock_becomes_one_section_per_python_named_without_dots():
+    from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+    from tfsetup.recipes import load_recipes
+    from tfsetup.team.pylock import recipe_pylock_name, recipe_sections
+
+    recipe = next(r for r in load_recipes(None).recipes if r.id == "macos-arm64-metal-tf2.19")
+    (section,) = recipe_sections(recipe, ["3.11"])
+    assert (section.platform, section.python, section.recipe, section.python_platform) == \
+        ("macos-arm64", "3.11", recipe.id, recipe.python_platform)
+    assert section.pins()["tensorflow-metal"] == "1.2.0"
+    assert recipe_pylock_name(section) == "pylock.macos-arm64-metal-tf2_19-py311.toml"
+    with pytest.raises(TfsetupError) as caught:
+        recipe_sections(recipe, ["3.13"])  # no Metal wheel for cp313: the row has no such lock
+    assert caught.value.exit_code == EXIT_BAD_INPUT and "3.10" in caught.value.fix

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Dict, List, Optional
 
+from packaging.version import Version
+
 from tfsetup.backends._proc import run_step
 from tfsetup.backends.base import BackendError, PackageSource
 from tfsetup.backends.uv import UvBackend
@@ -13,10 +15,10 @@ from tfsetup.commands._common import load_host, load_table
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.plan import check_python_request
 from tfsetup.request import load_project
-from tfsetup.team.lockfile import (extra_section_specs, plan_lock_update, read_team_lock, render_lock,
+from tfsetup.team.lockfile import (LockSection, extra_section_specs, plan_lock_update, read_team_lock, render_lock,
                                    resolve_sections, section_specs, stale_reasons)
 from tfsetup.team.project import lock_platform_for
-from tfsetup.team.pylock import stale_pylocks, write_pylocks
+from tfsetup.team.pylock import recipe_sections, stale_pylocks, write_pylocks, write_recipe_pylocks
 from tfsetup.team.python_build import lock_builds
 
 
@@ -29,6 +31,7 @@ class LockOutcome:
     reasons: List[str] = field(default_factory=list)  # why the lock is stale
     notes: List[str] = field(default_factory=list)  # sections kept, dropped or resolved again, and why
     pylocks: List[Path] = field(default_factory=list)  # --format pylock: the PEP 751 files written
+    recipe: Optional[str] = None  # --recipe: a recipe's own locks exported (no team lock written)
 
     @property
     def up_to_date(self) -> bool:
@@ -46,6 +49,8 @@ class LockOutcome:
             doc["notes"] = self.notes
         if self.pylocks:
             doc["pylock"] = [str(p) for p in self.pylocks]
+        if self.recipe:
+            doc["recipe"] = self.recipe
         return doc
 
 
@@ -53,9 +58,13 @@ FORMATS = ("tfsetup", "pylock")
 
 
 def run(platform: List[str], python: List[str], check: bool, recipes_file: Optional[Path],
-        progress: Optional[Callable[[str], None]], fmt: str = "tfsetup") -> LockOutcome:
+        progress: Optional[Callable[[str], None]], fmt: str = "tfsetup", recipe: Optional[str] = None) -> LockOutcome:
     if fmt not in FORMATS:
         raise TfsetupError(f"unknown lock format {fmt!r}", EXIT_BAD_INPUT, fix=f"choose {' or '.join(FORMATS)}")
+    for value in python:
+        check_python_request(value)
+    if recipe is not None:
+        return export_recipe(recipe, python, platform, check, fmt, recipes_file, progress)
     config = load_project()
     if config is None:
         raise TfsetupError("no project here: no tfsetup.toml or pyproject.toml with [tool.tfsetup] in this "
@@ -64,8 +73,6 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
         config.check_find_links()
     table = load_table(recipes_file)
     platforms = list(platform) or list(config.platforms) or [lock_platform_for(load_host(None))]
-    for value in python:
-        check_python_request(value)
     pythons = list(python) or pythons_of(config)
     extras = config.extra_requirements()
     specs = section_specs(table, config, platforms, pythons, extras)
@@ -112,13 +119,38 @@ def run(platform: List[str], python: List[str], check: bool, recipes_file: Optio
 
 def export_pylocks(config, progress: Optional[Callable[[str], None]]) -> List[Path]:
     """The PEP 751 files of the lock just written (team/pylock.py says why one per section)."""
-    lock = read_team_lock(config.lock_path)
-    uv = UvBackend()
     urls = config.index_urls()
     source = PackageSource(index_url=urls[0] if urls else None, extra_index_urls=urls[1:],
                            find_links=config.find_links_resolved())
+    return write_pylocks(read_team_lock(config.lock_path), config.lock_path.parent,
+                         pylock_exporter(source, progress, "the index URLs of the project config"))
 
-    def export(section) -> str:
+
+def export_recipe(recipe_id: str, python: List[str], platform: List[str], check: bool, fmt: str,
+                  recipes_file: Optional[Path], progress: Optional[Callable[[str], None]]) -> LockOutcome:
+    """`--recipe ID --format pylock`: a recipe's own locks as PEP 751 files in the current directory, for
+    teams that install or audit a tested stack with other tools (no project needed)."""
+    if fmt != "pylock" or check or platform:
+        raise TfsetupError("--recipe exports a recipe's locks as pylock files; it takes only --python",
+                           EXIT_BAD_INPUT, fix=f"tfsetup lock --recipe {recipe_id} --format pylock [--python X.Y]")
+    table = load_table(recipes_file)
+    chosen = next((r for r in table.recipes if r.id == recipe_id), None)
+    if chosen is None:
+        raise TfsetupError(f"no recipe {recipe_id!r} in the table", EXIT_BAD_INPUT,
+                           fix="see `tfsetup recipes` for the ids")
+    sections = recipe_sections(chosen, list(python) or sorted(chosen.locks, key=Version))
+    written = write_recipe_pylocks(sections, Path.cwd(), pylock_exporter(PackageSource(), progress, "the network"))
+    return LockOutcome(Path(chosen.locks[sections[0].python].path).parent,
+                       [{"platform": s.platform, "python": s.python, "recipe": s.recipe} for s in sections],
+                       pylocks=written, recipe=chosen.id)
+
+
+def pylock_exporter(source: PackageSource, progress: Optional[Callable[[str], None]],
+                    what_to_check: str) -> Callable[[LockSection], str]:
+    """uv's pylock of a section's pins (each wheel's URL and size from the index)."""
+    uv = UvBackend()
+
+    def export(section: LockSection) -> str:
         if progress:
             progress(f"pylock for {section.name}: looking up each wheel's URL")
         with tempfile.TemporaryDirectory(prefix="tfsetup-pylock-") as tmp:
@@ -129,9 +161,9 @@ def export_pylocks(config, progress: Optional[Callable[[str], None]]) -> List[Pa
                                                          source), env=source.env(), timeout=600)
             except BackendError as exc:
                 raise TfsetupError(f"cannot make the pylock of {section.name}: {exc}", 4,
-                                   fix="check the network and the index URLs of the project config") from None
+                                   fix=f"check {what_to_check}") from None
 
-    return write_pylocks(lock, config.lock_path.parent, export)
+    return export
 
 
 def pythons_of(config) -> List[str]:
