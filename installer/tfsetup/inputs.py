@@ -4,6 +4,7 @@ the file; a parser never sees more than MAX_BYTES, so `/dev/zero` or a 2 GB file
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -132,3 +133,11 @@ def load_json(path: Union[str, Path], what: str = "file") -> Any:
     return loads_json(read_text(path, what), f"{what} {path}")
 
 
+def file_sha256(path: Union[str, Path]) -> str:
+    """The sha256 of a file's bytes, read in blocks (a downloaded wheel or Python archive, to compare
+    with the hash a lock pins: its content is judged, never obeyed)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -4,32 +4,22 @@ The swap itself: tests/faults/test_lifecycle.py."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
 
 from tfsetup.commands import upgrade
-from tfsetup.env.record import read_record, write_record
+from tfsetup.env.record import read_record
 from tfsetup.envs.upgrade import choose_plan
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.host.detect import detect_host
 from tfsetup.recipes import load_recipes
 
+from tests.unit.helpers import live_env
 from tests.unit.test_commands import FakeTerminal
 
 POSIX = pytest.mark.skipif(os.name == "nt", reason="a POSIX venv layout")
-
-
-def made_env(path: Path, record: Dict[str, Any]) -> Path:
-    """An env tfsetup made, of this interpreter, holding nothing of its own (nothing to carry)."""
-    base = Path(os.path.realpath(sys.executable))
-    (path / "bin").mkdir(parents=True)
-    (path / "pyvenv.cfg").write_text(f"home = {base.parent}\ninclude-system-site-packages = false\n")
-    (path / "bin" / "python").symlink_to(base)
-    write_record(path, record)
-    return path
 
 
 def run(path: Path, yes: bool = False, terminal: Any = None,
@@ -56,7 +46,7 @@ def test_a_bad_path_or_an_env_tfsetup_did_not_make_is_refused_before_any_work(is
 
 @POSIX
 def test_an_env_that_follows_a_project_lock_is_upgraded_through_the_project(isolated_state):
-    env = made_env(isolated_state / "env", {"schema": 1, "recipe": "r", "project": {"lock": "tfsetup.lock"}})
+    env = live_env(isolated_state / "env", {"schema": 1, "recipe": "r", "project": {"lock": "tfsetup.lock"}})
     error = refused(lambda: run(env, yes=True), "follows the project's tfsetup.lock")
     assert "`tfsetup lock`" in error.fix
 
@@ -66,7 +56,7 @@ def test_an_env_on_the_newest_recipe_and_lock_is_up_to_date_and_exits_0(isolated
     record: Dict[str, Any] = {"schema": 1}
     chosen = choose_plan(record, detect_host(), load_recipes(None), None)
     record.update(recipe=chosen.recipe.id, lock={"digest": chosen.lock.digest})
-    env = made_env(isolated_state / "env", record)
+    env = live_env(isolated_state / "env", record)
     shown: List[Any] = []
     outcome = run(env, shown=shown)  # no terminal, no --yes: nothing to ask
     assert outcome.exit_code == 0 and [p.up_to_date for p in shown] == [True]
@@ -76,7 +66,7 @@ def test_an_env_on_the_newest_recipe_and_lock_is_up_to_date_and_exits_0(isolated
 
 @POSIX
 def test_an_older_env_needs_a_yes_and_a_no_leaves_it_as_it_was(isolated_state):
-    env = made_env(isolated_state / "env", {"schema": 1, "recipe": "linux-x86_64-cpu-tf2.15"})
+    env = live_env(isolated_state / "env", {"schema": 1, "recipe": "linux-x86_64-cpu-tf2.15"})
     error = refused(lambda: run(env), "needs confirmation, and stdin is not a terminal")
     assert error.fix == "pass --yes to upgrade without asking"
     terminal = FakeTerminal(tty=True, answer=False)

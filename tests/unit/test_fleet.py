@@ -4,9 +4,7 @@ entry, never an error."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
-from typing import Any, Dict
 
 import pytest
 
@@ -17,6 +15,7 @@ from tfsetup.fleet import REPORT_SCHEMA, build_report, env_entry
 from tfsetup.recipes import load_recipes
 
 from tests.conftest import host_fixture
+from tests.unit.helpers import live_env
 
 HOST = host_fixture("linux-x86_64-avx")
 POSIX = pytest.mark.skipif(os.name == "nt", reason="a POSIX venv layout")
@@ -25,16 +24,6 @@ POSIX = pytest.mark.skipif(os.name == "nt", reason="a POSIX venv layout")
 @pytest.fixture(scope="module")
 def table():
     return load_recipes(None)
-
-
-def live_env(path: Path, record: Dict[str, Any]) -> Path:
-    """A venv of this interpreter (its python runs; nothing installed) with a tfsetup record."""
-    base = Path(os.path.realpath(sys.executable))
-    (path / "bin").mkdir(parents=True)
-    (path / "pyvenv.cfg").write_text(f"home = {base.parent}\ninclude-system-site-packages = false\n")
-    (path / "bin" / "python").symlink_to(base)
-    write_record(path, record)
-    return path
 
 
 def broken_env(path: Path) -> Path:

@@ -257,8 +257,8 @@ NOT_STEERING = {
     "team.config:_has_tool_table": "only decides whether a pyproject is a tfsetup config; obeyed only after "
                                    "load_config reads it through the opener",
     "resolve:_fetch": "an index's HTTP response (hash-checked lock entries), not a file",
-    "team.wheelhouse:_sha256": "hashes a downloaded wheel to compare with the lock",
-    "team.python_build:_sha256": "hashes a Python archive to compare with the team lock's sha256",
+    "team.pylock:recipe_sections": "a recipe's lock: bundled, or beside the --recipes-file the user named",
+    "inputs:file_sha256": "hashes a downloaded wheel or Python archive to compare with the lock's sha256",
     "managed_python:_read_file": "a Python downloads list a trusted config or a wheelhouse named: uv reads it as "
                                  "is; with a team lock only its url is taken, the lock's sha256 decides",
     "build:relocate_scripts": "the staged env's own scripts",

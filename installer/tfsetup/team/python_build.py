@@ -12,7 +12,6 @@ The downloads list format is uv's (`--python-downloads-json-url`): {key: {"name"
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -26,6 +25,7 @@ from tfsetup.backends._proc import run_step
 from tfsetup.backends.base import BackendError
 from tfsetup.backends.uv import find_uv
 from tfsetup.errors import EXIT_BAD_INPUT, EXIT_INSTALL_FAILED, TfsetupError
+from tfsetup.inputs import file_sha256
 from tfsetup.platforms import TEAM_PLATFORMS
 from tfsetup.managed_python import fetch_bytes, absolute_url, key_parts, list_folder, read_list, uv_entry
 from tfsetup.pythons import PythonBuild, managed_key
@@ -156,14 +156,6 @@ def lock_builds(config: Any, sections: Sequence[Tuple[str, str]]) -> Dict[Tuple[
 # ---------------------------------------------------------------------------------------------
 # a wheelhouse's archives
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _copy_url(url: str, part: Path) -> None:
     if url.startswith("file://"):
         shutil.copyfile(urllib.request.url2pathname(urllib.parse.urlparse(url).path), part)
@@ -187,11 +179,11 @@ def store_archives(builds: Sequence[PythonBuild], directory: Path, lists: Sequen
         url = _source_url(build, lists, mirror)
         name = urllib.parse.unquote(build.url.rsplit("/", 1)[-1])
         final = folder / name
-        if not (final.is_file() and _sha256(final) == build.sha256):
+        if not (final.is_file() and file_sha256(final) == build.sha256):
             part = folder / f".{name}.part"
             try:
                 _copy_url(url, part)
-                got = _sha256(part)
+                got = file_sha256(part)
                 if got != build.sha256:
                     raise TfsetupError(f"{name}: the archive at {url} does not match the lock's sha256 ({got[:12]}... "
                                        f"!= {build.sha256[:12]}...)", EXIT_INSTALL_FAILED)

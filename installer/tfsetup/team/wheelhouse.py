@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from tfsetup.credentials import redact, request_auth
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
+from tfsetup.inputs import file_sha256
 from tfsetup.resolve import INDEX_URL, ResolveError, compatible_tags, file_url, parse_uv_output, version_files
 from tfsetup.platforms import TEAM_PLATFORMS
 from tfsetup.pythons import PythonBuild
@@ -70,18 +71,10 @@ def wanted_wheels(lock: LockText, listing: Callable[[str, str], List[Tuple[str, 
     return wanted
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download(wheel: WantedWheel, url: str, directory: Path, index_url: Optional[str] = None) -> bool:
     """Fetch one wheel into directory, verified; False when a good copy was already there."""
     final = directory / wheel.filename
-    if final.is_file() and _sha256(final) == wheel.sha256:
+    if final.is_file() and file_sha256(final) == wheel.sha256:
         return False
     part = directory / f".{wheel.filename}.part"
     digest = hashlib.sha256()
@@ -116,7 +109,7 @@ def write_simple_index(directory: Path) -> None:
     (simple / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{links}</body></html>\n")
     for project, wheels in by_project.items():
         (simple / project).mkdir(exist_ok=True)
-        rows = "".join(f'<a href="../../{html.escape(w.name)}#sha256={_sha256(w)}">{html.escape(w.name)}</a>\n'
+        rows = "".join(f'<a href="../../{html.escape(w.name)}#sha256={file_sha256(w)}">{html.escape(w.name)}</a>\n'
                        for w in wheels)
         (simple / project / "index.html").write_text(f"<!DOCTYPE html>\n<html><body>\n{rows}</body></html>\n")
 
