@@ -47,6 +47,16 @@ GRANDCHILD = ("import subprocess, sys; p = subprocess.Popen(['sleep', '300']); p
               "p.wait()")
 
 
+@pytest.fixture
+def interruptible():
+    """Ctrl-C raises KeyboardInterrupt in this process whatever the suite was started from: a shell starts
+    background jobs with SIGINT ignored, and Python then leaves it ignored (these tests send it to
+    themselves)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def _gone(pid: int) -> bool:
     """Ended (or a zombie, its work done); waits for the kernel to finish delivering a SIGKILL."""
     deadline = time.monotonic() + 30
@@ -73,7 +83,7 @@ def test_an_error_while_a_child_runs_kills_it_and_what_it_started():
 
 @POSIX
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_landing_as_a_child_starts_kills_it(monkeypatch, sig):
+def test_a_signal_landing_as_a_child_starts_kills_it(monkeypatch, sig, interruptible):
     """The signal arrives while the child starts (held), lands as soon as it is registered: the child is
     killed and reaped before the interrupt leaves the runner. A SIGTERM too, whose default action (outside
     a transaction) would end tfsetup at once and leave the child running."""
@@ -144,7 +154,7 @@ def test_a_child_reads_its_input_while_its_output_is_read():
 
 
 @POSIX
-def test_an_interrupt_stops_the_children_of_worker_threads_and_drops_the_work_not_begun():
+def test_an_interrupt_stops_the_children_of_worker_threads_and_drops_the_work_not_begun(interruptible):
     """map_in_threads (interpreter probes, a team lock's uv compiles): a Ctrl-C does not wait for the
     children's deadlines, and no new child starts once it landed."""
     started = []
