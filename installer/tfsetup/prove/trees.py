@@ -83,7 +83,9 @@ def fetch_kept(root: Path, key: str, fill: Callable[[Path], None]) -> Path:
 
 
 def prune(root: Path, keep: int = KEEP) -> None:
-    """Keep the `keep` trees used last; remove the others and crashed fetches' leftovers."""
+    """Keep the `keep` trees used last; remove the others and crashed fetches' leftovers. A proof still
+    reading a tree removed here by another (a fourth set of inputs proven at the same time) may see
+    files vanish and report them missing: rare, and not guarded; a rerun fetches a fresh tree."""
     trees = []
     for entry in root.iterdir():
         if entry.name.startswith("."):
