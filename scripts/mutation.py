@@ -85,6 +85,7 @@ MODULES: Dict[str, Tuple[str, ...]] = {
     "prove/macos.py": ("tests/unit/test_prove.py", "tests/unit/test_prove_startup.py"),
     "prove/linux.py": ("tests/unit/test_elfcheck.py",),
     "bincache.py": ("tests/unit/test_prove_cache.py",),
+    "prove/trees.py": ("tests/unit/test_prove_trees.py",),
     "macho/analysis.py": ("tests/unit/test_prove_cache.py", "tests/unit/test_macho_reader.py"),
     "probes/bytecode.py": ("tests/unit/test_bytecode.py",),
 }

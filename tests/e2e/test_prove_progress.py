@@ -39,9 +39,13 @@ def test_prove_env_says_what_it_reads_on_a_terminal_only(tmp_path):
 
 @pytest.mark.network
 def test_prove_pins_says_it_is_fetching(tmp_path):
-    code, screen = run_in_pty([tfsetup_exe(), "prove", "--platform", "macos-arm64", "--python", "3.11",
-                               "numpy==2.1.3"], cols=100, timeout=600)
+    argv = [tfsetup_exe(), "prove", "--platform", "macos-arm64", "--python", "3.11", "numpy==2.1.3"]
+    fresh = {"TFSETUP_STATE_DIR": str(tmp_path / "state")}  # no tree kept from an earlier proof
+    code, screen = run_in_pty(argv, cols=100, timeout=600, env=fresh)
     assert code == 0, screen
     assert "fetching 1 wheel for macos-arm64, Python 3.11" in screen and "reading " in screen
+    code, screen = run_in_pty(argv, cols=100, timeout=600, env=fresh)  # the tree kept: no fetch
+    assert code == 0 and "reading 953 files of 1 distribution" in screen, screen
+    assert "fetching" not in screen  # its "using the wheels fetched before" line is replaced at once
     piped = run_tfsetup("prove", "--platform", "macos-arm64", "--python", "3.11", "numpy==2.1.3")
     assert piped.returncode == 0 and "fetching" not in piped.stderr

@@ -284,6 +284,7 @@ NOT_STEERING = {
     "macho.startup:startup_rules": "the env's tensorflow/__init__.py, read as text to learn what it loads; never run",
     "prove.fetch:fetching": "the lock or pins being proven, counted for the progress line",
     "prove.fetch:reading": "RECORD files of the tree being proven, counted for the progress line",
+    "prove.trees:tree_key": "the lock being proven, hashed into its kept tree's key (uv reads the lock itself)",
     "bincache:_listing": "RECORD files of the tree being proven: name each binary's content for the analysis "
                          "cache key (with its size and mtime), never obeyed",
     "bincache:load_bytes": "binary analyses in the private state dir, checked against their key and sha256",

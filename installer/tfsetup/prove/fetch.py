@@ -42,6 +42,10 @@ def fetching(platform: str, python: str, lock: Optional[Path], pins: Sequence[st
     return f"fetching {count} wheel{'s' if count != 1 else ''} for {platform}, Python {python} (the uv cache keeps them) ..."
 
 
+def reusing(platform: str, python: str) -> str:
+    return f"using the wheels fetched before for {platform}, Python {python} ..."
+
+
 def reading(site: Path) -> str:
     """'reading N files of M distributions' (their RECORDs: no walk of the tree before the real one)."""
     files = 0

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Optional, Sequence
 
 from tfsetup.backends.base import Backend, PackageSource
-from tfsetup.prove.fetch import Progress, fetch, reading
+from tfsetup.prove.fetch import Progress, fetch, reading, reusing
 from tfsetup.prove.loader import loader_for
 from tfsetup.prove.result import ProveResult
 from tfsetup.prove.subject import installed
+from tfsetup.prove.trees import fetch_kept, kept, tree_key
+from tfsetup.state import cache_state_dir
 
 if TYPE_CHECKING:
     from tfsetup.recipes import Recipe, RecipeTable
@@ -38,17 +40,33 @@ def fetch_and_prove(backend: Backend, platform: str, python: str, judged: Option
                     subject: str, source: PackageSource, table: Optional["RecipeTable"],
                     lock: Optional[Path] = None, pins: Sequence[str] = (), recipe: Optional["Recipe"] = None,
                     keep: Optional[Path] = None, full: bool = True, progress: Optional[Progress] = None) -> ProveResult:
-    """Fetch into a throwaway directory (or `keep`), prove, clean up. The wheels are those picked for
-    `recipe`'s OS level where the loader says so (Linux: its manylinux), else for the judged one."""
+    """Fetch into `keep`, or a tree kept from the last proof of the same inputs (trees.py), or, with
+    caches off, a throwaway directory; then prove. The wheels are those picked for `recipe`'s OS level
+    where the loader says so (Linux: its manylinux), else for the judged one."""
     started = time.perf_counter()
     loader = loader_for(platform)
     picked = loader.wheels_for(recipe) or judged
-    if keep is not None:
-        fetch(backend, keep, python, loader, source, lock, pins, picked, progress)
-        return prove_dir(keep, platform, python, judged, judged_from, subject, table, started, full=full,
-                         progress=progress)
-    with tempfile.TemporaryDirectory(prefix="tfsetup-prove-") as tmp:
-        site = Path(tmp) / "site-packages"
-        fetch(backend, site, python, loader, source, lock, pins, picked, progress)
+
+    def prove(site: Path) -> ProveResult:
         return prove_dir(site, platform, python, judged, judged_from, subject, table, started, full=full,
                          progress=progress)
+
+    def fill(site: Path) -> None:
+        fetch(backend, site, python, loader, source, lock, pins, picked, progress)
+
+    if keep is not None:
+        fill(keep)
+        return prove(keep)
+    root = cache_state_dir("prove-trees")
+    if root is None:
+        with tempfile.TemporaryDirectory(prefix="tfsetup-prove-") as tmp:
+            site = Path(tmp) / "site-packages"
+            fill(site)
+            return prove(site)
+    key = tree_key(platform, python, loader.fetch_target(picked), lock, pins, source)
+    site_kept = kept(root, key)
+    if site_kept is None:
+        return prove(fetch_kept(root, key, fill))
+    if progress is not None:
+        progress(reusing(platform, python))
+    return prove(site_kept)
