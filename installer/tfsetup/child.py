@@ -182,7 +182,9 @@ def spawn(argv: Sequence[str], env: Dict[str, str], merge: bool = False, cwd: Op
             proc = subprocess.Popen(list(argv), stdin=source, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT if merge else subprocess.PIPE, env=env, cwd=cwd,
                                     start_new_session=posix,
-                                    preexec_fn=_preexec(os.getpid(), _prctl()) if posix else None)
+                                    # no Python between fork and exec off the main thread: the child would raise
+                                    # a signal another thread just took (a traceback); workers hold no signals
+                                    preexec_fn=_preexec(os.getpid(), _prctl()) if posix and _main_thread() else None)
             _live[proc.pid] = proc
             started = start_time(proc.pid) or ""
             for listener in list(_listeners):
