@@ -79,9 +79,11 @@ def installed_versions(env: Path) -> Dict[str, str]:
     return json.loads(out.stdout)
 
 
-def uv(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    """Run the uv tfsetup itself would run, for a test's own setup; its failure fails the test with uv's words."""
-    proc = subprocess.run([find_uv(), *args], capture_output=True, text=True, timeout=timeout)
+def uv(*args: str, timeout: float = 1800, cache: Optional[Path] = None) -> subprocess.CompletedProcess:
+    """Run the uv tfsetup itself would run, for a test's own setup; its failure fails the test with uv's words.
+    `cache`: a uv cache of the caller's own instead of the shared one (for wheels no other test reads)."""
+    env = dict(os.environ, UV_CACHE_DIR=str(cache)) if cache is not None else None
+    proc = subprocess.run([find_uv(), *args], capture_output=True, text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, proc.stderr
     return proc
 

@@ -220,9 +220,11 @@ def test_a_team_lock_pins_the_build_the_wheelhouse_carries_it_and_an_offline_ins
     assert carried["url"] == "python/" + archive.name.replace("+", "%2B") and carried["sha256"] == section[
         "python_build"]["sha256"]
 
-    # a machine with no network and no Python 3.X in uv's store: only the wheelhouse
+    # a machine with no network, no Python 3.X in uv's store and an empty uv cache: only the wheelhouse
+    # (the cache is this test's own, deleted with it: wheels read from a wheelhouse are unpacked into a
+    # cache bucket of their own, ~1.5 GB that no other test would use)
     shutil.rmtree(served)
-    env = dict(_env(tmp_path), **NO_NETWORK)
+    env = dict(_env(tmp_path), UV_CACHE_DIR=str(tmp_path / "cache"), **NO_NETWORK)
     target = root / "env"
     proc = run_tfsetup("install", str(target), "--offline", "--find-links", str(house), "--json", cwd=root, env=env)
     assert proc.returncode == 0, proc.stderr

@@ -21,6 +21,13 @@ NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0
               "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
 
 
+def own_cache(tmp_path: Path) -> dict:
+    """The environment for a uv that installs a pylock's wheels by URL: uv keeps wheels fetched by URL apart
+    from the same files fetched through an index, so in the shared cache they would be a second unpacked
+    TensorFlow (~1.5 GB) that no other test reads. This test's own cache goes away with its tmp_path."""
+    return dict(os.environ, UV_CACHE_DIR=str(tmp_path / "uv-cache"))
+
+
 def project(root: Path, text: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "tfsetup.toml").write_text(text)
@@ -290,7 +297,8 @@ def test_pylock_files_install_with_uv_and_verify(fleet_lock, tmp_path):
     uv = find_uv()
     subprocess.run([uv, "venv", "--quiet", "--no-config", "--python", sys.executable, str(env)], check=True)
     install = subprocess.run([uv, "pip", "install", "--no-config", "--python", str(env / "bin" / "python"),
-                              "-r", str(root / "pylock.linux-x86_64-py311.toml")], capture_output=True, text=True)
+                              "-r", str(root / "pylock.linux-x86_64-py311.toml")], capture_output=True, text=True,
+                             env=own_cache(tmp_path))
     assert install.returncode == 0, install.stderr
     verify = run_tfsetup("verify", str(env), "--json", cwd=root)
     assert verify.returncode == 0, verify.stderr
@@ -328,7 +336,7 @@ def test_a_recipes_own_lock_exports_as_pylock_that_uv_installs_and_verify_passes
     uv = find_uv()
     subprocess.run([uv, "venv", "--quiet", "--no-config", "--python", sys.executable, str(env)], check=True)
     install = subprocess.run([uv, "pip", "install", "--no-config", "--python", str(env / "bin" / "python"),
-                              "-r", str(here / name)], capture_output=True, text=True)
+                              "-r", str(here / name)], capture_output=True, text=True, env=own_cache(tmp_path))
     assert install.returncode == 0, install.stderr
     verify = run_tfsetup("verify", str(env), "--json", cwd=here)
     assert verify.returncode == 0, verify.stderr
