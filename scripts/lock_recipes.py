@@ -620,8 +620,13 @@ def check_lock(uv: str, index: Index, recipe: Recipe, python: str, path: Path, *
     def resolve(lines: Sequence[str]) -> Dict[str, str]:
         return resolve_cached(uv, recipe, python, lines, index, runs, uv_ver)
 
-    resolves_to = attempt(lambda: resolve([f"{n}=={v}" for n, v in sorted(pins.items())]))
     fresh = attempt(lambda: resolve(recipe.resolver_input())) if drift else None
+    if isinstance(fresh, dict) and fresh == pins:
+        # A resolution of the recipe that picks exactly the pins is a proof that the pins, as the only
+        # requirements, resolve to themselves (the same set, closed under its dependencies): no second uv run.
+        resolves_to: object = fresh
+    else:
+        resolves_to = attempt(lambda: resolve([f"{n}=={v}" for n, v in sorted(pins.items())]))
     report = classify(recipe, python, text, listings, resolves_to, fresh)
     if not drift:
         report.drift = []  # --no-drift: not even the index hints

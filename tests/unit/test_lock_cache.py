@@ -163,3 +163,27 @@ def test_uv_compile_hands_back_the_http_log_and_keeps_it_out_of_errors(tmp_path:
         uv_compile(str(uv), "x86_64-manylinux_2_28", "3.11", ["numpy"], http_log=log)
     assert str(caught.value) == "error: No solution found"
     assert "log=uv_client=debug" in log[0] and lr.consulted_pages(log[0], URL) == {"numpy"}
+
+
+def _lock_file(tmp_path: Path) -> Path:
+    path = tmp_path / "py3.11.txt"
+    path.write_text(lr.render_lock(_recipe(), "3.11", [("numpy", "2.1.3", ["0" * 64]),
+                                                       ("tensorflow-cpu", "2.19.1", ["0" * 64])], today="2026-12-07"))
+    return path
+
+
+def test_a_fresh_resolution_that_picks_the_pins_stands_for_the_pins_resolution(tmp_path: Path, uv_runs) -> None:
+    report = lr.check_lock("uv", PagesIndex(_pages()), _recipe(), "3.11", _lock_file(tmp_path))
+    assert uv_runs == [["tensorflow-cpu==2.19.1", "numpy<2.2"]]  # one run: the recipe's own input
+    assert report.ok and report.drift == []
+
+
+def test_with_drift_or_with_no_drift_uv_resolves_the_pins(tmp_path: Path, uv_runs, monkeypatch) -> None:
+    lr.check_lock("uv", PagesIndex(_pages()), _recipe(), "3.11", _lock_file(tmp_path), drift=False)
+    assert uv_runs == [["numpy==2.1.3", "tensorflow-cpu==2.19.1"]]
+    monkeypatch.setattr(lr, "uv_compile", lambda uv, recipe, python, lines, **kw: uv_runs.append(list(lines)) or
+                        ("numpy==2.1.4\ntensorflow-cpu==2.19.1\n" if "numpy<2.2" in lines else
+                         "numpy==2.1.3\ntensorflow-cpu==2.19.1\n"))
+    report = lr.check_lock("uv", PagesIndex(_pages()), _recipe(), "3.11", _lock_file(tmp_path))
+    assert uv_runs[1:] == [["tensorflow-cpu==2.19.1", "numpy<2.2"], ["numpy==2.1.3", "tensorflow-cpu==2.19.1"]]
+    assert report.drift == ["~ numpy 2.1.3 -> 2.1.4"]
