@@ -29,7 +29,10 @@ and the fingerprint (sha256 of the files list) of every index page uv read for i
 its command line (platform, Python, deployment target, index) and the requirements. It is reused only
 when every one of those pages, fetched again in this run, has the same fingerprint: the same pages and
 the files' immutable metadata give uv the same resolution, so a reused result is today's answer too.
-A new release, a yank or a deleted file of any package uv looked at re-runs uv.
+A new release, a yank or a deleted file of any package uv looked at re-runs uv. A result is stored only
+when uv asked the index for each page it read (none served unasked from its HTTP cache) and this run
+had fetched each page before uv ran. A fresh resolution that picks exactly the lock's pins stands for
+the pins' own resolution (it shows they resolve to themselves), so an undrifted lock costs one uv run.
 Exit codes: 0 ok (drift may have been reported); 1 a must-hold check failed (or a lock could not be
 written); 2 usage error or a broken recipes table; 3 with --fail-on-drift, drift only.
 
@@ -182,13 +185,19 @@ class Index:
                 try:
                     doc = self._fetch(name)
                     self._cache[name] = parse_pep691(doc, name)
-                    self._prints[name] = page_fingerprint(doc)
+                    with self._guard:
+                        self._prints[name] = page_fingerprint(doc)
                 except ResolveError as exc:
                     self._cache[name] = exc
         found = self._cache[name]
         if isinstance(found, Exception):
             raise found
         return found  # type: ignore[return-value]
+
+    def fetched(self) -> Dict[str, str]:
+        """name -> fingerprint of every page fetched so far (a copy)."""
+        with self._guard:
+            return dict(self._prints)
 
     def fingerprint(self, project: str) -> str:
         """The page_fingerprint of the project's page as this run fetched it (once); ResolveError if it could not."""
@@ -503,6 +512,17 @@ def consulted_pages(http_log: str, index_url: str) -> Set[str]:
     return {canonicalize_name(name) for name in re.findall(prefix + r"([A-Za-z0-9._-]+)/", http_log)}
 
 
+# uv's words for a page it asked the index for in this run; a page served from its HTTP cache unasked
+# ("Found fresh response", within the index's max-age) may be older than this run's fetch of it.
+ASKED_THE_INDEX = ("Sending revalidation request for: ", "No cache entry for: ")
+
+
+def pages_from_the_index(http_log: str, index_url: str) -> Set[str]:
+    """The projects whose index page uv fetched or revalidated over the network in this run (pure)."""
+    asked = [line.split(word, 1)[1] for line in http_log.splitlines() for word in ASKED_THE_INDEX if word in line]
+    return consulted_pages("\n".join(asked), index_url)
+
+
 class ResolutionCache:
     """Resolutions by (uv version, command, requirements), each with the fingerprints of the pages uv read.
 
@@ -572,23 +592,24 @@ def resolve_cached(uv: str, recipe: Recipe, python: str, lines: Sequence[str], i
                    cache: ResolutionCache, uv_ver: str) -> Dict[str, str]:
     """resolve_pins, reusing an earlier result while every index page uv read for it is unchanged.
 
-    A result is stored only when uv's log names a page for every package of it (the log was read) and
-    each of those pages was fetched by `index` (from this run: the pinned ones before uv ran)."""
+    A result is stored only when uv's log names a page for every package of it (the log was read), uv
+    asked the index for every page it read (none came from its HTTP cache unasked), and `index` had
+    fetched each of those pages before uv ran: a page that changed in between shows a new fingerprint
+    next time (a re-run), never an old answer kept under a new page."""
     key = cache.key(uv_ver, recipe, python, lines, index.url) if uv_ver != "?" else None
     found = cache.load(key) if key else None
     if found is not None and _same_pages(found[0], index):
         cache.count(reused=True)
         return dict(found[1])
+    before = index.fetched()
     log: List[str] = []
     out = uv_compile(uv, recipe, python, lines, hashes=False, index_url=index.url, http_log=log)
     pins = {name: version for name, version, _ in parse_uv_output(out)}
     cache.count(reused=False)
     pages = consulted_pages("".join(log), index.url)
-    if key and pins and set(pins) <= pages:
-        try:
-            cache.store(key, {name: index.fingerprint(name) for name in sorted(pages)}, pins)
-        except ResolveError:
-            pass  # a page this run cannot fetch: nothing to check a reuse against
+    asked = pages_from_the_index("".join(log), index.url)
+    if key and pins and set(pins) <= pages and pages <= set(before) and pages <= asked:
+        cache.store(key, {name: before[name] for name in sorted(pages)}, pins)
     return pins
 
 

@@ -22,6 +22,7 @@ UV_LOG = (
     "DEBUG Sending revalidation request for: https://pypi.org/simple/numpy/\n"
     "DEBUG No cache entry for: https://pypi.org/simple/Tensorflow_CPU/\n"
     "DEBUG Found stale response for: https://pypi.org/simple/six/\n"
+    "DEBUG Sending revalidation request for: https://pypi.org/simple/six/\n"
     "DEBUG Found stale response for: https://files.pythonhosted.org/packages/59/03/9a/"
     "tensorflow_cpu-2.19.1-cp311-cp311-manylinux_2_17_x86_64.whl\n"
 )
@@ -55,6 +56,13 @@ class PagesIndex(lr.Index):
         if name not in self.pages:
             raise ResolveError(f"no page {name}")
         return self.pages[name]
+
+
+def _index(pages: Dict[str, Dict[str, object]]) -> PagesIndex:
+    """This run's index, its pages fetched before any resolution (as --check prefetches them)."""
+    index = PagesIndex(pages)
+    index.prefetch(["numpy", "tensorflow-cpu", "six"])
+    return index
 
 
 @pytest.fixture
@@ -97,9 +105,9 @@ def test_a_page_fingerprint_sees_a_new_file_and_a_yank_but_not_key_order() -> No
 
 def test_a_resolution_is_reused_while_the_pages_are_unchanged(tmp_path: Path, uv_runs) -> None:
     cache = lr.ResolutionCache(tmp_path)
-    assert _resolve(PagesIndex(_pages()), cache) == {"numpy": "2.1.3", "tensorflow-cpu": "2.19.1"}
+    assert _resolve(_index(_pages()), cache) == {"numpy": "2.1.3", "tensorflow-cpu": "2.19.1"}
     again = lr.ResolutionCache(tmp_path)  # the next run: a new index fetch, the same pages
-    assert _resolve(PagesIndex(_pages()), again) == {"numpy": "2.1.3", "tensorflow-cpu": "2.19.1"}
+    assert _resolve(_index(_pages()), again) == {"numpy": "2.1.3", "tensorflow-cpu": "2.19.1"}
     assert len(uv_runs) == 1 and (cache.resolved, again.reused) == (1, 1)
 
 
@@ -109,24 +117,24 @@ def test_a_resolution_is_reused_while_the_pages_are_unchanged(tmp_path: Path, uv
     {"six": _doc(SIX, "six-1.18.0-py2.py3-none-any.whl")},  # a page uv read that is not in the result
 ], ids=["new-release", "yank", "page-read-not-pinned"])
 def test_a_changed_page_runs_uv_again(tmp_path: Path, uv_runs, changed) -> None:
-    _resolve(PagesIndex(_pages()), lr.ResolutionCache(tmp_path))
-    _resolve(PagesIndex(_pages(**changed)), lr.ResolutionCache(tmp_path))
+    _resolve(_index(_pages()), lr.ResolutionCache(tmp_path))
+    _resolve(_index(_pages(**changed)), lr.ResolutionCache(tmp_path))
     assert len(uv_runs) == 2
 
 
 def test_a_page_that_cannot_be_fetched_runs_uv_again(tmp_path: Path, uv_runs) -> None:
-    _resolve(PagesIndex(_pages()), lr.ResolutionCache(tmp_path))
+    _resolve(_index(_pages()), lr.ResolutionCache(tmp_path))
     pages = _pages()
     del pages["six"]
-    _resolve(PagesIndex(pages), lr.ResolutionCache(tmp_path))
+    _resolve(_index(pages), lr.ResolutionCache(tmp_path))
     assert len(uv_runs) == 2
 
 
 def test_another_uv_version_or_no_cache_runs_uv_again(tmp_path: Path, uv_runs) -> None:
-    _resolve(PagesIndex(_pages()), lr.ResolutionCache(tmp_path))
-    _resolve(PagesIndex(_pages()), lr.ResolutionCache(tmp_path), uv_ver="0.14.0")
-    _resolve(PagesIndex(_pages()), lr.ResolutionCache(tmp_path), uv_ver="?")  # version unknown: never reused
-    _resolve(PagesIndex(_pages()), lr.ResolutionCache(None))
+    _resolve(_index(_pages()), lr.ResolutionCache(tmp_path))
+    _resolve(_index(_pages()), lr.ResolutionCache(tmp_path), uv_ver="0.14.0")
+    _resolve(_index(_pages()), lr.ResolutionCache(tmp_path), uv_ver="?")  # version unknown: never reused
+    _resolve(_index(_pages()), lr.ResolutionCache(None))
     assert len(uv_runs) == 4
 
 
@@ -140,15 +148,15 @@ def test_a_log_that_misses_a_resolved_package_is_not_stored(tmp_path: Path, monk
 
     monkeypatch.setattr(lr, "uv_compile", fake_compile)
     for _ in range(2):
-        _resolve(PagesIndex(_pages()), lr.ResolutionCache(tmp_path))
+        _resolve(_index(_pages()), lr.ResolutionCache(tmp_path))
     assert len(runs) == 2 and not list(tmp_path.iterdir())
 
 
 def test_a_damaged_entry_is_ignored(tmp_path: Path, uv_runs) -> None:
-    _resolve(PagesIndex(_pages()), lr.ResolutionCache(tmp_path))
+    _resolve(_index(_pages()), lr.ResolutionCache(tmp_path))
     (entry,) = tmp_path.iterdir()
     entry.write_text(entry.read_text().replace('"2.1.3"', '"2.1.3'))
-    assert _resolve(PagesIndex(_pages()), lr.ResolutionCache(tmp_path)) == {"numpy": "2.1.3", "tensorflow-cpu": "2.19.1"}
+    assert _resolve(_index(_pages()), lr.ResolutionCache(tmp_path)) == {"numpy": "2.1.3", "tensorflow-cpu": "2.19.1"}
     assert len(uv_runs) == 2
 
 
@@ -173,17 +181,40 @@ def _lock_file(tmp_path: Path) -> Path:
 
 
 def test_a_fresh_resolution_that_picks_the_pins_stands_for_the_pins_resolution(tmp_path: Path, uv_runs) -> None:
-    report = lr.check_lock("uv", PagesIndex(_pages()), _recipe(), "3.11", _lock_file(tmp_path))
+    report = lr.check_lock("uv", _index(_pages()), _recipe(), "3.11", _lock_file(tmp_path))
     assert uv_runs == [["tensorflow-cpu==2.19.1", "numpy<2.2"]]  # one run: the recipe's own input
     assert report.ok and report.drift == []
 
 
 def test_with_drift_or_with_no_drift_uv_resolves_the_pins(tmp_path: Path, uv_runs, monkeypatch) -> None:
-    lr.check_lock("uv", PagesIndex(_pages()), _recipe(), "3.11", _lock_file(tmp_path), drift=False)
+    lr.check_lock("uv", _index(_pages()), _recipe(), "3.11", _lock_file(tmp_path), drift=False)
     assert uv_runs == [["numpy==2.1.3", "tensorflow-cpu==2.19.1"]]
     monkeypatch.setattr(lr, "uv_compile", lambda uv, recipe, python, lines, **kw: uv_runs.append(list(lines)) or
                         ("numpy==2.1.4\ntensorflow-cpu==2.19.1\n" if "numpy<2.2" in lines else
                          "numpy==2.1.3\ntensorflow-cpu==2.19.1\n"))
-    report = lr.check_lock("uv", PagesIndex(_pages()), _recipe(), "3.11", _lock_file(tmp_path))
+    report = lr.check_lock("uv", _index(_pages()), _recipe(), "3.11", _lock_file(tmp_path))
     assert uv_runs[1:] == [["tensorflow-cpu==2.19.1", "numpy<2.2"], ["numpy==2.1.3", "tensorflow-cpu==2.19.1"]]
     assert report.drift == ["~ numpy 2.1.3 -> 2.1.4"]
+
+
+def test_uv_log_tells_which_pages_it_asked_the_index_for() -> None:
+    cached = UV_LOG.replace("Sending revalidation request for: https://pypi.org/simple/numpy/",
+                            "Found fresh response for: https://pypi.org/simple/numpy/")
+    assert lr.pages_from_the_index(UV_LOG, URL) == {"numpy", "tensorflow-cpu", "six"}
+    assert lr.pages_from_the_index(cached, URL) == {"tensorflow-cpu", "six"}
+
+
+@pytest.mark.parametrize("log", [
+    UV_LOG.replace("Sending revalidation request for: https://pypi.org/simple/numpy/",
+                   "Found fresh response for: https://pypi.org/simple/numpy/"),  # from uv's HTTP cache, unasked
+    UV_LOG + "DEBUG No cache entry for: https://pypi.org/simple/protobuf/\n",  # a page this run had not fetched
+], ids=["page-from-uvs-http-cache", "page-not-fetched-before-uv"])
+def test_a_result_from_pages_this_run_may_not_have_seen_is_not_stored(tmp_path: Path, monkeypatch, log) -> None:
+    def fake_compile(uv, recipe, python, lines, *, http_log=None, **kw):
+        http_log.append(log)
+        return "numpy==2.1.3\ntensorflow-cpu==2.19.1\n"
+
+    monkeypatch.setattr(lr, "uv_compile", fake_compile)
+    pages = _pages(protobuf=_doc("protobuf-6.0.0-py3-none-any.whl"))
+    _resolve(_index(pages), lr.ResolutionCache(tmp_path))
+    assert not list(tmp_path.iterdir())
