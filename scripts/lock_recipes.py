@@ -12,6 +12,7 @@ recipes/locks/<id>/py<X.Y>.txt.
     python scripts/lock_recipes.py --check         # must-hold checks (exit 1) + drift report (exit 0)
     python scripts/lock_recipes.py --check --no-drift     # must-hold checks only (no re-resolution)
     python scripts/lock_recipes.py --check --fail-on-drift  # exit 3 when only drift was found
+    python scripts/lock_recipes.py --check --no-cache     # run uv for every resolution (see below)
     python scripts/lock_recipes.py --update        # re-lock only the locks that drifted (or are missing)
 
 --check separates what must hold from what merely moved on the index:
@@ -23,19 +24,30 @@ recipes/locks/<id>/py<X.Y>.txt.
     requirements, still resolve to exactly themselves (nothing missing, nothing extra).
   drift (reported, exit 0): what a fresh resolution of the recipe would pick today that differs from
     the lock (new patch releases and the like). `--update` refreshes those locks.
+Both resolutions are cached (--no-cache, or TFSETUP_NO_CACHE=1: none): an entry holds what uv resolved
+and the fingerprint (sha256 of the files list) of every index page uv read for it, keyed by uv's version,
+its command line (platform, Python, deployment target, index) and the requirements. It is reused only
+when every one of those pages, fetched again in this run, has the same fingerprint: the same pages and
+the files' immutable metadata give uv the same resolution, so a reused result is today's answer too.
+A new release, a yank or a deleted file of any package uv looked at re-runs uv. A result is stored only
+when uv asked the index for each page it read (none served unasked from its HTTP cache) and this run
+had fetched each page before uv ran. A fresh resolution that picks exactly the lock's pins stands for
+the pins' own resolution (it shows they resolve to themselves), so an undrifted lock costs one uv run.
 Exit codes: 0 ok (drift may have been reported); 1 a must-hold check failed (or a lock could not be
 written); 2 usage error or a broken recipes table; 3 with --fail-on-drift, drift only.
 
 Needs: packaging, tfsetup (for tfsetup.recipes), uv (the `uv` package or `uv` on PATH), and the
 PyPI simple API (PEP 691 JSON) for the file listings (one fetch per package name, shared by all locks,
-in a small thread pool).
+in a small thread pool; they are also what a cached resolution is checked against).
 """
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
 import datetime
+import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -55,6 +67,7 @@ from tfsetup.resolve import (INDEX_URL, ResolveError, compatible_tags, fetch_lis
                              parse_uv_output, render_requirements, shrink_hashes, version_files,
                              wheel_compatible)
 from tfsetup.resolve import uv_compile as _uv_compile
+from tfsetup.state import cache_state_dir, read_private, write_private
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RECIPES = REPO / "recipes" / "recipes.toml"
@@ -92,9 +105,10 @@ def macos_target(recipe: Recipe) -> Optional[str]:
 
 
 def uv_compile(uv: str, recipe: Recipe, python: str, lines: Sequence[str], *, hashes: bool = True,
-               index_url: str = INDEX_URL, timeout: float = 300.0, exclude_newer: Optional[str] = None) -> str:
+               index_url: str = INDEX_URL, timeout: float = 300.0, exclude_newer: Optional[str] = None,
+               http_log: Optional[List[str]] = None) -> str:
     return _uv_compile(uv, recipe.python_platform, python, lines, hashes=hashes, macos_target=macos_target(recipe),
-                       index_urls=(index_url,), timeout=timeout, exclude_newer=exclude_newer)
+                       index_urls=(index_url,), timeout=timeout, exclude_newer=exclude_newer, http_log=http_log)
 
 
 def utc_now() -> str:
@@ -127,6 +141,13 @@ class IndexFile:
 Listing = Dict[str, List[IndexFile]]  # normalized version -> files
 
 
+def page_fingerprint(doc: Mapping[str, object]) -> str:
+    """sha256 of all a resolver reads from a PEP 691 project page: its versions and its files with every
+    field (names, hashes, yanked, requires-python, upload-time, metadata) (pure)."""
+    body = {"files": doc.get("files", []), "versions": doc.get("versions", [])}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def parse_pep691(doc: Mapping[str, object], project: str) -> Listing:
     """version -> files from a PEP 691 JSON project page (pure)."""
     from tfsetup.resolve import file_version  # the same filename -> version rule as the locker
@@ -151,6 +172,7 @@ class Index:
         self.url = index_url.rstrip("/")
         self.timeout = timeout
         self._cache: Dict[str, object] = {}
+        self._prints: Dict[str, str] = {}  # name -> page_fingerprint of the page fetched
         self._locks: Dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -161,7 +183,10 @@ class Index:
         with lock:
             if name not in self._cache:
                 try:
-                    self._cache[name] = self._fetch(name)
+                    doc = self._fetch(name)
+                    self._cache[name] = parse_pep691(doc, name)
+                    with self._guard:
+                        self._prints[name] = page_fingerprint(doc)
                 except ResolveError as exc:
                     self._cache[name] = exc
         found = self._cache[name]
@@ -169,14 +194,27 @@ class Index:
             raise found
         return found  # type: ignore[return-value]
 
-    def _fetch(self, name: str) -> Listing:
+    def fetched(self) -> Dict[str, str]:
+        """name -> fingerprint of every page fetched so far (a copy)."""
+        with self._guard:
+            return dict(self._prints)
+
+    def fingerprint(self, project: str) -> str:
+        """The page_fingerprint of the project's page as this run fetched it (once); ResolveError if it could not."""
+        self.listing(project)
+        return self._prints[canonicalize_name(project)]
+
+    def _fetch(self, name: str) -> Dict[str, object]:
         request = urllib.request.Request(f"{self.url}/{name}/", headers={
             "Accept": "application/vnd.pypi.simple.v1+json", "User-Agent": "tfsetup-lock-check"})
         last: Optional[Exception] = None
         for _attempt in range(3):
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return parse_pep691(json.load(response), name)
+                    doc = json.load(response)
+                if isinstance(doc, dict):
+                    return doc
+                last = ValueError("not a JSON object")
             except (OSError, ValueError) as exc:
                 last = exc
         raise ResolveError(f"cannot fetch the index listing of {name} from {self.url}: {last}")
@@ -461,7 +499,122 @@ def resolve_pins(uv: str, recipe: Recipe, python: str, lines: Sequence[str], ind
     return {name: version for name, version, _ in parse_uv_output(out)}
 
 
-def check_lock(uv: str, index: Index, recipe: Recipe, python: str, path: Path, *, drift: bool = True) -> LockReport:
+# ---------------------------------------------------------------------------------------------
+# --check's resolutions, cached by the index pages uv read (see the module docstring)
+
+CACHE_FORMAT = "tfsetup lock-check resolution 1"
+ENTRY_LIMIT = 1 << 20
+
+
+def consulted_pages(http_log: str, index_url: str) -> Set[str]:
+    """The projects whose index page uv's HTTP client asked for (normalized names), from its debug log (pure)."""
+    prefix = re.escape(index_url.rstrip("/")) + "/"
+    return {canonicalize_name(name) for name in re.findall(prefix + r"([A-Za-z0-9._-]+)/", http_log)}
+
+
+# uv's words for a page it asked the index for in this run; a page served from its HTTP cache unasked
+# ("Found fresh response", within the index's max-age) may be older than this run's fetch of it.
+ASKED_THE_INDEX = ("Sending revalidation request for: ", "No cache entry for: ")
+
+
+def pages_from_the_index(http_log: str, index_url: str) -> Set[str]:
+    """The projects whose index page uv fetched or revalidated over the network in this run (pure)."""
+    asked = [line.split(word, 1)[1] for line in http_log.splitlines() for word in ASKED_THE_INDEX if word in line]
+    return consulted_pages("\n".join(asked), index_url)
+
+
+class ResolutionCache:
+    """Resolutions by (uv version, command, requirements), each with the fingerprints of the pages uv read.
+
+    Entries are files of the private state dir (cache_state_dir("lock-check"), written atomically); a
+    damaged or foreign entry is ignored. `folder` None: no cache (every resolution runs uv)."""
+
+    def __init__(self, folder: Optional[Path]) -> None:
+        self.folder = folder
+        self.reused = 0
+        self.resolved = 0
+        self._count = threading.Lock()
+
+    @staticmethod
+    def key(uv_ver: str, recipe: Recipe, python: str, lines: Sequence[str], index_url: str) -> str:
+        material = {"format": CACHE_FORMAT, "uv": uv_ver, "platform": recipe.python_platform, "python": python,
+                    "target": macos_target(recipe), "index": index_url, "lines": list(lines),
+                    "argv": "pip compile - --only-binary :all: (no hashes)"}
+        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+    def load(self, key: str) -> Optional[Tuple[Dict[str, str], Dict[str, str]]]:
+        """(pages -> fingerprint, pins) of the entry, or None."""
+        if self.folder is None:
+            return None
+        data = read_private(self.folder / f"{key[:40]}.json", ENTRY_LIMIT)
+        try:
+            entry = json.loads(data) if data else None
+        except ValueError:
+            return None
+        if not isinstance(entry, dict) or entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
+            return None
+        pages, pins = entry.get("pages"), entry.get("pins")
+        if not isinstance(pages, dict) or not isinstance(pins, dict) or not pages or not pins:
+            return None
+        if not all(isinstance(k, str) and isinstance(v, str) for d in (pages, pins) for k, v in d.items()):
+            return None
+        return pages, pins
+
+    def store(self, key: str, pages: Mapping[str, str], pins: Mapping[str, str]) -> None:
+        if self.folder is None:
+            return
+        body = {"format": CACHE_FORMAT, "key": key, "pages": dict(sorted(pages.items())),
+                "pins": dict(sorted(pins.items()))}
+        try:
+            write_private(self.folder / f"{key[:40]}.json", json.dumps(body, indent=1).encode())
+        except OSError:
+            pass  # a cache never fails a check
+
+    def count(self, reused: bool) -> None:
+        with self._count:
+            if reused:
+                self.reused += 1
+            else:
+                self.resolved += 1
+
+
+def _same_pages(pages: Mapping[str, str], index: Index) -> bool:
+    for name, fingerprint in pages.items():
+        try:
+            if index.fingerprint(name) != fingerprint:
+                return False
+        except ResolveError:
+            return False
+    return True
+
+
+def resolve_cached(uv: str, recipe: Recipe, python: str, lines: Sequence[str], index: Index,
+                   cache: ResolutionCache, uv_ver: str) -> Dict[str, str]:
+    """resolve_pins, reusing an earlier result while every index page uv read for it is unchanged.
+
+    A result is stored only when uv's log names a page for every package of it (the log was read), uv
+    asked the index for every page it read (none came from its HTTP cache unasked), and `index` had
+    fetched each of those pages before uv ran: a page that changed in between shows a new fingerprint
+    next time (a re-run), never an old answer kept under a new page."""
+    key = cache.key(uv_ver, recipe, python, lines, index.url) if uv_ver != "?" else None
+    found = cache.load(key) if key else None
+    if found is not None and _same_pages(found[0], index):
+        cache.count(reused=True)
+        return dict(found[1])
+    before = index.fetched()
+    log: List[str] = []
+    out = uv_compile(uv, recipe, python, lines, hashes=False, index_url=index.url, http_log=log)
+    pins = {name: version for name, version, _ in parse_uv_output(out)}
+    cache.count(reused=False)
+    pages = consulted_pages("".join(log), index.url)
+    asked = pages_from_the_index("".join(log), index.url)
+    if key and pins and set(pins) <= pages and pages <= set(before) and pages <= asked:
+        cache.store(key, {name: before[name] for name in sorted(pages)}, pins)
+    return pins
+
+
+def check_lock(uv: str, index: Index, recipe: Recipe, python: str, path: Path, *, drift: bool = True,
+               cache: Optional[ResolutionCache] = None, uv_ver: str = "?") -> LockReport:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -483,9 +636,18 @@ def check_lock(uv: str, index: Index, recipe: Recipe, python: str, path: Path, *
         except (ResolveError, subprocess.TimeoutExpired) as exc:
             return exc
 
-    resolves_to = attempt(lambda: resolve_pins(uv, recipe, python, [f"{n}=={v}" for n, v in sorted(pins.items())],
-                                               index.url))
-    fresh = attempt(lambda: resolve_pins(uv, recipe, python, recipe.resolver_input(), index.url)) if drift else None
+    runs = cache or ResolutionCache(None)
+
+    def resolve(lines: Sequence[str]) -> Dict[str, str]:
+        return resolve_cached(uv, recipe, python, lines, index, runs, uv_ver)
+
+    fresh = attempt(lambda: resolve(recipe.resolver_input())) if drift else None
+    if isinstance(fresh, dict) and fresh == pins:
+        # A resolution of the recipe that picks exactly the pins is a proof that the pins, as the only
+        # requirements, resolve to themselves (the same set, closed under its dependencies): no second uv run.
+        resolves_to: object = fresh
+    else:
+        resolves_to = attempt(lambda: resolve([f"{n}=={v}" for n, v in sorted(pins.items())]))
     report = classify(recipe, python, text, listings, resolves_to, fresh)
     if not drift:
         report.drift = []  # --no-drift: not even the index hints
@@ -550,6 +712,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="the resolution's cut-off for the locks written (default: now); recorded in each header")
     parser.add_argument("--no-drift", action="store_true", help="with --check: skip the fresh re-resolution")
     parser.add_argument("--fail-on-drift", action="store_true", help="with --check: exit 3 when locks drifted")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="with --check/--update: run uv for every resolution (no reuse of earlier ones)")
     parser.add_argument("-j", "--jobs", type=int, default=4, help="parallel resolutions (default 4)")
     parser.add_argument("--index-url", default=INDEX_URL)
     parser.add_argument("--uv", help="uv binary (default: the uv package, then PATH)")
@@ -587,10 +751,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 except RecipeError:
                     pass
         index.prefetch(sorted(names))
+        cache = ResolutionCache(None if args.no_cache else cache_state_dir("lock-check"))
+        check_uv = uv_version(uv)
         reports: List[LockReport] = []
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             futures = [pool.submit(check_lock, uv, index, r, py, recipes_dir / r.lock_relpath(py),
-                                   drift=not args.no_drift) for r, py in jobs]
+                                   drift=not args.no_drift, cache=cache, uv_ver=check_uv) for r, py in jobs]
             for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
                 rep = future.result()
                 reports.append(rep)
@@ -606,6 +772,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         stale = stale_locks(locks_dir, wanted)
         for path in stale:
             print(f"stale lock (no such recipe/python): {path.relative_to(recipes_dir)}", file=sys.stderr)
+        print(f"resolutions: {cache.resolved} by uv, {cache.reused} reused (every index page uv read for them "
+              "unchanged)", file=sys.stderr)
         if args.check:
             print(f"{len(reports)} lock(s) checked: {len(failed)} failed a must-hold check, {len(drifted)} drifted"
                   + (" (run scripts/lock_recipes.py --update to refresh them)" if drifted else ""), file=sys.stderr)

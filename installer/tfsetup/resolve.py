@@ -249,22 +249,34 @@ def parse_uv_output(text: str) -> List[Tuple[str, str, List[str]]]:
     return entries
 
 
+_DEBUG_LINE = re.compile(r"\s*(TRACE|DEBUG) ")  # uv's tracing lines (RUST_LOG), not its error
+
+
 def uv_compile(uv: str, python_platform: str, python: str, lines: Sequence[str], *, hashes: bool = True,
                macos_target: Optional[str] = None, index_urls: Sequence[str] = (INDEX_URL,),
-               find_links: Sequence[str] = (), timeout: float = 300.0, exclude_newer: Optional[str] = None) -> str:
+               find_links: Sequence[str] = (), timeout: float = 300.0, exclude_newer: Optional[str] = None,
+               http_log: Optional[List[str]] = None) -> str:
     """Run `uv pip compile` for another platform and Python; return its stdout or raise ResolveError.
 
     The command line and the environment are the engine's (backends/uv.py, backends/_proc.engine_env: a
-    lock takes no index or uv setting of the user's); requirements go in on stdin.
+    lock takes no index or uv setting of the user's); requirements go in on stdin. `http_log`: a list
+    that receives the debug log of uv's HTTP client (every index page uv read names its URL there:
+    scripts/lock_recipes.py keys its cached resolutions on those pages); an error leaves it out.
     """
     argv, secret_env = UvBackend(uv).cross_compile_argv(python_platform, python, index_urls, find_links,
                                                        hashes=hashes, exclude_newer=exclude_newer)
     extra = dict(secret_env)
     if macos_target:  # which macOS wheels count
         extra["MACOSX_DEPLOYMENT_TARGET"] = macos_target
+    if http_log is not None:
+        extra["RUST_LOG"] = "uv_client=debug"
     result = run_engine(argv, engine_env(extra, lock=True), timeout, stdin="\n".join(lines) + "\n")
     if result.timed_out:
         raise ResolveError(f"uv pip compile took more than {timeout:.0f} s")
+    stderr = result.stderr
+    if http_log is not None:
+        http_log.append(stderr)
+        stderr = "\n".join(line for line in stderr.splitlines() if not _DEBUG_LINE.match(line))
     if result.returncode != 0:
-        raise ResolveError(redact((result.stderr or result.stdout).strip()) or f"uv exited {result.returncode}")
+        raise ResolveError(redact((stderr or result.stdout).strip()) or f"uv exited {result.returncode}")
     return result.stdout

@@ -114,3 +114,20 @@ def test_a_lock_regenerated_at_its_cutoff_is_the_same_bytes(tmp_path: Path) -> N
     assert lr.lock_cutoff(written) == "2026-11-16T00:00:00Z"
     assert parse_lock_text(written, "x")["grpcio"] == "1.85.1"
     assert lr.main([*args, "--reproduce"]) == 0
+
+
+@pytest.mark.network
+def test_a_committed_lock_regenerated_at_its_recorded_cutoff_is_the_same_bytes() -> None:
+    """A lock in recipes/locks, resolved again at the cut-off its header records, against the real index:
+    the same bytes. Only the header's note of the uv that made it may differ (`--reproduce` says so)."""
+    recipe = next(r for r in load_recipes(RECIPES).recipes if r.id == "linux-x86_64-cpu-tf2.21")
+    text = _lock_text(recipe, "3.11")
+    cutoff = lr.lock_cutoff(text)
+    assert cutoff, "the lock records no cut-off"
+    uv = find_uv()
+    uv_ver = lr.uv_version(uv)
+    again = lr.build_lock(uv, recipe, "3.11", uv_ver=uv_ver, cutoff=cutoff)
+    assert again.error is None, again.error
+    recorded = lr.read_header(text)["exclude-newer"]
+    expected = text.replace(f"# exclude-newer: {recorded}\n", f"# exclude-newer: {cutoff} (uv {uv_ver})\n")
+    assert again.text == expected
