@@ -15,6 +15,19 @@ export TMPDIR="${TFSETUP_TEST_TMPDIR:-$(dirname "$UV_CACHE_DIR")/tmp}"
 mkdir -p "$UV_CACHE_DIR" "$TMPDIR"
 free_on() { df -Ph "$1" | awk 'NR == 2 {print $4 " free on " $6}'; }
 echo "== disk: $(free_on "$UV_CACHE_DIR") (a run from an empty cache needs about 12 GB there)"
+# The most disk the run took at once, sampled every 5 s (CI's disk is finite: printed at the end).
+peak_file=$(mktemp)
+echo 0 > "$peak_file"
+(
+  free_kb() { df -Pk "$UV_CACHE_DIR" | awk 'NR == 2 {print $4}'; }
+  start=$(free_kb) peak=0
+  while sleep 5; do
+    used=$((start - $(free_kb)))
+    if [ "$used" -gt "$peak" ]; then peak=$used; echo "$peak" > "$peak_file"; fi
+  done
+) &
+sampler=$!
+trap 'kill "$sampler" 2>/dev/null; rm -f "$peak_file"' EXIT
 
 make_env() {  # make_env DIR PYTHON
   local dir=$1 python=$2
@@ -71,5 +84,5 @@ fi
 echo "== all tests on $(.test-venv/bin/python --version)"
 status=0
 .test-venv/bin/python -m pytest "$@" || status=$?
-echo "== disk: uv cache $(du -sh "$UV_CACHE_DIR" | cut -f1), $(free_on "$UV_CACHE_DIR")"
+echo "== disk: uv cache $(du -sh "$UV_CACHE_DIR" | cut -f1), $(free_on "$UV_CACHE_DIR"), at most $(( $(cat "$peak_file") / 1024 )) MB more in use than at the start"
 exit "$status"
