@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -193,7 +194,11 @@ def test_an_aarch64_numpy_in_an_x86_64_env_is_a_wrong_arch_file_and_fixed(workdi
 
 
 def test_two_tensorflow_distributions_are_fixed(workdir):
-    env = make_env(workdir / "both", ["tensorflow-cpu==2.21.0"], ["tensorflow==2.21.0"])
+    env = make_env(workdir / "both", ["tensorflow-cpu==2.21.0"])
+    # tensorflow 2.21.0 over it, from a uv cache of this test's own, deleted below: the wheel (1.8 GB
+    # unpacked) would otherwise sit in the shared cache for the rest of the run
+    cache = workdir / "both-cache"
+    uv("pip", "install", "--quiet", "--python", str(env / "bin" / "python"), "tensorflow==2.21.0", cache=cache)
     doc = json_out(doctor(env, "--json"))
     assert "conflicting-tf-distributions" in finding_ids(doc)
     assert [a["kind"] for a in doc["repair_plan"]] == ["uninstall", "install-lock"]
@@ -205,7 +210,9 @@ def test_two_tensorflow_distributions_are_fixed(workdir):
     assert json_out(doctor(env, "--json"))["env"]["tensorflow"] == {"tensorflow-cpu": "2.21.0"}
     verify = run_tfsetup("verify", str(env))
     assert verify.returncode == 0, verify.stderr
+    shutil.rmtree(cache)
     assert leftovers(workdir) == []
+    shutil.rmtree(env)
 
 
 @pytest.fixture(scope="module")
