@@ -379,17 +379,24 @@ class ModuleResult:
         return 100.0 * (self.killed + len(self.justified)) / self.run if self.run else 100.0
 
 
+def select(mutants: Sequence[Mutant], max_mutants: Optional[int], seed: int, only: Sequence[int] = ()) -> List[Mutant]:
+    """The mutants to run: those of `only` (--index: re-check the survivors a --list names), else a sample
+    of `max_mutants` that depends only on the seed and the module's name, else all."""
+    if only:
+        return [m for m in mutants if m.index in set(only)]
+    if max_mutants is not None and len(mutants) > max_mutants:
+        module = mutants[0].module
+        return sorted(random.Random(f"{seed}:{module}").sample(list(mutants), max_mutants), key=lambda m: m.index)
+    return list(mutants)
+
+
 def run_module(module: str, tests: Sequence[str], max_mutants: Optional[int], seed: int, timeout: float,
                justified: Set[str], verbose: bool, only: Sequence[int] = ()) -> ModuleResult:
     path = REPO / "installer" / "tfsetup" / module
     source = path.read_text(encoding="utf-8")
-    mutants = list_mutants(module, source)
-    total = len(mutants)
-    if only:  # chosen by index (--index: re-check the survivors a --list names)
-        mutants = [m for m in mutants if m.index in set(only)]
-    elif max_mutants is not None and len(mutants) > max_mutants:
-        mutants = sorted(random.Random(f"{seed}:{module}").sample(mutants, max_mutants), key=lambda m: m.index)
-    result = ModuleResult(module, total, len(mutants))
+    every = list_mutants(module, source)
+    mutants = select(every, max_mutants, seed, only)
+    result = ModuleResult(module, len(every), len(mutants))
     tests = existing_tests(tests)
     if not tests:
         result.run, result.skipped = 0, "no test file yet"
@@ -485,7 +492,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     results: List[ModuleResult] = []
     for module in modules:
         justified = justified_keys()  # read as each module starts: a long run sees the file as it stands then
-        print(f"== {module} ({', '.join(t.split('::')[0] for t in dict.fromkeys(MODULES[module]))})", flush=True)
+        print(f"== {module} ({', '.join(dict.fromkeys(t.split('::')[0] for t in MODULES[module]))})", flush=True)
         result = run_module(module, MODULES[module], args.max_per_module, args.seed, args.timeout, justified,
                             args.verbose, args.index)
         results.append(result)
