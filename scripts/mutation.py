@@ -27,6 +27,7 @@ Not part of CI (minutes per module); run before each release:
     scripts/mutation.sh                                  # every module, every mutant
     scripts/mutation.sh --max-per-module 60 --seed 1     # a sample (about 20 minutes on 2 cores)
     scripts/mutation.sh --module plan.py --list          # the mutants, without running anything
+    scripts/mutation.sh --module plan.py --index 12 --index 40 -v    # only these two (the [I] of --list)
     scripts/mutation.sh --max-per-module 40 --seed 1 --report README.md
                                                          # and write the scores table into README.md
 """
@@ -74,10 +75,10 @@ MODULES: Dict[str, Tuple[str, ...]] = {
                          "tests/unit/test_lock_filter.py"),
     "txn.py": ("tests/unit/test_txn.py", *_TXN_SIGNAL_TESTS),
     "install.py": ("tests/unit/test_install.py",),
-    "build.py": ("tests/unit/test_install.py", "tests/unit/test_txn.py"),
+    "build.py": ("tests/unit/test_build.py", "tests/unit/test_install.py", "tests/unit/test_txn.py"),
     "trust.py": ("tests/unit/test_trust.py",),
     "output.py": ("tests/unit/test_credentials.py", "tests/unit/test_output.py"),  # redaction: with the credentials
-    "env/paths.py": ("tests/unit/test_txn.py", "tests/unit/test_manage.py"),
+    "env/paths.py": ("tests/unit/test_env_paths.py", "tests/unit/test_txn.py", "tests/unit/test_manage.py"),
     "envs/manage.py": ("tests/unit/test_manage.py",),
     "macho/dyld.py": ("tests/unit/test_prove.py", "tests/unit/test_macho_reader.py", *_DYLD_LIMIT_TESTS),
     "elfcheck/reader.py": ("tests/unit/test_elfcheck.py", *_ELF_LIMIT_TESTS),
@@ -378,15 +379,24 @@ class ModuleResult:
         return 100.0 * (self.killed + len(self.justified)) / self.run if self.run else 100.0
 
 
+def select(mutants: Sequence[Mutant], max_mutants: Optional[int], seed: int, only: Sequence[int] = ()) -> List[Mutant]:
+    """The mutants to run: those of `only` (--index: re-check the survivors a --list names), else a sample
+    of `max_mutants` that depends only on the seed and the module's name, else all."""
+    if only:
+        return [m for m in mutants if m.index in set(only)]
+    if max_mutants is not None and len(mutants) > max_mutants:
+        module = mutants[0].module
+        return sorted(random.Random(f"{seed}:{module}").sample(list(mutants), max_mutants), key=lambda m: m.index)
+    return list(mutants)
+
+
 def run_module(module: str, tests: Sequence[str], max_mutants: Optional[int], seed: int, timeout: float,
-               justified: Set[str], verbose: bool) -> ModuleResult:
+               justified: Set[str], verbose: bool, only: Sequence[int] = ()) -> ModuleResult:
     path = REPO / "installer" / "tfsetup" / module
     source = path.read_text(encoding="utf-8")
-    mutants = list_mutants(module, source)
-    total = len(mutants)
-    if max_mutants is not None and len(mutants) > max_mutants:
-        mutants = sorted(random.Random(f"{seed}:{module}").sample(mutants, max_mutants), key=lambda m: m.index)
-    result = ModuleResult(module, total, len(mutants))
+    every = list_mutants(module, source)
+    mutants = select(every, max_mutants, seed, only)
+    result = ModuleResult(module, len(every), len(mutants))
     tests = existing_tests(tests)
     if not tests:
         result.run, result.skipped = 0, "no test file yet"
@@ -462,6 +472,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant's test run (default 120)")
     parser.add_argument("--min-score", type=float, default=85.0, help="exit 1 below this score (default 85)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--index", type=int, action="append", default=[], metavar="I",
+                        help="run only mutant I of the one --module (the [I] of --list; repeatable)")
     parser.add_argument("--report", type=Path, metavar="FILE",
                         help="write the scores table between the report markers of FILE (README.md)")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per mutant")
@@ -470,6 +482,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # signal tests need a real Ctrl-C): a handled SIGINT is reset to the default in every child.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     modules = args.module or list(MODULES)
+    if args.index and len(modules) != 1:
+        parser.error("--index needs exactly one --module (indexes are per module)")
     if args.list:
         for module in modules:
             for m in list_mutants(module, (REPO / "installer" / "tfsetup" / module).read_text(encoding="utf-8")):
@@ -478,9 +492,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     results: List[ModuleResult] = []
     for module in modules:
         justified = justified_keys()  # read as each module starts: a long run sees the file as it stands then
-        print(f"== {module} ({', '.join(t.split('::')[0] for t in dict.fromkeys(MODULES[module]))})", flush=True)
+        print(f"== {module} ({', '.join(dict.fromkeys(t.split('::')[0] for t in MODULES[module]))})", flush=True)
         result = run_module(module, MODULES[module], args.max_per_module, args.seed, args.timeout, justified,
-                            args.verbose)
+                            args.verbose, args.index)
         results.append(result)
         if result.skipped:
             print(f"  {module}: not run ({result.skipped})", flush=True)

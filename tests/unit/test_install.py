@@ -120,3 +120,85 @@ def test_a_failed_verification_is_never_promoted(tmp_path, isolated_state):
         run_install(chosen, facts, InstallOptions(target=work / "env", lock_path=lock), lambda step, line: None)
     assert "verification failed" in str(caught.value) and "tf-import" in str(caught.value)
     assert os.listdir(work) == []  # not promoted, and the stage was removed
+
+
+def test_a_path_below_a_file_is_refused_as_such(tmp_path):
+    (tmp_path / "f").write_text("")
+    with pytest.raises(TfsetupError) as info:
+        check_target(tmp_path / "f" / "sub" / "env", True, None)
+    assert info.value.message == f"{tmp_path / 'f'} is a file, not a directory; choose another path"
+
+
+def _my_plan():
+    import platform
+    from dataclasses import replace
+
+    from tfsetup.host.facts import PythonInfo
+    from tfsetup.plan import PlanRequest, plan
+    from tfsetup.recipes import load_recipes
+
+    from tests.conftest import host_fixture
+
+    facts = host_fixture("linux-x86_64-avx")
+    chosen = plan(facts, load_recipes(), PlanRequest(python_downloads="never"))
+    me = PythonInfo(sys.executable, platform.python_version(), archs=[platform.machine()], source="other")
+    return replace(chosen, python=me, launch=[sys.executable]), facts
+
+
+def test_up_to_date_only_for_this_recipe_lock_python_and_a_passed_verification(tmp_path):
+    from tfsetup.env.record import write_record
+    from tfsetup.install import up_to_date
+
+    chosen, _ = _my_plan()
+    env = _venv(tmp_path / "env")
+    (env / "bin" / "python").write_text("")
+    minor = ".".join(chosen.python.version.split(".")[:2])
+    good = {"recipe": chosen.recipe.id, "lock": {"digest": "d1"}, "python": {"version": minor + ".99"},
+            "verification": {"ok": True}}
+    write_record(env, good)
+    assert up_to_date(env, chosen, "d1") == good
+    assert up_to_date(env, chosen, "d2") is None  # another lock
+    for changed in ({"recipe": "another-recipe"}, {"python": {"version": "2.7.18"}}, {"verification": {"ok": False}},
+                    {"verification": None}):
+        write_record(env, {**good, **changed})
+        assert up_to_date(env, chosen, "d1") is None, changed
+    write_record(env, good)
+    (env / "bin" / "python").unlink()  # its Python is gone: not up to date, whatever the record says
+    assert up_to_date(env, chosen, "d1") is None
+
+
+def test_a_lock_without_hashes_is_refused_before_anything_is_built(tmp_path, isolated_state):
+    from tfsetup.backends.base import PackageSource
+    from tfsetup.install import InstallOptions, run_install
+
+    chosen, facts = _my_plan()
+    lock = tmp_path / "lock.txt"
+    lock.write_text("numpy==2.1.3\n")
+    house = tmp_path / "house"
+    house.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(TfsetupError) as info:
+        run_install(chosen, facts, InstallOptions(target=work / "env", lock_path=lock, verify=False,
+                                                  source=PackageSource(find_links=[str(house)], offline=True)),
+                    lambda step, line: None)
+    assert info.value.message.startswith(f"{lock}: numpy==2.1.3: no --hash")
+    assert os.listdir(work) == []
+
+
+def test_what_a_forced_replace_drops_is_said_again_as_the_build_starts(tmp_path, isolated_state):
+    """With --force (or --yes) nobody was asked: the warning lines are the user's only notice."""
+    from tfsetup.env.record import ReplaceChanges
+    from tfsetup.install import InstallOptions, run_install
+
+    chosen, facts = _my_plan()
+    lock = tmp_path / "empty-lock.txt"
+    lock.write_text("# no packages\n")
+    env = _venv(tmp_path / "work" / "env")
+    changes = ReplaceChanges((), "3.1.0", chosen.python.version)
+    events = []
+    result = run_install(chosen, facts, InstallOptions(target=env, lock_path=lock, verify=False, force=True,
+                                                       replace_changes=lambda target: changes),
+                         lambda step, line: events.append((step, line)))
+    assert result.replaced and result.changes == changes
+    assert ("replace", f"warning: the env's Python changes: 3.1.0 -> {chosen.python.version}") in events

@@ -105,3 +105,14 @@ def test_every_listed_module_exists_and_names_its_tests(mutation):
 def test_readme_has_the_report_markers(mutation):
     text = (REPO / "README.md").read_text(encoding="utf-8")
     assert mutation.REPORT_START in text and mutation.REPORT_END in text
+
+
+def test_index_runs_the_chosen_mutants_and_the_sample_is_stable(mutation):
+    mutants = mutation.list_mutants("m.py", SOURCE)
+    assert [m.index for m in mutation.select(mutants, 3, 1, only=[4, 1])] == [1, 4]
+    sample = mutation.select(mutants, 3, 1)
+    assert len(sample) == 3 and sample == mutation.select(mutants, 3, 1)  # the seed alone decides
+    assert [m.index for m in sample] == sorted(m.index for m in sample)
+    assert mutation.select(mutants, None, 1) == mutants
+    with pytest.raises(SystemExit):  # indexes are per module: one --module
+        mutation.main(["--index", "1"])
