@@ -675,6 +675,10 @@ def reproduce(uv: str, jobs: Sequence[Tuple[Recipe, str]], recipes_dir: Path, in
         if again.text == text:
             return "same", f"same bytes at {cutoff}"
         recorded = read_header(text).get("exclude-newer", "")
+        if again.text == text.replace(f"# exclude-newer: {recorded}\n", f"# exclude-newer: {cutoff} (uv {uv_ver})\n"):
+            # a newer uv resolved the same lock: only the header's note of the uv that made it differs
+            made_with = recorded.split(" ", 1)[-1].strip("()")
+            return "same", f"same bytes at {cutoff} but the header's note of the uv that made it ({made_with}; now uv {uv_ver})"
         why = f" (made with {recorded.split(' ', 1)[1].strip('()')}, now uv {uv_ver})" if f"uv {uv_ver}" not in recorded \
             else ""
         return "differs", "; ".join(pin_diff(parse_lock_text(text, str(path)), again.pins or {})) or \

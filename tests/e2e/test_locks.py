@@ -131,3 +131,6 @@ def test_a_committed_lock_regenerated_at_its_recorded_cutoff_is_the_same_bytes()
     recorded = lr.read_header(text)["exclude-newer"]
     expected = text.replace(f"# exclude-newer: {recorded}\n", f"# exclude-newer: {cutoff} (uv {uv_ver})\n")
     assert again.text == expected
+    # ...and `--reproduce` calls that the same lock, whichever uv made it
+    assert lr.main(["--recipes", str(RECIPES), "--recipe", recipe.id, "--python", "3.11", "--uv", uv,
+                    "--reproduce"]) == 0
