@@ -19,7 +19,10 @@ from tfsetup.prove.macos import check_loads, loads_kept
 from tfsetup.prove.proof import prove_dir
 
 from tests.unit.test_macho_reader import bind_symbol, macho, regular, write
-from tests.unit.test_prove_cache import _binaries, binary_reads, site_with_record  # noqa: F401 (a fixture)
+from tests.unit import test_prove_cache
+from tests.unit.test_prove_cache import _binaries, site_with_record
+
+binary_reads = test_prove_cache.binary_reads  # the fixture
 
 
 @pytest.fixture
