@@ -4,10 +4,13 @@
     scripts/bench_prove.py [--reps 5] [--json] [--recipes]
 
 1. `tfsetup prove --platform macos-arm64 --python 3.11 tensorflow==2.19.1 tensorflow-metal==1.2.0`, wheels
-   warm in the uv cache and their analyses in tfsetup's (bincache.py; one untimed run first): target
+   warm in the uv cache, their analyses and the verdict in tfsetup's (bincache.py, prove/verdicts.py; one
+   untimed run first): target
    <= 1.0 s on an idle machine; the same with TFSETUP_NO_CACHE=1 (every binary read again) for comparison.
 2. `tfsetup doctor --host-file tests/fixtures/hosts/m1-native-homebrew.json ENV --json` on a Mac-shaped env
-   (a Linux venv holding those macOS wheels and numpy): target <= 1.5 s. Also the loader check alone.
+   (a Linux venv holding those macOS wheels and numpy): target <= 1.5 s. Also the loader check alone, as
+   doctor calls it (a verdict kept for the same files: prove/verdicts.py; target <= 0.2 s) and without a
+   kept verdict (check_loads: every binding checked again from the cached analyses).
 3. With --recipes: `scripts/prove_recipes.py --check` over every committed proof, timed once: run a
    first --check before (minutes) so that its wheels and analyses are warm: target <= 60 s.
 
@@ -32,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 M1 = ROOT / "tests" / "fixtures" / "hosts" / "m1-native-homebrew.json"
 PINS = ("tensorflow==2.19.1", "tensorflow-metal==1.2.0")
 TARGETS = {"prove (warm wheels, warm analyses)": 1.0, "doctor fast pass (Mac-shaped env)": 1.5,
-           "prove_recipes.py --check (all proofs, warm)": 60.0}
+           "loader check alone (in process)": 0.2, "prove_recipes.py --check (all proofs, warm)": 60.0}
 
 
 def tfsetup() -> List[str]:
@@ -85,18 +88,25 @@ def main() -> int:
         doctor = [*tfsetup(), "doctor", "--host-file", str(M1), str(env), "--json"]
         timed(doctor)
         runs["doctor fast pass (Mac-shaped env)"] = [timed(doctor) for _ in range(args.reps)]
-        from tfsetup.prove.macos import check_loads
+        from tfsetup.prove import macos
 
         site = env / "lib" / "python3.11" / "site-packages"
-        loader = []
         from tfsetup import bincache
 
-        for _ in range(args.reps):
-            bincache.forget()  # as a new process would: the entries on disk, nothing in memory
-            start = time.perf_counter()
-            check_loads(site, "arm64", "14.4.1", full=False)
-            loader.append(time.perf_counter() - start)
-        runs["loader check alone (in process)"] = loader
+        # what doctor calls (a verdict kept by the tree's content when there is one: prove/verdicts.py), then
+        # the check itself (the analyses cached, the verdict not); where the first is missing, an older tfsetup
+        for name, check in (("loader check alone (in process)", getattr(macos, "loads_kept", None)),
+                            ("loader check alone, no kept verdict (in process)", macos.check_loads)):
+            if check is None:
+                continue
+            loader = []
+            check(site, "arm64", "14.4.1", full=False)
+            for _ in range(args.reps):
+                bincache.forget()  # as a new process would: the entries on disk, nothing in memory
+                start = time.perf_counter()
+                check(site, "arm64", "14.4.1", full=False)
+                loader.append(time.perf_counter() - start)
+            runs[name] = loader
     if args.recipes:
         check = [sys.executable, str(ROOT / "scripts" / "prove_recipes.py"), "--check"]
         runs["prove_recipes.py --check (all proofs, warm)"] = [timed(check, ok=(0,))]

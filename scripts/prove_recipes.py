@@ -23,7 +23,9 @@ wheel its version, tag, sha256 (from the lock) and a digest of the Mach-O bytes 
         is checked against the lock's hashes by tests/unit/test_prove_recipes_cuda.py.
     (new releases on PyPI: scripts/watch.py, the one release watch)
 
-UV_CACHE_DIR is honoured (a warm cache makes a proof a few seconds).
+UV_CACHE_DIR is honoured (a warm cache makes a proof a few seconds). A proof is kept in tfsetup's
+analysis cache by the lock's bytes, uv's version and the checker's code (proof_key): a second run of
+unchanged code over unchanged locks fetches nothing; TFSETUP_NO_CACHE=1 proves everything again.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ sys.path.insert(0, str(ROOT / "installer"))
 
 from packaging.version import Version  # noqa: E402
 
+from tfsetup import bincache  # noqa: E402
 from tfsetup.backends.base import PackageSource  # noqa: E402
 from tfsetup.backends.uv import UvBackend  # noqa: E402
 from tfsetup.errors import TfsetupError  # noqa: E402
@@ -53,6 +56,7 @@ from tfsetup.prove.fetch import fetch  # noqa: E402
 from tfsetup.prove.loader import loader_for  # noqa: E402
 from tfsetup.prove.macos import problem_json  # noqa: E402
 from tfsetup.prove.proof import prove_dir  # noqa: E402
+from tfsetup.prove import verdicts  # noqa: E402
 from tfsetup.recipes import Recipe, RecipeTable, load_recipes, normalize_name  # noqa: E402
 
 PROOFS = ROOT / "recipes" / "proofs"
@@ -180,6 +184,36 @@ def linux_proof_doc(recipe: Recipe, python: str, result: ProveResult, wheels: Di
     }
 
 
+def proof_key(recipe: Recipe, python: str, backend: UvBackend) -> Optional[str]:
+    """The key of a proof kept in tfsetup's analysis cache (prove/verdicts.py, whose trust rules it
+    shares): a proof is a pure function of the lock's bytes (uv installs exactly its hash-checked
+    wheels), the recipe's fields it names, where uv picks wheels for, uv's version, and the checker's
+    code and this script's. None: caching off (TFSETUP_NO_CACHE=1)."""
+    if bincache.cache_folder() is None:
+        return None
+    lock = Path(recipe.locks[python].path)
+    linux = recipe.os == "linux"
+    judged = recipe.min_glibc if linux else recipe.min_os
+    uv_version = subprocess.run([backend.uv, "--version"], capture_output=True, text=True, check=False).stdout
+    doc = {"format": "recipe proof 1", "recipe": [recipe.id, recipe.platform, recipe.os, recipe.status], "python": python,
+           "judged": judged, "lock": [recipe.lock_relpath(python), hashlib.sha256(lock.read_bytes()).hexdigest()],
+           "fetch": loader_for(recipe.platform).fetch_target(judged), "source": sorted(PackageSource().env().items()),
+           "uv": uv_version.strip(), "checker": verdicts.checker_hash(),
+           "script": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(), "schema": SCHEMA}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def prove_kept(recipe: Recipe, python: str, table: RecipeTable, backend: UvBackend) -> Dict[str, Any]:
+    """prove_one, or the proof kept for the same key (proof_key): a warm --check fetches nothing."""
+    key = proof_key(recipe, python, backend)
+    doc = bincache.load(key)
+    if isinstance(doc, dict) and doc.get("schema") == SCHEMA:
+        return doc
+    doc = prove_one(recipe, python, table, backend)
+    bincache.store(key, doc)
+    return doc
+
+
 def prove_one(recipe: Recipe, python: str, table: RecipeTable, backend: UvBackend) -> Dict[str, Any]:
     lock = Path(recipe.locks[python].path)
     started = time.perf_counter()
@@ -242,7 +276,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for index, (recipe, python) in enumerate(pairs):
         started = time.perf_counter()
         try:
-            doc = prove_one(recipe, python, table, backend)
+            doc = prove_kept(recipe, python, table, backend)
         except TfsetupError as exc:
             print(f"{recipe.id} py{python}: error: {exc.render()}", file=sys.stderr)
             failed += 1

@@ -160,6 +160,11 @@ def forget() -> None:
 _folders: Dict[Tuple[Optional[str], ...], Optional[Path]] = {}
 
 
+def cache_folder() -> Optional[Path]:
+    """The cache's folder, or None (TFSETUP_NO_CACHE=1, or no private state dir to keep it in)."""
+    return _directory()
+
+
 def _directory() -> Optional[Path]:
     """The cache's folder (checked once per process and environment: asked for every file)."""
     which = tuple(os.environ.get(k) for k in ("TFSETUP_NO_CACHE", "TFSETUP_STATE_DIR", "XDG_CACHE_HOME", "HOME"))

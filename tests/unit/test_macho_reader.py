@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
+from tfsetup.limits import UnsafeBinary
 from tfsetup.macho import reader
 from tfsetup.macho.dyld import (Problem, check_env, dyld_message, group, highest_minos, minos_by_file,
                                 prove_plugins)
@@ -534,3 +535,53 @@ def test_a_plugin_that_is_no_mach_o_file_is_not_loaded(tmp_path):
     report = prove_plugins(env)
     assert [(p.kind, p.file) for p in report.problems] == [
         ("library-not-loaded", "tensorflow-plugins/libbroken.dylib")]
+
+
+def _lookup_outcome(call, name):
+    try:
+        return "ok", call(name)
+    except UnsafeBinary as exc:
+        return "unsafe", str(exc)
+    except MachOError as exc:
+        return "malformed", str(exc)
+
+
+def test_the_parsed_lookup_answers_as_the_walk_on_every_trie_damaged_or_not():
+    """ExportTrie.lookup walks nodes parsed once per trie; on any trie (well formed, quirky, damaged byte
+    by byte) it answers, or fails, exactly as the per-name walk (_lookup) does."""
+    import random
+
+    from tfsetup.macho.reader import ExportTrie, _Hostile
+
+    rng = random.Random(22)
+    names = ["_a", "_ab", "_abc", "_b", "__ZN10tensorflow3foo", "__ZN10tensorflow3bar", "__ZN3xla1y", "_ab_c"]
+    base = export_trie({n: (reexport(2, "_x") if i % 3 == 0 else regular(flags=i)) for i, n in enumerate(names)})
+    leaf = uleb(len(regular())) + regular() + bytes([0])
+    quirky = (uleb(0) + bytes([1]) + b"_a\0" + uleb(9, width=4)
+              + uleb(0) + bytes([2]) + b"\0" + uleb(22, width=4) + b"b\0" + uleb(22 + len(leaf), width=4) + leaf + leaf)
+    asked = names + ["", "_", "_abcd", "_c", "__ZN10tensorflow3", "__ZN10tensorflow3foox", "_a\udcff"]
+
+    def walk(data, name):
+        trie = ExportTrie(data, "t")
+        try:
+            return trie._lookup(name)
+        except _Hostile as exc:
+            raise UnsafeBinary("t", f"its export trie holds {exc}") from None
+        except (IndexError, ValueError) as exc:
+            raise MachOError(f"t: malformed export trie looking up {name}") from exc
+
+    tries = [base, quirky, b""]
+    for data in (base, quirky):
+        for _ in range(150):
+            damaged = bytearray(data)
+            for _ in range(rng.randint(1, 3)):
+                damaged[rng.randrange(len(damaged))] = rng.choice([0, 1, 0x7F, 0x80, 0xFF, rng.randrange(256)])
+            tries.append(bytes(damaged))
+    answered = 0
+    for data in tries:
+        parsed = ExportTrie(data, "t")  # one trie for every name: its parsed nodes shared
+        for name in asked + asked[::-1]:
+            got = _lookup_outcome(parsed.lookup, name)
+            assert got == _lookup_outcome(lambda n: walk(data, n), name), (data, name)
+            answered += got[0] == "ok" and got[1] is not None
+    assert answered > 100

@@ -288,6 +288,9 @@ NOT_STEERING = {
     "bincache:_listing": "RECORD files of the tree being proven: name each binary's content for the analysis "
                          "cache key (with its size and mtime), never obeyed",
     "bincache:load_bytes": "binary analyses in the private state dir, checked against their key and sha256",
+    "prove.verdicts:record_listing": "RECORD files of the tree being proven: name each file's content for the "
+                                     "verdict's key (with its size and mtime), never obeyed",
+    "prove.verdicts:source_hash": "tfsetup's own checker source files, hashed into the verdict's key",
 }
 
 

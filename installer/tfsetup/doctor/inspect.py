@@ -14,7 +14,7 @@ from tfsetup.env.facts import EnvFacts, ImportCheck
 from tfsetup.errors import TfsetupError
 from tfsetup.macho.dyld import Report
 from tfsetup.platforms import native_launch
-from tfsetup.prove.macos import check_loads, problem_json
+from tfsetup.prove.macos import loads_kept, problem_json
 from tfsetup.prove.subject import find_site_packages
 
 DEEP_TIMEOUT_S = 300.0
@@ -80,7 +80,7 @@ def with_loader(facts: EnvFacts, host_os: str, host_machine: str, host_macos: Op
         arch, macos = ("arm64" if host_machine in ("arm64", "aarch64") else "x86_64"), host_macos
     else:
         arch, macos = ("arm64" if facts.machine in ("arm64", "aarch64") else "x86_64"), None
-    return replace(facts, loader=check_loads(site, arch, macos, full=False))
+    return replace(facts, loader=loads_kept(site, arch, macos, full=False))
 
 
 def with_files(facts: EnvFacts, names: List[str]) -> EnvFacts:

@@ -95,6 +95,9 @@ class Report:
     files_checked: int = 0
     bindings_checked: int = 0
     dependencies_checked: int = 0
+    # paths outside the root whose presence decided something (real path -> a file was there): what a
+    # verdict kept by the tree's content (prove/verdicts.py) must look at again; never in the JSON
+    consulted: Dict[str, bool] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -162,6 +165,7 @@ class Process:
         self.files_checked = 0
         self.bindings_checked = 0
         self.dependencies_checked = 0
+        self.consulted: Dict[str, bool] = {}  # Report.consulted
         self._read_bindings = True  # False while dlopen(bind=False) loads images
 
     # dlopen(): load the image and its dependency graph, then bind every new image.
@@ -195,7 +199,7 @@ class Process:
         return Report(root=self.root, arch=self.arch, macos=self.macos, problems=group(self.raw),
                       loaded=[i.rel for i in self.images], files_checked=self.files_checked,
                       bindings_checked=self.bindings_checked,
-                      dependencies_checked=self.dependencies_checked)
+                      dependencies_checked=self.dependencies_checked, consulted=dict(self.consulted))
 
     def _rel(self, path: str) -> str:
         rel = os.path.relpath(path, self.root)
@@ -253,7 +257,7 @@ class Process:
         tried: List[Tuple[str, str]] = []
         for candidate in self._candidates(name, chain):
             real = os.path.realpath(candidate)
-            if not os.path.isfile(real):
+            if not self._note(real, os.path.isfile(real)):
                 tried.append((self._rel(candidate), "no such file"))
                 continue
             image, why = self._load(real, chain, library=name)
@@ -261,6 +265,12 @@ class Process:
                 return image
             tried.append((self._rel(candidate), why))
         return tried
+
+    def _note(self, real: str, found: bool) -> bool:
+        """`found`, noted in `consulted` when `real` lies outside the root."""
+        if real != self.root and not real.startswith(self.root + os.sep):
+            self.consulted[real] = found
+        return found
 
     def _candidates(self, name: str, chain: Tuple[LoadedImage, ...]) -> Iterator[str]:
         loader_dir = os.path.dirname(chain[0].path)
@@ -452,13 +462,14 @@ def check_env(site_packages: PathLike, arch: str = "arm64", macos: Optional[str]
                 continue
             tried: List[Tuple[str, str]] = []
             for candidate in process._candidates(ref.name, (me,)):
-                if os.path.isfile(candidate):
+                if process._note(os.path.realpath(candidate), os.path.isfile(candidate)):
                     break
                 tried.append((process._rel(candidate), "no such file"))
             else:
                 if ref.kind != "weak":
                     raw.append(Problem("library-not-loaded", me.rel, library=ref.name, tried=tried))
     report.problems += group(raw)
+    report.consulted = dict(process.consulted)
     return report
 
 

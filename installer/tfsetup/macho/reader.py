@@ -5,7 +5,11 @@ Why our own reader and not lief: lief is a compiled wheel that would have to exi
 platform and Python tfsetup runs on (3.9 on a bare Mac included), while this needs only the stdlib;
 and it is fast because it seeks: it reads the header, the load commands and only the linkedit
 ranges asked for, never the 650 MB of code around them. The export trie is kept as bytes and
-walked per symbol, the way dyld does, instead of being expanded into a dict of every name.
+walked per symbol, the way dyld does, instead of being expanded into a dict of every name; the nodes
+a walk passes through are parsed once per trie and kept (~20k names asked of one TF image share their
+first nodes): on TF 2.19.1's 70 images, 109k lookups (a sample of the names they bind, and of their
+exports) took 0.46 s against 1.05 s walking the bytes each time (one run, 2026-12-07, load average
+~7 on the 2 cores), with the same answers (a node not parseable whole is walked as before).
 
 Measured on TensorFlow 2.19.1's libtensorflow_cc.2.dylib (arm64, 647 MB; Linux, Python 3.11, a
 shared 2-core VM under load 3-4, warm page cache, best of 3): header + load commands 0.07 ms;
@@ -149,14 +153,63 @@ class ExportTrie:
     def __init__(self, data: bytes, path: str = "<export trie>") -> None:
         self.data = data
         self.path = path
+        # the nodes lookups passed through, parsed once (TF's images are asked for ~20k names that share
+        # their first nodes); None: a node not parseable whole, where _lookup walks as it always did
+        self._nodes: Dict[int, Optional[_Node]] = {}
 
     def lookup(self, name: str) -> Optional[Export]:
         try:
-            return self._lookup(name)
+            found = self._lookup_parsed(name)
+            return self._lookup(name) if found is _SLOW else found  # type: ignore[return-value]
         except _Hostile as exc:
             raise UnsafeBinary(self.path, f"its export trie holds {exc}") from None
         except (IndexError, ValueError) as exc:  # a ULEB or edge running off the end
             raise MachOError(f"{self.path}: malformed export trie looking up {name}") from exc
+
+    def _lookup_parsed(self, name: str) -> object:
+        """_lookup's answer through the parsed nodes (the same walk: the first edge that matches whole,
+        in order; a node seen twice or out of bounds ends it); _SLOW when a node on the way is not
+        parseable whole (then _lookup meets whatever it meets, as it always did)."""
+        data = self.data
+        if not data:
+            return None
+        target = name.encode("utf-8", "surrogateescape")
+        length = len(target)
+        end = len(data)
+        nodes = self._nodes
+        pos = 0
+        consumed = 0
+        visited = set()
+        while True:
+            if pos >= end or pos in visited:
+                return None
+            visited.add(pos)
+            node = nodes.get(pos, _SLOW)
+            if node is _SLOW:
+                node = nodes[pos] = _parse_node(data, pos)
+            if node is None:
+                return _SLOW
+            terminal_size, terminal, by_first, empty = node  # type: ignore[misc]
+            if consumed == length and terminal_size:
+                return _terminal(data, terminal, name)
+            if by_first is None:
+                return None
+            child = -1
+            taken = 0
+            if consumed < length:
+                limit = empty[0] if empty is not None else 256  # an empty edge always matches: none after it
+                for index, edge, to in by_first.get(target[consumed], ()):
+                    if index > limit:
+                        break
+                    if target.startswith(edge, consumed):
+                        child, taken = to, len(edge)
+                        break
+            if child < 0:
+                if empty is None:
+                    return None
+                child = empty[1]
+            consumed += taken
+            pos = child
 
     def _lookup(self, name: str) -> Optional[Export]:
         data = self.data
@@ -528,6 +581,37 @@ def _sleb(data: bytes, pos: int) -> Tuple[int, int]:
 def _nul(data: bytes, pos: int) -> int:
     """The NUL ending the name at `pos`; ValueError (malformed) when there is none within the name limit."""
     return data.index(b"\0", pos, pos + MAX_NAME_BYTES + 1)
+
+
+# a parsed trie node: (terminal size, where its terminal starts, first byte of an edge -> [(its index, the
+# edge, child offset)] in order (None: the node runs off the end after its terminal), the first empty
+# edge (index, child) or None)
+_Node = Tuple[int, int, Optional[Dict[int, List[Tuple[int, bytes, int]]]], Optional[Tuple[int, int]]]
+_SLOW = object()
+
+
+def _parse_node(data: bytes, pos: int) -> Optional[_Node]:
+    """The node at `pos` as ExportTrie._lookup reads it; None when any of it is malformed."""
+    try:
+        terminal_size, terminal = _uleb(data, pos)
+        p = terminal + terminal_size
+        if p >= len(data):
+            return terminal_size, terminal, None, None
+        children = data[p]
+        p += 1
+        by_first: Dict[int, List[Tuple[int, bytes, int]]] = {}
+        empty: Optional[Tuple[int, int]] = None
+        for index in range(children):
+            edge_end = _nul(data, p)
+            edge = data[p:edge_end]
+            child, p = _uleb(data, edge_end + 1)
+            if edge:
+                by_first.setdefault(edge[0], []).append((index, edge, child))
+            elif empty is None:
+                empty = (index, child)
+        return terminal_size, terminal, by_first, empty
+    except (_Hostile, IndexError, ValueError):
+        return None
 
 
 def _terminal(data: bytes, pos: int, name: str) -> Export:

@@ -20,6 +20,7 @@ from tfsetup.macho.analysis import read_macho_cached
 from tfsetup.macho.reader import MH_EXECUTE, MachOError, version_tuple
 from tfsetup.macho.startup import startup_rules
 from tfsetup.platforms import UV_PLATFORMS, deployment_target
+from tfsetup.prove import verdicts
 
 if TYPE_CHECKING:
     from tfsetup.prove.result import ProveResult
@@ -67,9 +68,21 @@ class MachOLoader:
 
     def check(self, site: Path, judged: Optional[str],
               full: bool) -> Tuple[Report, Optional[Tuple[str, str]], List[Tuple[str, Optional[str], str]]]:
-        report = check_loads(site, self.machine, judged, full)
-        highest, later = on_demand_files(site, self.machine)
-        return report, highest, later
+        def compute() -> Tuple[Report, Optional[Tuple[str, str]], List[Tuple[str, Optional[str], str]]]:
+            report = check_loads(site, self.machine, judged, full)
+            highest, later = on_demand_files(site, self.machine)
+            return report, highest, later
+
+        def encode(answer: Tuple[Report, Any, Any]) -> Tuple[Report, Any]:
+            return answer[0], {"highest": answer[1], "later": answer[2]}
+
+        def decode(report: Report, rest: Any) -> Tuple[Report, Any, Any]:
+            highest = rest["highest"]
+            return (report, (str(highest[0]), str(highest[1])) if highest is not None else None,
+                    [(str(f), m, str(w)) for f, m, w in rest["later"]])
+
+        return verdicts.kept("prove", site, {"arch": self.machine, "macos": judged, "full": full}, compute,
+                             encode, decode)
 
     def ordered(self, problems: Sequence[Problem]) -> List[Problem]:
         return ordered(problems)
@@ -121,6 +134,12 @@ def ordered(problems: Sequence[Problem]) -> List[Problem]:
 
 # ---------------------------------------------------------------------------------------------
 # the checks
+
+def loads_kept(root: Path, arch: str, macos: Optional[str], full: bool = True) -> Report:
+    """check_loads, or its verdict kept for the same tree, target and checker (verdicts.py)."""
+    return verdicts.kept("loads", root, {"arch": arch, "macos": macos, "full": full},
+                         lambda: check_loads(root, arch, macos, full), lambda r: (r, None), lambda r, _rest: r)
+
 
 def check_loads(root: Path, arch: str, macos: Optional[str], full: bool = True) -> Report:
     """Every Mach-O file (arch slice, minos, dependencies: check_env), TensorFlow's images loaded as
@@ -177,7 +196,8 @@ def check_loads(root: Path, arch: str, macos: Optional[str], full: bool = True) 
             on_demand.append(replace(p, when=when))
     return Report(root=files.root, arch=arch, macos=macos, problems=ordered(kept), loaded=loaded.loaded,
                   files_checked=files.files_checked, bindings_checked=loaded.bindings_checked,
-                  dependencies_checked=files.dependencies_checked, on_demand=ordered(on_demand))
+                  dependencies_checked=files.dependencies_checked, on_demand=ordered(on_demand),
+                  consulted={**files.consulted, **loaded.consulted})
 
 
 def _filetype(root: Path, rel: str, arch: str, headers: Dict[str, Tuple[Optional[str], int]]) -> Optional[int]:
