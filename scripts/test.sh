@@ -14,7 +14,7 @@ export TFSETUP_STATE_DIR="${TFSETUP_STATE_DIR:-$root/.cache/state}"
 export TMPDIR="${TFSETUP_TEST_TMPDIR:-$(dirname "$UV_CACHE_DIR")/tmp}"
 mkdir -p "$UV_CACHE_DIR" "$TMPDIR"
 free_on() { df -Ph "$1" | awk 'NR == 2 {print $4 " free on " $6}'; }
-echo "== disk: $(free_on "$UV_CACHE_DIR") (a run from an empty cache needs about 12 GB there)"
+echo "== disk: $(free_on "$UV_CACHE_DIR") (a run from an empty cache needs about 10 GB there)"
 # The most disk the run took at once, sampled every 5 s (CI's disk is finite: printed at the end).
 peak_file=$(mktemp)
 echo 0 > "$peak_file"
