@@ -136,3 +136,38 @@ def test_keep_fetches_into_the_given_folder(fetches, tmp_path):
                              PackageSource(), None, pins=PINS, keep=site)
     assert result.loads and (site / "tensorflow-2.19.1.dist-info").is_dir()
     assert fetches[0][fetches[0].index("--target") + 1] == str(site) and not tree_root(tmp_path).exists()
+
+
+def test_a_tree_a_proof_is_reading_is_never_pruned(fetches, tmp_path):
+    """Two proofs at once (or the release watch's): pruning must not pull a tree from under a proof that is
+    reading it, which would report its files missing. It is removed once no proof holds it."""
+    prove(["tensorflow==2.16.2"])
+    [held_key] = kept_trees(tmp_path)
+    os.utime(tree_root(tmp_path) / held_key / trees.MARKER, (1000, 1000))  # the one used longest ago
+    with trees.held_tree(tree_root(tmp_path), held_key, lambda site: None) as (site, reused):
+        assert reused and (site / "tensorflow").is_dir()
+        for version in ("2.17.1", "2.18.1", "2.19.1"):  # three newer trees: the held one is over KEEP
+            prove([f"tensorflow=={version}"])
+        assert held_key in kept_trees(tmp_path) and len(kept_trees(tmp_path)) == 4
+        assert (site / "tensorflow").is_dir()
+    os.utime(tree_root(tmp_path) / held_key / trees.MARKER, (1000, 1000))
+    prove(["tensorflow==2.20.0"])  # the next prune: nobody holds it now
+    assert held_key not in kept_trees(tmp_path) and len(kept_trees(tmp_path)) == 3
+
+
+def test_a_prune_that_wins_the_race_is_seen_by_the_proof_that_loses_it(fetches, tmp_path, monkeypatch):
+    """A prune moves a tree away between a proof's open of its marker and its lock: the proof sees the
+    marker is no longer the tree's and fetches a fresh one instead of reading a deleted tree."""
+    prove()
+    [key] = kept_trees(tmp_path)
+    real_lock = trees._lock
+
+    def lock_after_a_prune(handle, exclusive, wait=True):
+        if not exclusive:
+            trees._remove(tree_root(tmp_path), tree_root(tmp_path) / key)  # the other process's prune
+        return real_lock(handle, exclusive, wait)
+
+    monkeypatch.setattr(trees, "_lock", lock_after_a_prune)
+    assert trees._hold(tree_root(tmp_path) / key) is None
+    monkeypatch.setattr(trees, "_lock", real_lock)
+    assert prove().loads and len(fetches) == 2

@@ -285,6 +285,9 @@ NOT_STEERING = {
     "prove.fetch:fetching": "the lock or pins being proven, counted for the progress line",
     "prove.fetch:reading": "RECORD files of the tree being proven, counted for the progress line",
     "prove.trees:tree_key": "the lock being proven, hashed into its kept tree's key (uv reads the lock itself)",
+    "prove.trees:_hold": "a kept tree's empty marker, opened only to hold a lock on it (never read)",
+    "prove.trees:_fetch": "a fresh tree's empty marker, opened only to hold a lock on it (never read)",
+    "prove.trees:prune": "a kept tree's empty marker, opened only to try a lock on it (never read)",
     "bincache:_listing": "RECORD files of the tree being proven: name each binary's content for the analysis "
                          "cache key (with its size and mtime), never obeyed",
     "bincache:load_bytes": "binary analyses in the private state dir, checked against their key and sha256",

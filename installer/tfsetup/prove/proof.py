@@ -12,7 +12,7 @@ from tfsetup.prove.fetch import Progress, fetch, reading, reusing
 from tfsetup.prove.loader import loader_for
 from tfsetup.prove.result import ProveResult
 from tfsetup.prove.subject import installed
-from tfsetup.prove.trees import fetch_kept, kept, tree_key
+from tfsetup.prove.trees import held_tree, tree_key
 from tfsetup.state import cache_state_dir
 
 if TYPE_CHECKING:
@@ -64,9 +64,7 @@ def fetch_and_prove(backend: Backend, platform: str, python: str, judged: Option
             fill(site)
             return prove(site)
     key = tree_key(platform, python, loader.fetch_target(picked), lock, pins, source)
-    site_kept = kept(root, key)
-    if site_kept is None:
-        return prove(fetch_kept(root, key, fill))
-    if progress is not None:
-        progress(reusing(platform, python))
-    return prove(site_kept)
+    with held_tree(root, key, fill) as (site, reused):
+        if reused and progress is not None:
+            progress(reusing(platform, python))
+        return prove(site)

@@ -8,10 +8,14 @@ sorted exact pins, and the source (index, extra indexes, find-links, offline; a 
 folder's mtime too). A tree is fetched into a temporary sibling and renamed into place only once
 complete, with its marker file written last: a tree without one is never used, and is removed.
 At most KEEP trees are kept, the ones used longest ago (the marker's mtime: a use touches it) going
-first. uv hard-links the files from its cache, so a kept tree costs little disk when the state dir
+first, but never one a proof is reading: a proof holds a shared lock on its tree's marker while it
+reads the tree, and pruning removes only a tree whose marker it can lock exclusively (two proofs at
+once, or the release watch's, would otherwise see files vanish and call them missing). On Windows
+there is no such lock; a file in use cannot be deleted there anyway. uv hard-links the files from its cache, so a kept tree costs little disk when the state dir
 and uv's cache share a filesystem (a full copy, ~1 GB per TensorFlow, when they do not)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,7 +23,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import IO, Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 from tfsetup.backends.base import PackageSource
 
@@ -50,42 +54,84 @@ def tree_key(platform: str, python: str, target: Tuple[str, Dict[str, str]], loc
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def kept(root: Path, key: str) -> Optional[Path]:
-    """The kept tree for `key` (its use recorded), or None; one without its marker is removed."""
-    tree = root / key
-    if not tree.is_dir():
-        return None
+@contextlib.contextmanager
+def held_tree(root: Path, key: str, fill: Callable[[Path], None]) -> Iterator[Tuple[Path, bool]]:
+    """(site-packages, reused) of the tree for `key`, fetched with `fill(site)` when none is kept, and held
+    (a shared lock on its marker) until the block ends: no prune removes it meanwhile."""
+    handle = _hold(root / key)
+    reused = handle is not None
+    if handle is None:
+        handle = _fetch(root, key, fill)
+        prune(root)
     try:
-        os.utime(tree / MARKER)
+        os.utime(root / key / MARKER)  # a use: pruning goes by the marker's mtime
+        yield root / key / SITE, reused
+    finally:
+        handle.close()
+
+
+def _hold(tree: Path) -> Optional[IO[bytes]]:
+    """The marker of a complete kept tree, opened and share-locked; None when there is none (a tree
+    without its marker is removed). Checked again once locked: a prune may have moved it away between."""
+    try:
+        handle = open(tree / MARKER, "rb")
     except OSError:
-        _remove(root, tree)
+        if tree.is_dir():
+            _remove(tree.parent, tree)
         return None
-    return tree / SITE
+    _lock(handle, exclusive=False)
+    try:
+        same = os.path.samestat(os.fstat(handle.fileno()), os.stat(tree / MARKER))
+    except OSError:
+        same = False
+    if not same:
+        handle.close()
+        return None
+    return handle
 
 
-def fetch_kept(root: Path, key: str, fill: Callable[[Path], None]) -> Path:
-    """Fetch with `fill(site)` into a temporary sibling, mark it complete, move it into place, prune."""
+def _fetch(root: Path, key: str, fill: Callable[[Path], None]) -> IO[bytes]:
+    """Fetch into a temporary sibling, write the marker last, lock it, and move the tree into place."""
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{key[:16]}-"))
+    handle: Optional[IO[bytes]] = None
     try:
         fill(tmp / SITE)
         (tmp / MARKER).write_bytes(b"")
+        handle = open(tmp / MARKER, "rb")
+        _lock(handle, exclusive=False)  # the lock moves with the file: held from before the tree is seen
         try:
             os.rename(tmp, root / key)
-        except OSError:  # another proof of the same inputs put its tree there first
-            if kept(root, key) is None:
+        except OSError:  # another proof of the same inputs put its tree there first: use that one
+            handle.close()
+            handle = _hold(root / key)
+            if handle is None:
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
+        return handle
     except BaseException:
+        if handle is not None:
+            handle.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    prune(root)
-    return root / key / SITE
+
+
+def _lock(handle: IO[bytes], exclusive: bool, wait: bool = True) -> bool:
+    """flock the marker: shared while a proof reads the tree, exclusive (never waiting) to remove it."""
+    if os.name == "nt":  # pragma: no cover - no flock on Windows, where a file in use is not deleted
+        return True
+    import fcntl  # lazy: not on Windows
+
+    flags = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if wait else fcntl.LOCK_NB)
+    try:
+        fcntl.flock(handle.fileno(), flags)
+    except OSError:
+        return False
+    return True
 
 
 def prune(root: Path, keep: int = KEEP) -> None:
-    """Keep the `keep` trees used last; remove the others and crashed fetches' leftovers. A proof still
-    reading a tree removed here by another (a fourth set of inputs proven at the same time) may see
-    files vanish and report them missing: rare, and not guarded; a rerun fetches a fresh tree."""
+    """Keep the `keep` trees used last; remove the others that no proof holds, and crashed fetches'
+    leftovers."""
     trees = []
     for entry in root.iterdir():
         if entry.name.startswith("."):
@@ -101,7 +147,13 @@ def prune(root: Path, keep: int = KEEP) -> None:
             _remove(root, entry)
     trees.sort(reverse=True)
     for _, tree in trees[keep:]:
-        _remove(root, tree)
+        try:
+            handle = open(tree / MARKER, "rb")
+        except OSError:
+            continue  # gone meanwhile
+        with handle:
+            if _lock(handle, exclusive=True, wait=False):  # no proof is reading it
+                _remove(root, tree)
 
 
 def _remove(root: Path, tree: Path) -> None:
