@@ -187,38 +187,48 @@ def fits_row(uv: str, recipe: Recipe, python: str, package: str, version: Versio
     return dict(base, outcome="fits", detail="")
 
 
-def tf_findings(table: RecipeTable, index: lr.Index, name: str, new: List[Version], pre: bool) -> List[Finding]:
+def prove_pairs(finding: Finding, pairs: Sequence[Tuple[str, str, str, Sequence[str]]], jobs: int) -> Finding:
+    """Each (tf, tf_version, metal, pythons) proven by its own `tfsetup prove`, `jobs` at a time (a proof is
+    mostly uv linking a tree and reading binaries; kept trees are held while proven, prove/trees.py), the
+    checks in the pairs' order."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        finding.checks.extend(pool.map(lambda pair: prove_pair(*pair), pairs))
+    return finding
+
+
+def tf_findings(table: RecipeTable, index: lr.Index, name: str, new: List[Version], pre: bool,
+                jobs: int = 1) -> List[Finding]:
     if name == "tensorflow-cpu":  # Linux only: whether rows can take it is a resolution, like a dependency
         return []
     metal = wheels_by_version(index.listing(PLUGIN))
     tf_wheels = wheels_by_version(index.listing(name))
     out = []
     for v in new:
-        finding = Finding(name, str(v), "tf")
         pythons = mac_pythons(tf_wheels[v])
+        pairs = []
         for plugin, files in sorted(metal.items(), reverse=True):
             if plugin.is_prerelease and not pre:
                 continue
             shared = sorted(pythons & mac_pythons(files), key=Version)
             if shared:
-                finding.checks.append(prove_pair(name, str(v), str(plugin), shared))
-        out.append(finding)
+                pairs.append((name, str(v), str(plugin), shared))
+        out.append(prove_pairs(Finding(name, str(v), "tf"), pairs, jobs))
     return out
 
 
-def plugin_findings(table: RecipeTable, index: lr.Index, new: List[Version]) -> List[Finding]:
+def plugin_findings(table: RecipeTable, index: lr.Index, new: List[Version], jobs: int = 1) -> List[Finding]:
     rows = [r for r in table.recipes if r.os == "macos" and r.machine == "arm64" and r.plugin == PLUGIN]
     metal = wheels_by_version(index.listing(PLUGIN))
     out = []
     for v in new:
-        finding = Finding(PLUGIN, str(v), "plugin")
         plugin_pythons = mac_pythons(metal[v])
+        pairs = []
         for tf in sorted({(r.distribution, r.tensorflow) for r in rows}, key=lambda t: Version(t[1]), reverse=True):
             tf_pythons = mac_pythons(wheels_by_version(index.listing(tf[0])).get(Version(tf[1]), []))
             shared = sorted(plugin_pythons & tf_pythons, key=Version)
             if shared:
-                finding.checks.append(prove_pair(tf[0], tf[1], str(v), shared))
-        out.append(finding)
+                pairs.append((tf[0], tf[1], str(v), shared))
+        out.append(prove_pairs(Finding(PLUGIN, str(v), "plugin"), pairs, jobs))
     return out
 
 
@@ -343,6 +353,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--write", action="store_true", help="write candidate rows, locks and proofs")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument("-j", "--jobs", type=int, default=8, help="parallel resolutions (default 8)")
+    parser.add_argument("--proofs", type=int, default=4, metavar="N", help="parallel proofs (default 4)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     table = load_recipes(None)
@@ -373,9 +384,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             news[name] = []
             continue
         if name in TF_DISTRIBUTIONS:
-            found = tf_findings(table, index, name, new, args.pre)
+            found = tf_findings(table, index, name, new, args.pre, args.proofs)
         elif name == PLUGIN:
-            found = plugin_findings(table, index, new)
+            found = plugin_findings(table, index, new, args.proofs)
         else:
             found = dependency_findings(table, uv, name, new, args.jobs)
         findings += found
