@@ -273,6 +273,7 @@ def test_failed_wheelhouse_leaves_no_empty_directory(tmp_path):
     assert not target.exists()
 
 
+@pytest.mark.slow  # ~11 s of uv's retries against the unreachable index
 def test_lock_with_the_index_unreachable_writes_nothing(tmp_path):
     (tmp_path / "tfsetup.toml").write_text('python = "3.11"\nplatforms = ["linux-x86_64"]\n'
                                            'index-url = "http://127.0.0.1:9/simple/"\n')

@@ -99,6 +99,7 @@ def each_child_start(args, ctl, cwd, env, target: Path, before: dict, sig_name: 
             assert h.manifest(target) == before, f"child {n}: exit {code} but the env changed; {watch.stderr}"
 
 
+@pytest.mark.slow  # ~6 s: a signal at each of install's children in turn (the other commands' stay fast)
 def test_a_signal_at_each_child_start_of_install(fake, existing, tmp_path):
     before = h.manifest(existing)
     n = each_child_start(fake.install_args(existing, "--force"), tmp_path / "ctl", existing.parent, {}, existing,

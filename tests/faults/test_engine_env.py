@@ -37,7 +37,9 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
+# pip's cases take ~6 s each (pip itself): the full run's, not the fast tier's
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if CASES[c][0] == "pip" else c
+                                  for c in CASES])
 def test_ambient_engine_settings_do_not_change_the_env(fake, work, tmp_path, case):
     backend, settings = CASES[case]
     elsewhere = tmp_path / "elsewhere"
@@ -53,6 +55,7 @@ def test_ambient_engine_settings_do_not_change_the_env(fake, work, tmp_path, cas
         assert not (site / "tensorflow" / "__init__.py").is_symlink()
 
 
+@pytest.mark.slow  # ~6 s
 def test_an_active_env_of_the_user_is_not_touched(fake, work, tmp_path):
     """VIRTUAL_ENV / CONDA_PREFIX of the user's shell: the engines get an explicit environment without
     them, so nothing lands in the active env and the new env is complete."""

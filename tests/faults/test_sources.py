@@ -71,6 +71,7 @@ def source_args(fake, target: Path, *source: str, force: bool = False) -> list:
 
 # -- 7.3 ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # ~9 s of uv's retries against the closed port
 def test_index_on_a_closed_port(fake, existing):
     before = h.manifest(existing)
     url = f"http://127.0.0.1:{closed_port()}/simple/"
