@@ -261,6 +261,9 @@ def dependency_findings(table: RecipeTable, uv: str, name: str, new: List[Versio
 # ---------------------------------------------------------------------------------------------
 # --write
 
+_NOTES_END = 'then decide whether it becomes the default."""'
+
+
 def candidate_row(table: RecipeTable, tf: str, tf_version: str, metal: str, pythons: Sequence[str],
                   min_os: Optional[str], today: str) -> Tuple[str, str]:
     """(id, TOML text) of a Metal row for a pair that loads, modelled on the newest Metal row (pure)."""
@@ -290,10 +293,35 @@ keras_package = "{model.keras_package}"
 summary = "Candidate (scripts/watch.py, {today}): {tf} {tf_version} with {PLUGIN} {metal} on Apple Silicon"
 notes = """Written by scripts/watch.py --write on {today}: `tfsetup prove` found that {PLUGIN} {metal} loads \\
 with {tf} {tf_version} (static dyld model over the real macOS arm64 wheels). Review, run the tests, \\
-then decide whether it becomes the default."""
+{_NOTES_END}
 sources = ["https://pypi.org/simple/{tf}/", "https://pypi.org/simple/{PLUGIN}/"]
 '''
     return recipe_id, text
+
+
+def on_demand_note(proofs: Path, min_os: str) -> str:
+    """The notes' sentence for the binaries a row's proofs found loaded only on demand and needing a newer
+    macOS than the row's min_os (the wheel's top-level package and the macOS it needs), or ""."""
+    needs: Dict[str, str] = {}
+    for path in sorted(proofs.glob("py*.json")):
+        for entry in json.loads(path.read_text(encoding="utf-8")).get("on_demand", []):
+            minos = entry.get("minos")
+            if minos and Version(minos) > Version(min_os):
+                package = entry["file"].split("/")[0].replace("_", "-")
+                needs[package] = max(needs.get(package, minos), minos, key=Version)
+    if not needs:
+        return ""
+    return ("On-demand binaries newer than min_os (read from the binaries, recipes/proofs/): "
+            + "; ".join(f"{package}'s binary needs macOS {minos}" for package, minos in sorted(needs.items()))
+            + "; `import tensorflow` does not load them.")
+
+
+def add_to_notes(text: str, recipe_id: str, sentence: str) -> str:
+    """recipes.toml's text with `sentence` added at the end of a candidate row's notes (written by
+    candidate_row: they end with its review request)."""
+    start = text.index(f'id = "{recipe_id}"')
+    end = text.index(_NOTES_END, start) + len(_NOTES_END) - 3
+    return text[:end] + " " + sentence + text[end:]
 
 
 def write(findings: Sequence[Finding], table: RecipeTable, today: str) -> None:
@@ -325,6 +353,13 @@ def write(findings: Sequence[Finding], table: RecipeTable, today: str) -> None:
     if mac:
         subprocess.run([sys.executable, str(ROOT / "scripts" / "prove_recipes.py"),
                         *[a for rid in mac for a in ("--recipe", rid)]], check=False)
+    text = recipes_toml.read_text(encoding="utf-8")
+    for rid in ids:  # a candidate's notes say what its proofs found loaded only on demand, as every row's do
+        row = next(r for r in table.recipes if r.id == rid)
+        sentence = on_demand_note(ROOT / "recipes" / "proofs" / rid, row.min_os)
+        if sentence and rid in mac and f"Written by scripts/watch.py --write on {today}" in row.notes:
+            text = add_to_notes(text, rid, sentence)
+    recipes_toml.write_text(text, encoding="utf-8")
     for rid, f in caused.items():
         f.written.append(f"recipes/locks/{rid}/" + (f" and recipes/proofs/{rid}/" if rid in mac else ""))
 

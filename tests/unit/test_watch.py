@@ -2,6 +2,8 @@
 serves, and the candidate row it writes (which the table's own loader must accept)."""
 from __future__ import annotations
 
+import json
+
 from packaging.version import Version
 
 from tfsetup.recipes import load_recipes
@@ -67,3 +69,26 @@ def test_a_dependency_release_is_news_for_every_lock_still_behind_it():
     everyone = watch.lagging(table, "numpy", Version("99.0"))
     assert len(everyone) == sum(1 for r in table.recipes for lock in r.locks.values() if "numpy" in lock.pins)
     assert watch.lagging(table, "numpy", Version("0.1")) == []  # every lock is at or past it
+
+
+def test_a_candidate_rows_notes_name_what_its_proofs_load_only_on_demand(tmp_path):
+    """`--write` makes a row the fast tests accept: an on-demand binary needing a newer macOS than min_os
+    is named in the notes with that macOS (tests/unit/test_prove.py checks it of every row)."""
+    proofs = tmp_path / "proofs"
+    proofs.mkdir()
+    gcs = "tensorflow_io_gcs_filesystem/core/python/ops/libtensorflow_io_gcs_filesystem.so"
+    (proofs / "py3.11.json").write_text(json.dumps({"on_demand": [
+        {"file": gcs, "minos": "14.0"}, {"file": "tensorflow/lite/libfoo.so", "minos": "12.0"}]}))
+    (proofs / "py3.12.json").write_text(json.dumps({"on_demand": [{"file": gcs, "minos": "13.0"}]}))
+    sentence = watch.on_demand_note(proofs, "12.1")
+    assert "tensorflow-io-gcs-filesystem's binary needs macOS 14.0" in sentence and "lite" not in sentence
+    assert watch.on_demand_note(proofs, "14.0") == ""  # nothing newer than min_os: nothing to say
+    table = load_recipes(None)
+    recipe_id, row = watch.candidate_row(table, "tensorflow", "2.23.0", "1.3.0", ["3.11"], "12.1", "2026-12-07")
+    text = (REPO / "recipes" / "recipes.toml").read_text(encoding="utf-8") + row
+    copy = tmp_path / "recipes.toml"
+    copy.write_text(watch.add_to_notes(text, recipe_id, sentence), encoding="utf-8")
+    (tmp_path / "locks").symlink_to(REPO / "recipes" / "locks")
+    written = next(r for r in load_recipes(copy).recipes if r.id == recipe_id)
+    assert written.notes.endswith(sentence) and "tensorflow-io-gcs-filesystem" in written.notes
+    assert "14.0" in written.notes and "then decide whether it becomes the default." in written.notes
