@@ -188,7 +188,8 @@ def test_bindings_are_kept_and_read_back_exactly():
 
     odd = b"_caf\xe9".decode("utf-8", "surrogateescape")
     plain = [Binding("_a", 1), Binding("_a", 1, True), Binding("_b", 2, False, "lazy_bind"), Binding(odd, -2),
-             Binding("", 0, False, "chained"), Binding("_c", -3, True, "weak_bind")] + [Binding(f"_s{n}", 3) for n in range(50)]
+             Binding("", 0, False, "chained"), Binding("_c", -3, True, "weak_bind")]
+    plain += [Binding(f"_s{n}", 3) for n in range(50)]
     for bindings in ([], plain, plain + [Binding("_two\nlines", 1)]):
         entry = _bindings_entry(bindings)
         back = _bindings(entry)
