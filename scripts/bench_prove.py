@@ -11,7 +11,9 @@
    (a Linux venv holding those macOS wheels and numpy): target <= 1.5 s. Also the loader check alone, as
    doctor calls it (a verdict kept for the same files: prove/verdicts.py; target <= 0.2 s) and without a
    kept verdict (check_loads: every binding checked again from the cached analyses).
-3. With --recipes: `scripts/prove_recipes.py --check` over every committed proof, timed once: run a
+3. With --cold-reps N: the same prove cold, N times: a fresh TFSETUP_STATE_DIR each run (no kept tree, analysis or
+   verdict), the wheels already in uv's cache (nothing downloaded): target <= 3.0 s.
+4. With --recipes: `scripts/prove_recipes.py --check` over every committed proof, timed once: run a
    first --check before (minutes) so that its wheels and analyses are warm: target <= 60 s.
 
 Wall times of the real command lines (startup included); median, min and max, with the load average
@@ -35,7 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 M1 = ROOT / "tests" / "fixtures" / "hosts" / "m1-native-homebrew.json"
 PINS = ("tensorflow==2.19.1", "tensorflow-metal==1.2.0")
 TARGETS = {"prove (warm wheels, warm analyses)": 1.0, "doctor fast pass (Mac-shaped env)": 1.5,
-           "loader check alone (in process)": 0.2, "prove_recipes.py --check (all proofs, warm)": 60.0}
+           "loader check alone (in process)": 0.2, "prove_recipes.py --check (all proofs, warm)": 60.0,
+           "prove cold (fresh state dir, wheels in uv's cache)": 3.0}
 
 
 def tfsetup() -> List[str]:
@@ -75,12 +78,19 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--recipes", action="store_true", help="also time prove_recipes.py --check (minutes)")
+    parser.add_argument("--cold-reps", type=int, default=0, help="also time N cold proofs (a fresh state dir each)")
+    parser.add_argument("--only-cold", action="store_true", help="time only the cold proofs")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "installer"))
     results: Dict[str, Any] = {"loadavg_before": os.getloadavg(), "cpus": os.cpu_count()}
     prove = [*tfsetup(), "prove", "--platform", "macos-arm64", "--python", "3.11", *PINS, "--json"]
     timed(prove)  # warm the uv cache and the analysis cache
-    runs: Dict[str, List[float]] = {"prove (warm wheels, warm analyses)": [timed(prove) for _ in range(args.reps)]}
+    runs: Dict[str, List[float]] = {}
+    if args.cold_reps:
+        runs["prove cold (fresh state dir, wheels in uv's cache)"] = [cold(prove) for _ in range(args.cold_reps)]
+    if args.only_cold:
+        return report(results, runs, args.json)
+    runs["prove (warm wheels, warm analyses)"] = [timed(prove) for _ in range(args.reps)]
     runs["prove (warm wheels, TFSETUP_NO_CACHE=1)"] = [timed(prove, env={"TFSETUP_NO_CACHE": "1"})
                                                       for _ in range(args.reps)]
     with tempfile.TemporaryDirectory(prefix="bench-prove-") as tmp:
@@ -110,9 +120,20 @@ def main() -> int:
     if args.recipes:
         check = [sys.executable, str(ROOT / "scripts" / "prove_recipes.py"), "--check"]
         runs["prove_recipes.py --check (all proofs, warm)"] = [timed(check, ok=(0,))]
+    return report(results, runs, args.json)
+
+
+def cold(argv: Sequence[str]) -> float:
+    """One proof with nothing in tfsetup's state: a fresh state dir (in TMPDIR: on uv's cache's filesystem,
+    uv hard-links the tree as it does for a real state dir), removed after."""
+    with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
+        return timed(argv, env={"TFSETUP_STATE_DIR": tmp})
+
+
+def report(results: Dict[str, Any], runs: Dict[str, List[float]], as_json: bool) -> int:
     results["loadavg_after"] = os.getloadavg()
     results["runs"] = {name: stats(values) for name, values in runs.items()}
-    if args.json:
+    if as_json:
         print(json.dumps(results, indent=2))
         return 0
     before, after = results["loadavg_before"], results["loadavg_after"]

@@ -41,6 +41,21 @@ _pruned: Dict[str, int] = {}  # a folder -> bytes freed by this process's one pr
 
 def file_key(path: Union[str, Path], reader: str, part: str) -> Optional[str]:
     """The cache key of `part` of the file at `path` as `reader` reads it; None: not cacheable."""
+    return file_keys(path, reader, {part: part})[part]
+
+
+def file_keys(path: Union[str, Path], reader: str, parts: Dict[str, str]) -> Dict[str, Optional[str]]:
+    """file_key of each part (the values) of one file, by the names given (the keys): the file is looked
+    at once for all of them."""
+    named = _named(path)
+    if named is None:
+        return {name: None for name in parts}
+    return {name: hashlib.sha256("\0".join((reader, part) + named).encode("utf-8", "surrogateescape")).hexdigest()
+            for name, part in parts.items()}
+
+
+def _named(path: Union[str, Path]) -> Optional[Tuple[str, str, str]]:
+    """(sha256 as its RECORD lists it, size, mtime in ns) of a cacheable file; None: not cacheable."""
     if _directory() is None:
         return None
     real = os.path.realpath(str(path))
@@ -53,8 +68,7 @@ def file_key(path: Union[str, Path], reader: str, part: str) -> Optional[str]:
     listed = _record_entry(real)
     if listed is None or listed[1] != st.st_size:
         return None
-    text = "\0".join((reader, part, listed[0], str(st.st_size), str(st.st_mtime_ns)))
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    return listed[0], str(st.st_size), str(st.st_mtime_ns)
 
 
 def load(key: Optional[str]) -> Optional[Any]:

@@ -178,3 +178,25 @@ def test_the_first_store_of_a_process_prunes(tmp_path, monkeypatch):
     bincache.store_bytes(new, b"x")
     folder = bincache._directory()
     assert not (folder / old[:2] / old).exists() and (folder / new[:2] / new).exists()
+
+
+def test_bindings_are_kept_and_read_back_exactly():
+    """The bindings entry (symbol lines + run-length columns) gives back the very bindings the reader
+    found: a symbol holding a line break, an empty one, undecodable bytes and every ordinal kind."""
+    from tfsetup.macho.analysis import _bindings, _bindings_entry
+    from tfsetup.macho.reader import Binding
+
+    odd = b"_caf\xe9".decode("utf-8", "surrogateescape")
+    plain = [Binding("_a", 1), Binding("_a", 1, True), Binding("_b", 2, False, "lazy_bind"), Binding(odd, -2),
+             Binding("", 0, False, "chained"), Binding("_c", -3, True, "weak_bind")]
+    plain += [Binding(f"_s{n}", 3) for n in range(50)]
+    for bindings in ([], plain, plain + [Binding("_two\nlines", 1)]):
+        entry = _bindings_entry(bindings)
+        back = _bindings(entry)
+        assert back == bindings
+        assert [type(b.weak_import) for b in back] == [bool] * len(bindings)
+    assert entry.count(b"\n") == 1, "a symbol with a line break puts every symbol in the JSON line"
+    head = _bindings_entry(plain).split(b"\n", 1)[0]
+    assert b"_s1" not in head and b"[3,50]" in head and len(head) < 200, "the columns are run-length coded"
+    with pytest.raises(ValueError):
+        _bindings(_bindings_entry(plain)[:-3] + b"\n_x")  # one symbol more than the columns say

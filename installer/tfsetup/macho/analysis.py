@@ -10,8 +10,11 @@ that a name also matches after an earlier one) is never tabled: the trie answers
 from __future__ import annotations
 
 import functools
+import itertools
+import json
+import operator
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from tfsetup import bincache
 from tfsetup.limits import UnsafeBinary
@@ -20,6 +23,7 @@ from tfsetup.macho.reader import (ArchNotFound, Binding, DylibRef, Export, Expor
 
 READER_VERSION = "macho.reader 1"  # bump when what reader.py returns for a file changes
 _SOURCES = ("bind", "weak_bind", "lazy_bind", "chained")
+_PARTS = {"bindings": "bindings 2"}  # a part whose entry format changed: a new key (old entries go unused)
 
 
 class ExportTable:
@@ -80,37 +84,40 @@ def is_macho_cached(path: Union[str, Path]) -> bool:
 def read_macho_cached(path: Union[str, Path], arch: str = "arm64", *, exports: bool = True,
                       bindings: bool = True) -> MachOImage:
     """read_macho of a file on disk, from the cache where it holds the parts asked for."""
-    keys = {part: bincache.file_key(path, READER_VERSION, f"{part} {arch}")
-            for part in ("header", "exports", "table", "bindings")}
+    keys = bincache.file_keys(path, READER_VERSION, {part: f"{_PARTS.get(part, part)} {arch}"
+                                                     for part in ("header", "exports", "table", "bindings")})
     if keys["header"] is None:
         return read_macho(path, arch, exports=exports, bindings=bindings)
     head = bincache.load(keys["header"])
     table = bincache.load_bytes(keys["exports"]) if exports and head is not None else None
-    binds = bincache.load(keys["bindings"]) if bindings and head is not None else None
+    binds = bincache.load_bytes(keys["bindings"]) if bindings and head is not None else None
+    head_kept = False  # a header entry that reads back: not written again
     try:
         if head is not None:
             image = _image(head, str(path))
+            head_kept = True
             if (table is not None or not exports) and (binds is not None or not bindings):
                 if table is not None:
                     image.exports = ExportTable(ExportTrie(table, str(path)), keys["table"])
                 if binds is not None:
                     image.bindings = _bindings(binds)
                 return image
-    except (KeyError, TypeError, ValueError, IndexError):
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
         pass  # an entry of an unexpected shape: read the file
     try:
         image = read_macho(path, arch, exports=exports, bindings=bindings)
     except ArchNotFound as exc:
         bincache.store(keys["header"], {"absent": exc.present, "wanted": arch})
         raise
-    bincache.store(keys["header"], _header_doc(image))
+    if not head_kept:
+        bincache.store(keys["header"], _header_doc(image))
     if exports:
         bincache.store_bytes(keys["exports"], image.exports.data)
         # no table on a file's first analysis: making one costs more than this proof's lookups save
         # (a one-off proof stays as fast as without the cache); a second proof of it makes and keeps it
         image.exports = ExportTable(image.exports, None)
     if bindings:
-        bincache.store(keys["bindings"], _bindings_doc(image.bindings))
+        bincache.store_bytes(keys["bindings"], _bindings_entry(image.bindings))
     return image
 
 
@@ -140,23 +147,49 @@ def _table(doc: Dict[str, Any]) -> Tuple[Dict[str, int], Dict[str, Export]]:
     return plain, reexports
 
 
-def _bindings_doc(bindings: List[Binding]) -> Dict[str, Any]:
-    symbols = [b.symbol for b in bindings]
-    joined = "\n".join(symbols)  # one string: parsed far faster than a list of 300k
-    return {"symbols": joined if joined.count("\n") == max(len(symbols) - 1, 0) else symbols,
-            "ordinals": [b.ordinal for b in bindings], "weak": [int(b.weak_import) for b in bindings],
-            "sources": [_SOURCES.index(b.source) for b in bindings]}
+def _bindings_entry(bindings: List[Binding]) -> bytes:
+    """The bindings as kept: a JSON line of the columns but the symbols (run-length coded: TF's ~170k
+    bindings hold a few hundred runs), then the symbols as UTF-8 (surrogateescape, as read), one a line.
+    Writing them raw, not as a JSON string, spares escaping every line break (the bulk of a cold proof's
+    writing). A symbol holding a line break goes in the JSON line as a list instead."""
+    symbols, ordinals, weak, sources = (list(map(operator.itemgetter(i), bindings)) for i in range(4))
+    doc: Dict[str, Any] = {"count": len(bindings), "ordinals": _runs(ordinals), "weak": _runs(map(int, weak)),
+                           "sources": _runs(map(_SOURCES.index, sources))}
+    joined = "\n".join(symbols)
+    if joined.count("\n") != max(len(symbols) - 1, 0):
+        doc["symbols"] = list(symbols)
+        return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+    return json.dumps(doc, separators=(",", ":")).encode() + b"\n" + joined.encode("utf-8", "surrogateescape")
 
 
-def _bindings(doc: Dict[str, Any]) -> List[Binding]:
-    symbols = doc["symbols"]
-    if isinstance(symbols, str):
-        symbols = symbols.split("\n") if symbols else []
-    ordinals, weak, sources = doc["ordinals"], doc["weak"], doc["sources"]
-    if not len(symbols) == len(ordinals) == len(weak) == len(sources):
+def _runs(values: Iterable[int]) -> List[List[int]]:
+    """[[value, how many in a row], ...] of a column."""
+    return [[value, len(list(run))] for value, run in itertools.groupby(values)]
+
+
+def _unruns(runs: List[List[int]], count: int) -> List[int]:
+    out = list(itertools.chain.from_iterable(itertools.repeat(int(v), int(n)) for v, n in runs))
+    if len(out) != count:
+        raise ValueError("a column of another length")
+    return out
+
+
+def _bindings(entry: bytes) -> List[Binding]:
+    """_bindings_entry's bindings back; ValueError (or KeyError, TypeError) for an entry of another shape."""
+    head, _, rest = entry.partition(b"\n")
+    doc = json.loads(head)
+    count = int(doc["count"])
+    if "symbols" in doc:
+        symbols = [str(s) for s in doc["symbols"]]
+    else:
+        text = rest.decode("utf-8", "surrogateescape")
+        symbols = text.split("\n") if count else []
+    if len(symbols) != count:
         raise ValueError("columns of different lengths")
+    ordinals, weak = _unruns(doc["ordinals"], count), _unruns(doc["weak"], count)
+    sources = map(_SOURCES.__getitem__, _unruns(doc["sources"], count))
     make = functools.partial(tuple.__new__, Binding)  # C all the way: TF's images hold ~300k bindings
-    return list(map(make, zip(symbols, ordinals, map(bool, weak), map(_SOURCES.__getitem__, sources))))
+    return list(map(make, zip(symbols, ordinals, map(bool, weak), sources)))
 
 
 def _exports_doc(trie: ExportTrie) -> Optional[Dict[str, Any]]:

@@ -27,7 +27,7 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from tfsetup.limits import MAX_LOAD_DEPTH, UnsafeBinary, over
 
@@ -430,15 +430,16 @@ def prove_plugins(site_packages: PathLike, arch: str = "arm64", macos: Optional[
 
 
 def check_env(site_packages: PathLike, arch: str = "arm64", macos: Optional[str] = None,
-              executable: Optional[PathLike] = None) -> Report:
+              executable: Optional[PathLike] = None, files: Optional[Sequence[str]] = None) -> Report:
     """Every Mach-O file of an env: has the `arch` slice, minos <= `macos`, and each dependency
     resolves inside the env or the system. An `@rpath` name that no rpath of the file reaches
     counts as resolved when some file of the env has that install name (dyld reuses that image
-    once it is loaded; whether it is loaded first is what prove_plugins decides)."""
+    once it is loaded; whether it is loaded first is what prove_plugins decides). `files`: the tree's
+    macho_files when the caller listed them already (one walk of the tree)."""
     root = os.path.realpath(str(site_packages))
     report = Report(root=root, arch=arch, macos=macos)
     images: List[Tuple[str, MachOImage]] = []
-    for path in iter_macho_files(root):
+    for path in _paths(root, files):
         rel = os.path.relpath(path, root)
         report.files_checked += 1
         try:
@@ -485,10 +486,25 @@ def iter_macho_files(root: PathLike) -> Iterator[str]:
                 yield path
 
 
-def headers_by_file(root: PathLike, arch: str = "arm64") -> Dict[str, Tuple[Optional[str], int]]:
-    """(minos, filetype) of each Mach-O file (with the `arch` slice) under a directory."""
+def macho_files(root: PathLike) -> List[str]:
+    """iter_macho_files(root) as paths relative to `root`, in its order: one walk for several checks."""
+    top = str(root)
+    return [os.path.relpath(path, top) for path in iter_macho_files(top)]
+
+
+def _paths(root: str, files: Optional[Sequence[str]]) -> Iterable[str]:
+    """The Mach-O files under `root`: walked now, or `files` (macho_files of the same tree) joined to it."""
+    if files is None:
+        return iter_macho_files(root)
+    return [os.path.join(root, rel) for rel in files]
+
+
+def headers_by_file(root: PathLike, arch: str = "arm64",
+                    files: Optional[Sequence[str]] = None) -> Dict[str, Tuple[Optional[str], int]]:
+    """(minos, filetype) of each Mach-O file (with the `arch` slice) under a directory (`files`: its
+    macho_files, when listed already)."""
     result: Dict[str, Tuple[Optional[str], int]] = {}
-    for file in iter_macho_files(root):
+    for file in _paths(str(root), files):
         try:
             image = read_macho_cached(file, arch, exports=False, bindings=False)
         except MachOError:
@@ -524,13 +540,15 @@ def highest_minos(path: PathLike, arch: str = "arm64") -> Optional[Tuple[str, st
     return best
 
 
-def on_demand_files(site: PathLike, arch: str) -> Tuple[Optional[Tuple[str, str]], List[Tuple[str, Optional[str], str]]]:
+def on_demand_files(site: PathLike, arch: str, headers: Optional[Dict[str, Tuple[Optional[str], int]]] = None
+                    ) -> Tuple[Optional[Tuple[str, str]], List[Tuple[str, Optional[str], str]]]:
     """(the (minos, file) needing the newest macOS among what `import tensorflow` loads,
-    [(file, minos, when)] of every binary it loads only on demand)."""
+    [(file, minos, when)] of every binary it loads only on demand). `headers`: headers_by_file(site,
+    arch), when the caller has it already."""
     rules = startup_rules(site)
     best: Optional[Tuple[str, str]] = None
     later: List[Tuple[str, Optional[str], str]] = []
-    for rel, (minos, filetype) in sorted(headers_by_file(site, arch).items()):
+    for rel, (minos, filetype) in sorted((headers_by_file(site, arch) if headers is None else headers).items()):
         when = rules.on_demand(rel, filetype)
         if when is not None:
             later.append((rel, minos, when))
@@ -541,4 +559,4 @@ def on_demand_files(site: PathLike, arch: str) -> Tuple[Optional[Tuple[str, str]
 
 __all__ = ["LoadedImage", "Problem", "Report", "Process", "check_env", "dyld_message", "group", "headers_by_file",
            "highest_minos",
-           "iter_macho_files", "minos_by_file", "on_demand_files", "prove_plugins", "PROBLEM_KINDS", "is_macho"]
+           "iter_macho_files", "macho_files", "minos_by_file", "on_demand_files", "prove_plugins", "PROBLEM_KINDS", "is_macho"]

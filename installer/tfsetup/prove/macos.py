@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from tfsetup.errors import EXIT_BAD_INPUT, TfsetupError
 from tfsetup.macho.dyld import (PLUGIN_DIR, TF_CORE, TF_DLOPEN_CALLER, Problem, Process, Report, check_env,
-                                dyld_message, headers_by_file, iter_macho_files, on_demand_files)
+                                dyld_message, headers_by_file, macho_files, on_demand_files)
 from tfsetup.macho.analysis import read_macho_cached
 from tfsetup.macho.reader import MH_EXECUTE, MachOError, version_tuple
 from tfsetup.macho.startup import startup_rules
@@ -69,8 +69,10 @@ class MachOLoader:
     def check(self, site: Path, judged: Optional[str],
               full: bool) -> Tuple[Report, Optional[Tuple[str, str]], List[Tuple[str, Optional[str], str]]]:
         def compute() -> Tuple[Report, Optional[Tuple[str, str]], List[Tuple[str, Optional[str], str]]]:
-            report = check_loads(site, self.machine, judged, full)
-            highest, later = on_demand_files(site, self.machine)
+            files = macho_files(site)  # one walk of the tree, one read of each header, for both
+            headers = headers_by_file(site, self.machine, files)
+            report = check_loads(site, self.machine, judged, full, files=files, headers=headers)
+            highest, later = on_demand_files(site, self.machine, headers)
             return report, highest, later
 
         def encode(answer: Tuple[Report, Any, Any]) -> Tuple[Report, Any]:
@@ -141,7 +143,9 @@ def loads_kept(root: Path, arch: str, macos: Optional[str], full: bool = True) -
                          lambda: check_loads(root, arch, macos, full), lambda r: (r, None), lambda r, _rest: r)
 
 
-def check_loads(root: Path, arch: str, macos: Optional[str], full: bool = True) -> Report:
+def check_loads(root: Path, arch: str, macos: Optional[str], full: bool = True, *,
+                files: Optional[Sequence[str]] = None,
+                headers: Optional[Dict[str, Tuple[Optional[str], int]]] = None) -> Report:
     """Every Mach-O file (arch slice, minos, dependencies: check_env), TensorFlow's images loaded as
     `import tensorflow` does, then each plug-in dlopen()ed the way TF does it; with `full` every other
     Mach-O file is loaded and bound too (every two-level binding checked). Without it only the
@@ -149,20 +153,23 @@ def check_loads(root: Path, arch: str, macos: Optional[str], full: bool = True) 
 
     What `import tensorflow` loads decides (Report.problems); a problem of a file it loads only on
     demand (macho/startup.py: TF's own rules) goes to Report.on_demand with Problem.when saying when.
-    prove and doctor both judge through here: one notion of on-demand."""
+    prove and doctor both judge through here: one notion of on-demand. `files` (macho_files(root)) and
+    `headers` (headers_by_file(root, arch)): what the caller has already, so the tree is walked once."""
     rules = startup_rules(root)
-    files = check_env(root, arch, macos)
+    listed = macho_files(root) if files is None else files
+    files_report = check_env(root, arch, macos, files=listed)
     process = Process(root, arch, macos)
     if (root / TF_CORE).is_file():
         core = process.dlopen(root / TF_CORE, bind=full)
         loader = process.image(TF_DLOPEN_CALLER) or core
         for plugin in sorted((root / PLUGIN_DIR).glob("*.dylib")):
             process.dlopen(plugin, caller=loader)
-    headers = headers_by_file(root, arch) if full else {}
+    if headers is None:
+        headers = headers_by_file(root, arch, listed) if full else {}
     later: List[str] = []
     if full:
-        refused = {p.file for p in files.problems if p.kind == "wrong-arch"}
-        for path in iter_macho_files(root):
+        refused = {p.file for p in files_report.problems if p.kind == "wrong-arch"}
+        for path in [os.path.join(root, rel) for rel in listed]:
             rel = os.path.relpath(path, process.root)
             if rel in refused or process.image(path) is not None:
                 continue
@@ -175,7 +182,7 @@ def check_loads(root: Path, arch: str, macos: Optional[str], full: bool = True) 
         if process.image(path) is None:
             process.dlopen(path)
     loaded = process.report()
-    merged = list(files.problems)
+    merged = list(files_report.problems)
     seen = {key(p) for p in merged}
     for p in loaded.problems:
         # check_env judged every dependency already (it knows that an install name loaded earlier
@@ -194,10 +201,10 @@ def check_loads(root: Path, arch: str, macos: Optional[str], full: bool = True) 
             kept.append(p)
         else:
             on_demand.append(replace(p, when=when))
-    return Report(root=files.root, arch=arch, macos=macos, problems=ordered(kept), loaded=loaded.loaded,
-                  files_checked=files.files_checked, bindings_checked=loaded.bindings_checked,
-                  dependencies_checked=files.dependencies_checked, on_demand=ordered(on_demand),
-                  consulted={**files.consulted, **loaded.consulted})
+    return Report(root=files_report.root, arch=arch, macos=macos, problems=ordered(kept), loaded=loaded.loaded,
+                  files_checked=files_report.files_checked, bindings_checked=loaded.bindings_checked,
+                  dependencies_checked=files_report.dependencies_checked, on_demand=ordered(on_demand),
+                  consulted={**files_report.consulted, **loaded.consulted})
 
 
 def _filetype(root: Path, rel: str, arch: str, headers: Dict[str, Tuple[Optional[str], int]]) -> Optional[int]:
