@@ -67,6 +67,7 @@ def test_doctor_fix_commands_stay_whole_and_evidence_is_said_once(tmp_path, cols
     assert "· numpy 2.1.3 installed" not in evidence  # said once, with its detail
 
 
+@pytest.mark.slow  # 3.5-6 s: the full run's, not the fast tier's (issue 23)
 def test_verify_shows_each_check_as_it_runs(tmp_path):
     env = fake_env(tmp_path / "env", "import time\ntime.sleep(3)\n__version__ = '2.21.0'\n")
     stamps = []
@@ -80,6 +81,7 @@ def test_verify_shows_each_check_as_it_runs(tmp_path):
     assert screen.index("python-arch: pass") < screen.index("Verification of")
 
 
+@pytest.mark.slow  # 3.5-6 s: the full run's, not the fast tier's (issue 23)
 def test_verify_timeout_says_raise_the_timeout(tmp_path):
     env = fake_env(tmp_path / "slow env", "import time\ntime.sleep(30)\n")
     started = time.monotonic()

@@ -123,6 +123,7 @@ def test_an_env_written_pyc_is_never_harvested_and_envs_share_no_pyc(work, state
     assert not canary.exists()
 
 
+@pytest.mark.slow  # 3.5-6 s: the full run's, not the fast tier's (issue 23)
 def test_planted_symlinks_in_the_state_dir_are_not_followed(fake, work, state, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")

@@ -230,6 +230,7 @@ def test_a_literal_secret_in_a_committed_config_is_refused_with_the_fix(fake, wo
     secret_free(traps, proc.stdout, proc.stderr)
 
 
+@pytest.mark.slow  # 3.5-6 s: the full run's, not the fast tier's (issue 23)
 def test_the_pip_engine_gets_find_links_credentials_from_its_environment(fake, work, traps, private_index, tmp_path):
     """The pip fallback, for real: PIP_INDEX_URL and PIP_FIND_LINKS carry the `${VAR}` credentials; the
     audit hook sees every child tfsetup starts, and none has the secret on its command line."""

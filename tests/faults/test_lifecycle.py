@@ -298,6 +298,7 @@ def test_add_bad_input_exits_2(stack, work, what):
 # ---------------------------------------------------------------------------------------------
 # upgrade
 
+@pytest.mark.slow  # 3.5-6 s: the full run's, not the fast tier's (issue 23)
 def test_upgrade_carries_packages_and_lists_the_ones_that_cannot_follow(stack, work):
     env = work / "old env"
     proc = h.run(*stack.install_args(env, "--tf", "2.20"), cwd=work)
@@ -415,6 +416,7 @@ def test_upgrade_says_when_the_python_changes(stack, env21, work, json_out):
 # ---------------------------------------------------------------------------------------------
 # list, remove, not verified
 
+@pytest.mark.slow  # 3.5-6 s: the full run's, not the fast tier's (issue 23)
 def test_no_verify_is_marked_until_verify_passes(stack, work):
     env = work / "quick"
     proc = h.run(*stack.install_args(env, "--no-verify"), cwd=work)
@@ -460,6 +462,7 @@ def registered(env: Path) -> Path:
     return env
 
 
+@pytest.mark.slow  # 3.5-6 s: the full run's, not the fast tier's (issue 23)
 def test_a_timed_out_verification_is_not_verified_everywhere_and_doctor_fix_settles_it(stack, env21, work):
     env = registered(env21)
     site = next((env / "lib").glob("python*/site-packages"))
@@ -492,6 +495,7 @@ def test_never_verified_doctor_fix_verifies_without_asking(stack, work):
     assert "verified" in fixed.stdout and env_record(env)["verification"]["ok"] is True
 
 
+@pytest.mark.slow  # 3.5-6 s: the full run's, not the fast tier's (issue 23)
 def test_a_damaged_env_is_broken_everywhere_and_doctor_fix_repairs_it(stack, env21, work):
     env = registered(env21)
     assert set(statuses(stack, env, work).values()) == {("ok", None)}
@@ -510,6 +514,7 @@ def test_a_damaged_env_is_broken_everywhere_and_doctor_fix_repairs_it(stack, env
     assert set(statuses(stack, env, work).values()) == {("ok", None)}
 
 
+@pytest.mark.slow  # 3.5-6 s: the full run's, not the fast tier's (issue 23)
 def test_a_failed_verification_advises_what_repairs_it(stack, env21, work):
     """numpy moved under the lock: the fast pass sees nothing (the requirement still holds), verify fails;
     its advice reinstalls the lock and verifies again."""
@@ -530,6 +535,7 @@ def test_a_failed_verification_advises_what_repairs_it(stack, env21, work):
     assert set(statuses(stack, env, work).values()) == {("ok", None)}
 
 
+@pytest.mark.slow  # 3.5-6 s: the full run's, not the fast tier's (issue 23)
 def test_list_marks_missing_and_prunes_and_remove_deletes_only_tfsetup_envs(stack, work):
     import shutil
 

@@ -85,6 +85,7 @@ def test_hostile_values_in_a_recipes_table(fake, work, canary):
     assert list(canary.iterdir()) == []
 
 
+@pytest.mark.slow  # 3.5-6 s: the full run's, not the fast tier's (issue 23)
 def test_hostile_urls_and_options(fake, work, canary):
     target = work / "env"
     bad = (2, 4)  # refused as bad input, or tried and failed: either way, nothing ran
