@@ -62,6 +62,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from tfsetup.backends.uv import UvBackend
 from tfsetup.recipes import Recipe, RecipeError, load_recipes, normalize_name, parse_lock_text
 from tfsetup.resolve import (INDEX_URL, ResolveError, compatible_tags, fetch_listing, filter_hashes,  # noqa: F401
                              parse_uv_output, render_requirements, shrink_hashes, version_files,
@@ -537,9 +538,10 @@ class ResolutionCache:
 
     @staticmethod
     def key(uv_ver: str, recipe: Recipe, python: str, lines: Sequence[str], index_url: str) -> str:
-        material = {"format": CACHE_FORMAT, "uv": uv_ver, "platform": recipe.python_platform, "python": python,
-                    "target": macos_target(recipe), "index": index_url, "lines": list(lines),
-                    "argv": "pip compile - --only-binary :all: (no hashes)"}
+        # the command as uv_compile builds it (less uv's own path): a change of its flags is a new key
+        argv, _env = UvBackend("uv").cross_compile_argv(recipe.python_platform, python, (index_url,), hashes=False)
+        material = {"format": CACHE_FORMAT, "uv": uv_ver, "target": macos_target(recipe), "lines": list(lines),
+                    "argv": argv[1:]}
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
     def load(self, key: str) -> Optional[Tuple[Dict[str, str], Dict[str, str]]]:
